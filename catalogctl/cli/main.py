@@ -1,0 +1,92 @@
+"""The ``catalogctl`` entry point: a click group whose commands load lazily.
+
+``catalogctl --help`` must answer in well under a second on a small CI
+machine, so command modules (and the heavy libraries they import: networkx,
+httpx, kubernetes, pydantic models) are imported only when that command runs.
+Every error that reaches this boundary is mapped to an exit code here and
+nowhere else.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from typing import Any
+
+import click
+
+from catalogctl import __version__
+from catalogctl.cli.exitcodes import exit_code_for
+
+#: name -> (module, attribute, short help). The short help is repeated here so
+#: that listing commands imports nothing.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "validate": ("catalogctl.cli.commands.validate", "validate", "Check desired-state YAML and report every problem."),
+    "graph": ("catalogctl.cli.commands.graph", "graph", "Print the dependency graph (DOT or Mermaid)."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group that imports a command's module only when the command is used."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = COMMANDS.get(cmd_name)
+        if entry is None:
+            return None
+        module = importlib.import_module(entry[0])
+        command = getattr(module, entry[1])
+        assert isinstance(command, click.Command)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="catalogctl")
+@click.option("-v", "--verbose", count=True, help="More output (-vv for debug logs).")
+@click.option("--no-color", is_flag=True, envvar="NO_COLOR", help="Disable colour output.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: int, no_color: bool) -> None:
+    """Plan and apply Open Service Broker services from declarative YAML.
+
+    Exit codes: 0 success, 1 error, 2 changes present (with --detailed-exitcode),
+    130 interrupted (state saved; the next apply resumes).
+    """
+    from catalogctl.cli.console import Console
+
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    ctx.obj = Console(color=None if not no_color else False, verbose=verbose)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI and exit with the code mapped from any error."""
+    from catalogctl.errors import CatalogctlError
+
+    try:
+        rv = cli.main(args=argv, prog_name="catalogctl", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except (CatalogctlError, KeyboardInterrupt) as exc:
+        from catalogctl.cli.errors import report_error
+
+        report_error(exc)
+        sys.exit(exit_code_for(exc))
+    except Exception as exc:  # an internal bug: say so plainly, keep the traceback for -vv
+        logging.getLogger("catalogctl").debug("internal error", exc_info=True)
+        click.echo(f"Error: internal error: {type(exc).__name__}: {exc} (run with -vv for details)", err=True)
+        sys.exit(exit_code_for(exc))
+    code: Any = rv
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,89 @@
+"""Parallel graph walk: a node runs as soon as all its dependencies succeeded.
+
+A failure marks every descendant skipped ("upstream failed") while independent
+branches go on, which is what users of partial applies ask for (keep what
+succeeded, say exactly what did not run).  Concurrency limits belong to the
+caller's work function (HTTP slots), not to the walk: an OSB operation that is
+only being polled must not hold a slot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from catalogctl.graph.dag import ResourceGraph
+from catalogctl.model.address import Address
+
+WorkFn = Callable[[Address], Awaitable[None]]
+
+
+@dataclass
+class WalkResult:
+    """What happened to each node of a walk."""
+
+    succeeded: list[Address] = field(default_factory=list)
+    failed: dict[Address, BaseException] = field(default_factory=dict)
+    #: node -> the failed (or stopped) upstream node that caused the skip
+    skipped: dict[Address, Address] = field(default_factory=dict)
+    #: nodes never started because the walk was stopped
+    not_started: list[Address] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.skipped and not self.not_started
+
+
+async def walk(
+    graph: ResourceGraph,
+    work: WorkFn,
+    *,
+    stop: asyncio.Event | None = None,
+) -> WalkResult:
+    """Run ``work`` on every node in dependency order, in parallel where possible.
+
+    When ``stop`` is set, no new node starts; running ones finish.  Exceptions
+    from ``work`` are recorded, never raised, except cancellation.
+    """
+    result = WalkResult()
+    waiting = {node: len(graph.dependencies(node)) for node in graph.nodes}
+    ready = [node for node, n in waiting.items() if n == 0]
+    running: dict[asyncio.Task[None], Address] = {}
+
+    def skip_descendants(node: Address) -> None:
+        for d in sorted(graph.descendants(node)):
+            if d not in result.skipped and d not in result.failed:
+                result.skipped[d] = node
+                waiting.pop(d, None)
+
+    while ready or running:
+        while ready and not (stop is not None and stop.is_set()):
+            node = ready.pop(0)
+            waiting.pop(node, None)
+            running[asyncio.ensure_future(work(node))] = node
+        if stop is not None and stop.is_set() and ready:
+            result.not_started.extend(ready)
+            ready = []
+        if not running:
+            break
+        done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+        for task in sorted(done, key=lambda t: running[t]):
+            node = running.pop(task)
+            exc = task.exception()
+            if exc is not None:
+                result.failed[node] = exc
+                skip_descendants(node)
+                continue
+            result.succeeded.append(node)
+            for child in graph.dependents(node):
+                if child in waiting:
+                    waiting[child] -= 1
+                    if waiting[child] == 0:
+                        ready.append(child)
+    if stop is not None and stop.is_set():
+        for node in list(waiting):
+            if node not in result.skipped:
+                result.not_started.append(node)
+    result.not_started.sort()
+    return result

@@ -1,0 +1,66 @@
+"""Resource addresses: ``Kind/namespace/name`` or ``Kind/name`` when cluster-scoped.
+
+Addresses are the identity of everything catalogctl manages: graph nodes, state
+keys, plan entries and ``--target`` arguments all use the same string form, so
+one parser serves the CLI and the state file alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+CLUSTER_SCOPED_KINDS = frozenset({"ClusterServiceBroker"})
+
+#: Kinds an address may name, in the order resources are created.
+KNOWN_KINDS = (
+    "ClusterServiceBroker",
+    "ServiceBroker",
+    "ServiceInstance",
+    "ServiceBinding",
+    "Secret",
+    "PodMapping",
+)
+
+
+@dataclass(frozen=True, order=True)
+class Address:
+    """A resource address; ``namespace`` is ``""`` for cluster-scoped kinds."""
+
+    kind: str
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        if self.namespace:
+            return f"{self.kind}/{self.namespace}/{self.name}"
+        return f"{self.kind}/{self.name}"
+
+    @property
+    def cluster_scoped(self) -> bool:
+        return self.kind in CLUSTER_SCOPED_KINDS
+
+    @classmethod
+    def parse(cls, text: str, default_namespace: str = "default") -> Address:
+        """Parse ``Kind/ns/name`` or ``Kind/name``.
+
+        ``Kind/name`` of a namespaced kind takes ``default_namespace``, as kubectl
+        does for ``-n``.  Raises ValueError with a message fit for the user.
+        """
+        parts = text.split("/")
+        if len(parts) not in (2, 3) or not all(parts):
+            raise ValueError(
+                f"invalid address {text!r}: expected Kind/namespace/name or Kind/name"
+            )
+        kind = parts[0]
+        if kind not in KNOWN_KINDS:
+            raise ValueError(
+                f"invalid address {text!r}: unknown kind {kind!r} "
+                f"(one of {', '.join(KNOWN_KINDS)})"
+            )
+        if kind in CLUSTER_SCOPED_KINDS:
+            if len(parts) != 2:
+                raise ValueError(f"invalid address {text!r}: {kind} is cluster-scoped")
+            return cls(kind, "", parts[1])
+        if len(parts) == 2:
+            return cls(kind, default_namespace, parts[1])
+        return cls(kind, parts[1], parts[2])

@@ -1,0 +1,178 @@
+"""YAML documents that remember where every field came from.
+
+PyYAML's composer gives nodes with marks; we turn them into plain Python values
+and keep a map from each field path to its ``file:line:column`` so that every
+validation message, even one raised long after parsing (a JSON-schema error in
+``spec.parameters.size``), can point at the user's line.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from catalogctl.errors import Problem
+
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_CONSTRUCTOR = yaml.constructor.SafeConstructor()
+
+PathKey = tuple[str | int, ...]
+
+STDIN = "-"
+
+
+@dataclass(frozen=True)
+class Position:
+    """A 1-based line and column in a named file."""
+
+    file: str
+    line: int
+    column: int
+
+
+@dataclass
+class Document:
+    """One YAML document: its plain value and the position of each field path."""
+
+    file: str
+    index: int
+    data: Any
+    start: Position
+    positions: dict[PathKey, Position] = field(default_factory=dict)
+
+    def position_of(self, path: Iterable[str | int]) -> Position:
+        """Position of ``path``, or of its nearest existing parent.
+
+        A missing field has no node of its own, so the message points at the
+        mapping that should have held it.
+        """
+        key = tuple(path)
+        while key:
+            pos = self.positions.get(key)
+            if pos is not None:
+                return pos
+            key = key[:-1]
+        return self.start
+
+
+def _position(file: str, node: yaml.Node) -> Position:
+    mark = node.start_mark
+    return Position(file, mark.line + 1, mark.column + 1)
+
+
+class _Converter:
+    """Turns a node tree into plain values, recording positions and duplicate keys."""
+
+    def __init__(self, file: str, problems: list[Problem]) -> None:
+        self.file = file
+        self.problems = problems
+        self.positions: dict[PathKey, Position] = {}
+
+    def convert(self, node: yaml.Node, path: PathKey) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            result: dict[str, Any] = {}
+            for key_node, value_node in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    merged = self.convert(value_node, path)
+                    if isinstance(merged, dict):
+                        for k, v in merged.items():
+                            result.setdefault(k, v)
+                    continue
+                raw_key = _CONSTRUCTOR.construct_object(key_node, deep=True)
+                key = raw_key if isinstance(raw_key, str) else str(raw_key)
+                child = (*path, key)
+                if key in result:
+                    pos = _position(self.file, key_node)
+                    self.problems.append(
+                        Problem(
+                            pos.file,
+                            pos.line,
+                            pos.column,
+                            "",
+                            ".".join(str(p) for p in child),
+                            "duplicate key (already defined in this mapping)",
+                        )
+                    )
+                    continue
+                self.positions[child] = _position(self.file, key_node)
+                result[key] = self.convert(value_node, child)
+            return result
+        if isinstance(node, yaml.SequenceNode):
+            items = []
+            for i, item in enumerate(node.value):
+                child = (*path, i)
+                self.positions[child] = _position(self.file, item)
+                items.append(self.convert(item, child))
+            return items
+        value = _CONSTRUCTOR.construct_object(node, deep=True)
+        if not isinstance(value, str | int | float | bool | type(None)):
+            # Timestamps and binary scalars stay in their written form: the
+            # Kubernetes API treats them as strings too.
+            return node.value
+        return value
+
+
+def parse_text(text: str, file: str) -> tuple[list[Document], list[Problem]]:
+    """Parse a multi-document YAML text; empty documents are skipped."""
+    problems: list[Problem] = []
+    documents: list[Document] = []
+    try:
+        for index, node in enumerate(yaml.compose_all(text, Loader=_Loader)):
+            if node is None:
+                continue
+            converter = _Converter(file, problems)
+            data = converter.convert(node, ())
+            documents.append(
+                Document(file, index, data, _position(file, node), converter.positions)
+            )
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        what = exc.problem or exc.context or "invalid YAML"
+        problems.append(Problem(file, line, column, "", "", f"YAML syntax error: {what}"))
+    except yaml.YAMLError as exc:
+        problems.append(Problem(file, 1, 1, "", "", f"YAML syntax error: {exc}"))
+    return documents, problems
+
+
+def _expand(path: str) -> Iterator[Path]:
+    p = Path(path)
+    if p.is_dir():
+        found = sorted(
+            q for q in p.rglob("*") if q.suffix in (".yaml", ".yml") and q.is_file()
+        )
+        yield from found
+    else:
+        yield p
+
+
+def read_sources(paths: Iterable[str]) -> tuple[list[Document], list[Problem]]:
+    """Read ``-f`` arguments like kubectl: files, directories (recursive, sorted), ``-``."""
+    documents: list[Document] = []
+    problems: list[Problem] = []
+    for arg in paths:
+        if arg == STDIN:
+            docs, probs = parse_text(sys.stdin.read(), "<stdin>")
+            documents.extend(docs)
+            problems.extend(probs)
+            continue
+        if not os.path.exists(arg):
+            problems.append(Problem(arg, 0, 0, "", "", "no such file or directory"))
+            continue
+        for file in _expand(arg):
+            name = str(file)
+            try:
+                text = file.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                problems.append(Problem(name, 0, 0, "", "", f"cannot read file: {exc}"))
+                continue
+            docs, probs = parse_text(text, name)
+            documents.extend(docs)
+            problems.extend(probs)
+    return documents, problems

@@ -1,0 +1,285 @@
+"""Semantic checks that a schema cannot express: names, references, exclusivity.
+
+Every check returns :class:`Problem` values instead of raising, so one run of
+``catalogctl validate`` lists everything wrong with the input.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import ssl
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+from catalogctl.errors import Problem
+from catalogctl.model.address import Address
+from catalogctl.model.bindings import ServiceBinding
+from catalogctl.model.brokers import Broker
+from catalogctl.model.desired import Desired, LoadedResource
+from catalogctl.model.instances import SELECTOR_FORMS, ServiceInstance
+from catalogctl.model.names import (
+    dns1123_label_error,
+    dns1123_subdomain_error,
+    env_var_name_error,
+    parse_go_duration,
+    secret_key_error,
+)
+from catalogctl.model.podmappings import PodMapping
+
+_PEM_CERT = re.compile(
+    r"-----BEGIN CERTIFICATE-----\s*(.+?)\s*-----END CERTIFICATE-----", re.DOTALL
+)
+
+
+def decode_ca_bundle(value: str) -> bytes | None:
+    """Return PEM bytes for a ``caBundle`` (base64 of PEM as in Kubernetes, or raw PEM).
+
+    None means it is not a PEM certificate bundle.
+    """
+    text = value.strip()
+    if "-----BEGIN" not in text:
+        try:
+            text = base64.b64decode(text, validate=True).decode("ascii")
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            return None
+    certs = _PEM_CERT.findall(text)
+    if not certs:
+        return None
+    for body in certs:
+        try:
+            ssl.PEM_cert_to_DER_cert(
+                "-----BEGIN CERTIFICATE-----\n" + body + "\n-----END CERTIFICATE-----\n"
+            )
+        except (ValueError, binascii.Error):
+            return None
+    return text.encode("ascii")
+
+
+def _check_metadata(res: LoadedResource) -> Iterator[Problem]:
+    meta = res.obj.metadata
+    if (err := dns1123_subdomain_error(meta.name)) is not None:
+        yield res.problem(("metadata", "name"), f"invalid name {meta.name!r}: {err}")
+    if not res.address.cluster_scoped and res.address.namespace:
+        if (err := dns1123_label_error(res.address.namespace)) is not None:
+            yield res.problem(
+                ("metadata", "namespace"), f"invalid namespace {res.address.namespace!r}: {err}"
+            )
+
+
+def _check_broker(res: LoadedResource, broker: Broker) -> Iterator[Problem]:
+    spec = broker.spec
+    url = urlsplit(spec.url)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        yield res.problem(("spec", "url"), f"invalid URL {spec.url!r}: must be http(s)://host[:port][/path]")
+    else:
+        try:
+            _ = url.port
+        except ValueError:
+            yield res.problem(("spec", "url"), f"invalid URL {spec.url!r}: bad port")
+    if spec.ca_bundle is not None:
+        if spec.insecure_skip_tls_verify:
+            yield res.problem(("spec", "caBundle"), "caBundle cannot be combined with insecureSkipTLSVerify")
+        if decode_ca_bundle(spec.ca_bundle) is None:
+            yield res.problem(("spec", "caBundle"), "caBundle is not a PEM certificate bundle (base64 of PEM or PEM text)")
+    if spec.relist_duration is not None:
+        try:
+            seconds = parse_go_duration(spec.relist_duration)
+        except ValueError as exc:
+            yield res.problem(("spec", "relistDuration"), str(exc))
+        else:
+            if seconds <= 0:
+                yield res.problem(("spec", "relistDuration"), "relistDuration must be greater than zero")
+            if spec.relist_behavior == "Manual":
+                yield res.problem(("spec", "relistDuration"), "relistDuration must not be set when relistBehavior is Manual")
+    if spec.relist_requests < 0:
+        yield res.problem(("spec", "relistRequests"), "relistRequests must not be negative")
+    auth = spec.auth_info
+    if auth is not None:
+        set_ = [k for k in ("basic", "bearer") if getattr(auth, k) is not None]
+        if len(set_) != 1:
+            yield res.problem(("spec", "authInfo"), "exactly one of basic or bearer must be set")
+        for kind in set_:
+            ref = getattr(auth, kind).secret_ref
+            path = ("spec", "authInfo", kind, "secretRef")
+            if broker.cluster_scoped and not ref.namespace:
+                yield res.problem((*path, "namespace"), "a ClusterServiceBroker secretRef needs a namespace")
+            if not broker.cluster_scoped and ref.namespace and ref.namespace != res.address.namespace:
+                yield res.problem((*path, "namespace"), "a ServiceBroker secretRef must be in the broker's namespace")
+            if (err := dns1123_subdomain_error(ref.name)) is not None:
+                yield res.problem((*path, "name"), f"invalid Secret name {ref.name!r}: {err}")
+
+
+def _qualified_broker(value: str) -> tuple[str, str] | None:
+    if "/" in value:
+        broker, _, name = value.partition("/")
+        return broker, name
+    return None
+
+
+def _check_instance(res: LoadedResource, inst: ServiceInstance, desired: Desired) -> Iterator[Problem]:
+    spec = inst.spec
+    used = []
+    for class_field, plan_field, scope, form in SELECTOR_FORMS:
+        class_value, plan_value = spec.selector(class_field), spec.selector(plan_field)
+        if class_value is None and plan_value is None:
+            continue
+        used.append((class_field, plan_field, scope, form))
+        if class_value is None:
+            yield res.problem(("spec", plan_field), f"{plan_field} needs {class_field}")
+        for field_name, value in ((class_field, class_value), (plan_field, plan_value)):
+            if value is not None and not value:
+                yield res.problem(("spec", field_name), "must not be empty")
+        if form == "external name" and class_value:
+            qualified = _qualified_broker(class_value)
+            if qualified is not None:
+                broker_name, _ = qualified
+                kind = "ClusterServiceBroker" if scope == "cluster" else "ServiceBroker"
+                ns = "" if scope == "cluster" else res.address.namespace
+                if Address(kind, ns, broker_name) not in desired.resources:
+                    yield res.problem(
+                        ("spec", class_field),
+                        f"broker {str(Address(kind, ns, broker_name))!r} is not declared in the input",
+                    )
+    if not used:
+        yield res.problem(
+            ("spec",),
+            "no service class selected: set clusterServiceClassExternalName (or another "
+            "class/plan selector pair)",
+        )
+    elif len(used) > 1:
+        names = " and ".join(f"{u[0]}/{u[1]} ({u[2]} {u[3]})" for u in used)
+        yield res.problem(("spec", used[1][0]), f"two selector forms at once: {names}; use exactly one")
+    for i, source in enumerate(spec.parameters_from):
+        if source.secret_key_ref is None:
+            yield res.problem(("spec", "parametersFrom", i), "secretKeyRef is required")
+    if spec.external_id is not None and not spec.external_id.strip():
+        yield res.problem(("spec", "externalID"), "must not be empty")
+    if spec.update_requests < 0:
+        yield res.problem(("spec", "updateRequests"), "updateRequests must not be negative")
+
+
+def _check_binding(
+    res: LoadedResource, binding: ServiceBinding, desired: Desired, secrets: dict[Address, LoadedResource]
+) -> Iterator[Problem]:
+    spec = binding.spec
+    instance = Address("ServiceInstance", res.address.namespace, spec.instance_ref.name)
+    if instance not in desired.resources:
+        yield res.problem(
+            ("spec", "instanceRef", "name"), f"references {instance}, which is not in the input"
+        )
+    secret_name = binding.effective_secret_name
+    if spec.secret_name is not None and (err := dns1123_subdomain_error(spec.secret_name)):
+        yield res.problem(("spec", "secretName"), f"invalid Secret name {spec.secret_name!r}: {err}")
+    secret = Address("Secret", res.address.namespace, secret_name)
+    other = secrets.get(secret)
+    if other is not None:
+        yield res.problem(
+            ("spec", "secretName"),
+            f"Secret {secret_name!r} is already written by {other.address} ({other.location})",
+        )
+    else:
+        secrets[secret] = res
+    for i, source in enumerate(spec.parameters_from):
+        if source.secret_key_ref is None:
+            yield res.problem(("spec", "parametersFrom", i), "secretKeyRef is required")
+    for i, transform in enumerate(spec.secret_transforms):
+        path = ("spec", "secretTransforms", i)
+        members = [
+            name
+            for name, value in (
+                ("renameKey", transform.rename_key),
+                ("addKey", transform.add_key),
+                ("addKeysFrom", transform.add_keys_from),
+                ("removeKey", transform.remove_key),
+            )
+            if value is not None
+        ]
+        if len(members) != 1:
+            yield res.problem(path, "exactly one of renameKey, addKey, addKeysFrom or removeKey must be set")
+        if transform.add_key is not None:
+            add = transform.add_key
+            if add.value is None and add.string_value is None and add.json_path_expression is None:
+                yield res.problem((*path, "addKey"), "one of value, stringValue or jsonPathExpression must be set")
+            if add.value is not None:
+                try:
+                    base64.b64decode(add.value, validate=True)
+                except (binascii.Error, ValueError):
+                    yield res.problem((*path, "addKey", "value"), "value must be base64-encoded")
+            if (err := secret_key_error(add.key)) is not None:
+                yield res.problem((*path, "addKey", "key"), f"invalid key {add.key!r}: {err}")
+        if transform.rename_key is not None and (err := secret_key_error(transform.rename_key.to)):
+            yield res.problem((*path, "renameKey", "to"), f"invalid key {transform.rename_key.to!r}: {err}")
+
+
+def _check_mapping(res: LoadedResource, mapping: PodMapping, desired: Desired) -> Iterator[Problem]:
+    spec = mapping.spec
+    binding = Address("ServiceBinding", res.address.namespace, spec.binding_ref.name)
+    if binding not in desired.resources:
+        yield res.problem(("spec", "bindingRef", "name"), f"references {binding}, which is not in the input")
+    if not spec.env and spec.env_from is None and spec.volume is None:
+        yield res.problem(("spec",), "nothing to map: set at least one of env, envFrom or volume")
+    if (err := dns1123_subdomain_error(spec.target.name)) is not None:
+        yield res.problem(("spec", "target", "name"), f"invalid name {spec.target.name!r}: {err}")
+    seen: dict[str, int] = {}
+    for i, env in enumerate(spec.env):
+        path = ("spec", "env", i)
+        if (err := env_var_name_error(env.name)) is not None:
+            yield res.problem((*path, "name"), f"invalid env var name {env.name!r}: {err}")
+        if env.name in seen:
+            yield res.problem((*path, "name"), f"env var {env.name!r} is mapped twice (also env[{seen[env.name]}])")
+        seen.setdefault(env.name, i)
+        if (env.key is None) == (env.value is None):
+            yield res.problem(path, "exactly one of key or value must be set")
+        if env.value is not None and env.optional is not None:
+            yield res.problem((*path, "optional"), "optional applies only to key")
+    if spec.env_from is not None and spec.env_from.prefix:
+        if (err := env_var_name_error(spec.env_from.prefix)) is not None:
+            yield res.problem(("spec", "envFrom", "prefix"), f"invalid prefix: {err}")
+    vol = spec.volume
+    if vol is not None:
+        if not vol.mount_path.startswith("/"):
+            yield res.problem(("spec", "volume", "mountPath"), "mountPath must be an absolute path")
+        if vol.name is not None and (err := dns1123_label_error(vol.name)):
+            yield res.problem(("spec", "volume", "name"), f"invalid volume name {vol.name!r}: {err}")
+        for j, item in enumerate(vol.items or []):
+            if item.path.startswith("/") or ".." in item.path.split("/"):
+                yield res.problem(("spec", "volume", "items", j, "path"), "path must be relative and must not contain '..'")
+    if spec.target.containers is not None and not spec.target.containers:
+        yield res.problem(("spec", "target", "containers"), "must not be empty (omit it for all containers)")
+
+
+def _check_mapping_conflicts(desired: Desired) -> Iterator[Problem]:
+    """Two mappings must not claim the same env var or mount path in one workload."""
+    claimed: dict[tuple[str, str, str, str], LoadedResource] = {}
+    for res, mapping in desired.of_type(PodMapping):
+        target = (res.address.namespace, mapping.spec.target.kind, mapping.spec.target.name)
+        claims = [(("spec", "env", i, "name"), "env " + e.name) for i, e in enumerate(mapping.spec.env)]
+        if mapping.spec.volume is not None:
+            claims.append((("spec", "volume", "mountPath"), "mountPath " + mapping.spec.volume.mount_path))
+        for path, claim in claims:
+            other = claimed.get((*target, claim))
+            if other is not None and other is not res:
+                yield res.problem(path, f"{claim} in {target[1]}/{target[2]} is also mapped by {other.address}")
+            else:
+                claimed[(*target, claim)] = res
+
+
+def validate_desired(desired: Desired) -> list[Problem]:
+    """Run every semantic check and return the problems found."""
+    problems: list[Problem] = []
+    secrets: dict[Address, LoadedResource] = {}
+    for res in desired.resources.values():
+        problems.extend(_check_metadata(res))
+        obj = res.obj
+        if isinstance(obj, Broker):
+            problems.extend(_check_broker(res, obj))
+        elif isinstance(obj, ServiceInstance):
+            problems.extend(_check_instance(res, obj, desired))
+        elif isinstance(obj, ServiceBinding):
+            problems.extend(_check_binding(res, obj, desired, secrets))
+        else:
+            problems.extend(_check_mapping(res, obj, desired))
+    problems.extend(_check_mapping_conflicts(desired))
+    return problems
