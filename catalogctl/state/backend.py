@@ -1,0 +1,164 @@
+"""What the engine needs from a state backend, split the way Terraform's statemgr is.
+
+The engine depends on these Protocols, never on a concrete backend, so the
+local directory, a Kubernetes Secret plus Lease and a PostgreSQL table can be
+swapped by configuration.  Each small role (read, lock, journal) can be faked
+on its own in engine tests; :class:`StateBackend` is all of them together, and
+``tests/state/conformance.py`` is the behaviour every implementation must show.
+
+Contract shared by all backends:
+
+* ``read()`` never writes and never needs the lock; it returns the last
+  committed state with any leftover journal of a crashed run replayed on top
+  (serial bumped if that replay changed anything).
+* ``begin()`` needs the lock held by this backend object, first compacts any
+  leftover journal, and refuses a ``state`` that is not what is stored now
+  (another run committed since it was read).
+* ``Journal.record``/``forget`` are O(1) and durable when they return;
+  ``commit`` bumps the serial once, and only if something changed.
+* A lock whose holder went away without unlocking is reported, not stolen;
+  ``force_unlock`` with the matching id clears it.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import uuid
+from types import TracebackType
+from typing import Protocol, runtime_checkable
+
+from pydantic import AwareDatetime, Field
+
+import catalogctl
+from catalogctl.state.models import ResourceState, State, _Frozen, utcnow
+
+
+def _current_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        # No passwd entry and no $USER (e.g. a container with an arbitrary uid).
+        return str(os.getuid())
+
+
+class LockInfo(_Frozen):
+    """Who holds the state lock, recorded next to it so others can be told.
+
+    Mirrors Terraform's LockInfo: a blocked user needs to know who to ask, and
+    ``id`` is what ``force_unlock`` must be given, so nobody clears a lock they
+    have not looked at.
+    """
+
+    id: str = Field(default_factory=lambda: str(uuid.uuid4()))
+    operation: str
+    user: str = Field(default_factory=_current_user)
+    host: str = Field(default_factory=socket.gethostname)
+    pid: int = Field(default_factory=os.getpid)
+    created: AwareDatetime = Field(default_factory=utcnow)
+    version: str = catalogctl.__version__
+    #: Where the state lives (a directory, a Secret name, a table), for messages.
+    path: str = ""
+
+    @property
+    def who(self) -> str:
+        """``user@host``."""
+        return f"{self.user}@{self.host}"
+
+    def describe(self) -> str:
+        """One line naming the holder, for lock errors and ``lock_info`` output."""
+        created = self.created.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return (
+            f"{self.who} (pid {self.pid}) for operation {self.operation!r} "
+            f"since {created}, lock id {self.id}"
+        )
+
+
+@runtime_checkable
+class Journal(Protocol):
+    """An open apply transaction (see :class:`catalogctl.state.journal.BaseJournal`)."""
+
+    @property
+    def base(self) -> State: ...
+
+    def record(self, resource: ResourceState) -> None: ...
+
+    def forget(self, address: str) -> None: ...
+
+    def get(self, address: str) -> ResourceState | None: ...
+
+    def snapshot(self) -> State: ...
+
+    @property
+    def changed(self) -> bool: ...
+
+    def commit(self, *, serial_bump: bool = True) -> State: ...
+
+    def close(self) -> None: ...
+
+    @property
+    def closed(self) -> bool: ...
+
+    def __enter__(self) -> Journal: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+@runtime_checkable
+class StateReader(Protocol):
+    def read(self) -> State:
+        """The current state: last commit plus a replayed leftover journal.
+
+        A new empty State (serial 0) if nothing was ever stored.  Raises
+        StateError if the stored data cannot be read or is corrupt.
+        """
+        ...
+
+
+@runtime_checkable
+class StateLocker(Protocol):
+    def lock(self, operation: str, timeout: float = 0.0) -> LockInfo:
+        """Take the exclusive lock, retrying for up to ``timeout`` seconds.
+
+        Raises LockError naming the holder (``LockInfo.describe()``) if it is
+        still held when the time is up.
+        """
+        ...
+
+    def unlock(self, lock_id: str) -> None:
+        """Release a lock this backend object holds; LockError if ``lock_id`` is not it."""
+        ...
+
+    def force_unlock(self, lock_id: str) -> None:
+        """Clear a lock left behind by a run that went away.
+
+        Only if ``lock_id`` matches the current lock, so that a stale id from
+        an old error message cannot clear a newer run's lock.
+        """
+        ...
+
+    def lock_info(self) -> LockInfo | None:
+        """The current holder, or None if the state is not locked."""
+        ...
+
+
+@runtime_checkable
+class StateWriter(Protocol):
+    def begin(self, state: State) -> Journal:
+        """Open a journal extending ``state``, which must be what is stored now."""
+        ...
+
+
+@runtime_checkable
+class StateBackend(StateReader, StateLocker, StateWriter, Protocol):
+    """Everything the engine needs from state storage."""
+
+    def describe(self) -> str:
+        """Where the state lives, for messages (``local state at ./state``)."""
+        ...
