@@ -158,7 +158,9 @@ class OperationKind(StrEnum):
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # hide_input_in_errors: a rejected value may be exactly the secret we refuse
+    # to store, and validation errors end up in logs and terminal output.
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
 
 class InFlightOperation(_Frozen):

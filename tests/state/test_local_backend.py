@@ -1,0 +1,319 @@
+"""The local directory backend: the conformance suite plus what only files can show."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from catalogctl.errors import LockError, StateError
+from catalogctl.state import LocalBackend, State, StateBackend
+from catalogctl.state.local import (
+    BACKUP_FILE,
+    JOURNAL_FILE,
+    LOCK_FILE,
+    LOCK_INFO_FILE,
+    STATE_FILE,
+)
+from tests.state.conformance import (
+    BackendFactory,
+    StateBackendConformance,
+    _Holder,
+    instance,
+    locked,
+    run,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class TestLocalBackendConformance(StateBackendConformance):
+    @pytest.fixture
+    def factory(self, tmp_path: Path) -> BackendFactory:
+        return functools.partial(LocalBackend, tmp_path / "state")
+
+    def tear_journal(self, backend: StateBackend) -> None:
+        assert isinstance(backend, LocalBackend)
+        with open(backend.journal_path, "ab") as f:
+            f.write(b'{"op":"record","resource":{"address":"ServiceInst')
+
+    def read_backup(self, backend: StateBackend) -> State | None:
+        assert isinstance(backend, LocalBackend)
+        if not backend.backup_path.exists():
+            return None
+        return State.from_json(backend.backup_path.read_bytes())
+
+    def stored_bytes(self, backend: StateBackend) -> bytes:
+        assert isinstance(backend, LocalBackend)
+        return b"".join(p.read_bytes() for p in sorted(backend.directory.iterdir()))
+
+
+@pytest.fixture
+def directory(tmp_path: Path) -> Path:
+    return tmp_path / "state"
+
+
+def test_read_creates_nothing(directory: Path) -> None:
+    LocalBackend(directory).read()
+    assert not directory.exists()
+
+
+def test_default_directory_is_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    backend = LocalBackend()
+    run(backend, record=(instance("a"),))
+    assert (tmp_path / "state" / STATE_FILE).is_file()
+
+
+def test_file_layout_and_modes(directory: Path) -> None:
+    backend = LocalBackend(directory)
+    run(backend, record=(instance("a"),))
+    run(backend, record=(instance("b"),))
+    with locked(backend):
+        journal = backend.begin(backend.read())
+        journal.record(instance("c"))
+        names = {p.name for p in directory.iterdir()}
+        assert names == {STATE_FILE, BACKUP_FILE, JOURNAL_FILE, LOCK_FILE, LOCK_INFO_FILE}
+        for path in directory.iterdir():
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, path.name
+        journal.commit()
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+    assert {p.name for p in directory.iterdir()} == {STATE_FILE, BACKUP_FILE, LOCK_FILE}
+
+
+def test_state_file_is_canonical(directory: Path) -> None:
+    backend = LocalBackend(directory)
+    state = run(backend, record=(instance("z"), instance("a"), instance("m")))
+    text = (directory / STATE_FILE).read_text()
+    assert text == state.to_json()
+    assert list(json.loads(text)["resources"]) == [
+        "ServiceInstance/ns/a",
+        "ServiceInstance/ns/m",
+        "ServiceInstance/ns/z",
+    ]
+
+
+def test_record_appends_one_line_and_leaves_state_file_alone(directory: Path) -> None:
+    backend = LocalBackend(directory)
+    run(backend, record=tuple(instance(f"i{n}") for n in range(50)))
+    state_file = directory / STATE_FILE
+    before = state_file.stat()
+    with locked(backend):
+        journal = backend.begin(backend.read())
+        for n in range(10):
+            journal.record(instance(f"i{n}", plan_id="big"))
+            lines = (directory / JOURNAL_FILE).read_bytes().splitlines()
+            assert len(lines) == n + 2  # header + one line per step
+            assert json.loads(lines[-1])["resource"]["address"] == f"ServiceInstance/ns/i{n}"
+        journal.forget("ServiceInstance/ns/i49")
+        assert json.loads((directory / JOURNAL_FILE).read_bytes().splitlines()[-1]) == {
+            "op": "forget",
+            "address": "ServiceInstance/ns/i49",
+        }
+        after = state_file.stat()
+        assert (after.st_ino, after.st_mtime_ns, after.st_size) == (
+            before.st_ino,
+            before.st_mtime_ns,
+            before.st_size,
+        )
+        journal.commit()
+
+
+def test_identical_record_writes_nothing(directory: Path) -> None:
+    backend = LocalBackend(directory)
+    run(backend, record=(instance("a"),))
+    with locked(backend):
+        journal = backend.begin(backend.read())
+        size = (directory / JOURNAL_FILE).stat().st_size
+        journal.record(instance("a"))
+        journal.forget("ServiceInstance/ns/untracked")
+        assert (directory / JOURNAL_FILE).stat().st_size == size
+        journal.commit()
+
+
+def test_noop_commit_does_not_rewrite_state(directory: Path) -> None:
+    backend = LocalBackend(directory)
+    run(backend, record=(instance("a"),))
+    before = (directory / STATE_FILE).stat()
+    run(backend, record=(instance("a"),))
+    after = (directory / STATE_FILE).stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert not (directory / BACKUP_FILE).exists()
+
+
+def test_corrupt_line_inside_journal_is_an_error(directory: Path) -> None:
+    backend = LocalBackend(directory)
+    info = backend.lock("apply")
+    journal = backend.begin(backend.read())
+    journal.record(instance("a"))
+    journal.close()
+    with open(directory / JOURNAL_FILE, "ab") as f:
+        f.write(b"not json\n")
+        f.write(b'{"op":"forget","address":"ServiceInstance/ns/a"}\n')
+    with pytest.raises(StateError, match=r"catalogctl\.journal\.jsonl:3: corrupt journal line"):
+        LocalBackend(directory).read()
+    backend.unlock(info.id)
+
+
+def test_journal_of_an_already_compacted_run_is_ignored(directory: Path) -> None:
+    # A commit that wrote the state and died before removing its journal.
+    backend = LocalBackend(directory)
+    run(backend, record=(instance("a"),))
+    with locked(backend):
+        journal = backend.begin(backend.read())
+        journal.record(instance("b"))
+        leftover = (directory / JOURNAL_FILE).read_bytes()
+        committed = journal.commit()
+    with locked(backend):
+        journal = backend.begin(backend.read())
+        journal.forget("ServiceInstance/ns/b")
+        committed = journal.commit()
+    (directory / JOURNAL_FILE).write_bytes(leftover)
+    assert LocalBackend(directory).read() == committed
+    assert run(LocalBackend(directory)) == committed
+    assert not (directory / JOURNAL_FILE).exists()
+
+
+def test_journal_without_its_state_file_is_an_error(directory: Path) -> None:
+    backend = LocalBackend(directory)
+    run(backend, record=(instance("a"),))
+    with locked(backend):
+        journal = backend.begin(backend.read())
+        journal.record(instance("b"))
+        journal.close()
+    (directory / STATE_FILE).unlink()
+    with pytest.raises(StateError, match="state file is missing"):
+        LocalBackend(directory).read()
+
+
+def test_first_run_crash_is_replayed_with_its_lineage(directory: Path) -> None:
+    backend = LocalBackend(directory)
+    fresh = backend.read()
+    with locked(backend):
+        journal = backend.begin(fresh)
+        journal.record(instance("a"))
+        journal.close()
+    replayed = LocalBackend(directory).read()
+    assert replayed.lineage == fresh.lineage
+    assert replayed.serial == 1
+    assert set(replayed.resources) == {"ServiceInstance/ns/a"}
+
+
+def test_unreadable_state_names_the_file(directory: Path) -> None:
+    directory.mkdir()
+    (directory / STATE_FILE).write_text("{ nope")
+    with pytest.raises(StateError, match=r"catalogctl\.state\.json: not valid JSON"):
+        LocalBackend(directory).read()
+
+
+def test_state_from_a_newer_catalogctl_is_refused(directory: Path) -> None:
+    directory.mkdir()
+    state = json.loads(State.new().to_json())
+    state["version"] = 2
+    state["catalogctl_version"] = "9.0.0"
+    (directory / STATE_FILE).write_text(json.dumps(state))
+    with pytest.raises(
+        StateError, match=r"version 2 was written by a newer catalogctl \(9\.0\.0\)"
+    ):
+        LocalBackend(directory).read()
+
+
+def test_force_unlock_refuses_a_running_holder(directory: Path) -> None:
+    holder = _Holder(functools.partial(LocalBackend, directory), "apply", leave_locked=False)
+    try:
+        with pytest.raises(LockError, match="still running"):
+            LocalBackend(directory).force_unlock(holder.info.id)
+        assert LocalBackend(directory).lock_info() == holder.info
+        holder.release()
+    finally:
+        holder.kill()
+
+
+def test_unreadable_lock_info_is_reported(directory: Path) -> None:
+    directory.mkdir()
+    (directory / LOCK_INFO_FILE).write_text("garbage")
+    with pytest.raises(LockError, match=r"catalogctl\.lock\.info is unreadable"):
+        LocalBackend(directory).lock("apply")
+
+
+_CHILD = textwrap.dedent(
+    """
+    import sys
+    from catalogctl.state import LocalBackend, ResourceState
+
+    backend = LocalBackend(sys.argv[1])
+    info = backend.lock("apply", timeout=10)
+    journal = backend.begin(backend.read())
+    print("locked", info.id, flush=True)
+    n = 0
+    while True:
+        journal.record(
+            ResourceState(
+                address=f"ServiceInstance/ns/step{n}",
+                kind="ServiceInstance",
+                status="creating",
+                instance_id=f"id-{n}",
+                parameters={"n": n, "pad": "x" * (n % 300)},
+            )
+        )
+        print("ack", n, flush=True)
+        n += 1
+    """
+)
+
+
+def test_sigkill_mid_apply_loses_no_acknowledged_step(directory: Path) -> None:
+    base = run(LocalBackend(directory), record=(instance("before"),))
+    child = subprocess.Popen(
+        [sys.executable, "-c", _CHILD, str(directory)],
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None
+    acked: set[int] = set()
+    try:
+        first = child.stdout.readline().split()
+        assert first[0] == "locked", first
+        lock_id = first[1]
+        for line in child.stdout:
+            acked.add(int(line.split()[1]))
+            if len(acked) == 300:
+                os.kill(child.pid, signal.SIGKILL)
+                break
+        # Acknowledgements already in the pipe when the kill landed count too.
+        acked.update(int(line.split()[1]) for line in child.stdout)
+    finally:
+        child.kill()
+        child.wait(30)
+    assert child.returncode == -signal.SIGKILL
+
+    state = LocalBackend(directory).read()
+    assert state.lineage == base.lineage
+    assert state.serial == base.serial + 1
+    assert "ServiceInstance/ns/before" in state.resources
+    for n in acked:
+        resource = state.resources[f"ServiceInstance/ns/step{n}"]
+        assert resource.instance_id == f"id-{n}"
+        assert resource.parameters == {"n": n, "pad": "x" * (n % 300)}
+    # Nothing beyond the one step that may have been written but not acknowledged.
+    assert len(state.resources) - 1 <= max(acked) + 2
+
+    # The next run is told about the dead holder, clears it and compacts.
+    backend = LocalBackend(directory)
+    with pytest.raises(LockError, match=f"process {child.pid} is no longer running"):
+        backend.lock("apply")
+    backend.force_unlock(lock_id)
+    final = run(backend)
+    assert final == state
+    assert not (directory / JOURNAL_FILE).exists()
+    assert State.from_json((directory / STATE_FILE).read_bytes()) == state
