@@ -76,7 +76,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def checksum(value: JsonValue) -> str:
+def checksum(value: object) -> str:
     """SHA-256 hex digest of ``value`` in canonical JSON (sorted keys, no spaces).
 
     Used for ``parameters_checksum`` and ``credentials_hash`` so that a later

@@ -234,6 +234,20 @@ class StateBackendConformance:
         assert run(backend, record=(instance("a", plan_id="big"), instance("a"))).serial == 1
         assert factory().read().serial == 1
 
+    def test_commit_without_serial_bump_writes_but_keeps_serial(
+        self, factory: BackendFactory
+    ) -> None:
+        backend = factory()
+        run(backend, record=(instance("a"),))
+        with locked(backend):
+            journal = backend.begin(backend.read())
+            journal.record(instance("a", dashboard_url="https://dash.example/a"))
+            committed = journal.commit(serial_bump=False)
+        assert committed.serial == 1
+        reread = factory().read()
+        assert reread == committed
+        assert reread.resources["ServiceInstance/ns/a"].dashboard_url == "https://dash.example/a"
+
     def test_forget_is_a_change(self, factory: BackendFactory) -> None:
         backend = factory()
         run(backend, record=(instance("a"), instance("b")))

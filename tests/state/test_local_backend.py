@@ -317,3 +317,51 @@ def test_sigkill_mid_apply_loses_no_acknowledged_step(directory: Path) -> None:
     assert final == state
     assert not (directory / JOURNAL_FILE).exists()
     assert State.from_json((directory / STATE_FILE).read_bytes()) == state
+
+
+def test_each_step_is_fsynced_before_record_returns(
+    directory: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend = LocalBackend(directory)
+    with locked(backend):
+        journal = backend.begin(backend.read())
+        journal_fd = journal._fd
+        real_fsync = os.fsync
+        synced_sizes: list[int] = []
+
+        def spy(fd: int) -> None:
+            if fd == journal_fd:
+                synced_sizes.append((directory / JOURNAL_FILE).stat().st_size)
+            real_fsync(fd)
+
+        monkeypatch.setattr(os, "fsync", spy)
+        for n in range(3):
+            journal.record(instance(f"i{n}"))
+            # The fsync covered everything written so far, this step included.
+            assert synced_sizes[-1] == (directory / JOURNAL_FILE).stat().st_size
+        assert len(synced_sizes) == 3
+        monkeypatch.setattr(os, "fsync", real_fsync)  # the fd number is reused later
+        journal.commit()
+
+
+def test_failed_append_stops_the_journal_but_keeps_earlier_steps(
+    directory: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend = LocalBackend(directory)
+    with locked(backend):
+        journal = backend.begin(backend.read())
+        journal.record(instance("a"))
+        real_write = os.write
+
+        def full_disk(fd: int, data: bytes) -> int:
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(os, "write", full_disk)
+        with pytest.raises(StateError, match="could not persist a journal step"):
+            journal.record(instance("b"))
+        monkeypatch.setattr(os, "write", real_write)
+        with pytest.raises(StateError, match="stopped accepting steps"):
+            journal.record(instance("c"))
+        committed = journal.commit()
+    assert set(committed.resources) == {"ServiceInstance/ns/a"}
+    assert LocalBackend(directory).read() == committed

@@ -61,7 +61,7 @@ def test_resource_state_has_no_field_for_credentials() -> None:
     fields = set(ResourceState.model_fields)
     assert not fields & {"credentials", "data", "string_data", "secret", "password"}
     with pytest.raises(ValidationError, match="credentials"):
-        ResourceState(
+        ResourceState(  # type: ignore[call-arg]
             address="ServiceBinding/ns/b",
             kind="ServiceBinding",
             credentials={"password": SECRET_VALUE},
