@@ -367,21 +367,28 @@ class _Collector:
         self.warnings: list[str] = []
 
 
+def _label(raw: Mapping[str, Any]) -> str:
+    """`` ('name')`` (or the id when the name is unusable) to make a position readable."""
+    for key in ("name", "id"):
+        value = raw.get(key)
+        if isinstance(value, str) and value:
+            return f" ({value!r})"
+    return ""
+
+
 def _where_service(index: int, raw: Mapping[str, Any]) -> str:
-    label = raw.get("name") if isinstance(raw.get("name"), str) else raw.get("id")
-    return f"services[{index}]" + (f" ({label!r})" if isinstance(label, str) and label else "")
+    return f"services[{index}]{_label(raw)}"
 
 
 def _where_plan(service_where: str, index: int, raw: Mapping[str, Any]) -> str:
-    label = raw.get("name") if isinstance(raw.get("name"), str) else raw.get("id")
-    suffix = f" ({label!r})" if isinstance(label, str) and label else ""
-    return f"{service_where}.plans[{index}]{suffix}"
+    return f"{service_where}.plans[{index}]{_label(raw)}"
 
 
 def _req_str(raw: Mapping[str, Any], key: str, where: str, c: _Collector) -> str:
     value = raw.get(key)
     if not isinstance(value, str) or not value:
-        state = "missing" if value is None else f"not a non-empty string ({type(value).__name__})"
+        state = ("missing" if value is None else "empty" if value == "" else
+                 f"not a string ({type(value).__name__})")
         c.errors.append(f"{where}: required field {key!r} is {state}")
         return ""
     return value

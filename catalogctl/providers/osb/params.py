@@ -310,7 +310,8 @@ def check_schema(schema: Mapping[str, Any], *, context: str = "") -> type[Any]:
     prefix = f"{context}: " if context else ""
     if not isinstance(schema, Mapping):
         raise UnusableSchemaError(f"{prefix}the schema must be a JSON object")
-    size = len(json.dumps(schema, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+    size = len(json.dumps(schema, separators=(",", ":"), ensure_ascii=False,
+                          default=dict).encode("utf-8"))
     if size > MAX_SCHEMA_BYTES:
         raise UnusableSchemaError(
             f"{prefix}the schema is {size} bytes; OSB limits schemas to 64 kB")
@@ -322,8 +323,10 @@ def check_schema(schema: Mapping[str, Any], *, context: str = "") -> type[Any]:
     declared = schema.get("$schema")
     cls: type[Any] = jsonschema.Draft4Validator
     if isinstance(declared, str):
-        normalized = declared.strip().replace("https://", "http://", 1)
-        for candidate in (normalized, normalized.rstrip("#"), normalized.rstrip("#") + "#"):
+        base = declared.strip().rstrip("#")
+        swapped = (base.replace("https://", "http://", 1) if base.startswith("https://")
+                   else base.replace("http://", "https://", 1))
+        for candidate in (base, base + "#", swapped, swapped + "#"):
             found = validators.validator_for({"$schema": candidate}, default=None)
             if found is not None:
                 cls = found
