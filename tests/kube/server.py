@@ -1,0 +1,584 @@
+"""HTTP front end: routing, content negotiation, watch streaming, request log and fault injection.
+
+Built on the stdlib ``ThreadingHTTPServer`` speaking HTTP/1.1 keep-alive, so the synchronous
+``kubernetes`` client and kubectl can both talk to it without an event loop. One request is one
+thread; all state lives in :class:`~tests.kube.store.Store` behind its single lock.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import yaml
+
+from tests.kube import discovery, errors, patch, tables
+from tests.kube.errors import ApiError, bad_request
+from tests.kube.resources import ResourceType
+from tests.kube.selectors import parse_field_selector, parse_label_selector
+from tests.kube.store import Event, Obj, Options, Store
+
+JSON = "application/json"
+PATCH_TYPES = {
+    "application/json-patch+json": "json",
+    "application/merge-patch+json": "merge",
+    "application/strategic-merge-patch+json": "strategic",
+    "application/apply-patch+yaml": "apply",
+}
+
+
+@dataclass
+class RequestRecord:
+    """One request as received. ``body`` is the decoded JSON/YAML (or text); it is kept out of
+    ``repr`` so assertion failures never print Secret payloads."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    content_type: str
+    body: Any = field(repr=False)
+    raw_body: bytes = field(repr=False, default=b"")
+    status: int = 0
+    fault: bool = False
+
+
+@dataclass
+class FaultRule:
+    """Answer the next ``count`` requests matching (method, path regex) with a Status error."""
+
+    method: str
+    path_regex: str
+    status: int
+    reason: str
+    message: str
+    count: int = 1
+    details: dict[str, Any] | None = None
+    retry_after_seconds: int | None = None
+    hits: int = 0
+
+    def matches(self, method: str, path: str) -> bool:
+        return (self.count > 0 and self.method.upper() in (method.upper(), "*")
+                and re.search(self.path_regex, path) is not None)
+
+    def error(self) -> ApiError:
+        details = dict(self.details or {})
+        if self.retry_after_seconds is not None:
+            details["retryAfterSeconds"] = self.retry_after_seconds
+        return ApiError(self.status, self.reason, self.message, details)
+
+
+@dataclass(frozen=True)
+class Route:
+    """A resource URL resolved against the registry."""
+
+    rt: ResourceType
+    namespace: str | None
+    name: str
+    subresource: str
+
+
+def _decode(raw: bytes, content_type: str) -> Any:
+    """Parse a request body; bad JSON is a 400 as from the apiserver's decoder."""
+    try:
+        if "yaml" in content_type:
+            return yaml.safe_load(raw.decode() or "null")
+        return json.loads(raw or b"null")
+    except (ValueError, yaml.YAMLError) as exc:
+        raise bad_request(f"couldn't get version/kind; json parse error: {exc}") from None
+
+
+def _mime(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    emulator: EmulatorServer
+
+
+class Handler(BaseHTTPRequestHandler):
+    """Translates HTTP requests into store calls and ApiErrors into Status responses."""
+
+    protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; without TCP_NODELAY, Nagle plus delayed ACKs
+    # would add ~40 ms to every keep-alive request.
+    disable_nagle_algorithm = True
+    server: _HTTPServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silence per-request stderr lines; the request log is the place to look."""
+
+    # --- entry points ----------------------------------------------------------------------------
+
+    def do_GET(self) -> None:
+        self._handle()
+
+    def do_POST(self) -> None:
+        self._handle()
+
+    def do_PUT(self) -> None:
+        self._handle()
+
+    def do_PATCH(self) -> None:
+        self._handle()
+
+    def do_DELETE(self) -> None:
+        self._handle()
+
+    def do_HEAD(self) -> None:
+        self._handle()
+
+    def do_OPTIONS(self) -> None:
+        self._handle()
+
+    # --- plumbing --------------------------------------------------------------------------------
+
+    @property
+    def emulator(self) -> EmulatorServer:
+        return self.server.emulator
+
+    @property
+    def store(self) -> Store:
+        return self.server.emulator.store
+
+    def _read_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().strip() or b"0", 16)
+                if size == 0:
+                    self.rfile.readline()
+                    break
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+            return b"".join(chunks)
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _handle(self) -> None:
+        url = urlsplit(self.path)
+        query = {k: v[0] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+        raw = self._read_body()
+        content_type = self.headers.get("Content-Type", "")
+        try:
+            body: Any = json.loads(raw) if raw else None
+        except ValueError:
+            body = raw.decode(errors="replace")
+        record = RequestRecord(self.command, url.path, query, content_type, body, raw)
+        self.emulator.record(record)
+        self._record = record
+        try:
+            fault = self.emulator.take_fault(self.command, url.path)
+            if fault is not None:
+                record.fault = True
+                raise fault
+            self._dispatch(url.path, query, raw, content_type)
+        except ApiError as err:
+            self._send_json(err.code, err.status())
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+        except Exception as exc:  # a bug in the emulator: answer like the apiserver's 500
+            self._send_json(500, ApiError(500, "InternalError",
+                                          f"Internal error occurred: {exc!r}", {}).status())
+
+    def _send_json(self, code: int, body: Any) -> None:
+        data = json.dumps(body, separators=(",", ":")).encode()
+        self._send(code, data, JSON)
+
+    def _send(self, code: int, data: bytes, content_type: str) -> None:
+        self._record.status = code
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Cache-Control", "no-cache, private")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    # --- routing ---------------------------------------------------------------------------------
+
+    def _dispatch(self, path: str, query: dict[str, str], raw: bytes, content_type: str) -> None:
+        parts = [p for p in path.split("/") if p]
+        if path in ("/healthz", "/readyz", "/livez"):
+            self._send(200, b"ok", "text/plain; charset=utf-8")
+            return
+        if path == "/version":
+            self._send_json(200, discovery.VERSION_INFO)
+            return
+        doc = self._discovery(parts)
+        if doc is not None:
+            self._send_json(200, doc)
+            return
+        route = self._route(parts)
+        method = self.command
+        if method == "GET":
+            self._get(route, query)
+        elif method == "POST" and not route.name and not route.subresource:
+            self._create(route, query, raw, content_type)
+        elif method == "PUT" and route.name:
+            self._replace(route, query, raw, content_type)
+        elif method == "PATCH" and route.name:
+            self._patch(route, query, raw, content_type)
+        elif method == "DELETE" and route.name and not route.subresource:
+            self._delete(route, query, raw, content_type)
+        elif method == "DELETE" and not route.name and route.rt.plural != "namespaces":
+            self._delete_collection(route, query)
+        else:
+            raise errors.method_not_allowed()
+
+    def _discovery(self, parts: list[str]) -> dict[str, Any] | None:
+        reg = self.store.registry
+        with self.store.cond:
+            if parts == ["api"]:
+                host, port = self.server.server_address[:2]
+                return discovery.api_versions(f"{host}:{port}")
+            if parts == ["apis"]:
+                return discovery.api_group_list(reg)
+            if len(parts) == 2 and parts[0] == "api":
+                return discovery.api_resource_list(reg, "", parts[1])
+            if len(parts) == 2 and parts[0] == "apis":
+                return discovery.api_group(reg, parts[1])
+            if len(parts) == 3 and parts[0] == "apis":
+                return discovery.api_resource_list(reg, parts[1], parts[2])
+        return None
+
+    def _route(self, parts: list[str]) -> Route:
+        if len(parts) >= 3 and parts[0] == "api":
+            group, version, rest = "", parts[1], parts[2:]
+        elif len(parts) >= 4 and parts[0] == "apis":
+            group, version, rest = parts[1], parts[2], parts[3:]
+        else:
+            raise errors.resource_not_found()
+        reg = self.store.registry
+        namespace: str | None = None
+        if len(rest) >= 3 and rest[0] == "namespaces":
+            candidate = reg.get(group, version, rest[2])
+            if candidate is not None and candidate.namespaced:
+                namespace, rest = rest[1], rest[2:]
+        if len(rest) > 3:
+            raise errors.resource_not_found()
+        rt = reg.get(group, version, rest[0])
+        name = rest[1] if len(rest) > 1 else ""
+        sub = rest[2] if len(rest) > 2 else ""
+        if rt is None or (sub and (sub != "status" or not rt.status_subresource)):
+            raise errors.resource_not_found()
+        if rt.namespaced and namespace is None and name:
+            raise errors.resource_not_found()
+        return Route(rt, namespace, name, sub)
+
+    # --- verbs -----------------------------------------------------------------------------------
+
+    def _options(self, route: Route, query: dict[str, str], dry_run: Any = None) -> Options:
+        values = [query["dryRun"]] if "dryRun" in query else list(dry_run or [])
+        for value in values:
+            if value != "All":
+                raise bad_request(f'dryRun: Unsupported value: "{value}": supported values: "All"')
+        manager = query.get("fieldManager") or self.headers.get("User-Agent", "").split("/")[0]
+        return Options(bool(values), manager, route.subresource)
+
+    def _wants_table(self) -> bool:
+        return "as=Table" in self.headers.get("Accept", "")
+
+    def _get(self, route: Route, query: dict[str, str]) -> None:
+        rt = route.rt
+        if route.name:
+            obj = self.store.get(rt, route.namespace or "", route.name)
+            if self._wants_table():
+                self._send_json(200, tables.to_table(rt, [obj], self.store.rv))
+            else:
+                self._send_json(200, obj)
+            return
+        label = parse_label_selector(query.get("labelSelector"))
+        fields = parse_field_selector(query.get("fieldSelector"), rt)
+
+        def match(obj: Obj) -> bool:
+            return label(obj) and fields(obj)
+
+        if query.get("watch", "").lower() in ("1", "true"):
+            self._watch(route, query, match)
+            return
+        items, rv = self.store.list(rt, route.namespace, match)
+        items, cont, remaining = _paginate(items, query, rv)
+        if self._wants_table():
+            self._send_json(200, tables.to_table(rt, items, rv))
+            return
+        meta: dict[str, Any] = {"resourceVersion": str(rv)}
+        if cont:
+            meta["continue"] = cont
+            meta["remainingItemCount"] = remaining
+        if not rt.custom:
+            items = [{k: v for k, v in o.items() if k not in ("kind", "apiVersion")} for o in items]
+        self._send_json(200, {"kind": rt.list_kind, "apiVersion": rt.api_version,
+                              "metadata": meta, "items": items})
+
+    def _body(self, raw: bytes, content_type: str) -> Any:
+        """Decode a create/update body. A missing Content-Type means JSON (the apiserver picks
+        its first supported media type), which the generated Python client relies on."""
+        if _mime(content_type) not in ("", JSON, "application/yaml"):
+            raise errors.unsupported_media_type([JSON, "application/yaml"])
+        return _decode(raw, _mime(content_type))
+
+    def _create(self, route: Route, query: dict[str, str], raw: bytes, content_type: str) -> None:
+        body = self._body(raw, content_type)
+        obj = self.store.create(route.rt, route.namespace or "", body, self._options(route, query))
+        self._send_json(201, obj)
+
+    def _replace(self, route: Route, query: dict[str, str], raw: bytes, content_type: str) -> None:
+        body = self._body(raw, content_type)
+        obj, created = self.store.update(route.rt, route.namespace or "", route.name, body,
+                                         self._options(route, query))
+        self._send_json(201 if created else 200, obj)
+
+    def _patch(self, route: Route, query: dict[str, str], raw: bytes, content_type: str) -> None:
+        rt = route.rt
+        accepted = [t for t in PATCH_TYPES if not (rt.custom and PATCH_TYPES[t] == "strategic")]
+        mime = _mime(content_type)
+        if mime not in accepted:
+            raise errors.unsupported_media_type(accepted)
+        kind = PATCH_TYPES[mime]
+        body = _decode(raw, "yaml" if kind == "apply" else JSON)
+        apply_fn: Callable[[Obj], Any]
+        create_body = None
+        if kind == "json":
+            apply_fn = lambda cur: patch.json_patch(cur, body)  # noqa: E731
+        elif kind == "merge":
+            if not isinstance(body, dict):
+                raise bad_request("json: cannot unmarshal array into Go value of type "
+                                  "map[string]interface {}")
+            apply_fn = lambda cur: patch.merge_patch(cur, body)  # noqa: E731
+        else:
+            if not isinstance(body, dict):
+                raise bad_request("the patch is not a JSON object")
+            if kind == "apply":
+                if not query.get("fieldManager"):
+                    raise errors.invalid("PatchOptions", "meta.k8s.io", "", [errors.FieldError(
+                        "fieldManager", "Required", "is required for apply patch")])
+                create_body = body
+            merge = patch.merge_patch if rt.custom else patch.strategic_merge_patch
+            apply_fn = lambda cur: merge(cur, body)  # noqa: E731
+        obj, created = self.store.patch(rt, route.namespace or "", route.name, apply_fn,
+                                        self._options(route, query), create_body)
+        self._send_json(201 if created else 200, obj)
+
+    def _delete_options(self, raw: bytes, content_type: str) -> dict[str, Any]:
+        if not raw:
+            return {}
+        body = _decode(raw, _mime(content_type) or JSON)
+        return body if isinstance(body, dict) else {}
+
+    def _delete(self, route: Route, query: dict[str, str], raw: bytes, content_type: str) -> None:
+        rt = route.rt
+        opts_body = self._delete_options(raw, content_type)
+        opts = self._options(route, query, opts_body.get("dryRun"))
+        pre = dict(opts_body.get("preconditions") or {})
+        obj, gone = self.store.delete(rt, route.namespace or "", route.name, pre, opts.dry_run)
+        if rt.returns_deleted_object or not gone:
+            self._send_json(200, obj)
+            return
+        details = {"name": route.name, "group": rt.group, "kind": rt.plural,
+                   "uid": obj["metadata"].get("uid")}
+        self._send_json(200, {"kind": "Status", "apiVersion": "v1", "metadata": {},
+                              "status": "Success",
+                              "details": {k: v for k, v in details.items() if v}})
+
+    def _delete_collection(self, route: Route, query: dict[str, str]) -> None:
+        rt = route.rt
+        label = parse_label_selector(query.get("labelSelector"))
+        fields = parse_field_selector(query.get("fieldSelector"), rt)
+        items, rv = self.store.delete_collection(
+            rt, route.namespace, lambda o: label(o) and fields(o),
+            self._options(route, query).dry_run)
+        self._send_json(200, {"kind": rt.list_kind, "apiVersion": rt.api_version,
+                              "metadata": {"resourceVersion": str(rv)}, "items": items})
+
+    # --- watch -----------------------------------------------------------------------------------
+
+    def _watch(self, route: Route, query: dict[str, str], match: Callable[[Obj], bool]) -> None:
+        """Stream events as chunked JSON lines until timeoutSeconds, shutdown or disconnect."""
+        store, rt = self.store, route.rt
+        timeout = float(query.get("timeoutSeconds") or 0)
+        deadline = time.monotonic() + timeout if timeout > 0 else None
+        rv_param = query.get("resourceVersion", "")
+        initial: list[dict[str, Any]] = []
+        with store.cond:
+            if rv_param in ("", "0"):
+                items, start = store.list(rt, route.namespace, match)
+                initial = [{"type": "ADDED", "object": o} for o in items]
+            else:
+                if not rv_param.isdigit():
+                    raise bad_request(f'invalid resource version "{rv_param}"')
+                start = int(rv_param)
+        self._record.status = 200
+        self.send_response(200)
+        self.send_header("Content-Type", JSON)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("Cache-Control", "no-cache, private")
+        self.end_headers()
+        self.close_connection = True
+        try:
+            for event in initial:
+                self._chunk(event)
+            self._stream(route, match, start, deadline, query)
+            self.wfile.write(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError, OSError):
+            return
+
+    def _stream(self, route: Route, match: Callable[[Obj], bool], start: int,
+                deadline: float | None, query: dict[str, str]) -> None:
+        store = self.store
+        while True:
+            too_old: ApiError | None = None
+            with store.cond:
+                while True:
+                    if start < store.compacted_rv:
+                        too_old = errors.expired(
+                            f"too old resource version: {start} ({store.compacted_rv})")
+                        break
+                    batch = store.events_after(start)
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if batch or store.closed or (remaining is not None and remaining <= 0):
+                        break
+                    store.cond.wait(timeout=1.0 if remaining is None else min(remaining, 1.0))
+                closed = store.closed
+            if too_old is not None:
+                self._chunk({"type": "ERROR", "object": too_old.status()})
+                return
+            for event in batch:
+                line = _translate(event, route, match)
+                if line is not None:
+                    self._chunk(line)
+            if batch:
+                start = batch[-1].rv
+            timed_out = deadline is not None and time.monotonic() >= deadline
+            if closed or timed_out:
+                if timed_out and query.get("allowWatchBookmarks", "").lower() in ("1", "true"):
+                    self._chunk({"type": "BOOKMARK", "object": {
+                        "kind": route.rt.kind, "apiVersion": route.rt.api_version,
+                        "metadata": {"resourceVersion": str(start)}}})
+                return
+
+    def _chunk(self, event: dict[str, Any]) -> None:
+        data = json.dumps(event, separators=(",", ":")).encode() + b"\n"
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()
+
+
+def _translate(event: Event, route: Route, match: Callable[[Obj], bool]) -> dict[str, Any] | None:
+    """Filter one logged event for a watcher; objects entering or leaving a selector's scope are
+    reported as ADDED/DELETED, as the apiserver's watch cache does."""
+    if event.key != route.rt.key:
+        return None
+    if route.namespace is not None and event.namespace != route.namespace:
+        return None
+    now_in = match(event.obj)
+    was_in = event.old is not None and match(event.old)
+    kind = event.type
+    if kind == "MODIFIED":
+        if now_in and not was_in:
+            kind = "ADDED"
+        elif was_in and not now_in:
+            kind = "DELETED"
+        elif not now_in:
+            return None
+    elif kind == "DELETED":
+        if not (was_in or now_in):
+            return None
+    elif not now_in:
+        return None
+    obj = event.obj
+    if obj.get("apiVersion") != route.rt.api_version:
+        obj = {**obj, "apiVersion": route.rt.api_version}
+    return {"type": kind, "object": obj}
+
+
+def _paginate(items: list[Obj], query: dict[str, str], rv: int) -> tuple[list[Obj], str, int]:
+    """``limit``/``continue``: the token records the last key served."""
+    token = query.get("continue")
+    if token:
+        try:
+            state = json.loads(base64.urlsafe_b64decode(token.encode()))
+            after = (state["ns"], state["name"])
+        except (ValueError, KeyError, TypeError):
+            raise bad_request("continue key is not valid") from None
+        items = [o for o in items if (o["metadata"].get("namespace", ""),
+                                      o["metadata"]["name"]) > after]
+    limit = int(query.get("limit") or 0)
+    if limit <= 0 or len(items) <= limit:
+        return items, "", 0
+    last = items[limit - 1]["metadata"]
+    state = {"rv": rv, "ns": last.get("namespace", ""), "name": last["name"]}
+    cont = base64.urlsafe_b64encode(json.dumps(state).encode()).decode()
+    return items[:limit], cont, len(items) - limit
+
+
+class EmulatorServer:
+    """The emulator on a background thread: ``start()``, use ``url``, ``stop()``."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0,
+                 event_log_size: int = 10_000) -> None:
+        self.store = Store(event_log_size=event_log_size)
+        self.requests: list[RequestRecord] = []
+        self.faults: list[FaultRule] = []
+        self._httpd = _HTTPServer((host, port), Handler)
+        self._httpd.emulator = self
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self._httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> EmulatorServer:
+        self._thread = threading.Thread(target=self._httpd.serve_forever,
+                                        kwargs={"poll_interval": 0.05},
+                                        name=f"kube-emulator-{self.port}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop accepting, end watch streams and release the port. Safe to call twice."""
+        self.store.close()
+        if self._thread is not None:
+            self._httpd.shutdown()
+            self._thread.join(timeout=5)
+            self._thread = None
+        self._httpd.server_close()
+
+    def record(self, rec: RequestRecord) -> None:
+        with self.store.cond:
+            self.requests.append(rec)
+
+    def inject_fault(self, method: str, path_regex: str, status: int, reason: str,
+                     message: str, count: int = 1, *, details: dict[str, Any] | None = None,
+                     retry_after_seconds: int | None = None) -> FaultRule:
+        rule = FaultRule(method, path_regex, status, reason, message, count, details,
+                         retry_after_seconds)
+        with self.store.cond:
+            self.faults.append(rule)
+        return rule
+
+    def clear_faults(self) -> None:
+        with self.store.cond:
+            self.faults.clear()
+
+    def take_fault(self, method: str, path: str) -> ApiError | None:
+        """Consume one use of the first matching rule, if any."""
+        with self.store.cond:
+            for rule in self.faults:
+                if rule.matches(method, path):
+                    rule.count -= 1
+                    rule.hits += 1
+                    return rule.error()
+        return None
