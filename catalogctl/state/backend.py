@@ -26,6 +26,7 @@ import getpass
 import os
 import socket
 import uuid
+from datetime import UTC
 from types import TracebackType
 from typing import Protocol, runtime_checkable
 
@@ -68,7 +69,7 @@ class LockInfo(_Frozen):
 
     def describe(self) -> str:
         """One line naming the holder, for lock errors and ``lock_info`` output."""
-        created = self.created.strftime("%Y-%m-%dT%H:%M:%SZ")
+        created = self.created.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         return (
             f"{self.who} (pid {self.pid}) for operation {self.operation!r} "
             f"since {created}, lock id {self.id}"

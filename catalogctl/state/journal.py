@@ -79,9 +79,12 @@ def encode_header(header: JournalHeader) -> bytes:
     return header.model_dump_json().encode("utf-8") + b"\n"
 
 
+_RECORD_PREFIX = b'{"op":"record","resource":'
+
+
 def encode_record(resource: ResourceState) -> bytes:
     """A record step as one newline-terminated line (serialising one resource only)."""
-    return b'{"op":"record","resource":' + resource.model_dump_json().encode("utf-8") + b"}\n"
+    return _RECORD_PREFIX + resource.model_dump_json().encode("utf-8") + b"}\n"
 
 
 def encode_forget(address: str) -> bytes:
@@ -281,11 +284,20 @@ class BaseJournal(ABC):
         """
         if not isinstance(resource, ResourceState):
             raise TypeError(f"record() takes a ResourceState, not {type(resource).__name__}")
+        line = encode_record(resource)
+        # Validate exactly the bytes that will be replayed.  ``model_copy`` and
+        # ``model_construct`` skip validation, so without this a resource built
+        # with them could slip a credential past the model's guard into the
+        # journal, or write a line that replay would then reject.
+        try:
+            resource = ResourceState.model_validate_json(line[len(_RECORD_PREFIX) : -2])
+        except ValidationError as exc:
+            raise StateError(f"refusing to record an invalid resource: {_summarise(exc)}") from None
         with self._mutex:
             self._check_writable()
             if self._work.resources.get(resource.address) == resource:
                 return
-            self._append_checked(encode_record(resource))
+            self._append_checked(line)
             self._work.apply(Record(resource))
 
     def forget(self, address: str) -> None:

@@ -164,6 +164,12 @@ class LocalBackend(StateBackend):
     # -- locking -------------------------------------------------------------
 
     def lock(self, operation: str, timeout: float = 0.0) -> LockInfo:
+        """Take the lock; see :meth:`StateLocker.lock`.
+
+        A lock left by a holder that is gone fails at once instead of after
+        ``timeout``: it will not clear itself, and waiting would only delay
+        the message telling the user how to clear it.
+        """
         if self._lock is not None:
             raise LockError(
                 f"{self.describe()} is already locked by this run ({self._lock.describe()})"
@@ -408,7 +414,8 @@ class LocalJournal(BaseJournal):
 
     def __del__(self) -> None:
         # A dropped journal must not leak its descriptor; its lines stay on disk.
-        self._release()
+        with contextlib.suppress(Exception):
+            self._release()
 
 
 if TYPE_CHECKING:

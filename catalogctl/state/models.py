@@ -130,6 +130,24 @@ def _find_forbidden_key(value: Any, path: str) -> str | None:
     return None
 
 
+def _sort_keys(value: dict[str, JsonValue]) -> dict[str, JsonValue]:
+    """The same object with keys sorted at every level.
+
+    Free-form objects are kept in canonical order from validation on, so the
+    fast serialiser (field order for models, stored order for dicts) yields the
+    same bytes for the same content whatever order the YAML or broker used.
+    """
+
+    def sort(item: JsonValue) -> JsonValue:
+        if isinstance(item, dict):
+            return {k: sort(item[k]) for k in sorted(item)}
+        if isinstance(item, list):
+            return [sort(x) for x in item]
+        return item
+
+    return {k: sort(value[k]) for k in sorted(value)}
+
+
 class ResourceStatus(StrEnum):
     """Where a resource stands, as far as catalogctl knows.
 
@@ -258,7 +276,12 @@ class ResourceState(_Frozen):
                 f"{found}: state must not hold credential or Secret data; "
                 "store key names or a checksum instead"
             )
-        return value
+        return _sort_keys(value)
+
+    @field_validator("parameters")
+    @classmethod
+    def _canonical_parameters(cls, value: dict[str, JsonValue]) -> dict[str, JsonValue]:
+        return _sort_keys(value)
 
     @field_validator("updated_at")
     @classmethod
@@ -359,12 +382,16 @@ class State(_Frozen):
         return self.resources == other.resources
 
     def to_json(self) -> str:
-        """Canonical JSON: sorted keys, two-space indent, trailing newline.
+        """Canonical JSON: two-space indent, trailing newline.
 
-        Deterministic, so writing an unchanged state yields identical bytes.
+        Deterministic, so the same content always yields the same bytes:
+        model fields come in declaration order (address and kind first, which
+        reads better than alphabetical), resources sorted by address, and
+        free-form objects sorted at validation.  Serialised by pydantic-core
+        rather than ``json.dumps(indent=...)``, whose pure-Python encoder made
+        compacting a 10,000-resource state about six times slower.
         """
-        data = self.model_dump(mode="json")
-        return json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+        return self.model_dump_json(indent=2) + "\n"
 
     @classmethod
     def from_json(cls, text: str | bytes, *, source: str = "state") -> State:

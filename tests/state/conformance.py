@@ -338,6 +338,22 @@ class StateBackendConformance:
             assert journal.snapshot().serial == journal.base.serial == 1
             journal.commit()
 
+    def test_record_revalidates_unvalidated_copies(self, factory: BackendFactory) -> None:
+        # model_copy(update=...) skips validation; record() must not.
+        smuggled = instance("a").model_copy(
+            update={"attributes": {"credentials": {"password": SECRET_VALUE}}}
+        )
+        backend = factory()
+        with locked(backend):
+            journal = backend.begin(backend.read())
+            with pytest.raises(StateError, match="credential") as raised:
+                journal.record(smuggled)
+            assert SECRET_VALUE not in str(raised.value)
+            assert not journal.changed
+            journal.record(instance("b"))
+            journal.commit()
+        assert set(factory().read().resources) == {"ServiceInstance/ns/b"}
+
     def test_records_from_many_threads(self, factory: BackendFactory) -> None:
         backend = factory()
         with locked(backend):
