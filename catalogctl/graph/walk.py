@@ -10,25 +10,36 @@ only being polled must not hold a slot.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
+from typing import Any, Generic, Protocol, TypeVar
 
-from catalogctl.graph.dag import ResourceGraph
-from catalogctl.model.address import Address
+N = TypeVar("N", bound=Hashable)
 
-WorkFn = Callable[[Address], Awaitable[None]]
+
+class Walkable(Protocol[N]):
+    """What a graph must offer to be walked (ResourceGraph and StepGraph do)."""
+
+    @property
+    def nodes(self) -> list[N]: ...
+
+    def dependencies(self, node: N) -> list[N]: ...
+
+    def dependents(self, node: N) -> list[N]: ...
+
+    def descendants(self, node: N) -> set[N]: ...
 
 
 @dataclass
-class WalkResult:
+class WalkResult(Generic[N]):
     """What happened to each node of a walk."""
 
-    succeeded: list[Address] = field(default_factory=list)
-    failed: dict[Address, BaseException] = field(default_factory=dict)
-    #: node -> the failed (or stopped) upstream node that caused the skip
-    skipped: dict[Address, Address] = field(default_factory=dict)
+    succeeded: list[N] = field(default_factory=list)
+    failed: dict[N, BaseException] = field(default_factory=dict)
+    #: node -> the failed upstream node that caused the skip
+    skipped: dict[N, N] = field(default_factory=dict)
     #: nodes never started because the walk was stopped
-    not_started: list[Address] = field(default_factory=list)
+    not_started: list[N] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -36,23 +47,23 @@ class WalkResult:
 
 
 async def walk(
-    graph: ResourceGraph,
-    work: WorkFn,
+    graph: Walkable[N],
+    work: Callable[[N], Awaitable[Any]],
     *,
     stop: asyncio.Event | None = None,
-) -> WalkResult:
+) -> WalkResult[N]:
     """Run ``work`` on every node in dependency order, in parallel where possible.
 
     When ``stop`` is set, no new node starts; running ones finish.  Exceptions
     from ``work`` are recorded, never raised, except cancellation.
     """
-    result = WalkResult()
+    result: WalkResult[N] = WalkResult()
     waiting = {node: len(graph.dependencies(node)) for node in graph.nodes}
     ready = [node for node, n in waiting.items() if n == 0]
-    running: dict[asyncio.Task[None], Address] = {}
+    running: dict[asyncio.Future[Any], N] = {}
 
-    def skip_descendants(node: Address) -> None:
-        for d in sorted(graph.descendants(node)):
+    def skip_descendants(node: N) -> None:
+        for d in graph.descendants(node):
             if d not in result.skipped and d not in result.failed:
                 result.skipped[d] = node
                 waiting.pop(d, None)
@@ -68,7 +79,7 @@ async def walk(
         if not running:
             break
         done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-        for task in sorted(done, key=lambda t: running[t]):
+        for task in done:
             node = running.pop(task)
             exc = task.exception()
             if exc is not None:
@@ -85,5 +96,4 @@ async def walk(
         for node in list(waiting):
             if node not in result.skipped:
                 result.not_started.append(node)
-    result.not_started.sort()
     return result

@@ -71,6 +71,12 @@ class Desired:
     default_namespace: str
     resources: dict[Address, LoadedResource] = field(default_factory=dict)
     ignored: list[IgnoredObject] = field(default_factory=list)
+    #: Resources present in the input but rejected by schema validation.
+    rejected: set[Address] = field(default_factory=set)
+
+    def declares(self, address: Address) -> bool:
+        """Whether the input declares ``address`` (valid or not)."""
+        return address in self.resources or address in self.rejected
 
     def of_type(self, cls: type[T]) -> Iterator[tuple[LoadedResource, T]]:
         for res in self.resources.values():

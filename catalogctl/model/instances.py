@@ -17,7 +17,12 @@ class ParametersFromSource(Spec):
 
 #: The selector pairs of ``PlanReference``: (class field, plan field, scope, form).
 SELECTOR_FORMS: tuple[tuple[str, str, str, str], ...] = (
-    ("clusterServiceClassExternalName", "clusterServicePlanExternalName", "cluster", "external name"),
+    (
+        "clusterServiceClassExternalName",
+        "clusterServicePlanExternalName",
+        "cluster",
+        "external name",
+    ),
     ("clusterServiceClassExternalID", "clusterServicePlanExternalID", "cluster", "external ID"),
     ("clusterServiceClassName", "clusterServicePlanName", "cluster", "Kubernetes name"),
     ("serviceClassExternalName", "servicePlanExternalName", "namespace", "external name"),

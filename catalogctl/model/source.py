@@ -9,6 +9,7 @@ validation message, even one raised long after parsing (a JSON-schema error in
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -45,6 +46,8 @@ class Document:
     data: Any
     start: Position
     positions: dict[PathKey, Position] = field(default_factory=dict)
+    #: Keys written twice in one mapping: (path, position of the repeat, of the first).
+    duplicate_keys: list[tuple[PathKey, Position, Position]] = field(default_factory=list)
 
     def position_of(self, path: Iterable[str | int]) -> Position:
         """Position of ``path``, or of its nearest existing parent.
@@ -69,10 +72,10 @@ def _position(file: str, node: yaml.Node) -> Position:
 class _Converter:
     """Turns a node tree into plain values, recording positions and duplicate keys."""
 
-    def __init__(self, file: str, problems: list[Problem]) -> None:
+    def __init__(self, file: str) -> None:
         self.file = file
-        self.problems = problems
         self.positions: dict[PathKey, Position] = {}
+        self.duplicates: list[tuple[PathKey, Position, Position]] = []
 
     def convert(self, node: yaml.Node, path: PathKey) -> Any:
         if isinstance(node, yaml.MappingNode):
@@ -88,17 +91,9 @@ class _Converter:
                 key = raw_key if isinstance(raw_key, str) else str(raw_key)
                 child = (*path, key)
                 if key in result:
-                    pos = _position(self.file, key_node)
-                    self.problems.append(
-                        Problem(
-                            pos.file,
-                            pos.line,
-                            pos.column,
-                            "",
-                            ".".join(str(p) for p in child),
-                            "duplicate key (already defined in this mapping)",
-                        )
-                    )
+                    # Reported by the loader, which knows the resource's address.
+                    first = self.positions.get(child, _position(self.file, node))
+                    self.duplicates.append((child, _position(self.file, key_node), first))
                     continue
                 self.positions[child] = _position(self.file, key_node)
                 result[key] = self.convert(value_node, child)
@@ -126,19 +121,70 @@ def parse_text(text: str, file: str) -> tuple[list[Document], list[Problem]]:
         for index, node in enumerate(yaml.compose_all(text, Loader=_Loader)):
             if node is None:
                 continue
-            converter = _Converter(file, problems)
+            converter = _Converter(file)
             data = converter.convert(node, ())
             documents.append(
-                Document(file, index, data, _position(file, node), converter.positions)
+                Document(
+                    file,
+                    index,
+                    data,
+                    _position(file, node),
+                    converter.positions,
+                    converter.duplicates,
+                )
             )
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
+        if _at_end(exc, text):
+            # Pointing past the last line helps nobody: point at what is left open.
+            mark = exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        what = exc.problem or exc.context or "invalid YAML"
-        problems.append(Problem(file, line, column, "", "", f"YAML syntax error: {what}"))
+        problems.append(
+            Problem(file, line, column, "", "", f"YAML syntax error: {_syntax_message(exc, text)}")
+        )
     except yaml.YAMLError as exc:
         problems.append(Problem(file, 1, 1, "", "", f"YAML syntax error: {exc}"))
     return documents, problems
+
+
+def _at_end(exc: yaml.MarkedYAMLError, text: str) -> bool:
+    """Whether the parser failed at the end of the text, inside an open construct."""
+    mark = exc.problem_mark
+    return (
+        mark is not None
+        and exc.context_mark is not None
+        and bool(exc.context)
+        and not text[mark.index :].strip()
+    )
+
+
+def _syntax_message(exc: yaml.MarkedYAMLError, text: str) -> str:
+    """The parser's complaint, with the construct it was reading and a hint for tabs."""
+    what = exc.problem or exc.context or "invalid YAML"
+    mark = exc.problem_mark
+    at = text[mark.index : mark.index + 1] if mark is not None else ""
+    if what == "found undefined alias" and mark is not None:
+        # libyaml leaves the alias name out; the text at the mark has it.
+        alias = re.match(r"\*([^\s,\[\]{}]+)", text[mark.index :])
+        if alias:
+            name = alias.group(1)
+            what = f"found undefined alias {name!r} (no anchor &{name} before it)"
+    elif at == "\t":
+        what += " (a tab; YAML indentation must use spaces)"
+    ctx = exc.context_mark
+    if (
+        exc.problem
+        and exc.context
+        and ctx is not None
+        and exc.context != "while scanning for the next token"
+    ):
+        if _at_end(exc, text):
+            what += f" at the end of the file ({exc.context} that starts here is never closed)"
+        else:
+            what += (
+                f" ({exc.context} that starts at line {ctx.line + 1}, column {ctx.column + 1})"
+            )
+    return what
 
 
 def _expand(path: str) -> Iterator[Path]:

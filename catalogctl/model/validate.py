@@ -61,28 +61,32 @@ def _check_metadata(res: LoadedResource) -> Iterator[Problem]:
     meta = res.obj.metadata
     if (err := dns1123_subdomain_error(meta.name)) is not None:
         yield res.problem(("metadata", "name"), f"invalid name {meta.name!r}: {err}")
-    if not res.address.cluster_scoped and res.address.namespace:
-        if (err := dns1123_label_error(res.address.namespace)) is not None:
-            yield res.problem(
-                ("metadata", "namespace"), f"invalid namespace {res.address.namespace!r}: {err}"
-            )
+    namespace = res.address.namespace
+    if (
+        not res.address.cluster_scoped
+        and namespace
+        and (err := dns1123_label_error(namespace)) is not None
+    ):
+        origin = "" if meta.namespace else " (from -n/--namespace)"
+        yield res.problem(
+            ("metadata", "namespace"), f"invalid namespace {namespace!r}{origin}: {err}"
+        )
 
 
 def _check_broker(res: LoadedResource, broker: Broker) -> Iterator[Problem]:
     spec = broker.spec
-    url = urlsplit(spec.url)
-    if url.scheme not in ("http", "https") or not url.hostname:
-        yield res.problem(("spec", "url"), f"invalid URL {spec.url!r}: must be http(s)://host[:port][/path]")
-    else:
-        try:
-            _ = url.port
-        except ValueError:
-            yield res.problem(("spec", "url"), f"invalid URL {spec.url!r}: bad port")
+    if (url_error := _url_error(spec.url)) is not None:
+        yield res.problem(("spec", "url"), f"invalid URL {spec.url!r}: {url_error}")
     if spec.ca_bundle is not None:
         if spec.insecure_skip_tls_verify:
-            yield res.problem(("spec", "caBundle"), "caBundle cannot be combined with insecureSkipTLSVerify")
+            yield res.problem(
+                ("spec", "caBundle"), "caBundle cannot be combined with insecureSkipTLSVerify"
+            )
         if decode_ca_bundle(spec.ca_bundle) is None:
-            yield res.problem(("spec", "caBundle"), "caBundle is not a PEM certificate bundle (base64 of PEM or PEM text)")
+            yield res.problem(
+                ("spec", "caBundle"),
+                "caBundle is not a PEM certificate bundle (base64 of PEM or PEM text)",
+            )
     if spec.relist_duration is not None:
         try:
             seconds = parse_go_duration(spec.relist_duration)
@@ -90,25 +94,62 @@ def _check_broker(res: LoadedResource, broker: Broker) -> Iterator[Problem]:
             yield res.problem(("spec", "relistDuration"), str(exc))
         else:
             if seconds <= 0:
-                yield res.problem(("spec", "relistDuration"), "relistDuration must be greater than zero")
+                yield res.problem(
+                    ("spec", "relistDuration"), "relistDuration must be greater than zero"
+                )
             if spec.relist_behavior == "Manual":
-                yield res.problem(("spec", "relistDuration"), "relistDuration must not be set when relistBehavior is Manual")
+                yield res.problem(
+                    ("spec", "relistDuration"),
+                    "relistDuration must not be set when relistBehavior is Manual",
+                )
     if spec.relist_requests < 0:
         yield res.problem(("spec", "relistRequests"), "relistRequests must not be negative")
     auth = spec.auth_info
     if auth is not None:
         set_ = [k for k in ("basic", "bearer") if getattr(auth, k) is not None]
-        if len(set_) != 1:
-            yield res.problem(("spec", "authInfo"), "exactly one of basic or bearer must be set")
+        if not set_:
+            yield res.problem(("spec", "authInfo"), "set one of basic or bearer")
+        elif len(set_) > 1:
+            yield res.problem(
+                ("spec", "authInfo", "bearer"), "basic and bearer are both set; use exactly one"
+            )
         for kind in set_:
             ref = getattr(auth, kind).secret_ref
             path = ("spec", "authInfo", kind, "secretRef")
             if broker.cluster_scoped and not ref.namespace:
-                yield res.problem((*path, "namespace"), "a ClusterServiceBroker secretRef needs a namespace")
-            if not broker.cluster_scoped and ref.namespace and ref.namespace != res.address.namespace:
-                yield res.problem((*path, "namespace"), "a ServiceBroker secretRef must be in the broker's namespace")
+                yield res.problem(
+                    (*path, "namespace"), "a ClusterServiceBroker secretRef needs a namespace"
+                )
+            if (
+                not broker.cluster_scoped
+                and ref.namespace
+                and ref.namespace != res.address.namespace
+            ):
+                yield res.problem(
+                    (*path, "namespace"),
+                    f"a ServiceBroker secretRef must be in the broker's namespace "
+                    f"({res.address.namespace!r}); omit namespace",
+                )
             if (err := dns1123_subdomain_error(ref.name)) is not None:
                 yield res.problem((*path, "name"), f"invalid Secret name {ref.name!r}: {err}")
+
+
+def _url_error(value: str) -> str | None:
+    """Why ``value`` is not a usable broker URL, or None."""
+    url = urlsplit(value)
+    if "://" not in value:
+        return "missing scheme (expected http:// or https://)"
+    if url.scheme not in ("http", "https"):
+        return f"unsupported scheme {url.scheme!r} (expected http or https)"
+    if not url.hostname:
+        return "missing host"
+    try:
+        port = url.port
+    except ValueError:
+        return "port must be a number from 1 to 65535"
+    if port == 0:
+        return "port must be a number from 1 to 65535"
+    return None
 
 
 def _qualified_broker(value: str) -> tuple[str, str] | None:
@@ -118,7 +159,9 @@ def _qualified_broker(value: str) -> tuple[str, str] | None:
     return None
 
 
-def _check_instance(res: LoadedResource, inst: ServiceInstance, desired: Desired) -> Iterator[Problem]:
+def _check_instance(
+    res: LoadedResource, inst: ServiceInstance, desired: Desired
+) -> Iterator[Problem]:
     spec = inst.spec
     used = []
     for class_field, plan_field, scope, form in SELECTOR_FORMS:
@@ -137,10 +180,12 @@ def _check_instance(res: LoadedResource, inst: ServiceInstance, desired: Desired
                 broker_name, _ = qualified
                 kind = "ClusterServiceBroker" if scope == "cluster" else "ServiceBroker"
                 ns = "" if scope == "cluster" else res.address.namespace
-                if Address(kind, ns, broker_name) not in desired.resources:
+                broker_addr = Address(kind, ns, broker_name)
+                if not desired.declares(broker_addr):
                     yield res.problem(
                         ("spec", class_field),
-                        f"broker {str(Address(kind, ns, broker_name))!r} is not declared in the input",
+                        f"names broker {broker_addr} (before the '/'), "
+                        "which is not in the input",
                     )
     if not used:
         yield res.problem(
@@ -150,7 +195,9 @@ def _check_instance(res: LoadedResource, inst: ServiceInstance, desired: Desired
         )
     elif len(used) > 1:
         names = " and ".join(f"{u[0]}/{u[1]} ({u[2]} {u[3]})" for u in used)
-        yield res.problem(("spec", used[1][0]), f"two selector forms at once: {names}; use exactly one")
+        yield res.problem(
+            ("spec", used[1][0]), f"two selector forms at once: {names}; use exactly one"
+        )
     for i, source in enumerate(spec.parameters_from):
         if source.secret_key_ref is None:
             yield res.problem(("spec", "parametersFrom", i), "secretKeyRef is required")
@@ -161,23 +208,30 @@ def _check_instance(res: LoadedResource, inst: ServiceInstance, desired: Desired
 
 
 def _check_binding(
-    res: LoadedResource, binding: ServiceBinding, desired: Desired, secrets: dict[Address, LoadedResource]
+    res: LoadedResource,
+    binding: ServiceBinding,
+    desired: Desired,
+    secrets: dict[Address, LoadedResource],
 ) -> Iterator[Problem]:
     spec = binding.spec
     instance = Address("ServiceInstance", res.address.namespace, spec.instance_ref.name)
-    if instance not in desired.resources:
+    if not desired.declares(instance):
         yield res.problem(
             ("spec", "instanceRef", "name"), f"references {instance}, which is not in the input"
         )
     secret_name = binding.effective_secret_name
     if spec.secret_name is not None and (err := dns1123_subdomain_error(spec.secret_name)):
-        yield res.problem(("spec", "secretName"), f"invalid Secret name {spec.secret_name!r}: {err}")
+        yield res.problem(
+            ("spec", "secretName"), f"invalid Secret name {spec.secret_name!r}: {err}"
+        )
     secret = Address("Secret", res.address.namespace, secret_name)
     other = secrets.get(secret)
     if other is not None:
+        defaulted = "" if spec.secret_name else " (secretName defaults to the binding's name)"
         yield res.problem(
             ("spec", "secretName"),
-            f"Secret {secret_name!r} is already written by {other.address} ({other.location})",
+            f"Secret {secret_name!r}{defaulted} is already written by {other.address} "
+            f"({other.location}); each binding needs its own Secret",
         )
     else:
         secrets[secret] = res
@@ -196,28 +250,43 @@ def _check_binding(
             )
             if value is not None
         ]
-        if len(members) != 1:
-            yield res.problem(path, "exactly one of renameKey, addKey, addKeysFrom or removeKey must be set")
+        if not members:
+            yield res.problem(path, "set one of renameKey, addKey, addKeysFrom or removeKey")
+        elif len(members) > 1:
+            yield res.problem(
+                (*path, members[1]),
+                f"{' and '.join(members)} are both set; each transform takes exactly one "
+                "(use one list item per transform)",
+            )
         if transform.add_key is not None:
             add = transform.add_key
             if add.value is None and add.string_value is None and add.json_path_expression is None:
-                yield res.problem((*path, "addKey"), "one of value, stringValue or jsonPathExpression must be set")
+                yield res.problem(
+                    (*path, "addKey"), "set one of value, stringValue or jsonPathExpression"
+                )
             if add.value is not None:
                 try:
                     base64.b64decode(add.value, validate=True)
                 except (binascii.Error, ValueError):
-                    yield res.problem((*path, "addKey", "value"), "value must be base64-encoded")
+                    yield res.problem(
+                        (*path, "addKey", "value"),
+                        "value must be base64-encoded (use stringValue for plain text)",
+                    )
             if (err := secret_key_error(add.key)) is not None:
                 yield res.problem((*path, "addKey", "key"), f"invalid key {add.key!r}: {err}")
         if transform.rename_key is not None and (err := secret_key_error(transform.rename_key.to)):
-            yield res.problem((*path, "renameKey", "to"), f"invalid key {transform.rename_key.to!r}: {err}")
+            yield res.problem(
+                (*path, "renameKey", "to"), f"invalid key {transform.rename_key.to!r}: {err}"
+            )
 
 
 def _check_mapping(res: LoadedResource, mapping: PodMapping, desired: Desired) -> Iterator[Problem]:
     spec = mapping.spec
     binding = Address("ServiceBinding", res.address.namespace, spec.binding_ref.name)
-    if binding not in desired.resources:
-        yield res.problem(("spec", "bindingRef", "name"), f"references {binding}, which is not in the input")
+    if not desired.declares(binding):
+        yield res.problem(
+            ("spec", "bindingRef", "name"), f"references {binding}, which is not in the input"
+        )
     if not spec.env and spec.env_from is None and spec.volume is None:
         yield res.problem(("spec",), "nothing to map: set at least one of env, envFrom or volume")
     if (err := dns1123_subdomain_error(spec.target.name)) is not None:
@@ -228,42 +297,80 @@ def _check_mapping(res: LoadedResource, mapping: PodMapping, desired: Desired) -
         if (err := env_var_name_error(env.name)) is not None:
             yield res.problem((*path, "name"), f"invalid env var name {env.name!r}: {err}")
         if env.name in seen:
-            yield res.problem((*path, "name"), f"env var {env.name!r} is mapped twice (also env[{seen[env.name]}])")
+            yield res.problem(
+                (*path, "name"),
+                f"env var {env.name!r} is mapped twice (also env[{seen[env.name]}])",
+            )
         seen.setdefault(env.name, i)
-        if (env.key is None) == (env.value is None):
-            yield res.problem(path, "exactly one of key or value must be set")
+        if env.key is not None and env.value is not None:
+            yield res.problem(
+                (*path, "value"), "key and value are both set; use key (a Secret key) or value"
+            )
+        elif env.key is None and env.value is None:
+            yield res.problem(
+                path, "set key (a key of the binding's Secret) or value (a literal value)"
+            )
         if env.value is not None and env.optional is not None:
             yield res.problem((*path, "optional"), "optional applies only to key")
-    if spec.env_from is not None and spec.env_from.prefix:
-        if (err := env_var_name_error(spec.env_from.prefix)) is not None:
-            yield res.problem(("spec", "envFrom", "prefix"), f"invalid prefix: {err}")
+    if (
+        spec.env_from is not None
+        and spec.env_from.prefix
+        and (err := env_var_name_error(spec.env_from.prefix)) is not None
+    ):
+        yield res.problem(("spec", "envFrom", "prefix"), f"invalid prefix: {err}")
     vol = spec.volume
     if vol is not None:
         if not vol.mount_path.startswith("/"):
             yield res.problem(("spec", "volume", "mountPath"), "mountPath must be an absolute path")
         if vol.name is not None and (err := dns1123_label_error(vol.name)):
-            yield res.problem(("spec", "volume", "name"), f"invalid volume name {vol.name!r}: {err}")
+            yield res.problem(
+                ("spec", "volume", "name"), f"invalid volume name {vol.name!r}: {err}"
+            )
         for j, item in enumerate(vol.items or []):
             if item.path.startswith("/") or ".." in item.path.split("/"):
-                yield res.problem(("spec", "volume", "items", j, "path"), "path must be relative and must not contain '..'")
+                yield res.problem(
+                    ("spec", "volume", "items", j, "path"),
+                    "path must be relative and must not contain '..'",
+                )
     if spec.target.containers is not None and not spec.target.containers:
-        yield res.problem(("spec", "target", "containers"), "must not be empty (omit it for all containers)")
+        yield res.problem(
+            ("spec", "target", "containers"), "must not be empty (omit it for all containers)"
+        )
 
 
 def _check_mapping_conflicts(desired: Desired) -> Iterator[Problem]:
-    """Two mappings must not claim the same env var or mount path in one workload."""
-    claimed: dict[tuple[str, str, str, str], LoadedResource] = {}
+    """Two mappings must not claim the same env var or mount path in one container.
+
+    A mapping without ``target.containers`` applies to every container, so it
+    overlaps any other mapping of the same workload.
+    """
+    claimed: dict[tuple[str, str, str, str], list[tuple[LoadedResource, frozenset[str] | None]]]
+    claimed = {}
     for res, mapping in desired.of_type(PodMapping):
-        target = (res.address.namespace, mapping.spec.target.kind, mapping.spec.target.name)
-        claims = [(("spec", "env", i, "name"), "env " + e.name) for i, e in enumerate(mapping.spec.env)]
+        target = mapping.spec.target
+        workload = f"{target.kind}/{res.address.namespace}/{target.name}"
+        containers = frozenset(target.containers) if target.containers is not None else None
+        claims: list[tuple[tuple[str | int, ...], str]] = [
+            (("spec", "env", i, "name"), f"env var {e.name!r}")
+            for i, e in enumerate(mapping.spec.env)
+        ]
         if mapping.spec.volume is not None:
-            claims.append((("spec", "volume", "mountPath"), "mountPath " + mapping.spec.volume.mount_path))
+            claims.append(
+                (("spec", "volume", "mountPath"), f"mountPath {mapping.spec.volume.mount_path!r}")
+            )
         for path, claim in claims:
-            other = claimed.get((*target, claim))
-            if other is not None and other is not res:
-                yield res.problem(path, f"{claim} in {target[1]}/{target[2]} is also mapped by {other.address}")
-            else:
-                claimed[(*target, claim)] = res
+            key = (res.address.namespace, target.kind, target.name, claim)
+            holders = claimed.setdefault(key, [])
+            for other, other_containers in holders:
+                if other is res:
+                    continue
+                if containers is None or other_containers is None or containers & other_containers:
+                    yield res.problem(
+                        path, f"{claim} in {workload} is also set by {other.address} "
+                        f"({other.location})"
+                    )
+                    break
+            holders.append((res, containers))
 
 
 def validate_desired(desired: Desired) -> list[Problem]:

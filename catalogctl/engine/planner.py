@@ -1,0 +1,334 @@
+"""Planning: resolve the desired state against broker catalogs, refresh, diff.
+
+Everything here is read-only towards brokers and clusters (GET catalog, GET
+instance/binding, read Secrets and workloads), which is what makes ``plan``
+safe to run anywhere (architecture invariant 1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from catalogctl import __version__
+from catalogctl.engine.brokers import BrokerRecord, Brokers
+from catalogctl.engine.inputs import Inputs
+from catalogctl.engine.ports import ClusterPort
+from catalogctl.errors import CatalogctlError, Problem, ValidationFailed
+from catalogctl.model.address import Address
+from catalogctl.model.bindings import ServiceBinding
+from catalogctl.model.brokers import Broker
+from catalogctl.model.desired import LoadedResource
+from catalogctl.model.instances import ServiceInstance
+from catalogctl.model.podmappings import PodMapping
+from catalogctl.plan.diff import compute_plan
+from catalogctl.plan.inputs import DesiredResource, DiffOptions, ObservedResource
+from catalogctl.plan.model import JSONPath, Plan
+from catalogctl.providers.osb.catalog import Catalog, PlanReference, PlanResolutionError, ResolvedPlan, resolve_plan, visible_catalogs
+from catalogctl.providers.osb.outcomes import Done, NotFound
+from catalogctl.providers.osb.params import MergedParameters, ParameterError, SecretParameters, merge_parameters, validate_for_plan
+from catalogctl.state.models import ResourceState, ResourceStatus, State
+
+
+def spec_checksum(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@dataclass
+class Resolution:
+    """What resolution learned, needed again by apply."""
+
+    desired: dict[str, DesiredResource] = field(default_factory=dict)
+    private: dict[str, dict[str, Any]] = field(default_factory=dict)
+    upgrades: list[str] = field(default_factory=list)
+
+
+def _plan_reference(inst: ServiceInstance, namespace: str) -> PlanReference:
+    s = inst.spec
+    return PlanReference(
+        cluster_service_class_external_name=s.cluster_service_class_external_name,
+        cluster_service_plan_external_name=s.cluster_service_plan_external_name,
+        cluster_service_class_external_id=s.cluster_service_class_external_id,
+        cluster_service_plan_external_id=s.cluster_service_plan_external_id,
+        cluster_service_class_name=s.cluster_service_class_name,
+        cluster_service_plan_name=s.cluster_service_plan_name,
+        service_class_external_name=s.service_class_external_name,
+        service_plan_external_name=s.service_plan_external_name,
+        service_class_external_id=s.service_class_external_id,
+        service_plan_external_id=s.service_plan_external_id,
+        service_class_name=s.service_class_name,
+        service_plan_name=s.service_plan_name,
+        namespace=namespace,
+    )
+
+
+def _selector_path(inst: ServiceInstance) -> JSONPath:
+    for alias in ("clusterServiceClassExternalName", "clusterServiceClassExternalID", "clusterServiceClassName",
+                  "serviceClassExternalName", "serviceClassExternalID", "serviceClassName"):
+        if inst.spec.selector(alias) is not None:
+            return ("spec", alias)
+    return ("spec",)
+
+
+def merged_parameters(
+    res: LoadedResource, parameters: Mapping[str, Any] | None, sources: list[Any], cluster: ClusterPort,
+) -> tuple[MergedParameters | None, list[Problem]]:
+    """Merge inline parameters with parametersFrom Secrets; problems carry YAML positions."""
+    ns = res.address.namespace
+    secrets: list[SecretParameters] = []
+    problems: list[Problem] = []
+    for i, src in enumerate(sources):
+        ref = src.secret_key_ref
+        if ref is None:
+            continue
+        try:
+            value = cluster.read_secret_key(ns, ref.name, ref.key)
+        except CatalogctlError as exc:
+            problems.append(res.problem(("spec", "parametersFrom", i, "secretKeyRef"), str(exc)))
+            continue
+        secrets.append(SecretParameters(ref.name, ref.key, value, i))
+    if problems:
+        return None, problems
+    try:
+        return merge_parameters(parameters, secrets), []
+    except ParameterError as exc:
+        return None, [res.problem(_param_position(p.source, p.parts), p.message) for p in exc.problems]
+
+
+def _param_position(source: str, parts: tuple[str | int, ...]) -> JSONPath:
+    if source.startswith("parametersFrom["):
+        return ("spec", "parametersFrom", int(source[len("parametersFrom["):-1]))
+    return ("spec", "parameters", *parts)
+
+
+async def resolve(inputs: Inputs, state: State, brokers: Brokers, cluster: ClusterPort) -> Resolution:
+    """Fetch catalogs, resolve plans, merge and validate parameters.
+
+    Raises ValidationFailed (with positions) for selector and parameter
+    problems, before anything is changed anywhere.
+    """
+    desired = inputs.desired
+    out = Resolution()
+    problems: list[Problem] = []
+    broker_objs = list(desired.of_type(Broker))
+    records = {str(res.address): BrokerRecord.from_broker(str(res.address), b, res.address.namespace)
+               for res, b in broker_objs}
+    catalogs_list = await asyncio.gather(
+        *(brokers.catalog(records[str(res.address)], b) for res, b in broker_objs)
+    )
+    catalogs: dict[str, Catalog] = {str(res.address): c for (res, _), c in zip(broker_objs, catalogs_list, strict=True)}
+    cluster_catalogs = [c for a, c in catalogs.items() if a.startswith("ClusterServiceBroker/")]
+    namespaced: dict[str, list[Catalog]] = {}
+    for a, c in catalogs.items():
+        if a.startswith("ServiceBroker/"):
+            namespaced.setdefault(a.split("/")[1], []).append(c)
+
+    for res, b in broker_objs:
+        address = str(res.address)
+        out.desired[address] = DesiredResource(address, res.address.kind, {"url": b.spec.url})
+        out.private[address] = {"broker": records[address].to_dict()}
+
+    resolved: dict[str, ResolvedPlan] = {}
+    for res, inst in desired.of_type(ServiceInstance):
+        address = str(res.address)
+        ref = _plan_reference(inst, res.address.namespace)
+        try:
+            plan = resolve_plan(ref, visible_catalogs(ref, cluster=cluster_catalogs, namespaced=namespaced))
+        except PlanResolutionError as exc:
+            problems.append(res.problem(_selector_path(inst), str(exc)))
+            continue
+        resolved[address] = plan
+        merged, found = merged_parameters(res, inst.spec.parameters, inst.spec.parameters_from, cluster)
+        problems.extend(found)
+        if merged is None:
+            continue
+        prior = state.get(address)
+        if prior is not None and prior.status is ResourceStatus.READY:
+            # An update sends only the changed keys, so that is what the update schema sees.
+            moved = merged.checksum != (prior.parameters_checksum or "")
+            payload = {k: v for k, v in merged.values.items()
+                       if (k in merged.sensitive_keys and moved) or prior.parameters.get(k) != v}
+            found_params = validate_for_plan(plan, "instance_update", payload) if payload else []
+        else:
+            found_params = validate_for_plan(plan, "instance_create", merged)
+        for p in found_params:
+            problems.append(res.problem(_param_position(p.source, p.parts), f"rejected by the plan's schema: {p.message}"))
+        sensitive = tuple(sorted(merged.sensitive_keys))
+        visible = {k: v for k, v in merged.values.items() if k not in merged.sensitive_keys}
+        shown = dict(visible)
+        shown.update({k: None for k in sensitive})
+        mi = plan.maintenance_info.version if plan.maintenance_info else None
+        if prior is not None and mi and prior.maintenance_info_version and prior.maintenance_info_version != mi:
+            out.upgrades.append(f"{address}: maintenance_info {prior.maintenance_info_version} -> {mi}")
+        attrs = {"broker": plan.broker, "class": plan.offering.name, "plan": plan.plan.name,
+                 "service_id": plan.service_id, "plan_id": plan.plan_id, "parameters": shown,
+                 "update_requests": inst.spec.update_requests}
+        out.desired[address] = DesiredResource(
+            address, "ServiceInstance", attrs,
+            depends_on=(plan.broker,),
+            sensitive_paths=tuple(("parameters", k) for k in sensitive),
+            identity={"broker": plan.broker, "service_id": plan.service_id},
+            plan_id=plan.plan_id, plan_updateable=plan.plan_updateable, parameters=visible,
+            sensitive_parameter_keys=sensitive, parameters_checksum=merged.checksum,
+            update_requests=inst.spec.update_requests, maintenance_info_version=mi,
+            retrievable=plan.instances_retrievable,
+        )
+        out.private[address] = {
+            "spec": inst.model_dump(by_alias=True, exclude_none=True, mode="json"),
+            "broker": records[plan.broker].to_dict() if plan.broker in records else None,
+            "service_id": plan.service_id, "plan_id": plan.plan_id,
+            "maximum_polling_duration": plan.maximum_polling_duration,
+            "instances_retrievable": plan.instances_retrievable,
+            "bindings_retrievable": plan.bindings_retrievable,
+            "maintenance_info": mi, "external_id": inst.spec.external_id,
+        }
+
+    for res, binding in desired.of_type(ServiceBinding):
+        address = str(res.address)
+        instance = str(Address("ServiceInstance", res.address.namespace, binding.spec.instance_ref.name))
+        bplan = resolved.get(instance)
+        if bplan is None:
+            continue
+        plan = bplan
+        if not plan.bindable:
+            problems.append(res.problem(("spec", "instanceRef", "name"),
+                                        f"{instance} uses plan {plan.plan.name!r}, which is not bindable"))
+            continue
+        merged, found = merged_parameters(res, binding.spec.parameters, binding.spec.parameters_from, cluster)
+        problems.extend(found)
+        if merged is None:
+            continue
+        for p in validate_for_plan(plan, "binding_create", merged):
+            problems.append(res.problem(_param_position(p.source, p.parts), f"rejected by the plan's schema: {p.message}"))
+        sensitive = tuple(sorted(merged.sensitive_keys))
+        visible = {k: v for k, v in merged.values.items() if k not in merged.sensitive_keys}
+        shown = dict(visible)
+        shown.update({k: None for k in sensitive})
+        secret_name = binding.effective_secret_name
+        attrs = {"instance": instance, "secret_name": secret_name, "parameters": shown}
+        checksum = spec_checksum([instance, merged.checksum, binding.spec.external_id])
+        out.desired[address] = DesiredResource(
+            address, "ServiceBinding", attrs, depends_on=(instance,),
+            sensitive_paths=(*(("parameters", k) for k in sensitive), ("credentials",)),
+            identity={"instance": instance}, checksum=checksum, parameters=visible,
+            sensitive_parameter_keys=sensitive, parameters_checksum=merged.checksum,
+            retrievable=plan.bindings_retrievable,
+        )
+        out.private[address] = {
+            "spec": binding.model_dump(by_alias=True, exclude_none=True, mode="json"),
+            "instance": instance, "checksum": checksum,
+            "bindings_retrievable": plan.bindings_retrievable,
+            "maximum_polling_duration": plan.maximum_polling_duration,
+        }
+        secret = str(Address("Secret", res.address.namespace, secret_name))
+        transforms = [t.model_dump(by_alias=True, exclude_none=True, mode="json") for t in binding.spec.secret_transforms]
+        s_checksum = spec_checksum(transforms)
+        out.desired[secret] = DesiredResource(
+            secret, "Secret", {"namespace": res.address.namespace, "name": secret_name, "type": "Opaque"},
+            depends_on=(address,), checksum=s_checksum, producer=address,
+        )
+        out.private[secret] = {"binding": address, "transforms": transforms, "checksum": s_checksum}
+
+    for res, mapping in desired.of_type(PodMapping):
+        address = str(res.address)
+        binding_addr = str(Address("ServiceBinding", res.address.namespace, mapping.spec.binding_ref.name))
+        bres = desired.get(Address.parse(binding_addr))
+        if bres is None or not isinstance(bres.obj, ServiceBinding):
+            continue
+        secret_name = bres.obj.effective_secret_name
+        secret = str(Address("Secret", res.address.namespace, secret_name))
+        spec = mapping.model_dump(by_alias=True, exclude_none=True, mode="json")
+        target = f"{mapping.spec.target.kind}/{mapping.spec.target.name}"
+        env = {e.name: (f"secretKeyRef {secret_name}/{e.key}" if e.key is not None else e.value) for e in mapping.spec.env}
+        attrs = {"target": target, "containers": mapping.spec.target.containers or ["*"], "env": env,
+                 "envFrom": spec["spec"].get("envFrom"), "volume": spec["spec"].get("volume")}
+        checksum = spec_checksum([spec["spec"], secret_name])
+        out.desired[address] = DesiredResource(address, "PodMapping", attrs, depends_on=(secret,),
+                                               identity={"target": target}, checksum=checksum)
+        out.private[address] = {"spec": spec, "secret_name": secret_name, "checksum": checksum, "target": target}
+    if problems:
+        raise ValidationFailed(problems)
+    return out
+
+
+async def refresh(
+    state: State, resolution: Resolution, brokers: Brokers, cluster: ClusterPort, *, concurrency: int = 16
+) -> dict[str, ObservedResource]:
+    """Read live state for every resource in state, concurrently and read-only."""
+    limit = asyncio.Semaphore(concurrency)
+    observed: dict[str, ObservedResource] = {}
+
+    async def observe(res: ResourceState) -> None:
+        if res.status is not ResourceStatus.READY:
+            return
+        async with limit:
+            result = await _observe_one(res, state, resolution, brokers, cluster)
+        if result is not None:
+            observed[res.address] = result
+
+    await asyncio.gather(*(observe(r) for r in state.resources.values()))
+    return observed
+
+
+async def _observe_one(
+    res: ResourceState, state: State, resolution: Resolution, brokers: Brokers, cluster: ClusterPort
+) -> ObservedResource | None:
+    attrs = res.attributes
+    record_data = attrs.get("broker_record")
+    if res.kind == "ServiceInstance" and attrs.get("instances_retrievable") and isinstance(record_data, dict):
+        client = brokers.client(BrokerRecord.from_dict(record_data))
+        outcome = await client.get_instance(res.instance_id or "", service_id=res.service_id, plan_id=res.plan_id)
+        if isinstance(outcome, Done) and isinstance(outcome.body, Mapping):
+            return ObservedResource(res.address, True, {"parameters": outcome.body.get("parameters"),
+                                                         "plan_id": outcome.body.get("plan_id")})
+        if isinstance(outcome, NotFound):
+            return ObservedResource(res.address, False, detail=f"the broker answered 404 for instance {res.instance_id}")
+        return None
+    if res.kind == "ServiceBinding" and attrs.get("bindings_retrievable") and isinstance(record_data, dict):
+        client = brokers.client(BrokerRecord.from_dict(record_data))
+        outcome = await client.get_binding(res.instance_id or "", res.binding_id or "",
+                                           service_id=res.service_id, plan_id=res.plan_id)
+        if isinstance(outcome, Done):
+            return ObservedResource(res.address, True)
+        if isinstance(outcome, NotFound):
+            return ObservedResource(res.address, False, detail=f"the broker answered 404 for binding {res.binding_id}")
+        return None
+    if res.kind == "Secret":
+        ns, name = res.address.split("/")[1:]
+        seen = await asyncio.to_thread(cluster.observe_binding_secret, ns, name)
+        if not seen.exists:
+            return ObservedResource(res.address, False, detail="the Secret no longer exists")
+        return ObservedResource(res.address, True, content_hash=seen.data_hash)
+    if res.kind == "PodMapping":
+        private = resolution.private.get(res.address)
+        if private is None:
+            return None
+        mapping = PodMapping.model_validate(private["spec"])
+        ns = res.address.split("/")[1]
+        seen_map = await asyncio.to_thread(cluster.observe_mapping, ns, mapping, private["secret_name"], res.address)
+        if not seen_map.workload_exists:
+            return ObservedResource(res.address, False, detail=f"{mapping.spec.target.kind}/{mapping.spec.target.name} no longer exists")
+        return ObservedResource(res.address, True, missing=seen_map.missing)
+    return None
+
+
+async def make_plan(
+    inputs: Inputs, state: State, brokers: Brokers, cluster: ClusterPort, options: DiffOptions, *, do_refresh: bool = True
+) -> Plan:
+    """Resolve, refresh and diff: the whole of ``catalogctl plan``."""
+    resolution = await resolve(inputs, state, brokers, cluster)
+    observed = await refresh(state, resolution, brokers, cluster) if do_refresh else {}
+    plan = compute_plan(
+        resolution.desired, state, observed, options,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"), version=__version__,
+        upgrades_available=tuple(resolution.upgrades),
+    )
+    changes = tuple(
+        replace(c, private={**resolution.private.get(c.address, {}), **c.private}) for c in plan.changes
+    )
+    return replace(plan, changes=changes)

@@ -1,0 +1,306 @@
+"""The pure diff: (desired, state, observed) -> Plan.
+
+No I/O happens here, so every rule of what catalogctl decides is testable with
+plain values: create what is new, update in place what the broker allows,
+replace what is immutable, delete what left the configuration (bindings
+before their instance), and say why for every resource, including no-ops.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from catalogctl.plan.inputs import DesiredResource, DiffOptions, ObservedResource
+from catalogctl.plan.model import Action, Change, Drift, JSONPath, Mode, Plan
+from catalogctl.state.models import ResourceState, ResourceStatus, State
+
+_KIND_ORDER = {"ClusterServiceBroker": 0, "ServiceBroker": 1, "ServiceInstance": 2, "ServiceBinding": 3, "Secret": 4, "PodMapping": 5}
+
+
+@dataclass(frozen=True)
+class _Decision:
+    action: Action
+    reason: str
+    requires_replace: tuple[JSONPath, ...] = ()
+    private: Mapping[str, Any] | None = None
+
+
+def _sort_key(address: str) -> tuple[int, str]:
+    return (_KIND_ORDER.get(address.split("/")[0], 9), address)
+
+
+def state_attributes(res: ResourceState) -> dict[str, Any]:
+    """The before-value of a resource in state, shaped like DesiredResource.attributes."""
+    display = res.attributes.get("display")
+    attrs: dict[str, Any] = dict(display) if isinstance(display, dict) else {}
+    if res.kind == "ServiceInstance":
+        attrs.update(
+            broker=res.broker, service_id=res.service_id, plan_id=res.plan_id,
+            instance_id=res.instance_id, dashboard_url=res.dashboard_url,
+        )
+        params: dict[str, Any] = dict(res.parameters)
+        params.update({k: None for k in res.sensitive_parameter_keys})
+        attrs["parameters"] = params
+    elif res.kind == "ServiceBinding":
+        attrs.update(binding_id=res.binding_id, credentials=None)
+        params = dict(res.parameters)
+        params.update({k: None for k in res.sensitive_parameter_keys})
+        attrs["parameters"] = params
+    return attrs
+
+
+def _state_sensitive(res: ResourceState) -> tuple[JSONPath, ...]:
+    paths: list[JSONPath] = [("parameters", k) for k in res.sensitive_parameter_keys]
+    if res.kind == "ServiceBinding":
+        paths.append(("credentials",))
+    if res.kind == "Secret":
+        keys = res.attributes.get("keys") or []
+        assert isinstance(keys, list)
+        paths.extend(("data", str(k)) for k in keys)
+    return tuple(paths)
+
+
+def _decide_instance(d: DesiredResource, s: ResourceState, o: ObservedResource | None, opts: DiffOptions) -> _Decision:
+    if s.status is ResourceStatus.CREATING:
+        return _Decision(Action.CREATE, f"resuming the interrupted provision of instance {s.instance_id}", private={"resume": True})
+    if s.status is ResourceStatus.TAINTED or s.orphan_mitigation_pending:
+        return _Decision(Action.REPLACE, "is tainted (its provision failed or was interrupted), so must be replaced")
+    if s.status is ResourceStatus.DELETING:
+        return _Decision(Action.REPLACE, "an interrupted deprovision must finish before it is provisioned again")
+    if o is not None and o.exists is False:
+        return _Decision(Action.CREATE, f"was deleted outside catalogctl ({o.detail or 'the broker no longer has it'})")
+    if d.identity.get("broker") != s.broker or d.identity.get("service_id") != s.service_id:
+        return _Decision(Action.REPLACE, "its service class changed, and a class cannot be changed in place",
+                         requires_replace=(("class",), ("service_id",)))
+    private: dict[str, Any] = {}
+    reasons: list[str] = []
+    if d.plan_id != s.plan_id:
+        if not d.plan_updateable:
+            return _Decision(Action.REPLACE, "its plan changed and the plan is not plan_updateable",
+                             requires_replace=(("plan",), ("plan_id",)))
+        reasons.append("plan changed")
+        private["plan_changed"] = True
+    changed = _changed_parameter_keys(d, s)
+    if d.parameters_checksum != (s.parameters_checksum or ""):
+        reasons.append("parameters changed")
+        private["changed_keys"] = changed
+    if o is not None and o.attributes.get("parameters") is not None:
+        live = o.attributes["parameters"]
+        drifted = sorted(k for k, v in d.parameters.items() if k in live and live[k] != v)
+        if drifted:
+            reasons.append("parameters changed outside catalogctl")
+            private["changed_keys"] = sorted(set(private.get("changed_keys", [])) | set(drifted))
+    raw_requests = s.attributes.get("update_requests", 0)
+    previous_requests = raw_requests if isinstance(raw_requests, int) else 0
+    if d.update_requests > previous_requests:
+        reasons.append(f"updateRequests increased ({previous_requests} -> {d.update_requests})")
+        private["forced"] = True
+    if (opts.upgrade and d.maintenance_info_version and s.maintenance_info_version
+            and d.maintenance_info_version != s.maintenance_info_version):
+        reasons.append(f"maintenance upgrade {s.maintenance_info_version} -> {d.maintenance_info_version}")
+        private["upgrade"] = True
+    if reasons:
+        return _Decision(Action.UPDATE, "; ".join(reasons), private=private)
+    return _Decision(Action.NOOP, "matches the configuration")
+
+
+def _changed_parameter_keys(d: DesiredResource, s: ResourceState) -> list[str]:
+    """Top-level keys whose value differs; sensitive keys count as changed when the checksum moved."""
+    keys = set(d.parameters) | set(s.parameters) | set(d.sensitive_parameter_keys) | set(s.sensitive_parameter_keys)
+    checksum_moved = d.parameters_checksum != (s.parameters_checksum or "")
+    out = []
+    for key in keys:
+        if key in d.sensitive_parameter_keys or key in s.sensitive_parameter_keys:
+            if checksum_moved:
+                out.append(key)
+        elif d.parameters.get(key, _MISSING) != s.parameters.get(key, _MISSING):
+            out.append(key)
+    return sorted(out)
+
+
+_MISSING = object()
+
+
+def _decide_binding(d: DesiredResource, s: ResourceState, o: ObservedResource | None, instance: Action | None) -> _Decision:
+    if s.status is ResourceStatus.CREATING:
+        return _Decision(Action.CREATE, f"resuming the interrupted bind of binding {s.binding_id}", private={"resume": True})
+    if s.status in (ResourceStatus.TAINTED, ResourceStatus.DELETING) or s.orphan_mitigation_pending:
+        return _Decision(Action.REPLACE, "is tainted (its bind failed or was interrupted), so must be replaced")
+    if instance is Action.REPLACE or (instance is Action.CREATE and s is not None):
+        return _Decision(Action.REPLACE, "its instance is replaced", requires_replace=(("instance",),))
+    if d.checksum != str(s.attributes.get("checksum", "")):
+        return _Decision(Action.REPLACE, "its spec changed, and bindings are immutable", requires_replace=(("parameters",),))
+    if o is not None and o.exists is False:
+        return _Decision(Action.CREATE, f"was deleted outside catalogctl ({o.detail or 'the broker no longer has it'})")
+    return _Decision(Action.NOOP, "matches the configuration")
+
+
+def _decide_secret(d: DesiredResource, s: ResourceState, o: ObservedResource | None, binding: Action | None) -> _Decision:
+    if binding in (Action.CREATE, Action.REPLACE):
+        return _Decision(Action.UPDATE, "its binding's credentials will change")
+    if s.status is not ResourceStatus.READY:
+        return _Decision(Action.UPDATE, "a previous write did not finish", private={"refetch": True})
+    if d.checksum != str(s.attributes.get("checksum", "")):
+        return _Decision(Action.UPDATE, "its secretTransforms changed", private={"refetch": True})
+    if o is not None and o.exists is False:
+        return _Decision(Action.CREATE, "was deleted outside catalogctl", private={"refetch": True})
+    if o is not None and o.content_hash is not None and o.content_hash != s.attributes.get("data_hash"):
+        return _Decision(Action.UPDATE, "was edited outside catalogctl", private={"refetch": True})
+    return _Decision(Action.NOOP, "matches the configuration")
+
+
+def _decide_mapping(d: DesiredResource, s: ResourceState, o: ObservedResource | None) -> _Decision:
+    if d.identity.get("target") != s.attributes.get("target"):
+        return _Decision(Action.REPLACE, "its target workload changed", requires_replace=(("target",),))
+    if d.checksum != str(s.attributes.get("checksum", "")):
+        return _Decision(Action.UPDATE, "its mapping changed")
+    if o is not None and o.exists is False:
+        return _Decision(Action.CREATE, f"was removed from the workload outside catalogctl ({o.detail})")
+    if o is not None and o.missing:
+        return _Decision(Action.UPDATE, "entries were removed from the workload outside catalogctl: " + ", ".join(o.missing))
+    return _Decision(Action.NOOP, "matches the configuration")
+
+
+def _drift(state: State, observed: Mapping[str, ObservedResource]) -> list[Drift]:
+    out = []
+    for address in sorted(observed, key=_sort_key):
+        o = observed[address]
+        s = state.get(address)
+        if s is None:
+            continue
+        if o.exists is False:
+            out.append(Drift(address, s.kind, "deleted", o.detail or "no longer exists"))
+        elif o.missing:
+            out.append(Drift(address, s.kind, "changed", "missing entries: " + ", ".join(o.missing)))
+        elif o.content_hash is not None and s.kind == "Secret" and o.content_hash != s.attributes.get("data_hash"):
+            out.append(Drift(address, s.kind, "changed", "its data was edited"))
+        elif o.attributes.get("parameters") is not None and s.kind == "ServiceInstance":
+            live = o.attributes["parameters"]
+            changed = sorted(k for k, v in s.parameters.items() if k in live and live[k] != v)
+            if changed:
+                out.append(Drift(address, s.kind, "changed", "parameters changed at the broker: " + ", ".join(changed),
+                                 before={k: s.parameters[k] for k in changed}, after={k: live[k] for k in changed}))
+        elif o.attributes.get("plan_id") and s.kind == "ServiceInstance" and o.attributes["plan_id"] != s.plan_id:
+            out.append(Drift(address, s.kind, "changed", "plan changed at the broker",
+                             before={"plan_id": s.plan_id}, after={"plan_id": o.attributes["plan_id"]}))
+    return out
+
+
+def compute_plan(
+    desired: Mapping[str, DesiredResource],
+    state: State,
+    observed: Mapping[str, ObservedResource],
+    options: DiffOptions = DiffOptions(),
+    *,
+    created_at: str = "",
+    version: str = "",
+    upgrades_available: tuple[str, ...] = (),
+) -> Plan:
+    """Compute the plan.  Pure: same inputs, same plan."""
+    drift = tuple(_drift(state, observed))
+    mode = Mode.DESTROY if options.destroy else Mode.REFRESH_ONLY if options.refresh_only else Mode.NORMAL
+    changes: dict[str, Change] = {}
+    wanted = {} if options.destroy else dict(desired)
+
+    decisions: dict[str, _Decision] = {}
+    for address in sorted(wanted, key=_sort_key):  # instances before bindings before Secrets
+        d = wanted[address]
+        s = state.get(address)
+        o = observed.get(address)
+        if s is None:
+            decision = _Decision(Action.CREATE, "is not in the state")
+        elif d.kind == "ServiceInstance":
+            decision = _decide_instance(d, s, o, options)
+        elif d.kind == "ServiceBinding":
+            inst = d.identity.get("instance")
+            decision = _decide_binding(d, s, o, decisions[inst].action if inst in decisions else None)
+        elif d.kind == "Secret":
+            producer = d.producer or ""
+            decision = _decide_secret(d, s, o, decisions[producer].action if producer in decisions else None)
+        elif d.kind == "PodMapping":
+            decision = _decide_mapping(d, s, o)
+        else:
+            decision = _Decision(Action.NOOP, "brokers are read, not changed")
+        if address in options.replace and d.kind in ("ServiceInstance", "ServiceBinding", "PodMapping"):
+            if s is not None and decision.action in (Action.NOOP, Action.UPDATE):
+                decision = _Decision(Action.REPLACE, "will be replaced, as requested (--replace)")
+        decisions[address] = decision
+
+    # A Secret that must be rewritten needs the binding's credentials: if the
+    # broker cannot return them again, the binding itself is replaced.
+    for address, decision in list(decisions.items()):
+        d = wanted[address]
+        if d.kind != "Secret" or decision.action is Action.NOOP or not d.producer:
+            continue
+        produced_by = decisions.get(d.producer)
+        if produced_by is None or produced_by.action in (Action.CREATE, Action.REPLACE):
+            continue
+        if not wanted[d.producer].retrievable:
+            decisions[d.producer] = _Decision(
+                Action.REPLACE,
+                f"{address} must be rewritten ({decision.reason}) and the broker cannot return the "
+                "credentials again (bindings_retrievable is false), so the binding is replaced",
+            )
+            decisions[address] = _Decision(Action.UPDATE, "its binding's credentials will change")
+        else:
+            decisions[address] = replace(decision, private={**(decision.private or {}), "refetch": True})
+
+    for address, decision in decisions.items():
+        d = wanted[address]
+        s = state.get(address)
+        changes[address] = _change(d, s, decision)
+
+    for address in state.addresses():
+        if address in wanted:
+            continue
+        s = state.resources[address]
+        reason = "destroy requested" if options.destroy else "is not in the configuration"
+        if s.status is ResourceStatus.DELETING:
+            reason = "resuming an interrupted delete"
+        changes[address] = Change(
+            address=address, kind=s.kind, action=Action.DELETE, reason=reason,
+            before=state_attributes(s), after=None, sensitive_paths=_state_sensitive(s),
+            depends_on=tuple(s.depends_on),
+        )
+
+    if options.refresh_only:
+        changes = {a: replace(c, action=Action.NOOP, reason="refresh-only: no changes are planned")
+                   for a, c in changes.items()}
+    if options.targets is not None:
+        changes = {a: c for a, c in changes.items() if a in options.targets}
+    ordered = tuple(changes[a] for a in sorted(changes, key=_sort_key))
+    return Plan(mode=mode, lineage=state.lineage, serial=state.serial, changes=ordered, drift=drift,
+                upgrades_available=upgrades_available, created_at=created_at, catalogctl_version=version)
+
+
+def _change(d: DesiredResource, s: ResourceState | None, decision: _Decision) -> Change:
+    before = state_attributes(s) if s is not None else None
+    after = dict(d.attributes)
+    unknown: list[JSONPath] = []
+    if d.kind == "ServiceInstance":
+        if decision.action in (Action.CREATE, Action.REPLACE) and not (decision.private or {}).get("resume"):
+            after["instance_id"] = None
+            after["dashboard_url"] = None
+            unknown += [("instance_id",), ("dashboard_url",)]
+        elif s is not None:
+            after["instance_id"] = s.instance_id
+            after["dashboard_url"] = s.dashboard_url
+    elif d.kind == "ServiceBinding":
+        after["credentials"] = None
+        if decision.action in (Action.CREATE, Action.REPLACE) and not (decision.private or {}).get("resume"):
+            after["binding_id"] = None
+            unknown += [("binding_id",), ("credentials",)]
+        elif s is not None:
+            after["binding_id"] = s.binding_id
+    elif d.kind == "Secret" and decision.action is not Action.NOOP:
+        after["data"] = None
+        unknown.append(("data",))
+    sensitive = tuple(dict.fromkeys(list(d.sensitive_paths) + (list(_state_sensitive(s)) if s else [])))
+    return Change(
+        address=d.address, kind=d.kind, action=decision.action, reason=decision.reason,
+        before=before, after=after, after_unknown=tuple(unknown), sensitive_paths=sensitive,
+        requires_replace=decision.requires_replace, depends_on=d.depends_on,
+        private=dict(decision.private or {}),
+    )
