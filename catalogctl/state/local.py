@@ -339,7 +339,9 @@ class LocalBackend(StateBackend):
             _fsync_dir(self.directory)
         except OSError as exc:
             raise StateError(f"cannot recover {self.journal_path}: {exc}") from exc
-        return replayed.state if (replayed.applied or current is not None) else None
+        # A first run that crashed before changing anything leaves nothing
+        # stored, so the next run may still start a lineage of its own.
+        return replayed.state if (replayed.changed or current is not None) else None
 
 
 def _try_flock(lock_file: IO[bytes]) -> bool:

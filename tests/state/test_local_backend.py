@@ -365,3 +365,13 @@ def test_failed_append_stops_the_journal_but_keeps_earlier_steps(
         committed = journal.commit()
     assert set(committed.resources) == {"ServiceInstance/ns/a"}
     assert LocalBackend(directory).read() == committed
+
+
+def test_first_run_that_recorded_nothing_leaves_nothing_stored(directory: Path) -> None:
+    backend = LocalBackend(directory)
+    with locked(backend):
+        backend.begin(backend.read()).close()  # crashed before its first step
+        fresh = State.new()
+        journal = backend.begin(fresh)  # a new lineage may still start
+        journal.record(instance("a"))
+        assert journal.commit().lineage == fresh.lineage
