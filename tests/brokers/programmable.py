@@ -96,6 +96,7 @@ class RecordedRequest:
     body: Any
     raw_body: bytes
     received_at: float
+    peer: tuple[str, int] = ("", 0)
 
     @property
     def decoded_path(self) -> str:
@@ -189,9 +190,7 @@ class ProgrammableBroker:
         class Handler(_Handler):
             owner = broker
 
-        server = ThreadingHTTPServer(("127.0.0.1", self._port), Handler)
-        server.daemon_threads = True
-        server.request_queue_size = 1024
+        server = _Server(("127.0.0.1", self._port), Handler)
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -549,6 +548,14 @@ def _encode(body: Any) -> tuple[bytes, str]:
     return json.dumps(body).encode(), "application/json"
 
 
+class _Server(ThreadingHTTPServer):
+    # The backlog is fixed when the socket starts listening, so it must be a
+    # class attribute; the stdlib default (5) resets bursts of connections.
+    request_queue_size = 1024
+    daemon_threads = True
+    allow_reuse_address = True
+
+
 class _Handler(BaseHTTPRequestHandler):
     owner: ProgrammableBroker
     protocol_version = "HTTP/1.1"
@@ -576,6 +583,7 @@ class _Handler(BaseHTTPRequestHandler):
             body=body,
             raw_body=raw,
             received_at=time.monotonic(),
+            peer=(str(self.client_address[0]), int(self.client_address[1])),
         )
         owner = self.owner
         entry = owner._record(req)
