@@ -354,7 +354,7 @@ class _ObapiServiceBroker(ServiceBroker):  # type: ignore[misc]
                 override = getattr(plan, "plan_updateable", None)
                 allowed = service.plan_updateable if override is None else override
                 if plan is None or not allowed:
-                    raise errors.ErrPlanChangeNotSupported("plan change not supported")
+                    raise errors.ErrPlanChangeNotSupported()
             if details.parameters is not None:
                 _validate(
                     _schema_at(
@@ -415,9 +415,10 @@ class _ObapiServiceBroker(ServiceBroker):  # type: ignore[misc]
     ) -> LastOperation:
         self.settle()
         with self.state.lock:
-            op = self.state.operations.get(operation_data or "")
+            record = self.state.instances.get(instance_id)
+            # Without an operation string, report the instance's current operation.
+            op = self.state.operations.get(operation_data or (record and record.operation) or "")
             if op is None:
-                record = self.state.instances.get(instance_id)
                 if record is None:
                     raise errors.ErrInstanceDoesNotExist()
                 return LastOperation(OperationState.SUCCEEDED, "no operation in progress")
