@@ -375,3 +375,17 @@ def test_first_run_that_recorded_nothing_leaves_nothing_stored(directory: Path) 
         journal = backend.begin(fresh)  # a new lineage may still start
         journal.record(instance("a"))
         assert journal.commit().lineage == fresh.lineage
+
+
+def test_lock_info_file_records_the_holder(directory: Path) -> None:
+    backend = LocalBackend(directory)
+    with locked(backend, "destroy") as info:
+        recorded = json.loads((directory / LOCK_INFO_FILE).read_text())
+        assert recorded["id"] == info.id
+        assert recorded["operation"] == "destroy"
+        assert recorded["pid"] == os.getpid()
+        assert recorded["host"] == info.host and recorded["user"] == info.user
+        assert recorded["created"].endswith("Z")
+        assert recorded["path"] == str(directory)
+    assert not (directory / LOCK_INFO_FILE).exists()
+    assert (directory / LOCK_FILE).exists()  # never deleted: flock needs a stable inode
