@@ -1,0 +1,253 @@
+"""``DirectoryCluster``: a :class:`ClusterTarget` made of YAML files.
+
+Layout: ``DIR/<namespace>/<kind-lowercase>/<name>.yaml`` (``secret``,
+``deployment``, ``statefulset``, ``daemonset``, ``job``, ``cronjob``), each
+file one Kubernetes object exactly as ``kubectl get -o yaml`` would show it
+(Secret ``data`` base64-encoded), so the directory can be inspected, committed
+or ``kubectl apply``-ed.  It serves the quickstart when no cluster is
+configured and lets the whole plan/apply cycle run without an apiserver.
+
+Mappings go through the same pure code as :class:`KubeCluster`
+(:func:`plan_apply`, then :func:`strategic_merge` locally instead of a PATCH),
+so both targets produce the same objects.
+
+Secrets written here are plaintext on disk (base64 is not encryption): files
+are created with mode 0600 and a warning is logged once per directory.  Every
+write goes to a temporary file in the same directory and is renamed into
+place, so a crash never leaves a half-written object.  One lock per instance
+serialises read-modify-write sequences from the engine's threads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import yaml
+
+from catalogctl.errors import ClusterError
+from catalogctl.providers.kubernetes.mappings import (
+    POD_SPEC_PATHS,
+    MappingEntries,
+    MappingObservation,
+    MappingPatch,
+    WorkloadNotFound,
+    observe_entries,
+    plan_apply,
+    plan_remove,
+)
+from catalogctl.providers.kubernetes.secrets import (
+    SecretObservation,
+    check_owner,
+    decode_data,
+    observation_of,
+    secret_data_digest,
+    secret_manifest,
+)
+
+__all__ = ["DirectoryCluster"]
+
+logger = logging.getLogger(__name__)
+
+
+def _atomic_write(path: Path, text: str, mode: int) -> None:
+    """Write ``text`` to ``path`` via a temp file + rename, with ``mode`` permissions."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+class DirectoryCluster:
+    """Secrets and workloads as files under ``root``."""
+
+    _warned: ClassVar[set[Path]] = set()
+    _warned_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, root: str | os.PathLike[str], default_namespace: str = "default") -> None:
+        self.root = Path(root)
+        self._default_namespace = default_namespace
+        self._lock = threading.RLock()
+
+    @property
+    def description(self) -> str:
+        return f"cluster directory {self.root}"
+
+    @property
+    def default_namespace(self) -> str:
+        return self._default_namespace
+
+    # --- files ------------------------------------------------------------------------------------
+
+    def path_of(self, namespace: str, kind: str, name: str) -> Path:
+        """Where an object lives; names are validated so they cannot escape the root."""
+        for part in (namespace, name):
+            if not part or "/" in part or part in (".", "..") or "\0" in part:
+                raise ClusterError(
+                    f"{kind} {namespace}/{name}: invalid name for {self.description}"
+                )
+        return self.root / namespace / kind.lower() / f"{name}.yaml"
+
+    def _read(self, namespace: str, kind: str, name: str) -> dict[str, Any] | None:
+        path = self.path_of(namespace, kind, name)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            raise ClusterError(f"read {path}: {e.strerror}") from None
+        try:
+            obj = yaml.safe_load(text)
+        except yaml.YAMLError:
+            # The parser's message may quote file content, which can be Secret data.
+            raise ClusterError(f"read {path}: not valid YAML") from None
+        if not isinstance(obj, dict):
+            raise ClusterError(f"read {path}: expected one {kind} object")
+        obj.setdefault("kind", kind)
+        meta = obj.setdefault("metadata", {})
+        meta.setdefault("name", name)
+        meta.setdefault("namespace", namespace)
+        return obj
+
+    def _write(self, namespace: str, kind: str, name: str, obj: Mapping[str, Any]) -> None:
+        path = self.path_of(namespace, kind, name)
+        mode = 0o600 if kind == "Secret" else 0o644
+        text = yaml.safe_dump(dict(obj), sort_keys=False, default_flow_style=False)
+        try:
+            _atomic_write(path, text, mode)
+        except OSError as e:
+            raise ClusterError(f"write {path}: {e.strerror}") from None
+
+    def _warn_plaintext(self) -> None:
+        root = self.root.resolve()
+        with self._warned_lock:
+            if root in self._warned:
+                return
+            self._warned.add(root)
+        logger.warning(
+            "Secrets are written in plaintext (base64) to %s; keep this directory private "
+            "and out of version control",
+            self.root,
+        )
+
+    # --- Secrets ----------------------------------------------------------------------------------
+
+    def read_secret(self, namespace: str, name: str) -> dict[str, bytes] | None:
+        obj = self._read(namespace, "Secret", name)
+        if obj is None:
+            return None
+        data = decode_data(obj.get("data") or {})
+        for key, value in (obj.get("stringData") or {}).items():
+            data[key] = str(value).encode("utf-8")
+        return data
+
+    def read_secret_key(self, namespace: str, name: str, key: str) -> bytes | None:
+        data = self.read_secret(namespace, name)
+        return None if data is None else data.get(key)
+
+    def observe_binding_secret(self, namespace: str, name: str) -> SecretObservation:
+        return observation_of(namespace, name, self._read(namespace, "Secret", name))
+
+    def write_binding_secret(
+        self, *, namespace: str, name: str, owner: str, data: Mapping[str, bytes]
+    ) -> SecretObservation:
+        with self._lock:
+            current = self._read(namespace, "Secret", name)
+            if current is not None:
+                check_owner(
+                    "Secret", namespace, name, current.get("metadata") or {}, owner, "overwrite"
+                )
+            body = secret_manifest(namespace, name, owner, data, base=current)
+            body["metadata"].pop("resourceVersion", None)
+            if current is not None:
+                before = observation_of(namespace, name, current)
+                if before.data_sha256 == secret_data_digest(data) and current == body:
+                    return before
+            self._warn_plaintext()
+            self._write(namespace, "Secret", name, body)
+            logger.info("wrote Secret %s/%s for %s to %s", namespace, name, owner, self.root)
+            return observation_of(namespace, name, body)
+
+    def delete_binding_secret(self, *, namespace: str, name: str, owner: str) -> bool:
+        with self._lock:
+            current = self._read(namespace, "Secret", name)
+            if current is None:
+                return False
+            check_owner("Secret", namespace, name, current.get("metadata") or {}, owner, "delete")
+            try:
+                self.path_of(namespace, "Secret", name).unlink()
+            except FileNotFoundError:
+                return False
+            logger.info("deleted Secret %s/%s of %s from %s", namespace, name, owner, self.root)
+            return True
+
+    # --- workloads --------------------------------------------------------------------------------
+
+    def read_workload(self, namespace: str, kind: str, name: str) -> dict[str, Any] | None:
+        if kind not in POD_SPEC_PATHS:
+            raise ClusterError(
+                f"kind {kind} cannot be a PodMapping target (one of {', '.join(POD_SPEC_PATHS)})"
+            )
+        return self._read(namespace, kind, name)
+
+    def _require_workload(self, namespace: str, kind: str, name: str) -> dict[str, Any]:
+        obj = self.read_workload(namespace, kind, name)
+        if obj is None:
+            raise WorkloadNotFound(
+                f"{kind} {namespace}/{name} not found in {self.description} (expected "
+                f"{self.path_of(namespace, kind, name)}); a PodMapping can only patch an existing "
+                f"workload"
+            )
+        return obj
+
+    def observe_mapping(
+        self, *, namespace: str, kind: str, name: str, address: str, entries: MappingEntries | None
+    ) -> MappingObservation:
+        if entries is None:
+            obj = self.read_workload(namespace, kind, name)
+            if obj is None:
+                return MappingObservation(address, f"{kind}/{namespace}/{name}", False, False)
+        else:
+            obj = self._require_workload(namespace, kind, name)
+        return observe_entries(obj, address, entries)
+
+    def apply_mapping(
+        self, *, namespace: str, kind: str, name: str, entries: MappingEntries
+    ) -> MappingPatch:
+        with self._lock:
+            obj = self._require_workload(namespace, kind, name)
+            result = plan_apply(obj, entries)
+            if result.changed:
+                self._write(namespace, kind, name, result.after)
+            return result
+
+    def remove_mapping(
+        self, *, namespace: str, kind: str, name: str, address: str
+    ) -> MappingPatch | None:
+        with self._lock:
+            obj = self.read_workload(namespace, kind, name)
+            if obj is None:
+                return None
+            result = plan_remove(obj, address)
+            if result.changed:
+                self._write(namespace, kind, name, result.after)
+            return result
+
+    def namespace_uid(self, namespace: str) -> str | None:
+        """Directories have no namespace objects, so no UID (brokers get no space_guid)."""
+        return None
