@@ -102,6 +102,9 @@ def _mime(content_type: str) -> str:
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # The stdlib default backlog of 5 drops bursts of concurrent connects (racing lock holders),
+    # which then stall for a one-second SYN retransmit.
+    request_queue_size = 128
     emulator: EmulatorServer
 
 
