@@ -171,6 +171,8 @@ def _syntax_message(exc: yaml.MarkedYAMLError, text: str) -> str:
             what = f"found undefined alias {name!r} (no anchor &{name} before it)"
     elif at == "\t":
         what += " (a tab; YAML indentation must use spaces)"
+    elif what.startswith("mapping values are not allowed"):
+        what += " (a value containing ': ' must be quoted)"
     ctx = exc.context_mark
     if (
         exc.problem
@@ -179,7 +181,13 @@ def _syntax_message(exc: yaml.MarkedYAMLError, text: str) -> str:
         and exc.context != "while scanning for the next token"
     ):
         if _at_end(exc, text):
-            what += f" at the end of the file ({exc.context} that starts here is never closed)"
+            thing = re.sub(r"^while (parsing|scanning) an? ", "the ", exc.context)
+            ending = (
+                "unexpected end of file"
+                if "end of stream" in what
+                else f"{what} before the end of the file"
+            )
+            what = f"{ending}: {thing} that starts here is never closed"
         else:
             what += (
                 f" ({exc.context} that starts at line {ctx.line + 1}, column {ctx.column + 1})"

@@ -317,7 +317,9 @@ def _check_mapping(res: LoadedResource, mapping: PodMapping, desired: Desired) -
         and spec.env_from.prefix
         and (err := env_var_name_error(spec.env_from.prefix)) is not None
     ):
-        yield res.problem(("spec", "envFrom", "prefix"), f"invalid prefix: {err}")
+        yield res.problem(
+            ("spec", "envFrom", "prefix"), f"invalid prefix {spec.env_from.prefix!r}: {err}"
+        )
     vol = spec.volume
     if vol is not None:
         if not vol.mount_path.startswith("/"):
