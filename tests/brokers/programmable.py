@@ -109,6 +109,7 @@ class _Op:
     kind: str  # provision | update | deprovision | bind | unbind
     remaining: int
     state: str = "in progress"
+    description: str = ""
 
 
 @dataclass
@@ -268,6 +269,18 @@ class ProgrammableBroker:
     def requests_to(self, method: str, path_regex: str = "") -> list[RecordedRequest]:
         pattern = re.compile(path_regex)
         return [r for r in self.requests if r.method == method and pattern.search(r.path)]
+
+    def fail_operation(
+        self, instance_id: str, binding_id: str | None = None, description: str = "failed"
+    ) -> None:
+        """Make the resource's current async operation end ``failed`` at the next poll."""
+        with self._lock:
+            if binding_id is None:
+                holder: _Instance | _Binding = self.instances[instance_id]
+            else:
+                holder = self.bindings[(instance_id, binding_id)]
+            assert holder.op is not None, "no operation in flight"
+            holder.op.state, holder.op.description = "failed", description
 
     def reset(self) -> None:
         """Forget scripts, recorded requests and all instances and bindings."""
@@ -456,7 +469,7 @@ class ProgrammableBroker:
         headers = {}
         if op.state == "in progress" and self.poll_retry_after is not None:
             headers["Retry-After"] = self.poll_retry_after
-        body = {"state": op.state, "description": f"{op.kind} {op.state}"}
+        body = {"state": op.state, "description": op.description or f"{op.kind} {op.state}"}
         return 200, body, headers
 
     def _instance_last_operation(self, iid: str, req: RecordedRequest) -> Reply:

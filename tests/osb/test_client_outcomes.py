@@ -30,6 +30,7 @@ from catalogctl.providers.osb.outcomes import (
     MaintenanceInfoConflict,
     Malformed,
     NotFound,
+    Outcome,
     RequiresApp,
     TimedOut,
     Unreachable,
@@ -40,39 +41,39 @@ from tests.osb.conftest import make_conn, provision_kwargs
 
 pytestmark = pytest.mark.asyncio
 
-Call = Callable[[OSBClient], Awaitable[Any]]
+Call = Callable[[OSBClient], Awaitable[Outcome]]
 
 INSTANCE = r"^/v2/service_instances/i1$"
 BINDING = r"^/v2/service_instances/i1/service_bindings/b1$"
 
 
-def _provision(c: OSBClient) -> Awaitable[Any]:
+def _provision(c: OSBClient) -> Awaitable[Outcome]:
     return c.provision("i1", SERVICE_ID, SYNC_PLAN_ID, **provision_kwargs(c.conn))
 
 
-def _update(c: OSBClient) -> Awaitable[Any]:
+def _update(c: OSBClient) -> Awaitable[Outcome]:
     ctx = provision_kwargs(c.conn)["context"]
     return c.update("i1", SERVICE_ID, previous_values={"plan_id": SYNC_PLAN_ID}, context=ctx)
 
 
-def _deprovision(c: OSBClient) -> Awaitable[Any]:
+def _deprovision(c: OSBClient) -> Awaitable[Outcome]:
     return c.deprovision("i1", SERVICE_ID, SYNC_PLAN_ID)
 
 
-def _get_instance(c: OSBClient) -> Awaitable[Any]:
+def _get_instance(c: OSBClient) -> Awaitable[Outcome]:
     return c.get_instance("i1", SERVICE_ID, SYNC_PLAN_ID)
 
 
-def _bind(c: OSBClient) -> Awaitable[Any]:
+def _bind(c: OSBClient) -> Awaitable[Outcome]:
     ctx = binding_context(c.conn, namespace="dev")
     return c.bind("i1", "b1", SERVICE_ID, SYNC_PLAN_ID, context=ctx)
 
 
-def _unbind(c: OSBClient) -> Awaitable[Any]:
+def _unbind(c: OSBClient) -> Awaitable[Outcome]:
     return c.unbind("i1", "b1", SERVICE_ID, SYNC_PLAN_ID)
 
 
-def _get_binding(c: OSBClient) -> Awaitable[Any]:
+def _get_binding(c: OSBClient) -> Awaitable[Outcome]:
     return c.get_binding("i1", "b1", SERVICE_ID, SYNC_PLAN_ID)
 
 
