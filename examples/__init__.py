@@ -1,0 +1,1 @@
+"""Runnable examples: desired-state YAML, a demo OSB broker and CI samples."""
