@@ -26,19 +26,36 @@ class Inputs:
 
 
 def _restriction_problems(desired: Desired) -> list[Problem]:
-    from catalogctl.providers.osb.selectors import parse_restrictions
+    """Syntax and property names of every catalogRestrictions entry, each at its list item."""
+    from catalogctl.providers.osb.selectors import (
+        CLASS_PROPERTIES,
+        CLUSTER_PLAN_PROPERTIES,
+        NAMESPACED_PLAN_PROPERTIES,
+        RestrictionSyntaxError,
+        parse_restrictions,
+    )
 
     problems = []
     for res, broker in desired.of_type(Broker):
         restrictions = broker.spec.catalog_restrictions
         if restrictions is None:
             continue
-        for field, values in (("serviceClass", restrictions.service_class), ("servicePlan", restrictions.service_plan)):
-            for i, value in enumerate(values):
-                try:
-                    parse_restrictions([value])
-                except ValueError as exc:
-                    problems.append(res.problem(("spec", "catalogRestrictions", field, i), str(exc)))
+        plan_properties = (
+            CLUSTER_PLAN_PROPERTIES if broker.cluster_scoped else NAMESPACED_PLAN_PROPERTIES
+        )
+        for field, values, allowed in (
+            ("serviceClass", restrictions.service_class, CLASS_PROPERTIES),
+            ("servicePlan", restrictions.service_plan, plan_properties),
+        ):
+            try:
+                parse_restrictions(values, allowed_properties=allowed, field=field)
+            except RestrictionSyntaxError as exc:
+                for i, message in exc.errors:
+                    # The field path already names the list item; keep the entry and why.
+                    message = message.removeprefix(f"{field}[{i}] ")
+                    problems.append(res.problem(("spec", "catalogRestrictions", field, i), message))
+            except ValueError as exc:
+                problems.append(res.problem(("spec", "catalogRestrictions", field), str(exc)))
     return problems
 
 
