@@ -13,7 +13,6 @@ from catalogctl.cli.views.markdown import cell, code, details, diff_fence, table
 from catalogctl.cli.views.plan_human import drift_entry
 from catalogctl.cli.views.plan_json import JSON_FORMAT_VERSION, resource_drift
 from catalogctl.cli.views.style import Painter
-from catalogctl.cli.views.values import clean_text
 from catalogctl.cli.views.wording import drift_heading
 from catalogctl.plan.model import Drift, Plan
 
@@ -76,7 +75,7 @@ def render_drift_markdown(plan: Plan) -> str:
     if not plan.drift:
         return f"### catalogctl drift: none\n\n{NO_DRIFT} {NO_DRIFT_DETAIL}"
     rows = [
-        [code(d.address), cell(drift_heading(d.what)), cell(clean_text(d.detail))]
+        [code(d.address), cell(drift_heading(d.what)), cell(d.detail)]
         for d in _sorted(plan)
     ]
     count = len(plan.drift)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from catalogctl.cli.views.values import clean_text
+
 _SYMBOL_LINE = re.compile(r"^( *)(-/\+|\+/-|[+~-])( .*)?$")
 _TABLE_ESCAPES = str.maketrans({
     "|": "\\|", "<": "&lt;", ">": "&gt;", "&": "&amp;", "\n": " ", "\r": " ", "`": "'",
@@ -18,12 +20,12 @@ _TABLE_ESCAPES = str.maketrans({
 
 def cell(text: str) -> str:
     """Text made safe for one cell of a Markdown table."""
-    return text.translate(_TABLE_ESCAPES)
+    return clean_text(text.translate(_TABLE_ESCAPES))
 
 
 def code(text: str) -> str:
     """Inline code for a cell: backticks cannot occur inside, pipes escaped."""
-    return "`" + text.replace("`", "'").replace("|", "\\|").replace("\n", " ") + "`"
+    return "`" + clean_text(text.replace("`", "'").replace("|", "\\|").replace("\n", " ")) + "`"
 
 
 def table(header: list[str], rows: list[list[str]]) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from catalogctl.cli.views.markdown import cell, code, details, diff_fence, table
 from catalogctl.cli.views.plan_human import render_plan
-from catalogctl.cli.views.values import clean_text
 from catalogctl.cli.views.wording import NO_CHANGES, summary, verb
 from catalogctl.plan.model import Mode, Plan
 
@@ -20,7 +19,7 @@ def render_plan_markdown(plan: Plan) -> str:
     changes = sorted(plan.actionable, key=lambda c: c.address)
     if plan.mode is not Mode.REFRESH_ONLY and changes:
         rows = [
-            [code(c.action.symbol), code(c.address), cell(verb(c)), cell(clean_text(c.reason))]
+            [code(c.action.symbol), code(c.address), cell(verb(c)), cell(c.reason)]
             for c in changes
         ]
         parts.append(table(["", "Address", "Action", "Reason"], rows))
