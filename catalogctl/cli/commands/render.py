@@ -1,0 +1,92 @@
+"""``catalogctl render``: write catalogctl's cluster edits as files for GitOps tools.
+
+``render mappings`` turns PodMappings into kustomize strategic-merge patches,
+for workloads that Argo CD or Flux own (a direct patch would be reverted on
+their next sync).  It reads only the desired-state YAML: no broker, no cluster.
+"""
+
+from __future__ import annotations
+
+import click
+
+from catalogctl.cli.console import console_of
+from catalogctl.cli.options import input_options
+
+
+@click.group()
+def render() -> None:
+    """Render catalogctl's cluster changes as files (for Argo CD / Flux)."""
+
+
+@render.command("mappings")
+@input_options
+@click.option(
+    "-o",
+    "--output-dir",
+    required=True,
+    type=click.Path(file_okay=False, writable=True),
+    help="Directory for the patch files and kustomization.yaml (created if missing).",
+)
+@click.option(
+    "--component",
+    is_flag=True,
+    help="Write a kustomize Component (kind: Component) instead of a Kustomization.",
+)
+@click.pass_context
+def mappings(
+    ctx: click.Context,
+    filenames: tuple[str, ...],
+    namespace: str,
+    strict_kinds: bool,
+    output_dir: str,
+    component: bool,
+) -> None:
+    """Write PodMappings as kustomize strategic-merge patches.
+
+    One patch file per target workload (every mapping that targets it merged)
+    plus a kustomization.yaml listing them under patches:. Reference the
+    directory from the overlay your GitOps tool builds. Each mapping must list
+    spec.target.containers. Note that envFrom has no merge key: a patch that
+    adds envFrom replaces that container's envFrom list.
+    """
+    from pathlib import Path
+
+    import yaml
+
+    from catalogctl.engine.inputs import load_inputs
+    from catalogctl.model.address import Address
+    from catalogctl.model.bindings import ServiceBinding
+    from catalogctl.model.podmappings import PodMapping
+    from catalogctl.providers.kubernetes.kustomize import kustomization, render_patches
+
+    console = console_of(ctx)
+    inputs = load_inputs(filenames, namespace, strict_kinds)
+    desired = inputs.desired
+    triples = []
+    for res, mapping in desired.of_type(PodMapping):
+        ns = res.address.namespace
+        binding_name = mapping.spec.binding_ref.name
+        binding_res = desired.get(Address("ServiceBinding", ns, binding_name))
+        secret_name = binding_name
+        if binding_res is not None and isinstance(binding_res.obj, ServiceBinding):
+            secret_name = binding_res.obj.effective_secret_name
+        triples.append((str(res.address), mapping, secret_name))
+    patches = render_patches(triples)
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for patch in patches:
+        header = "# Rendered by catalogctl render mappings; do not edit by hand.\n"
+        if patch.replaces_env_from:
+            header += (
+                "# envFrom has no merge key: this patch replaces the container's envFrom list.\n"
+            )
+        text = header + yaml.safe_dump(patch.body, sort_keys=False)
+        (out / patch.filename).write_text(text, encoding="utf-8")
+    (out / "kustomization.yaml").write_text(
+        yaml.safe_dump(kustomization(patches, component), sort_keys=False), encoding="utf-8"
+    )
+    n = len(patches)
+    console.out(
+        f"Wrote {n} patch{'es' if n != 1 else ''} and kustomization.yaml to {out}"
+        + (f" ({', '.join(p.filename for p in patches)})." if patches else ".")
+    )

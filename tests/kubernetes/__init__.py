@@ -1,0 +1,1 @@
+"""Tests of catalogctl.providers.kubernetes and the render command."""
