@@ -100,8 +100,21 @@ def test_empty_containers_and_null() -> None:
 def test_hidden_counts_are_singular_or_plural() -> None:
     body = _body({"a": 1, "b": 1, "c": 1}, {"a": 2, "b": 1, "c": 1})
     assert body.endswith("# (2 unchanged attributes hidden)")
-    body = _body({"l": [1, 2]}, {"l": [1, 3]})
-    assert "# (1 unchanged element hidden)" in body
+    body = _body({"l": [1, 2, 3, 4, 5]}, {"l": [1, 2, 3, 4, 6]})
+    assert "# (3 unchanged elements hidden)" in body
+
+
+def test_list_changes_show_one_neighbour_of_context() -> None:
+    body = _body({"l": ["a", "b", "c", "d", "e", "f"]}, {"l": ["a", "b", "c", "x", "d", "e", "f"]})
+    assert body == "\n".join([
+        "      ~ l = [",
+        "            # (2 unchanged elements hidden)",
+        '            "c",',
+        '          + "x",',
+        '            "d",',
+        "            # (2 unchanged elements hidden)",
+        "        ]",
+    ])
 
 
 def test_unchanged_root_reports_hidden_count() -> None:

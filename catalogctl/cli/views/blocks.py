@@ -50,6 +50,8 @@ def _root_body(root: Node, ctx: _Ctx) -> list[str]:
 
 
 def _children(node: Node, level: int, ctx: _Ctx, *, top: bool = False) -> list[str]:
+    if node.brackets == "[]" and node.status is Status.UPDATE:
+        return _list_children(node, level, ctx)
     kids = node.children or ()
     visible = [k for k in kids if k.status is not Status.NOOP and not _absent(k)]
     width = max((len(format_key(k.key)) for k in visible if k.key is not None), default=0)
@@ -62,8 +64,31 @@ def _children(node: Node, level: int, ctx: _Ctx, *, top: bool = False) -> list[s
         lines.extend(_node(kid, level, width, ctx, null_arrow=arrow))
     hidden = sum(1 for k in kids if k.status is Status.NOOP)
     if hidden:
-        noun = "attribute" if node.brackets == "{}" else "element"
-        lines.append(_hidden_line(hidden, noun, level, ctx))
+        lines.append(_hidden_line(hidden, "attribute", level, ctx))
+    return lines
+
+
+def _list_children(node: Node, level: int, ctx: _Ctx) -> list[str]:
+    """Changed list elements with one unchanged neighbour each side as context.
+
+    Order matters in a list, so an insertion is shown between the elements it
+    goes between; longer unchanged runs collapse where they are.
+    """
+    kids = node.children or ()
+    changed = [k.status is not Status.NOOP for k in kids]
+    lines: list[str] = []
+    run = 0
+    for i, kid in enumerate(kids):
+        near = changed[i] or any(changed[j] for j in (i - 1, i + 1) if 0 <= j < len(kids))
+        if not near:
+            run += 1
+            continue
+        if run:
+            lines.append(_hidden_line(run, "element", level, ctx))
+            run = 0
+        lines.extend(_node(kid, level, 0, ctx, null_arrow=False))
+    if run:
+        lines.append(_hidden_line(run, "element", level, ctx))
     return lines
 
 
@@ -102,7 +127,7 @@ def _node(node: Node, level: int, width: int, ctx: _Ctx, *, null_arrow: bool) ->
 
 def _leaf_value(node: Node, level: int) -> list[str]:
     """The text after ``key = `` (possibly several lines for a type change)."""
-    if node.status is Status.CREATE:
+    if node.status in (Status.CREATE, Status.NOOP):
         return _plain(node.after, level)
     if node.status is Status.DELETE:
         return _plain(node.before, level)
