@@ -80,12 +80,14 @@ class _Converter:
     def convert(self, node: yaml.Node, path: PathKey) -> Any:
         if isinstance(node, yaml.MappingNode):
             result: dict[str, Any] = {}
+            merges: list[dict[str, Any]] = []
             for key_node, value_node in node.value:
                 if key_node.tag == "tag:yaml.org,2002:merge":
-                    merged = self.convert(value_node, path)
-                    if isinstance(merged, dict):
-                        for k, v in merged.items():
-                            result.setdefault(k, v)
+                    # ``<<: *base`` or ``<<: [*a, *b]``: keys written in this
+                    # mapping win, then earlier merged mappings (YAML merge rules).
+                    value = self.convert(value_node, path)
+                    sources = value if isinstance(value, list) else [value]
+                    merges.extend(m for m in sources if isinstance(m, dict))
                     continue
                 raw_key = _CONSTRUCTOR.construct_object(key_node, deep=True)
                 key = raw_key if isinstance(raw_key, str) else str(raw_key)
@@ -97,6 +99,9 @@ class _Converter:
                     continue
                 self.positions[child] = _position(self.file, key_node)
                 result[key] = self.convert(value_node, child)
+            for merged in merges:
+                for k, v in merged.items():
+                    result.setdefault(k, v)
             return result
         if isinstance(node, yaml.SequenceNode):
             items = []
@@ -119,7 +124,8 @@ def parse_text(text: str, file: str) -> tuple[list[Document], list[Problem]]:
     documents: list[Document] = []
     try:
         for index, node in enumerate(yaml.compose_all(text, Loader=_Loader)):
-            if node is None:
+            if node is None or _is_empty(node):
+                # ``---`` followed by nothing or only comments, as kubectl allows.
                 continue
             converter = _Converter(file)
             data = converter.convert(node, ())
@@ -134,11 +140,7 @@ def parse_text(text: str, file: str) -> tuple[list[Document], list[Problem]]:
                 )
             )
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        if _at_end(exc, text):
-            # Pointing past the last line helps nobody: point at what is left open.
-            mark = exc.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        line, column = _error_position(exc, text)
         problems.append(
             Problem(file, line, column, "", "", f"YAML syntax error: {_syntax_message(exc, text)}")
         )
@@ -147,15 +149,39 @@ def parse_text(text: str, file: str) -> tuple[list[Document], list[Problem]]:
     return documents, problems
 
 
-def _at_end(exc: yaml.MarkedYAMLError, text: str) -> bool:
-    """Whether the parser failed at the end of the text, inside an open construct."""
-    mark = exc.problem_mark
+def _is_empty(node: yaml.Node) -> bool:
     return (
-        mark is not None
-        and exc.context_mark is not None
-        and bool(exc.context)
-        and not text[mark.index :].strip()
+        isinstance(node, yaml.ScalarNode)
+        and node.tag == "tag:yaml.org,2002:null"
+        and node.value == ""
     )
+
+
+def _at_end(mark: yaml.Mark | None, text: str) -> bool:
+    return mark is not None and not text[mark.index :].strip()
+
+
+def _open_at_end(exc: yaml.MarkedYAMLError, text: str) -> bool:
+    """Whether the parser hit the end of the text inside a construct opened earlier."""
+    return (
+        bool(exc.context)
+        and _at_end(exc.problem_mark, text)
+        and exc.context_mark is not None
+        and not _at_end(exc.context_mark, text)
+    )
+
+
+def _error_position(exc: yaml.MarkedYAMLError, text: str) -> tuple[int, int]:
+    """1-based line and column to report; never a line past the end of the file."""
+    mark = exc.problem_mark or exc.context_mark
+    if _open_at_end(exc, text):
+        mark = exc.context_mark
+    elif _at_end(mark, text) and text.strip():
+        # Nothing better known: the last character written.
+        last = len(text.rstrip()) - 1
+        line = text.count("\n", 0, last) + 1
+        return line, last - (text.rfind("\n", 0, last) + 1) + 1
+    return (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
 
 
 def _syntax_message(exc: yaml.MarkedYAMLError, text: str) -> str:
@@ -173,6 +199,8 @@ def _syntax_message(exc: yaml.MarkedYAMLError, text: str) -> str:
         what += " (a tab; YAML indentation must use spaces)"
     elif what.startswith("mapping values are not allowed"):
         what += " (a value containing ': ' must be quoted)"
+    elif exc.context == "while parsing a flow node" and _at_end(mark, text):
+        return "unexpected end of file: a '[' or '{' is never closed"
     ctx = exc.context_mark
     if (
         exc.problem
@@ -180,7 +208,7 @@ def _syntax_message(exc: yaml.MarkedYAMLError, text: str) -> str:
         and ctx is not None
         and exc.context != "while scanning for the next token"
     ):
-        if _at_end(exc, text):
+        if _open_at_end(exc, text):
             thing = re.sub(r"^while (parsing|scanning) an? ", "the ", exc.context)
             ending = (
                 "unexpected end of file"
