@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-import ssl
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
@@ -41,20 +40,27 @@ def decode_ca_bundle(value: str) -> bytes | None:
     text = value.strip()
     if "-----BEGIN" not in text:
         try:
-            text = base64.b64decode(text, validate=True).decode("ascii")
+            text = base64.b64decode(text, validate=True).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError, ValueError):
             return None
     certs = _PEM_CERT.findall(text)
     if not certs:
         return None
+    pem = []
     for body in certs:
+        # Strict base64 (ssl.PEM_cert_to_DER_cert skips what is not base64, so
+        # "!!!!" would pass as an empty certificate), and the DER must be a SEQUENCE.
+        b64 = "".join(body.split())
         try:
-            ssl.PEM_cert_to_DER_cert(
-                "-----BEGIN CERTIFICATE-----\n" + body + "\n-----END CERTIFICATE-----\n"
-            )
+            der = base64.b64decode(b64, validate=True)
         except (ValueError, binascii.Error):
             return None
-    return text.encode("ascii")
+        if len(der) < 2 or der[0] != 0x30:
+            return None
+        lines = "\n".join(b64[i : i + 64] for i in range(0, len(b64), 64))
+        pem.append(f"-----BEGIN CERTIFICATE-----\n{lines}\n-----END CERTIFICATE-----\n")
+    # Only the certificates: comments around them (in any language) are dropped.
+    return "".join(pem).encode("ascii")
 
 
 def _check_metadata(res: LoadedResource) -> Iterator[Problem]:
