@@ -16,14 +16,17 @@ def transforms(text: str) -> list[SecretTransform]:
     return [SecretTransform.model_validate(t) for t in yaml.safe_load(text)]
 
 
-def pod_mapping(spec: dict[str, Any], name: str = "myapp-queue",
-                namespace: str = "cloud-apps") -> PodMapping:
-    return PodMapping.model_validate({
-        "apiVersion": "catalogctl.io/v1alpha1",
-        "kind": "PodMapping",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {"bindingRef": {"name": "cloud-queue-binding"}, **spec},
-    })
+def pod_mapping(
+    spec: dict[str, Any], name: str = "myapp-queue", namespace: str = "cloud-apps"
+) -> PodMapping:
+    return PodMapping.model_validate(
+        {
+            "apiVersion": "catalogctl.io/v1alpha1",
+            "kind": "PodMapping",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"bindingRef": {"name": "cloud-queue-binding"}, **spec},
+        }
+    )
 
 
 POD_SPEC: dict[str, Any] = {
@@ -31,9 +34,13 @@ POD_SPEC: dict[str, Any] = {
         {
             "name": "app",
             "image": "example/app:1",
-            "env": [{"name": "LOG_LEVEL", "value": "debug"},
-                    {"name": "DB_PASSWORD",
-                     "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}}],
+            "env": [
+                {"name": "LOG_LEVEL", "value": "debug"},
+                {
+                    "name": "DB_PASSWORD",
+                    "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}},
+                },
+            ],
             "envFrom": [{"configMapRef": {"name": "app-config"}}],
             "volumeMounts": [{"name": "data", "mountPath": "/data"}],
         },
@@ -44,13 +51,19 @@ POD_SPEC: dict[str, Any] = {
             "volumeMounts": [{"name": "proxy-certs", "mountPath": "/certs", "readOnly": True}],
         },
     ],
-    "volumes": [{"name": "data", "emptyDir": {}},
-                {"name": "proxy-certs", "secret": {"secretName": "proxy-certs"}}],
+    "volumes": [
+        {"name": "data", "emptyDir": {}},
+        {"name": "proxy-certs", "secret": {"secretName": "proxy-certs"}},
+    ],
 }
 
 
-def workload(kind: str = "Deployment", name: str = "myapp", namespace: str = "cloud-apps",
-             pod_spec: dict[str, Any] | None = None) -> dict[str, Any]:
+def workload(
+    kind: str = "Deployment",
+    name: str = "myapp",
+    namespace: str = "cloud-apps",
+    pod_spec: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """A workload manifest of ``kind`` whose pod template has an app and a sidecar container."""
     template = {"metadata": {"labels": {"app": name}}, "spec": copy.deepcopy(pod_spec or POD_SPEC)}
     meta = {"name": name, "namespace": namespace, "labels": {"app": name}}
@@ -73,8 +86,13 @@ def workload(kind: str = "Deployment", name: str = "myapp", namespace: str = "cl
 
 QUEUE_MAPPING: dict[str, Any] = {
     "target": {"kind": "Deployment", "name": "myapp", "containers": ["app"]},
-    "env": [{"name": "TOPIC", "key": "topic"},
-            {"name": "PROVIDER_APPLICATION_CREDENTIALS", "value": "/var/secrets/provider/key.json"}],
+    "env": [
+        {"name": "TOPIC", "key": "topic"},
+        {"name": "PROVIDER_APPLICATION_CREDENTIALS", "value": "/var/secrets/provider/key.json"},
+    ],
     "envFrom": {"prefix": "QUEUE_"},
-    "volume": {"mountPath": "/var/secrets/provider", "items": [{"key": "key.json", "path": "key.json"}]},
+    "volume": {
+        "mountPath": "/var/secrets/provider",
+        "items": [{"key": "key.json", "path": "key.json"}],
+    },
 }

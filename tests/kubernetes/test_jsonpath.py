@@ -72,8 +72,15 @@ def test_errors_do_not_include_values() -> None:
 
 @pytest.mark.parametrize(
     ("value", "text"),
-    [(123456, "123456"), (1234567, "1.234567e+06"), (0.0001, "0.0001"), (-1.5, "-1.5"),
-     (None, "<nil>"), (False, "false"), (0, "0")],
+    [
+        (123456, "123456"),
+        (1234567, "1.234567e+06"),
+        (0.0001, "0.0001"),
+        (-1.5, "-1.5"),
+        (None, "<nil>"),
+        (False, "false"),
+        (0, "0"),
+    ],
 )
 def test_go_format_numbers(value: object, text: str) -> None:
     assert go_format(value) == text

@@ -49,15 +49,32 @@ class TestEntries:
             {"name": "PROVIDER_APPLICATION_CREDENTIALS", "value": "/var/secrets/provider/key.json"},
         )
         assert e.env_from == {"prefix": "QUEUE_", "secretRef": {"name": SECRET}}
-        assert e.volume == {"name": "myapp-queue", "secret": {
-            "secretName": SECRET, "items": [{"key": "key.json", "path": "key.json"}],
-            "defaultMode": 0o644}}
-        assert e.mount == {"name": "myapp-queue", "mountPath": "/var/secrets/provider", "readOnly": True}
+        assert e.volume == {
+            "name": "myapp-queue",
+            "secret": {
+                "secretName": SECRET,
+                "items": [{"key": "key.json", "path": "key.json"}],
+                "defaultMode": 0o644,
+            },
+        }
+        assert e.mount == {
+            "name": "myapp-queue",
+            "mountPath": "/var/secrets/provider",
+            "readOnly": True,
+        }
 
     def test_read_write_mount_and_explicit_mode(self) -> None:
-        e = entries({"target": {"kind": "Deployment", "name": "myapp"},
-                     "volume": {"name": "creds", "mountPath": "/c", "readOnly": False,
-                                "defaultMode": 0o400}})
+        e = entries(
+            {
+                "target": {"kind": "Deployment", "name": "myapp"},
+                "volume": {
+                    "name": "creds",
+                    "mountPath": "/c",
+                    "readOnly": False,
+                    "defaultMode": 0o400,
+                },
+            }
+        )
         assert e.mount == {"name": "creds", "mountPath": "/c"}
         assert e.volume is not None and e.volume["secret"]["defaultMode"] == 0o400
         assert e.containers is None
@@ -82,10 +99,16 @@ class TestApply:
         after = result.after
         app, sidecar = container(after, "app"), container(after, "sidecar")
         assert sidecar == container(before, "sidecar")
-        assert [e["name"] for e in app["env"]] == ["LOG_LEVEL", "DB_PASSWORD", "TOPIC",
-                                                   "PROVIDER_APPLICATION_CREDENTIALS"]
-        assert app["envFrom"] == [{"configMapRef": {"name": "app-config"}},
-                                  {"prefix": "QUEUE_", "secretRef": {"name": SECRET}}]
+        assert [e["name"] for e in app["env"]] == [
+            "LOG_LEVEL",
+            "DB_PASSWORD",
+            "TOPIC",
+            "PROVIDER_APPLICATION_CREDENTIALS",
+        ]
+        assert app["envFrom"] == [
+            {"configMapRef": {"name": "app-config"}},
+            {"prefix": "QUEUE_", "secretRef": {"name": SECRET}},
+        ]
         assert [m["mountPath"] for m in app["volumeMounts"]] == ["/data", "/var/secrets/provider"]
         assert [v["name"] for v in pod(after)["volumes"]] == ["data", "proxy-certs", "myapp-queue"]
         assert before == workload()  # input untouched
@@ -100,31 +123,52 @@ class TestApply:
     def test_records_owned_entries_in_annotation(self) -> None:
         after = plan_apply(workload(), entries()).after
         raw = json.loads(after["metadata"]["annotations"][MAPPINGS_ANNOTATION])
-        assert raw == {"PodMapping/cloud-apps/myapp-queue": {
-            "secret": SECRET, "containers": ["app"],
-            "env": ["TOPIC", "PROVIDER_APPLICATION_CREDENTIALS"],
-            "envFrom": {"secret": SECRET, "prefix": "QUEUE_"},
-            "volume": "myapp-queue", "mounts": ["/var/secrets/provider"]}}
+        assert raw == {
+            "PodMapping/cloud-apps/myapp-queue": {
+                "secret": SECRET,
+                "containers": ["app"],
+                "env": ["TOPIC", "PROVIDER_APPLICATION_CREDENTIALS"],
+                "envFrom": {"secret": SECRET, "prefix": "QUEUE_"},
+                "volume": "myapp-queue",
+                "mounts": ["/var/secrets/provider"],
+            }
+        }
 
     def test_diff_lines_for_plan(self) -> None:
         lines = [str(c) for c in plan_apply(workload(), entries()).changes]
         assert lines == [
             f"+ env TOPIC (from Secret {SECRET} key topic) [container app]",
-            '+ env PROVIDER_APPLICATION_CREDENTIALS (= "/var/secrets/provider/key.json") [container app]',
-            f"+ envFrom Secret/{SECRET} (all keys of Secret {SECRET}, prefix QUEUE_) [container app]",
+            "+ env PROVIDER_APPLICATION_CREDENTIALS"
+            ' (= "/var/secrets/provider/key.json") [container app]',
+            f"+ envFrom Secret/{SECRET}"
+            f" (all keys of Secret {SECRET}, prefix QUEUE_) [container app]",
             "+ volumeMount /var/secrets/provider (volume myapp-queue, read-only) [container app]",
             f"+ volume myapp-queue (Secret {SECRET}, items key.json→key.json, mode 0644)",
         ]
 
     def test_single_container_diff_omits_container(self) -> None:
         spec = {"containers": [{"name": "only", "image": "x"}]}
-        lines = [str(c) for c in plan_apply(workload(pod_spec=spec), entries(
-            {"target": {"kind": "Deployment", "name": "myapp"}, "env": [{"name": "TOPIC", "key": "topic"}]})).changes]
+        lines = [
+            str(c)
+            for c in plan_apply(
+                workload(pod_spec=spec),
+                entries(
+                    {
+                        "target": {"kind": "Deployment", "name": "myapp"},
+                        "env": [{"name": "TOPIC", "key": "topic"}],
+                    }
+                ),
+            ).changes
+        ]
         assert lines == [f"+ env TOPIC (from Secret {SECRET} key topic)"]
 
     def test_all_containers_when_none_named(self) -> None:
-        e = entries({"target": {"kind": "Deployment", "name": "myapp"},
-                     "env": [{"name": "TOPIC", "key": "topic"}]})
+        e = entries(
+            {
+                "target": {"kind": "Deployment", "name": "myapp"},
+                "env": [{"name": "TOPIC", "key": "topic"}],
+            }
+        )
         after = plan_apply(workload(), e).after
         assert container(after, "sidecar")["env"][-1]["name"] == "TOPIC"
         assert container(after, "app")["env"][-1]["name"] == "TOPIC"
@@ -140,7 +184,9 @@ class TestApply:
     def test_every_workload_kind(self, kind: str) -> None:
         spec = dict(QUEUE_MAPPING, target={"kind": kind, "name": "myapp", "containers": ["app"]})
         result = plan_apply(workload(kind), entries(spec))
-        assert container(result.after, "app")["env"][-1]["name"] == "PROVIDER_APPLICATION_CREDENTIALS"
+        assert (
+            container(result.after, "app")["env"][-1]["name"] == "PROVIDER_APPLICATION_CREDENTIALS"
+        )
         path = ["spec", "jobTemplate", "spec"] if kind == "CronJob" else ["spec"]
         node: Any = result.patch
         for key in [*path, "template", "spec", "containers"]:
@@ -148,14 +194,22 @@ class TestApply:
         assert node[0]["name"] == "app"
 
     def test_unknown_container_is_cluster_error(self) -> None:
-        spec = dict(QUEUE_MAPPING, target={"kind": "Deployment", "name": "myapp", "containers": ["web"]})
-        with pytest.raises(ClusterError, match=r"has no container named web \(containers: app, sidecar\)"):
+        spec = dict(
+            QUEUE_MAPPING, target={"kind": "Deployment", "name": "myapp", "containers": ["web"]}
+        )
+        with pytest.raises(
+            ClusterError, match=r"has no container named web \(containers: app, sidecar\)"
+        ):
             plan_apply(workload(), entries(spec))
 
     def test_changing_the_mapping_replaces_only_owned_entries(self) -> None:
         after = plan_apply(workload(), entries()).after
-        changed = dict(QUEUE_MAPPING, env=[{"name": "QUEUE_TOPIC", "key": "topic"}],
-                       envFrom=None, volume={"mountPath": "/etc/queue"})
+        changed = dict(
+            QUEUE_MAPPING,
+            env=[{"name": "QUEUE_TOPIC", "key": "topic"}],
+            envFrom=None,
+            volume={"mountPath": "/etc/queue"},
+        )
         result = plan_apply(after, entries(changed))
         app = container(result.after, "app")
         assert [e["name"] for e in app["env"]] == ["LOG_LEVEL", "DB_PASSWORD", "QUEUE_TOPIC"]
@@ -175,7 +229,9 @@ class TestApply:
 class TestOwnership:
     def test_refuses_to_overwrite_unowned_env(self) -> None:
         spec = dict(QUEUE_MAPPING, env=[{"name": "LOG_LEVEL", "key": "level"}])
-        with pytest.raises(OwnershipError, match="already has env LOG_LEVEL, which catalogctl did not add"):
+        with pytest.raises(
+            OwnershipError, match="already has env LOG_LEVEL, which catalogctl did not add"
+        ):
             plan_apply(workload(), entries(spec))
 
     def test_adopts_identical_unowned_env(self) -> None:
@@ -199,11 +255,16 @@ class TestOwnership:
 
     def test_two_mappings_coexist_and_removal_is_per_mapping(self) -> None:
         first = plan_apply(workload(), entries()).after
-        other = {"target": QUEUE_MAPPING["target"], "env": [{"name": "CACHE_URL", "key": "url"}],
-                 "volume": {"mountPath": "/cache"}}
+        other = {
+            "target": QUEUE_MAPPING["target"],
+            "env": [{"name": "CACHE_URL", "key": "url"}],
+            "volume": {"mountPath": "/cache"},
+        }
         both = plan_apply(first, entries(other, name="cache")).after
-        assert set(read_records(both)) == {"PodMapping/cloud-apps/myapp-queue",
-                                           "PodMapping/cloud-apps/cache"}
+        assert set(read_records(both)) == {
+            "PodMapping/cloud-apps/myapp-queue",
+            "PodMapping/cloud-apps/cache",
+        }
         only_cache = plan_remove(both, "PodMapping/cloud-apps/myapp-queue").after
         app = container(only_cache, "app")
         assert [e["name"] for e in app["env"]] == ["LOG_LEVEL", "DB_PASSWORD", "CACHE_URL"]
@@ -222,11 +283,15 @@ class TestRemove:
         after = plan_apply(workload(), entries()).after
         patch = plan_remove(after, "PodMapping/cloud-apps/myapp-queue").patch
         cont = patch["spec"]["template"]["spec"]["containers"][0]
-        assert cont["env"] == [{"name": "TOPIC", "$patch": "delete"},
-                               {"name": "PROVIDER_APPLICATION_CREDENTIALS", "$patch": "delete"}]
+        assert cont["env"] == [
+            {"name": "TOPIC", "$patch": "delete"},
+            {"name": "PROVIDER_APPLICATION_CREDENTIALS", "$patch": "delete"},
+        ]
         assert cont["volumeMounts"] == [{"mountPath": "/var/secrets/provider", "$patch": "delete"}]
         assert cont["envFrom"] == [{"configMapRef": {"name": "app-config"}}]
-        assert patch["spec"]["template"]["spec"]["volumes"] == [{"name": "myapp-queue", "$patch": "delete"}]
+        assert patch["spec"]["template"]["spec"]["volumes"] == [
+            {"name": "myapp-queue", "$patch": "delete"}
+        ]
         assert patch["metadata"] == {"annotations": None}
 
     def test_remove_leaves_entries_the_user_changed_by_name(self) -> None:
@@ -270,16 +335,34 @@ class TestObserve:
 
 class TestStrategicMerge:
     def test_merge_rules(self) -> None:
-        original = {"spec": {"containers": [{"name": "a", "env": [{"name": "X", "value": "1"}],
-                                             "args": ["x"]}]}, "keep": 1}
-        patch = {"spec": {"containers": [
-            {"name": "a", "env": [{"name": "X", "$patch": "delete"}, {"name": "Y", "value": "2"}],
-             "args": ["y"]},
-            {"name": "b", "image": "i"}]}, "keep": None}
+        original = {
+            "spec": {
+                "containers": [{"name": "a", "env": [{"name": "X", "value": "1"}], "args": ["x"]}]
+            },
+            "keep": 1,
+        }
+        patch = {
+            "spec": {
+                "containers": [
+                    {
+                        "name": "a",
+                        "env": [{"name": "X", "$patch": "delete"}, {"name": "Y", "value": "2"}],
+                        "args": ["y"],
+                    },
+                    {"name": "b", "image": "i"},
+                ]
+            },
+            "keep": None,
+        }
         result = strategic_merge(original, patch)
-        assert result == {"spec": {"containers": [
-            {"name": "a", "env": [{"name": "Y", "value": "2"}], "args": ["y"]},
-            {"name": "b", "image": "i"}]}}
+        assert result == {
+            "spec": {
+                "containers": [
+                    {"name": "a", "env": [{"name": "Y", "value": "2"}], "args": ["y"]},
+                    {"name": "b", "image": "i"},
+                ]
+            }
+        }
         assert original["keep"] == 1
 
     def test_volume_mounts_merge_by_mount_path(self) -> None:

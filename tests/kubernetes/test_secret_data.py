@@ -27,16 +27,18 @@ def no_secrets(namespace: str, name: str) -> dict[str, bytes]:
 
 class TestSerialisation:
     def test_strings_are_raw_and_others_are_compact_json(self) -> None:
-        data = serialize_credentials({
-            "host": "db.example.com",
-            "port": 5432,
-            "tls": True,
-            "ratio": 0.5,
-            "nothing": None,
-            "tags": ["a", "b"],
-            "nested": {"user": "u", "n": 1},
-            "quoted": '"already quoted"',
-        })
+        data = serialize_credentials(
+            {
+                "host": "db.example.com",
+                "port": 5432,
+                "tls": True,
+                "ratio": 0.5,
+                "nothing": None,
+                "tags": ["a", "b"],
+                "nested": {"user": "u", "n": 1},
+                "quoted": '"already quoted"',
+            }
+        )
         assert data == {
             "host": b"db.example.com",
             "port": b"5432",
@@ -76,13 +78,23 @@ class TestSerialisation:
 
 
 class TestTransforms:
-    CREDS = {"user": "alice", "password": "s3cr3t-pw", "port": 5432,
-             "uri": {"host": "db", "port": 5432}, "hosts": [{"name": "a"}, {"name": "b"}]}
+    CREDS = {
+        "user": "alice",
+        "password": "s3cr3t-pw",
+        "port": 5432,
+        "uri": {"host": "db", "port": 5432},
+        "hosts": [{"name": "a"}, {"name": "b"}],
+    }
 
-    def build(self, text: str, creds: dict[str, object] | None = None,
-              read: object = no_secrets) -> dict[str, bytes]:
-        return build_secret_data(dict(creds if creds is not None else self.CREDS),
-                                 transforms(text), read, namespace="apps")  # type: ignore[arg-type]
+    def build(
+        self, text: str, creds: dict[str, object] | None = None, read: object = no_secrets
+    ) -> dict[str, bytes]:
+        return build_secret_data(
+            dict(creds if creds is not None else self.CREDS),
+            transforms(text),
+            read,
+            namespace="apps",
+        )  # type: ignore[arg-type]
 
     def test_no_transforms_serialises_every_key(self) -> None:
         data = self.build("[]")
@@ -100,7 +112,8 @@ class TestTransforms:
     def test_add_key_precedence_jsonpath_over_string_over_value(self) -> None:
         b64 = base64.b64encode(b"from-bytes").decode()
         data = self.build(f"""
-        - addKey: {{key: a, value: {b64}, stringValue: from-string, jsonPathExpression: "{{.user}}"}}
+        - addKey: {{key: a, value: {b64}, stringValue: from-string,
+                   jsonPathExpression: "{{.user}}"}}
         - addKey: {{key: b, value: {b64}, stringValue: from-string}}
         - addKey: {{key: c, value: {b64}}}
         """)
@@ -112,7 +125,9 @@ class TestTransforms:
         assert self.build("[{addKey: {key: user, stringValue: bob}}]")["user"] == b"bob"
 
     def test_add_key_jsonpath_template_with_literal_text(self) -> None:
-        data = self.build('[{addKey: {key: url, jsonPathExpression: "pg://{.uri.host}:{.uri.port}/x"}}]')
+        data = self.build(
+            '[{addKey: {key: url, jsonPathExpression: "pg://{.uri.host}:{.uri.port}/x"}}]'
+        )
         assert data["url"] == b"pg://db:5432/x"
 
     def test_add_key_jsonpath_sees_earlier_transforms(self) -> None:
@@ -128,10 +143,16 @@ class TestTransforms:
 
     def test_jsonpath_error_names_transform_but_not_values(self) -> None:
         with pytest.raises(InputError) as exc:
-            build_secret_data(dict(self.CREDS), transforms("[{addKey: {key: x, jsonPathExpression: '{.password.x}'}}]"),
-                              no_secrets, binding="ServiceBinding/apps/b")
+            build_secret_data(
+                dict(self.CREDS),
+                transforms("[{addKey: {key: x, jsonPathExpression: '{.password.x}'}}]"),
+                no_secrets,
+                binding="ServiceBinding/apps/b",
+            )
         msg = str(exc.value)
-        assert msg.startswith("ServiceBinding/apps/b: spec.secretTransforms[0].addKey.jsonPathExpression")
+        assert msg.startswith(
+            "ServiceBinding/apps/b: spec.secretTransforms[0].addKey.jsonPathExpression"
+        )
         assert "s3cr3t-pw" not in msg
 
     def test_add_keys_from_merges_and_overwrites_from_any_namespace(self) -> None:
@@ -141,10 +162,13 @@ class TestTransforms:
             calls.append((namespace, name))
             return {"user": b"root", "ca.crt": b"PEM"}
 
-        data = self.build("""
+        data = self.build(
+            """
         - addKeysFrom: {secretRef: {namespace: shared, name: ca}}
         - addKeysFrom: {secretRef: {name: local}}
-        """, read=read)
+        """,
+            read=read,
+        )
         assert calls == [("shared", "ca"), ("apps", "local")]
         assert data["user"] == b"root"
         assert data["ca.crt"] == b"PEM"
@@ -170,7 +194,9 @@ class TestTransforms:
         assert data["tmp"] == b"two"
 
     def test_first_member_wins_addkey_before_rename(self) -> None:
-        data = self.build("[{addKey: {key: k, stringValue: v}, renameKey: {from: user, to: login}}]")
+        data = self.build(
+            "[{addKey: {key: k, stringValue: v}, renameKey: {from: user, to: login}}]"
+        )
         assert data["k"] == b"v"
         assert data["user"] == b"alice"
         assert "login" not in data
@@ -193,15 +219,23 @@ class TestOwnershipAndDigest:
         assert owner_of(m["metadata"]) == self.OWNER
 
     def test_update_keeps_foreign_labels_and_resource_version(self) -> None:
-        base = {"metadata": {"labels": {"team": "x"}, "annotations": {"a": "b"},
-                             "resourceVersion": "7"}, "type": "Opaque"}
+        base = {
+            "metadata": {
+                "labels": {"team": "x"},
+                "annotations": {"a": "b"},
+                "resourceVersion": "7",
+            },
+            "type": "Opaque",
+        }
         m = secret_manifest("apps", "s", self.OWNER, {}, base=base)
         assert m["metadata"]["labels"]["team"] == "x"
         assert m["metadata"]["annotations"]["a"] == "b"
         assert m["metadata"]["resourceVersion"] == "7"
 
     def test_unmanaged_secret_is_refused_with_clear_message(self) -> None:
-        with pytest.raises(OwnershipError, match=r"Secret apps/s exists but is not managed by catalogctl"):
+        with pytest.raises(
+            OwnershipError, match=r"Secret apps/s exists but is not managed by catalogctl"
+        ):
             check_owner("Secret", "apps", "s", {"labels": {}}, self.OWNER, "overwrite")
 
     def test_secret_of_other_binding_is_refused(self) -> None:
@@ -213,7 +247,9 @@ class TestOwnershipAndDigest:
         assert owner_of({"annotations": {"catalogctl.io/owner": self.OWNER}}) is None
 
     def test_digest_is_order_independent_and_unambiguous(self) -> None:
-        assert secret_data_digest({"a": b"1", "b": b"2"}) == secret_data_digest({"b": b"2", "a": b"1"})
+        assert secret_data_digest({"a": b"1", "b": b"2"}) == secret_data_digest(
+            {"b": b"2", "a": b"1"}
+        )
         assert secret_data_digest({"a": b"bc"}) != secret_data_digest({"ab": b"c"})
         assert secret_data_digest({}) != secret_data_digest({"": b""})
 
