@@ -443,3 +443,20 @@ def test_parses_a_real_brokers_catalog_over_http(obapi_broker: Any) -> None:
     )
     assert small.schemas.instance_create is not None
     assert small.schemas.instance_create["required"] == ["size"]
+
+
+def test_offering_names_with_a_slash_match_exactly_before_qualification() -> None:
+    odd = parse_catalog({"services": [_service("s-odd", "team/db", [_plan("p-odd", "x")])]},
+                        broker="odd")
+    ref = PlanReference(cluster_service_class_external_name="team/db")
+    assert resolve_plan(ref, [odd, B1]).plan_id == "p-odd"
+    assert resolve_plan(PlanReference(cluster_service_class_external_name="odd/team/db"),
+                        [odd, B1]).plan_id == "p-odd"
+
+
+def test_selector_info() -> None:
+    info = PlanReference(service_class_external_id="a", service_plan_external_id="b",
+                         namespace="n").selector()
+    assert info == ("serviceClassExternalID", "servicePlanExternalID", "a", "b", "external_id",
+                    False)
+    assert info.cluster_scoped is False and info.kind == "external_id"

@@ -29,7 +29,7 @@ import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from catalogctl.errors import BrokerError, InputError
 
@@ -44,6 +44,7 @@ __all__ = [
     "ResolvedPlan",
     "SchemaOperation",
     "Schemas",
+    "SelectorInfo",
     "ServiceOffering",
     "ServicePlan",
     "find_id_collisions",
@@ -185,7 +186,7 @@ class ServicePlan:
 
     Flags that a plan may override on its offering (``bindable``,
     ``plan_updateable``) are kept raw here (``None`` = not set on the plan); use
-    :class:`ResolvedPlan` (or :meth:`ServiceOffering.plan_bindable` and friends)
+    :class:`ResolvedPlan` (or :meth:`ServiceOffering.effective_bindable` and friends)
     for the effective value.
     """
 
@@ -251,11 +252,11 @@ class ServiceOffering:
         """The plan with this OSB id."""
         return next((p for p in self.plans if p.id == plan_id), None)
 
-    def plan_bindable(self, plan: ServicePlan) -> bool:
+    def effective_bindable(self, plan: ServicePlan) -> bool:
         """Effective ``bindable``: the plan's value if set, else the offering's."""
         return self.bindable if plan.bindable is None else plan.bindable
 
-    def plan_plan_updateable(self, plan: ServicePlan) -> bool:
+    def effective_plan_updateable(self, plan: ServicePlan) -> bool:
         """Effective ``plan_updateable``: the plan's value if set, else the offering's."""
         return self.plan_updateable if plan.plan_updateable is None else plan.plan_updateable
 
@@ -315,12 +316,12 @@ class ResolvedPlan:
     @property
     def bindable(self) -> bool:
         """"Platforms MUST NOT make a binding request" unless this is true."""
-        return self.offering.plan_bindable(self.plan)
+        return self.offering.effective_bindable(self.plan)
 
     @property
     def plan_updateable(self) -> bool:
         """Plan changes are allowed only if this is true (default false)."""
-        return self.offering.plan_plan_updateable(self.plan)
+        return self.offering.effective_plan_updateable(self.plan)
 
     @property
     def instances_retrievable(self) -> bool:
@@ -636,6 +637,30 @@ def find_id_collisions(catalogs: Sequence[Catalog]) -> list[IdCollision]:
 # --------------------------------------------------------------------------- resolution
 
 
+SelectorKind = Literal["external_name", "external_id", "k8s_name"]
+
+# (class field, plan field, what is compared, cluster-scoped), in PlanReference order.
+_SELECTOR_PAIRS: tuple[tuple[str, str, SelectorKind, bool], ...] = (
+    ("clusterServiceClassExternalName", "clusterServicePlanExternalName", "external_name", True),
+    ("clusterServiceClassExternalID", "clusterServicePlanExternalID", "external_id", True),
+    ("clusterServiceClassName", "clusterServicePlanName", "k8s_name", True),
+    ("serviceClassExternalName", "servicePlanExternalName", "external_name", False),
+    ("serviceClassExternalID", "servicePlanExternalID", "external_id", False),
+    ("serviceClassName", "servicePlanName", "k8s_name", False),
+)
+
+
+class SelectorInfo(NamedTuple):
+    """Which class/plan pair of a :class:`PlanReference` is set (YAML field names)."""
+
+    class_field: str
+    plan_field: str
+    class_value: str
+    plan_value: str | None
+    kind: SelectorKind
+    cluster_scoped: bool
+
+
 @dataclass(frozen=True)
 class PlanReference:
     """Service Catalog's class/plan selector of a ServiceInstance (``PlanReference``).
@@ -669,16 +694,6 @@ class PlanReference:
     service_plan_name: str | None = None
     namespace: str | None = None
 
-    _PAIRS = (
-        ("clusterServiceClassExternalName", "clusterServicePlanExternalName", "external_name",
-         True),
-        ("clusterServiceClassExternalID", "clusterServicePlanExternalID", "external_id", True),
-        ("clusterServiceClassName", "clusterServicePlanName", "k8s_name", True),
-        ("serviceClassExternalName", "servicePlanExternalName", "external_name", False),
-        ("serviceClassExternalID", "servicePlanExternalID", "external_id", False),
-        ("serviceClassName", "servicePlanName", "k8s_name", False),
-    )
-
     def _values(self) -> list[tuple[str | None, str | None]]:
         return [
             (self.cluster_service_class_external_name, self.cluster_service_plan_external_name),
@@ -689,16 +704,15 @@ class PlanReference:
             (self.service_class_name, self.service_plan_name),
         ]
 
-    def selector(self) -> tuple[str, str, str | None, str | None, str, bool]:
-        """Validate the shape and return ``(class_field, plan_field, class_value,
-        plan_value, kind, cluster_scoped)``.
+    def selector(self) -> SelectorInfo:
+        """Validate the shape and say which selector pair is in use.
 
         Raises :class:`PlanResolutionError` when no class field or more than one
         selector kind is set, or a plan field is set without its class field.
         """
         used = [
             (pair, values)
-            for pair, values in zip(self._PAIRS, self._values(), strict=True)
+            for pair, values in zip(_SELECTOR_PAIRS, self._values(), strict=True)
             if values[0] is not None or values[1] is not None
         ]
         names = [f for (cf, pf, _k, _c), (cv, pv) in used for f, v in ((cf, cv), (pf, pv))
@@ -715,12 +729,12 @@ class PlanReference:
         (class_field, plan_field, kind, cluster), (class_value, plan_value) = used[0]
         if class_value is None:
             raise PlanResolutionError(f"{plan_field} is set but {class_field} is not")
-        return class_field, plan_field, class_value, plan_value, kind, cluster
+        return SelectorInfo(class_field, plan_field, class_value, plan_value, kind, cluster)
 
     @property
     def cluster_scoped(self) -> bool:
         """True for ``cluster*`` selectors (resolve against cluster-scoped brokers)."""
-        return self.selector()[5]
+        return self.selector().cluster_scoped
 
 
 def _offering_key(offering: ServiceOffering, kind: str) -> str:
@@ -757,22 +771,20 @@ def resolve_plan(ref: PlanReference, catalogs: Sequence[Catalog]) -> ResolvedPla
     found (available offerings or plans) so the user can correct their YAML.
     """
     class_field, plan_field, class_value, plan_value, kind, cluster = ref.selector()
-    assert class_value is not None
     scope = "cluster-scoped brokers" if cluster else (
         f"brokers in namespace {ref.namespace!r}" if ref.namespace else "namespaced brokers")
 
+    def find(broker: str | None, wanted: str) -> list[tuple[Catalog, ServiceOffering]]:
+        return [(cat, off) for cat in catalogs if broker is None or cat.broker == broker
+                for off in cat.services if _offering_key(off, kind) == wanted]
+
     broker_filter: str | None = None
     wanted = class_value
-    if kind == "external_name" and "/" in class_value:
+    matches = find(None, wanted)
+    if not matches and kind == "external_name" and "/" in class_value:
+        # Not an offering name as such, so read it as "<broker>/<offering>".
         broker_filter, _, wanted = class_value.partition("/")
-
-    matches: list[tuple[Catalog, ServiceOffering]] = [
-        (cat, off)
-        for cat in catalogs
-        if broker_filter is None or cat.broker == broker_filter
-        for off in cat.services
-        if _offering_key(off, kind) == wanted
-    ]
+        matches = find(broker_filter, wanted)
     if not matches:
         available = sorted(
             f"{cat.broker}/{_offering_key(off, kind)}" for cat in catalogs for off in cat.services)
