@@ -460,3 +460,23 @@ def test_selector_info() -> None:
     assert info == ("serviceClassExternalID", "servicePlanExternalID", "a", "b", "external_id",
                     False)
     assert info.cluster_scoped is False and info.kind == "external_id"
+
+
+@pytest.mark.parametrize(
+    ("ref", "field"),
+    [
+        (PlanReference(cluster_service_class_external_name="nope"),
+         "clusterServiceClassExternalName"),
+        (PlanReference(cluster_service_class_external_id="svc-queue",
+                       cluster_service_plan_external_id="nope"), "clusterServicePlanExternalID"),
+        (PlanReference(cluster_service_class_external_name="db"),
+         "clusterServiceClassExternalName"),
+        (PlanReference(cluster_service_plan_name="x"), "clusterServicePlanName"),
+        (PlanReference(), None),
+    ],
+)
+def test_resolution_errors_carry_the_field_to_point_at(ref: PlanReference,
+                                                       field: str | None) -> None:
+    with pytest.raises(PlanResolutionError) as info:
+        resolve_plan(ref, [B1, B2])
+    assert info.value.field == field

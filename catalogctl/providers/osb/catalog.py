@@ -79,8 +79,14 @@ class PlanResolutionError(InputError):
 
     It is an :class:`~catalogctl.errors.InputError` because the fix is in the
     user's YAML (or in which brokers they registered), even though the check needs
-    the (read-only) catalog fetch.
+    the (read-only) catalog fetch.  ``field`` is the spec field to point at
+    (``clusterServicePlanExternalName``, ...), or ``None`` when the problem is the
+    combination of fields.
     """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 # --------------------------------------------------------------------------- names
@@ -728,7 +734,8 @@ class PlanReference:
                 "use exactly one matching class/plan pair")
         (class_field, plan_field, kind, cluster), (class_value, plan_value) = used[0]
         if class_value is None:
-            raise PlanResolutionError(f"{plan_field} is set but {class_field} is not")
+            raise PlanResolutionError(f"{plan_field} is set but {class_field} is not",
+                                      field=plan_field)
         return SelectorInfo(class_field, plan_field, class_value, plan_value, kind, cluster)
 
     @property
@@ -792,17 +799,19 @@ def resolve_plan(ref: PlanReference, catalogs: Sequence[Catalog]) -> ResolvedPla
         if broker_filter is not None and not any(c.broker == broker_filter for c in catalogs):
             hint = f"; no broker named {broker_filter!r} is visible"
         raise PlanResolutionError(
-            f"{class_field} {class_value!r}: no such service offering among {scope}{hint}")
+            f"{class_field} {class_value!r}: no such service offering among {scope}{hint}",
+            field=class_field)
     if len(matches) > 1:
         brokers = sorted(cat.broker for cat, _ in matches)
         if kind == "external_name":
             examples = ", ".join(f"{b}/{wanted}" for b in brokers)
             raise PlanResolutionError(
                 f"{class_field} {class_value!r} is offered by several brokers "
-                f"({', '.join(brokers)}); qualify it with the broker name, e.g. one of: {examples}")
+                f"({', '.join(brokers)}); qualify it with the broker name, e.g. one of: {examples}",
+                field=class_field)
         raise PlanResolutionError(
             f"{class_field} {class_value!r} matches offerings in several brokers "
-            f"({', '.join(brokers)}); the brokers publish colliding ids")
+            f"({', '.join(brokers)}); the brokers publish colliding ids", field=class_field)
     catalog, offering = matches[0]
 
     if plan_value is None:
@@ -812,7 +821,7 @@ def resolve_plan(ref: PlanReference, catalogs: Sequence[Catalog]) -> ResolvedPla
         raise PlanResolutionError(
             f"{plan_field} is not set and offering {offering.name!r} (broker {catalog.broker!r}) "
             f"has {len(offering.plans)} plans ({listed}); the plan may be omitted only when the "
-            "offering has exactly one plan")
+            "offering has exactly one plan", field=class_field)
 
     plans = [p for p in offering.plans if _plan_key(p, kind) == plan_value]
     if len(plans) != 1:
@@ -820,7 +829,7 @@ def resolve_plan(ref: PlanReference, catalogs: Sequence[Catalog]) -> ResolvedPla
         found = "no such plan" if not plans else f"{len(plans)} plans match"
         raise PlanResolutionError(
             f"{plan_field} {plan_value!r}: {found} in offering {offering.name!r} "
-            f"(broker {catalog.broker!r}); available plans: {listed}")
+            f"(broker {catalog.broker!r}); available plans: {listed}", field=plan_field)
     return ResolvedPlan(catalog.broker, offering, plans[0])
 
 
