@@ -74,7 +74,7 @@ async def walk(
             waiting.pop(node, None)
             running[asyncio.ensure_future(work(node))] = node
         if stop is not None and stop.is_set() and ready:
-            result.not_started.extend(ready)
+            # Reported once, below, with everything else still waiting.
             ready = []
         if not running:
             break
