@@ -16,6 +16,7 @@ from kubernetes import client
 from catalogctl.errors import ClusterError, InputError, OwnershipError
 from catalogctl.providers.kubernetes import (
     DirectoryCluster,
+    ImmutableWorkloadError,
     KubeApiError,
     KubeCluster,
     KubeConnection,
@@ -330,17 +331,39 @@ class TestMappings:
             f"+ env TOPIC (from Secret {SECRET} key topic) [container app]"
         ]
 
-    @pytest.mark.parametrize("kind", ["Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob"])
+    @pytest.mark.parametrize("kind", ["Deployment", "StatefulSet", "DaemonSet", "CronJob"])
     def test_each_workload_kind(self, kind: str, kube: KubeCluster, api: client.ApiClient) -> None:
         create_workload(api, kind)
+        original = kube.read_workload(NS, kind, "myapp") or {}
         spec = dict(QUEUE_MAPPING, target={"kind": kind, "name": "myapp", "containers": ["app"]})
         kube.apply_mapping(namespace=NS, kind=kind, name="myapp", entries=self.entries(spec))
         live = kube.read_workload(NS, kind, "myapp") or {}
         app = pod_spec(live)["containers"][0]
         assert app["env"][-1]["name"] == "PROVIDER_APPLICATION_CREDENTIALS"
         assert pod_spec(live)["volumes"][-1]["name"] == "myapp-queue"
+        assert kube.observe_mapping(
+            namespace=NS, kind=kind, name="myapp", address=self.ADDRESS, entries=self.entries(spec)
+        ).in_sync
         kube.remove_mapping(namespace=NS, kind=kind, name="myapp", address=self.ADDRESS)
-        assert pod_spec(kube.read_workload(NS, kind, "myapp") or {}) == pod_spec(workload(kind))
+        assert pod_spec(kube.read_workload(NS, kind, "myapp") or {}) == pod_spec(original)
+
+    def test_job_template_is_immutable(
+        self, kube: KubeCluster, api: client.ApiClient, kube_apiserver: KubeApiServer
+    ) -> None:
+        """Kubernetes rejects pod-template changes to an existing Job; say so at plan time."""
+        create_workload(api, "Job")
+        spec = dict(QUEUE_MAPPING, target={"kind": "Job", "name": "myapp", "containers": ["app"]})
+        with pytest.raises(ImmutableWorkloadError, match="a Job's pod template cannot change"):
+            kube.observe_mapping(
+                namespace=NS,
+                kind="Job",
+                name="myapp",
+                address=self.ADDRESS,
+                entries=self.entries(spec),
+            )
+        with pytest.raises(ImmutableWorkloadError, match="catalogctl render mappings"):
+            kube.apply_mapping(namespace=NS, kind="Job", name="myapp", entries=self.entries(spec))
+        assert "PATCH" not in {r.method for r in kube_apiserver.requests}
 
     def test_missing_workload(self, kube: KubeCluster) -> None:
         with pytest.raises(WorkloadNotFound, match=f"Deployment {NS}/myapp not found in cluster"):
@@ -417,7 +440,9 @@ class TestDirectoryEquivalence:
         dir_cluster = DirectoryCluster(tmp_path / "cluster")
         wl_path = tmp_path / "cluster" / NS / "deployment" / "myapp.yaml"
         wl_path.parent.mkdir(parents=True)
-        wl_path.write_text(yaml.safe_dump(workload()))
+        # Start both from the same object: the API server's copy carries its defaults.
+        original = kube.read_workload(NS, "Deployment", "myapp") or {}
+        wl_path.write_text(yaml.safe_dump(original))
         entries = mapping_entries(pod_mapping(QUEUE_MAPPING), SECRET)
         data = {"topic": b"orders", "key.json": b"{}"}
         for target in (kube, dir_cluster):
@@ -437,7 +462,7 @@ class TestDirectoryEquivalence:
         assert (
             pod_spec(kube.read_workload(NS, "Deployment", "myapp") or {})
             == pod_spec(dir_cluster.read_workload(NS, "Deployment", "myapp") or {})
-            == pod_spec(workload())
+            == pod_spec(original)
         )
 
 
@@ -546,3 +571,43 @@ class TestNoSecretLeaks:
         for secret_value in (PASSWORD, TOKEN, base64.b64encode(PASSWORD.encode()).decode()):
             assert secret_value not in everything
         assert "created Secret cloud-apps/cloud-queue-binding" in caplog.text
+
+
+def test_reads_and_observations_make_no_mutating_call(
+    kube: KubeCluster, api: client.ApiClient, kube_apiserver: KubeApiServer
+) -> None:
+    """What plan and refresh use must only GET (architecture invariant 1)."""
+    create_workload(api)
+    kube.write_binding_secret(namespace=NS, name=SECRET, owner=OWNER, data={"a": b"1"})
+    entries = mapping_entries(pod_mapping(QUEUE_MAPPING), SECRET)
+    kube.apply_mapping(namespace=NS, kind="Deployment", name="myapp", entries=entries)
+    start = len(kube_apiserver.requests)
+    kube.observe_binding_secret(NS, SECRET)
+    kube.observe_binding_secret(NS, "missing")
+    kube.read_secret(NS, SECRET)
+    kube.read_secret_key(NS, SECRET, "a")
+    kube.read_workload(NS, "Deployment", "myapp")
+    changed = dict(QUEUE_MAPPING, env=[{"name": "OTHER", "key": "x"}])
+    obs = kube.observe_mapping(
+        namespace=NS,
+        kind="Deployment",
+        name="myapp",
+        address=entries.address,
+        entries=mapping_entries(pod_mapping(changed), SECRET),
+    )
+    assert not obs.in_sync
+    kube.observe_mapping(
+        namespace=NS, kind="Deployment", name="myapp", address=entries.address, entries=None
+    )
+    kube.namespace_uid(NS)
+    methods = {r.method for r in kube_apiserver.requests[start:]}
+    assert methods == {"GET"}
+
+
+def test_many_requests_reuse_connections(
+    kube: KubeCluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="urllib3")
+    for _ in range(60):
+        kube.observe_binding_secret(NS, SECRET)
+    assert "Connection pool is full" not in caplog.text

@@ -11,6 +11,7 @@ import pytest
 from catalogctl.errors import ClusterError, OwnershipError
 from catalogctl.providers.kubernetes.mappings import (
     MAPPINGS_ANNOTATION,
+    ImmutableWorkloadError,
     default_volume_name,
     mapping_entries,
     observe_entries,
@@ -180,7 +181,7 @@ class TestApply:
         assert again.changes == ()
         assert again.after == after
 
-    @pytest.mark.parametrize("kind", ["Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob"])
+    @pytest.mark.parametrize("kind", ["Deployment", "StatefulSet", "DaemonSet", "CronJob"])
     def test_every_workload_kind(self, kind: str) -> None:
         spec = dict(QUEUE_MAPPING, target={"kind": kind, "name": "myapp", "containers": ["app"]})
         result = plan_apply(workload(kind), entries(spec))
@@ -192,6 +193,18 @@ class TestApply:
         for key in [*path, "template", "spec", "containers"]:
             node = node[key]
         assert node[0]["name"] == "app"
+
+    def test_job_template_changes_are_refused_but_identical_entries_adopted(self) -> None:
+        spec = dict(QUEUE_MAPPING, target={"kind": "Job", "name": "myapp", "containers": ["app"]})
+        with pytest.raises(ImmutableWorkloadError, match=r"Job/cloud-apps/myapp: cannot map"):
+            plan_apply(workload("Job"), entries(spec))
+        # A Job created with the entries already in place (e.g. from rendered manifests).
+        created = copy.deepcopy(workload("Job"))
+        created["spec"]["template"]["spec"] = pod(plan_apply(workload(), entries()).after)
+        result = plan_apply(created, entries(spec))
+        assert set(result.patch) == {"metadata"}  # only the ownership record
+        with pytest.raises(ImmutableWorkloadError, match="cannot unmap"):
+            plan_remove(result.after, entries(spec).address)
 
     def test_unknown_container_is_cluster_error(self) -> None:
         spec = dict(

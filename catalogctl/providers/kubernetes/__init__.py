@@ -26,6 +26,7 @@ from catalogctl.providers.kubernetes.connection import (
 from catalogctl.providers.kubernetes.directory import DirectoryCluster
 from catalogctl.providers.kubernetes.kube import KubeApiError, KubeCluster
 from catalogctl.providers.kubernetes.mappings import (
+    ImmutableWorkloadError,
     MappingEntries,
     MappingObservation,
     MappingPatch,
@@ -46,6 +47,7 @@ __all__ = [
     "ClusterConfigNotFound",
     "ClusterTarget",
     "DirectoryCluster",
+    "ImmutableWorkloadError",
     "KubeApiError",
     "KubeCluster",
     "KubeConnection",

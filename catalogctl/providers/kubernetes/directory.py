@@ -57,8 +57,11 @@ logger = logging.getLogger(__name__)
 
 
 def _atomic_write(path: Path, text: str, mode: int) -> None:
-    """Write ``text`` to ``path`` via a temp file + rename, with ``mode`` permissions."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write ``text`` to ``path`` via a temp file + rename, with ``mode`` permissions.
+
+    A new directory for private files (mode 0600) is created 0700.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700 if mode == 0o600 else 0o755)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, mode)

@@ -132,7 +132,15 @@ class KubeCluster:
             raise ClusterError(
                 f"{what}: cannot reach {self.connection.description}: {type(e).__name__}"
             ) from None
-        data = json.loads(resp.data or b"{}")
+        try:
+            data = json.loads(resp.data or b"{}")
+        except ValueError:
+            raise ClusterError(f"{what}: the API answered with a body that is not JSON") from None
+        finally:
+            # Raw responses do not return their connection to the pool by themselves.
+            release = getattr(resp, "release_conn", None)
+            if callable(release):
+                release()
         return data if isinstance(data, dict) else {}
 
     def _get(self, what: str, fn: Callable[..., Any], *args: Any) -> dict[str, Any] | None:

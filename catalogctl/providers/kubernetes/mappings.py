@@ -41,6 +41,7 @@ __all__ = [
     "API_VERSIONS",
     "MAPPINGS_ANNOTATION",
     "POD_SPEC_PATHS",
+    "ImmutableWorkloadError",
     "MappingEntries",
     "MappingObservation",
     "MappingPatch",
@@ -89,6 +90,10 @@ MERGE_KEYS: Final[dict[str, str]] = {
 
 class WorkloadNotFound(ClusterError):
     """The workload a PodMapping targets does not exist."""
+
+
+class ImmutableWorkloadError(ClusterError):
+    """The change would alter a pod template Kubernetes does not allow to change (a Job's)."""
 
 
 # --- desired entries ------------------------------------------------------------------------------
@@ -731,6 +736,24 @@ def _build_patch(
     return patch, new_records
 
 
+def _check_mutable(
+    workload: Mapping[str, Any], patch: Mapping[str, Any], address: str, action: str
+) -> None:
+    """Refuse, at plan time, pod-template changes the apiserver would reject.
+
+    A Job's ``spec.template`` is immutable once the Job exists (the apiserver
+    answers 422 "field is immutable"); the directory target applies the same
+    rule so both targets agree.  Only the ownership annotation may change.
+    """
+    if workload.get("kind") == "Job" and "spec" in patch:
+        raise ImmutableWorkloadError(
+            f"{_workload_ref(workload)}: cannot {action} {address}: a Job's pod template cannot "
+            f"change after the Job is created. Add the mapping before the Job is created (render "
+            f"it into the manifest with 'catalogctl render mappings'), or map into the CronJob "
+            f"that creates the Jobs"
+        )
+
+
 def plan_apply(workload: Mapping[str, Any], entries: MappingEntries) -> MappingPatch:
     """The patch that makes ``workload`` carry exactly ``entries`` for this mapping.
 
@@ -757,6 +780,7 @@ def plan_apply(workload: Mapping[str, Any], entries: MappingEntries) -> MappingP
     others = {k: v for k, v in records.items() if k != entries.address}
     _check_conflicts(workload, spec, entries, targets, old, others)
     patch, _ = _build_patch(workload, entries, entries.address, targets)
+    _check_mutable(workload, patch, entries.address, "map")
     before = copy.deepcopy(dict(workload))
     after = strategic_merge(before, patch)
     return MappingPatch(ref, patch, before, after, tuple(diff_workloads(before, after)))
@@ -765,6 +789,7 @@ def plan_apply(workload: Mapping[str, Any], entries: MappingEntries) -> MappingP
 def plan_remove(workload: Mapping[str, Any], address: str) -> MappingPatch:
     """The patch that removes exactly what ``address`` recorded as its own."""
     patch, _ = _build_patch(workload, None, address, ())
+    _check_mutable(workload, patch, address, "unmap")
     before = copy.deepcopy(dict(workload))
     after = strategic_merge(before, patch)
     return MappingPatch(
