@@ -110,6 +110,7 @@ class _Op:
     remaining: int
     state: str = "in progress"
     description: str = ""
+    seq: int = 0
 
 
 @dataclass
@@ -366,7 +367,8 @@ class ProgrammableBroker:
         return plan_id == ASYNC_PLAN_ID
 
     def _new_op(self, kind: str) -> _Op:
-        return _Op(id=f"op-{kind}-{next(self._ops)}", kind=kind, remaining=self.async_polls)
+        n = next(self._ops)
+        return _Op(id=f"op-{kind}-{n}", kind=kind, remaining=self.async_polls, seq=n)
 
     @staticmethod
     def _incomplete(req: RecordedRequest) -> bool:
@@ -468,7 +470,9 @@ class ProgrammableBroker:
     def _lo_reply(self, op: _Op) -> Reply:
         headers = {}
         if op.state == "in progress" and self.poll_retry_after is not None:
-            headers["Retry-After"] = self.poll_retry_after
+            # "1,2,3" varies the value per operation (benchmarks).
+            choices = self.poll_retry_after.split(",")
+            headers["Retry-After"] = choices[op.seq % len(choices)].strip()
         body = {"state": op.state, "description": op.description or f"{op.kind} {op.state}"}
         return 200, body, headers
 
@@ -639,7 +643,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Programmable OSB test broker")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--async-polls", type=int, default=2)
-    parser.add_argument("--retry-after", default=None, help="Retry-After on in-progress polls")
+    parser.add_argument(
+        "--retry-after",
+        default=None,
+        help="Retry-After on in-progress polls; a comma list varies it per operation",
+    )
     args = parser.parse_args(argv)
     broker = ProgrammableBroker(
         port=args.port, async_polls=args.async_polls, poll_retry_after=args.retry_after

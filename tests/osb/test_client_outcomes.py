@@ -286,3 +286,17 @@ async def test_requests_per_second_is_enforced_by_a_token_bucket(
         elapsed = loop.time() - t0
     # 20 tokens of burst, then 10 more at 20/s: at least ~0.5 s; generous lower bound.
     assert elapsed >= 0.35
+
+
+async def test_waiting_for_a_request_slot_does_not_count_against_the_timeout(
+    broker: ProgrammableBroker,
+) -> None:
+    """A queued request was never sent; reporting it TimedOut would trigger a needless OM."""
+    broker.script("PUT", r"^/v2/service_instances/q\d$", status=201, body={}, delay=0.2, times=3)
+    conn = make_conn(broker, max_in_flight=1, timeout=0.35)
+    async with OSBClient(conn) as c:
+        kw = provision_kwargs(conn)
+        outcomes = await asyncio.gather(
+            *(c.provision(f"q{n}", SERVICE_ID, SYNC_PLAN_ID, **kw) for n in range(3))
+        )
+    assert all(isinstance(o, Done) for o in outcomes), outcomes

@@ -83,7 +83,9 @@ class OSBClient:
     """Async client for one broker (see module docstring for the wire rules).
 
     ``transport`` lets tests inject ``httpx.MockTransport``; ``global_slots`` is
-    the run-wide ``--parallelism`` semaphore shared by every broker's client.
+    the run-wide ``--parallelism`` semaphore shared by every broker's client;
+    ``max_connections`` is the pool size (and in-flight limit) used when the
+    connection sets no ``max_in_flight``.
     """
 
     def __init__(
@@ -95,16 +97,19 @@ class OSBClient:
         max_connections: int = 100,
     ) -> None:
         self.conn = conn
+        # Requests wait for a slot in our FIFO limiter, never in httpx's pool
+        # queue: a request queued there would count against the timeout (and
+        # could be reported TimedOut — an orphan-mitigation trigger — without
+        # ever being sent), and httpcore's queue costs O(queued x connections)
+        # per event.  So the pool is exactly as large as the in-flight limit.
+        in_flight = conn.max_in_flight or max_connections
         self.limiter = RequestLimiter(
-            max_in_flight=conn.max_in_flight,
+            max_in_flight=in_flight,
             requests_per_second=conn.requests_per_second,
             global_slots=global_slots,
         )
         self._base = conn.url.rstrip("/")
-        limits = httpx.Limits(
-            max_connections=max(max_connections, conn.max_in_flight or 0),
-            max_keepalive_connections=max_connections,
-        )
+        limits = httpx.Limits(max_connections=in_flight, max_keepalive_connections=in_flight)
         self._http = httpx.AsyncClient(
             transport=transport,
             verify=conn.ssl_verify(),
