@@ -313,7 +313,7 @@ def test_status_put_replaces_only_status(api: client.ApiClient) -> None:
     current.status.ready_replicas = 2
     updated = apps.replace_namespaced_deployment_status("d", "default", current)
     assert updated.status.ready_replicas == 2
-    assert updated.spec.replicas is None
+    assert updated.spec.replicas == 1  # the defaulted value; the /status write's 5 is ignored
     assert updated.metadata.generation == 1
 
 

@@ -74,6 +74,13 @@ def containers(spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {c["name"]: c for c in spec["containers"]}
 
 
+def user_fields(container: dict[str, Any]) -> dict[str, Any]:
+    """A container without the fields the server defaults."""
+    defaulted = {"imagePullPolicy", "resources", "terminationMessagePath",
+                 "terminationMessagePolicy"}
+    return {k: v for k, v in container.items() if k not in defaulted}
+
+
 def smp(apps: client.AppsV1Api, pod: dict[str, Any]) -> None:
     apps.patch_namespaced_deployment("web", "default", {"spec": {"template": {"spec": pod}}},
                                      _content_type=SMP)
@@ -85,6 +92,7 @@ def smp(apps: client.AppsV1Api, pod: dict[str, Any]) -> None:
 def test_smp_wires_a_secret_into_one_container_without_disturbing_others(
         apps: client.AppsV1Api, api: client.ApiClient) -> None:
     make_deployment(apps)
+    before = template_spec(apps, api)
     smp(apps, {
         "containers": [{
             "name": "app",
@@ -101,11 +109,16 @@ def test_smp_wires_a_secret_into_one_container_without_disturbing_others(
     assert app["env"][2]["valueFrom"] == {"secretKeyRef": {"name": "db", "key": "password"}}
     assert app["envFrom"] == [{"secretRef": {"name": "db-all"}}]  # no merge key: replaced
     assert [m["mountPath"] for m in app["volumeMounts"]] == ["/cache", "/etc/db"]
-    assert app["image"] == "app:1" and app["ports"] == [{"containerPort": 8080, "name": "http"}]
-    assert sidecar == pod_spec()["containers"][1]
-    assert [v["name"] for v in spec["volumes"]] == ["cache", "db-creds"]
-    assert spec["initContainers"] == pod_spec()["initContainers"]
+    assert app["image"] == "app:1"
+    assert app["ports"] == [{"containerPort": 8080, "name": "http", "protocol": "TCP"}]
+    assert sidecar == containers(before)["sidecar"]
+    assert spec["volumes"] == [{"name": "cache", "emptyDir": {}},
+                               {"name": "db-creds", "secret": {"secretName": "db",
+                                                               "defaultMode": 420}}]
+    assert spec["initContainers"] == before["initContainers"]
     assert spec["imagePullSecrets"] == [{"name": "registry"}]
+    assert {k: v for k, v in spec.items() if k not in ("containers", "volumes")} == {
+        k: v for k, v in before.items() if k not in ("containers", "volumes")}
 
 
 def test_smp_updates_entries_in_place_by_merge_key(
@@ -124,7 +137,8 @@ def test_smp_updates_entries_in_place_by_merge_key(
     assert app["env"] == [{"name": "LOG", "value": "debug"}, {"name": "OLD", "value": "x"}]
     assert app["ports"] == [{"containerPort": 8080, "name": "http", "protocol": "TCP"}]
     assert app["volumeMounts"] == [{"name": "cache", "mountPath": "/cache", "readOnly": True}]
-    assert spec["initContainers"] == [{"name": "init", "image": "busybox:2", "args": ["a"]}]
+    assert user_fields(spec["initContainers"][0]) == {"name": "init", "image": "busybox:2",
+                                                      "args": ["a"]}
     assert spec["imagePullSecrets"] == [{"name": "registry"}, {"name": "other"}]
 
 
@@ -133,7 +147,10 @@ def test_smp_delete_directive_and_null_remove_entries(
     make_deployment(apps)
     smp(apps, {
         "containers": [{"name": "app", "env": [{"name": "OLD", "$patch": "delete"}],
-                        "envFrom": None}],
+                        "envFrom": None,
+                        "volumeMounts": [{"mountPath": "/cache", "$patch": "delete"}]},
+                       {"name": "sidecar",
+                        "volumeMounts": [{"mountPath": "/cache", "$patch": "delete"}]}],
         "volumes": [{"name": "cache", "$patch": "delete"}],
         "nodeSelector": {"zone": None},
         "tolerations": None,
@@ -146,6 +163,7 @@ def test_smp_delete_directive_and_null_remove_entries(
     assert spec["nodeSelector"] == {"disk": "ssd"}
     assert "tolerations" not in spec
     assert containers(spec)["sidecar"]["env"] == [{"name": "MODE", "value": "tcp"}]
+    assert "volumeMounts" not in app or app["volumeMounts"] == []
 
 
 def test_smp_replace_directive_and_unknown_lists(
@@ -211,7 +229,7 @@ def test_merge_patch_replaces_lists_and_deletes_nulls(
         "containers": [{"name": "only", "image": "x"}], "nodeSelector": {"zone": None}}}}},
         _content_type=MERGE)
     spec = template_spec(apps, api)
-    assert spec["containers"] == [{"name": "only", "image": "x"}]
+    assert [user_fields(c) for c in spec["containers"]] == [{"name": "only", "image": "x"}]
     assert spec["nodeSelector"] == {"disk": "ssd"}
 
 

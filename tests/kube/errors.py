@@ -30,11 +30,20 @@ class FieldError:
         "Invalid": "FieldValueInvalid",
         "Forbidden": "FieldValueForbidden",
         "Duplicate": "FieldValueDuplicate",
+        "NotFound": "FieldValueNotFound",
+        "Unsupported": "FieldValueNotSupported",
+    }
+    _TEXTS = {
+        "Required": "Required value",
+        "Invalid": "Invalid value",
+        "Duplicate": "Duplicate value",
+        "NotFound": "Not found",
+        "Unsupported": "Unsupported value",
     }
 
     def type_text(self) -> str:
         """The ``ErrorType.String()`` text, e.g. ``Required value``."""
-        return {"Required": "Required value", "Invalid": "Invalid value"}.get(self.kind, self.kind)
+        return self._TEXTS.get(self.kind, self.kind)
 
     def body(self) -> str:
         """The error without its path, as it appears in a StatusCause message."""

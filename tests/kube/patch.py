@@ -162,7 +162,8 @@ def strategic_merge_patch(original: Any, patch: Any) -> Any:
 def _smp_map(orig: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
     directive = patch.get("$patch")
     if directive == "replace":
-        return _strip_directives(patch)
+        replaced: dict[str, Any] = _strip_directives(patch)
+        return replaced
     if directive == "delete":
         return {}
     if directive is not None:

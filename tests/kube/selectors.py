@@ -135,9 +135,13 @@ def parse_field_selector(text: str | None, rt: ResourceType) -> Matcher:
         label, op, value = m.groups()
         if label not in allowed:
             raise _unsupported_field(rt, label)
-        if op == "!=":
-            checks.append(lambda o, lb=label, v=value: _field_value(o, lb) != v)
-        else:
-            checks.append(lambda o, lb=label, v=value: _field_value(o, lb) == v)
+        checks.append(_field_check(label, value, negate=op == "!="))
     return lambda obj: all(c(obj) for c in checks)
+
+
+def _field_check(label: str, value: str, negate: bool) -> Callable[[dict[str, Any]], bool]:
+    def check(obj: dict[str, Any]) -> bool:
+        return (_field_value(obj, label) == value) != negate
+
+    return check
 

@@ -243,8 +243,7 @@ class Handler(BaseHTTPRequestHandler):
         reg = self.store.registry
         with self.store.cond:
             if parts == ["api"]:
-                host, port = self.server.server_address[:2]
-                return discovery.api_versions(f"{host}:{port}")
+                return discovery.api_versions(f"127.0.0.1:{self.emulator.port}")
             if parts == ["apis"]:
                 return discovery.api_group_list(reg)
             if len(parts) == 2 and parts[0] == "api":
@@ -310,7 +309,7 @@ class Handler(BaseHTTPRequestHandler):
         if query.get("watch", "").lower() in ("1", "true"):
             self._watch(route, query, match)
             return
-        items, rv = self.store.list(rt, route.namespace, match)
+        items, rv = self.store.list_objects(rt, route.namespace, match)
         items, cont, remaining = _paginate(items, query, rv)
         if self._wants_table():
             self._send_json(200, tables.to_table(rt, items, rv))
@@ -415,7 +414,7 @@ class Handler(BaseHTTPRequestHandler):
         initial: list[dict[str, Any]] = []
         with store.cond:
             if rv_param in ("", "0"):
-                items, start = store.list(rt, route.namespace, match)
+                items, start = store.list_objects(rt, route.namespace, match)
                 initial = [{"type": "ADDED", "object": o} for o in items]
             else:
                 if not rv_param.isdigit():

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from tests.kube import semantics
+from tests.kube import semantics, workloads
 from tests.kube.errors import (
     ApiError,
     FieldError,
@@ -142,7 +142,8 @@ class Store:
                 raise not_found(rt.plural, rt.group, name)
             return obj
 
-    def list(self, rt: ResourceType, ns: str | None, match: Matcher) -> tuple[list[Obj], int]:
+    def list_objects(self, rt: ResourceType, ns: str | None,
+                     match: Matcher) -> tuple[list[Obj], int]:
         """Matching objects sorted by namespace/name, and the RV the list is consistent at."""
         with self.cond:
             bucket = self.objects.get(rt.key, {})
@@ -161,8 +162,8 @@ class Store:
             if not meta.get("name") and meta.get("generateName"):
                 meta["name"] = meta["generateName"] + "".join(
                     _random.choice(_GENERATE_ALPHABET) for _ in range(5))
-            self._prepare_create(rt, obj)
-            semantics.fail(rt, meta.get("name", ""), self._validate(rt, obj, None))
+            errs = self._prepare_create(rt, obj)
+            semantics.fail(rt, meta.get("name", ""), errs + self._validate(rt, obj, None))
             name = meta["name"]
             if (ns, name) in self.objects.get(rt.key, {}):
                 raise already_exists(rt.plural, rt.group, name)
@@ -244,7 +245,7 @@ class Store:
     def delete_collection(self, rt: ResourceType, ns: str | None, match: Matcher,
                           dry_run: bool) -> tuple[list[Obj], int]:
         with self.cond:
-            items, _ = self.list(rt, ns, match)
+            items, _ = self.list_objects(rt, ns, match)
             out = [self.delete(rt, o["metadata"].get("namespace", ""), o["metadata"]["name"], {},
                                dry_run)[0] for o in items]
             return out, self.rv
@@ -287,7 +288,8 @@ class Store:
             meta.pop("namespace", None)
         return obj
 
-    def _prepare_create(self, rt: ResourceType, obj: Obj) -> None:
+    def _prepare_create(self, rt: ResourceType, obj: Obj) -> list[FieldError]:
+        """System metadata, initial status and create-only generation (Job selectors)."""
         meta = obj["metadata"]
         for system in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds",
                        "managedFields", "selfLink"):
@@ -307,11 +309,16 @@ class Store:
             semantics.prepare_namespace(obj)
         if rt.plural == "customresourcedefinitions" and not semantics.validate_crd(obj):
             obj["status"] = semantics.crd_status(obj, meta["creationTimestamp"])
+        if rt.key == ("batch", "jobs") and not rt.custom and meta.get("name"):
+            return workloads.generate_job_selector(obj)
+        return []
 
     def _convert(self, rt: ResourceType, obj: Obj) -> None:
-        """Write-time conversion that can fail with 400 before validation runs."""
+        """Write-time conversion (can fail with 400 before validation) and defaulting."""
         if rt.key == ("", "secrets"):
             semantics.fold_secret(obj)
+        elif workloads.is_workload(rt):
+            workloads.apply_defaults(rt, obj)
 
     def _validate(self, rt: ResourceType, obj: Obj, old: Obj | None) -> list[FieldError]:
         errs = semantics.validate_name(rt, obj["metadata"]) if old is None else []
@@ -321,6 +328,8 @@ class Store:
             errs += semantics.validate_configmap(obj, old)
         elif rt.plural == "customresourcedefinitions":
             errs += semantics.validate_crd(obj)
+        elif workloads.is_workload(rt):
+            errs += workloads.validate(rt, obj, old)
         return errs
 
     def _check_version(self, rt: ResourceType, old: Obj, new: Obj) -> None:
