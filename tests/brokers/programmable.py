@@ -22,6 +22,7 @@ import itertools
 import json
 import re
 import signal
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -163,6 +164,7 @@ class ProgrammableBroker:
         bearer_token: str | None = None,
         catalog: dict[str, Any] | None = None,
         hang_seconds: float = 30.0,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.async_polls = async_polls
         self.poll_retry_after = poll_retry_after
@@ -171,6 +173,7 @@ class ProgrammableBroker:
         self.bearer_token = bearer_token
         self.catalog = catalog if catalog is not None else default_catalog()
         self.hang_seconds = hang_seconds
+        self.ssl_context = ssl_context
         self._port = port
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -193,6 +196,8 @@ class ProgrammableBroker:
             owner = broker
 
         server = _Server(("127.0.0.1", self._port), Handler)
+        if self.ssl_context is not None:
+            server.socket = self.ssl_context.wrap_socket(server.socket, server_side=True)
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -221,7 +226,8 @@ class ProgrammableBroker:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     # ------------------------------------------------------------------ scripting
 

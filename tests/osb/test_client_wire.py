@@ -244,3 +244,61 @@ async def test_base_url_with_path_prefix_is_kept(broker: ProgrammableBroker) -> 
         outcome = await c.get_catalog()
     assert isinstance(outcome, Done) and outcome.body == {"services": []}
     assert broker.requests[0].path == "/osb/v2/catalog"
+
+
+async def test_binding_rotation_sends_predecessor_binding_id(
+    client: OSBClient, broker: ProgrammableBroker
+) -> None:
+    await client.provision("i1", SERVICE_ID, SYNC_PLAN_ID, **provision_kwargs(client.conn))
+    ctx = binding_context(client.conn, namespace="dev")
+    await client.bind(
+        "i1", "b2", SERVICE_ID, SYNC_PLAN_ID, context=ctx, predecessor_binding_id="b1"
+    )
+    await client.bind("i1", "b3", SERVICE_ID, SYNC_PLAN_ID, context=ctx)
+    rotated, plain = (r.body for r in broker.requests_to("PUT", "service_bindings"))
+    assert rotated["predecessor_binding_id"] == "b1"
+    assert "predecessor_binding_id" not in plain
+
+
+async def test_instance_context_carries_optional_annotations(
+    client: OSBClient, broker: ProgrammableBroker
+) -> None:
+    ctx = instance_context(
+        client.conn,
+        namespace="dev",
+        instance_name="db",
+        namespace_annotations={"team": "a"},
+        instance_annotations={"cost": "x"},
+    )
+    assert ctx["namespace_annotations"] == {"team": "a"}
+    assert ctx["instance_annotations"] == {"cost": "x"}
+    plain = instance_context(client.conn, namespace="dev", instance_name="db")
+    assert set(plain) == {"platform", "namespace", "clusterid", "instance_name"}
+
+
+async def test_maintenance_upgrade_patch_sends_both_versions_and_nothing_else(
+    client: OSBClient, broker: ProgrammableBroker
+) -> None:
+    await client.provision("i1", SERVICE_ID, SYNC_PLAN_ID, **provision_kwargs(client.conn))
+    await client.update(
+        "i1",
+        SERVICE_ID,
+        maintenance_info={"version": "2.0.0"},
+        previous_values={"plan_id": SYNC_PLAN_ID, "maintenance_info": {"version": "1.0.0"}},
+        context=provision_kwargs(client.conn)["context"],
+    )
+    body = broker.requests_to("PATCH")[0].body
+    assert body["maintenance_info"] == {"version": "2.0.0"}
+    assert body["previous_values"]["maintenance_info"] == {"version": "1.0.0"}
+    assert "plan_id" not in body and "parameters" not in body
+
+
+async def test_get_instance_is_not_found_while_provisioning_is_in_progress(
+    client: OSBClient, broker: ProgrammableBroker
+) -> None:
+    created = await client.provision(
+        "i1", SERVICE_ID, ASYNC_PLAN_ID, **provision_kwargs(client.conn)
+    )
+    assert isinstance(created, Accepted)
+    got = await client.get_instance("i1", SERVICE_ID, ASYNC_PLAN_ID)
+    assert type(got).__name__ == "NotFound", "404 here does not mean deleted"
