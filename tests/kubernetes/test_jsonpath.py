@@ -13,6 +13,7 @@ DATA = {
     "small": 0.00001,
     "obj": {"z": 1, "a": "q"},
     "items": ["p", "q"],
+    "my-key": {"sub_key": "dashed"},
 }
 
 
@@ -20,6 +21,7 @@ DATA = {
     ("template", "expected"),
     [
         ("{.a.b}", "x"),
+        ("{.my-key.sub_key}", "dashed"),
         ("{$.a.b}", "x"),
         ("{.a.list[0].c}", "first"),
         ("{.a.list[-1].c}", "second"),

@@ -386,3 +386,15 @@ class TestStrategicMerge:
     def test_patches_are_deterministic(self) -> None:
         w = workload()
         assert plan_apply(copy.deepcopy(w), entries()).patch == plan_apply(w, entries()).patch
+
+
+def test_generic_diff_hides_literal_values_unless_asked() -> None:
+    from catalogctl.providers.kubernetes.mappings import diff_workloads
+
+    before = workload()
+    after = copy.deepcopy(before)
+    container(after, "app")["env"][0]["value"] = "hunter2-literal"
+    hidden = [str(c) for c in diff_workloads(before, after)]
+    assert hidden == ["~ env LOG_LEVEL (= (literal value) -> = (literal value)) [container app]"]
+    shown = [str(c) for c in diff_workloads(before, after, show_literal_values=True)]
+    assert "hunter2-literal" in shown[0]

@@ -60,7 +60,8 @@ class _Expr:
 
 _Node = _Text | _Expr
 
-_FIELD_CHARS = re.compile(r"[A-Za-z0-9_\-/:@$]+")
+# A field name runs until one of the jsonpath lexer's terminators (as in k8s util/jsonpath).
+_FIELD_CHARS = re.compile(r"[^\s.,\[\]$@{}]+")
 _INT = re.compile(r"-?\d+")
 
 

@@ -398,13 +398,13 @@ class WorkloadChange:
         return f"{self.action} {self.entry} {self.name} ({self.detail}){where}"
 
 
-def _describe_env(item: Mapping[str, Any]) -> str:
+def _describe_env(item: Mapping[str, Any], show_values: bool) -> str:
     value_from = item.get("valueFrom") or {}
     ref = value_from.get("secretKeyRef")
     if ref:
         return f"from Secret {ref.get('name')} key {ref.get('key')}"
     if "value" in item:
-        return f"= {json.dumps(item['value'])}"
+        return f"= {json.dumps(item['value'])}" if show_values else "= (literal value)"
     if value_from:
         return f"from {next(iter(value_from))}"
     return "empty"
@@ -464,11 +464,16 @@ def _diff_keyed(
     return out
 
 
-def diff_workloads(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[WorkloadChange]:
+def diff_workloads(
+    before: Mapping[str, Any], after: Mapping[str, Any], *, show_literal_values: bool = False
+) -> list[WorkloadChange]:
     """The env/envFrom/volume/volumeMount differences between two versions of a workload.
 
-    Literal env values are shown (they come from the user's YAML, not from a
-    Secret); Secret-backed entries show the Secret and key names only.
+    Secret-backed entries show the Secret and key names only.  Literal env
+    values are hidden unless ``show_literal_values``: the plan functions set it
+    because the only entries that differ there are the mapping's own, whose
+    literals come from the user's YAML; a diff of arbitrary workload changes
+    could otherwise print a password someone put in a Deployment.
     """
     _, spec_b = _pod_spec(before)
     _, spec_a = _pod_spec(after)
@@ -481,7 +486,12 @@ def diff_workloads(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[
         b, a = cb.get(name) or {}, ca.get(name) or {}
         where = None if single else str(name)
         changes += _diff_keyed(
-            b.get("env") or [], a.get("env") or [], "name", "env", _describe_env, where
+            b.get("env") or [],
+            a.get("env") or [],
+            "name",
+            "env",
+            lambda item: _describe_env(item, show_literal_values),
+            where,
         )
         ef_b = [_describe_env_from(i) for i in b.get("envFrom") or []]
         ef_a = [_describe_env_from(i) for i in a.get("envFrom") or []]
@@ -783,7 +793,8 @@ def plan_apply(workload: Mapping[str, Any], entries: MappingEntries) -> MappingP
     _check_mutable(workload, patch, entries.address, "map")
     before = copy.deepcopy(dict(workload))
     after = strategic_merge(before, patch)
-    return MappingPatch(ref, patch, before, after, tuple(diff_workloads(before, after)))
+    changes = diff_workloads(before, after, show_literal_values=True)
+    return MappingPatch(ref, patch, before, after, tuple(changes))
 
 
 def plan_remove(workload: Mapping[str, Any], address: str) -> MappingPatch:
@@ -793,7 +804,11 @@ def plan_remove(workload: Mapping[str, Any], address: str) -> MappingPatch:
     before = copy.deepcopy(dict(workload))
     after = strategic_merge(before, patch)
     return MappingPatch(
-        _workload_ref(workload), patch, before, after, tuple(diff_workloads(before, after))
+        _workload_ref(workload),
+        patch,
+        before,
+        after,
+        tuple(diff_workloads(before, after, show_literal_values=True)),
     )
 
 
