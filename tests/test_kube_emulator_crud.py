@@ -488,3 +488,36 @@ def test_delete_collection_honours_selector(core: client.CoreV1Api) -> None:
 def test_timestamps_are_current(core: client.CoreV1Api) -> None:
     created = core.create_namespaced_secret("default", secret("t"))
     assert abs(created.metadata.creation_timestamp.timestamp() - time.time()) < 5
+
+
+def test_label_values_and_keys_are_validated(core: client.CoreV1Api) -> None:
+    with pytest.raises(ApiException) as exc:
+        core.create_namespaced_config_map("default", {"metadata": {
+            "name": "l", "labels": {"app": "has space"}}})
+    assert status_of(exc)["message"] == (
+        'ConfigMap "l" is invalid: metadata.labels: Invalid value: "has space": a valid label '
+        "must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must "
+        "start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or "
+        "'12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')")
+    with pytest.raises(ApiException) as exc:
+        core.create_namespaced_config_map("default", {"metadata": {
+            "name": "l", "labels": {"example.com/instance": "x" * 64}}})
+    assert status_of(exc)["message"] == (
+        f'ConfigMap "l" is invalid: metadata.labels: Invalid value: "{"x" * 64}": must be no '
+        "more than 63 characters")
+    with pytest.raises(ApiException) as exc:
+        core.create_namespaced_config_map("default", {"metadata": {
+            "name": "l", "annotations": {"a/b/c": "x"}}})
+    assert status_of(exc)["details"]["causes"][0]["field"] == "metadata.annotations"
+    ok = core.create_namespaced_config_map("default", {"metadata": {
+        "name": "l", "labels": {"app.kubernetes.io/name": "web", "empty": ""}}})
+    assert ok.metadata.labels == {"app.kubernetes.io/name": "web", "empty": ""}
+
+
+def test_patch_that_drops_resource_version_is_unconditional(core: client.CoreV1Api) -> None:
+    core.create_namespaced_config_map("default", {"metadata": {"name": "m"}})
+    core.patch_namespaced_config_map("m", "default", {"data": {"a": "1"}})
+    patched = core.patch_namespaced_config_map(
+        "m", "default", {"metadata": {"resourceVersion": None}, "data": {"a": "2"}},
+        _content_type="application/merge-patch+json")
+    assert patched.data == {"a": "2"}

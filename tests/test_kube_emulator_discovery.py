@@ -162,6 +162,12 @@ def test_kubectl_smoke(kube_apiserver: KubeApiServer, tmp_path: Path) -> None:
     assert core.read_namespaced_secret("s1", "default").type == "Opaque"
     assert "s1" in kubectl("get", "secrets").stdout
     assert "name: s1" in kubectl("get", "secrets", "-o", "yaml").stdout
+    secret = kubectl.write("secret.json", {"apiVersion": "v1", "kind": "Secret",
+                                           "metadata": {"name": "s1"},
+                                           "stringData": {"password": "rotated"}})
+    assert kubectl("apply", "-f", secret, "--validate=false").stdout.strip() == \
+        "secret/s1 configured"
+    assert core.read_namespaced_secret("s1", "default").data == {"password": "cm90YXRlZA=="}
     again = kubectl("create", "-f", secret, "--validate=false", ok=False)
     assert again.returncode != 0
     assert 'Error from server (AlreadyExists): error when creating' in again.stderr

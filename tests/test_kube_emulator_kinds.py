@@ -437,3 +437,18 @@ def test_crd_name_must_match_names_and_group(api: client.ApiClient) -> None:
     assert status_of(exc)["message"] == (
         'CustomResourceDefinition.apiextensions.k8s.io "wrong" is invalid: metadata.name: '
         'Invalid value: "wrong": must be spec.names.plural+"."+spec.group')
+
+
+def test_secret_larger_than_one_mebibyte_is_invalid(core: client.CoreV1Api) -> None:
+    with pytest.raises(ApiException) as exc:
+        core.create_namespaced_secret("default", {"metadata": {"name": "big"},
+                                                  "stringData": {"blob": "x" * (1024 * 1024)}})
+    assert status_of(exc)["message"] == (
+        'Secret "big" is invalid: data: Too long: must have at most 1048576 bytes')
+
+
+def test_deleting_a_crd_returns_it(api: client.ApiClient) -> None:
+    ext = client.ApiextensionsV1Api(api)
+    gone = ext.delete_custom_resource_definition("servicebindings.servicecatalog.k8s.io")
+    assert gone["kind"] == "CustomResourceDefinition"
+    assert gone["metadata"]["name"] == "servicebindings.servicecatalog.k8s.io"

@@ -335,6 +335,8 @@ def test_apply_creates_then_merges_and_records_field_manager(
                                                _content_type=APPLY)
     assert kube_apiserver.requests[-1].status == 201
     assert created.data == {"a": "1"}
+    assert [(m.manager, m.operation) for m in created.metadata.managed_fields] == [
+        ("catalogctl", "Apply")]
     merged = core.patch_namespaced_config_map(
         "ssa", "default", {**body, "data": {"b": "2"}}, field_manager="catalogctl",
         _content_type=APPLY)

@@ -32,6 +32,7 @@ class FieldError:
         "Duplicate": "FieldValueDuplicate",
         "NotFound": "FieldValueNotFound",
         "Unsupported": "FieldValueNotSupported",
+        "TooLong": "FieldValueTooLong",
     }
     _TEXTS = {
         "Required": "Required value",
@@ -39,6 +40,7 @@ class FieldError:
         "Duplicate": "Duplicate value",
         "NotFound": "Not found",
         "Unsupported": "Unsupported value",
+        "TooLong": "Too long",
     }
 
     def type_text(self) -> str:

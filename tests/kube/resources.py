@@ -83,7 +83,7 @@ BUILTINS: list[ResourceType] = [
     ResourceType("apiextensions.k8s.io", "v1", "customresourcedefinitions",
                  "CustomResourceDefinition", namespaced=False, short_names=("crd", "crds"),
                  categories=("api-extensions",), status_subresource=True,
-                 allow_unconditional_update=False),
+                 allow_unconditional_update=False, returns_deleted_object=True),
 ]
 
 SERVICE_CATALOG_GROUP = "servicecatalog.k8s.io"

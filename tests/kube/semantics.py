@@ -55,6 +55,71 @@ def validate_name(rt: ResourceType, meta: dict[str, Any]) -> list[FieldError]:
     return []
 
 
+_QNAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+QNAME_MSG = (
+    "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
+    "alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for "
+    "validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"
+)
+LABEL_VALUE_MSG = (
+    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or "
+    "'.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or "
+    "'my_value',  or '12345', regex used for validation is "
+    "'(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"
+)
+MAX_ANNOTATIONS_BYTES = 256 * 1024
+MAX_SECRET_BYTES = 1024 * 1024
+
+
+def _qualified_name_errors(key: str) -> list[str]:
+    """``IsQualifiedName``: an optional DNS-subdomain prefix, '/', and a 63-char name part."""
+    parts = key.split("/")
+    if len(parts) > 2:
+        return ["a qualified name " + QNAME_MSG
+                + " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"]
+    errs: list[str] = []
+    name = parts[-1]
+    if len(parts) == 2:
+        prefix = parts[0]
+        if not prefix:
+            errs.append("prefix part must be non-empty")
+        elif len(prefix) > 253 or not _SUBDOMAIN.match(prefix):
+            errs.append("prefix part " + SUBDOMAIN_MSG)
+    if not name:
+        errs.append("name part must be non-empty")
+    elif len(name) > 63:
+        errs.append("name part must be no more than 63 characters")
+    if name and not _QNAME.match(name):
+        errs.append("name part " + QNAME_MSG)
+    return errs
+
+
+def validate_object_meta(meta: Any, path: str = "metadata") -> list[FieldError]:
+    """Label keys and values, annotation keys and total annotation size."""
+    if not isinstance(meta, dict):
+        return []
+    errs: list[FieldError] = []
+    labels = meta.get("labels") or {}
+    for key, value in labels.items():
+        errs += [FieldError(f"{path}.labels", "Invalid", m, key, True)
+                 for m in _qualified_name_errors(key)]
+        value = "" if value is None else str(value)
+        if len(value) > 63:
+            errs.append(FieldError(f"{path}.labels", "Invalid",
+                                   "must be no more than 63 characters", value, True))
+        if value and not _QNAME.match(value):
+            errs.append(FieldError(f"{path}.labels", "Invalid", LABEL_VALUE_MSG, value, True))
+    annotations = meta.get("annotations") or {}
+    for key in annotations:
+        errs += [FieldError(f"{path}.annotations", "Invalid", m, key, True)
+                 for m in _qualified_name_errors(key.lower())]
+    size = sum(len(k) + len(str(v or "")) for k, v in annotations.items())
+    if size > MAX_ANNOTATIONS_BYTES:
+        errs.append(FieldError(f"{path}.annotations", "TooLong",
+                               f"must have at most {MAX_ANNOTATIONS_BYTES} bytes"))
+    return errs
+
+
 def _decode_b64(kind: str, value: Any) -> None:
     """Reject what Go's ``encoding/json`` would refuse to decode into a ``[]byte``."""
     if not isinstance(value, str):
@@ -95,6 +160,9 @@ def fold_secret(obj: dict[str, Any]) -> None:
 def validate_secret(obj: dict[str, Any], old: dict[str, Any] | None) -> list[FieldError]:
     errs = _validate_keys("data", obj.get("data") or {})
     data = obj.get("data") or {}
+    size = sum(len(k) + len(base64.b64decode(v)) for k, v in data.items())
+    if size > MAX_SECRET_BYTES:
+        errs.append(FieldError("data", "TooLong", f"must have at most {MAX_SECRET_BYTES} bytes"))
     if obj.get("type") == "kubernetes.io/tls":
         errs += [FieldError(f"data[{k}]", "Required", "") for k in ("tls.crt", "tls.key")
                  if k not in data]

@@ -152,8 +152,10 @@ class Store:
 
     # --- writes ----------------------------------------------------------------------------------
 
-    def create(self, rt: ResourceType, ns: str, body: Any, opts: Options) -> Obj:
-        """POST semantics: namespace admission, name generation, validation, AlreadyExists."""
+    def create(self, rt: ResourceType, ns: str, body: Any, opts: Options,
+               operation: str = "Update") -> Obj:
+        """POST semantics: namespace admission, name generation, validation, AlreadyExists.
+        ``operation`` is what managedFields records ("Apply" for a server-side apply)."""
         if not isinstance(body, dict):
             raise bad_request(f"Object '{rt.kind}' is not a JSON object")
         with self.cond:
@@ -167,7 +169,7 @@ class Store:
             name = meta["name"]
             if (ns, name) in self.objects.get(rt.key, {}):
                 raise already_exists(rt.plural, rt.group, name)
-            _touch_managed(meta, opts, "Update", rt)
+            _touch_managed(meta, opts, operation, rt)
             if opts.dry_run:
                 return _ordered(rt, obj)
             return self._commit(rt, ns, name, obj, None)
@@ -203,7 +205,7 @@ class Store:
                 body = copy.deepcopy(create_body)
                 if not (body.get("metadata") or {}).get("name"):
                     body.setdefault("metadata", {})["name"] = name
-                return self.create(rt, ns, body, opts), True
+                return self.create(rt, ns, body, opts, "Apply"), True
             patched = apply(copy.deepcopy(old))
             if not isinstance(patched, dict):
                 raise bad_request("the patched object is not a JSON object")
@@ -212,7 +214,10 @@ class Store:
                 raise bad_request(f"the name of the object ({meta.get('name', '')}) does not match "
                                   f"the name on the URL ({name})")
             new = self._check_namespace(rt, ns, patched, admit=False)
-            if meta.get("resourceVersion") != old["metadata"]["resourceVersion"]:
+            # A patch that names a resourceVersion is a precondition; one that drops it
+            # (e.g. a merge patch setting it to null) is unconditional.
+            given = meta.get("resourceVersion")
+            if given and given != old["metadata"]["resourceVersion"]:
                 raise conflict(rt.plural, rt.group, name)
             operation = "Apply" if create_body is not None else "Update"
             return self._update(rt, old, new, opts, operation), False
@@ -322,6 +327,7 @@ class Store:
 
     def _validate(self, rt: ResourceType, obj: Obj, old: Obj | None) -> list[FieldError]:
         errs = semantics.validate_name(rt, obj["metadata"]) if old is None else []
+        errs += semantics.validate_object_meta(obj["metadata"])
         if rt.key == ("", "secrets"):
             errs += semantics.validate_secret(obj, old)
         elif rt.key == ("", "configmaps"):

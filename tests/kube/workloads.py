@@ -13,6 +13,7 @@ import copy
 import json
 from typing import Any
 
+from tests.kube import semantics
 from tests.kube.errors import FieldError, GoRaw
 from tests.kube.resources import ResourceType
 
@@ -224,6 +225,8 @@ def validate(rt: ResourceType, obj: Obj, old: Obj | None) -> list[FieldError]:
         errs += _validate_selector(rt, spec)
     if rt.plural == "cronjobs" and not spec.get("schedule"):
         errs.append(FieldError("spec.schedule", "Required", ""))
+    if isinstance(template, dict):
+        errs += semantics.validate_object_meta(template.get("metadata"), f"{path}.metadata")
     errs += _validate_pod_template(template, path)
     if rt.plural in ("jobs", "cronjobs") and isinstance(template, dict):
         policy = (template.get("spec") or {}).get("restartPolicy")
