@@ -153,3 +153,24 @@ def test_validate_makes_no_network_call(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setattr(socket.socket, "connect", refuse)
     result = run_cli("validate", "-f", str(MANIFESTS))
     assert result.exit_code == 0, result.stderr
+
+
+def test_validate_help_imports_no_heavy_library() -> None:
+    """Commands load lazily: ``validate --help`` must not pay for pydantic or networkx."""
+    code = (
+        "import sys\n"
+        "from catalogctl.cli.main import main\n"
+        "try:\n"
+        "    main(['validate', '--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = ('networkx', 'pydantic', 'httpx', 'kubernetes', 'yaml')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))\n"
+    )
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "-f, --filename" in proc.stdout
+    assert proc.stdout.rstrip().endswith("[]"), proc.stdout
