@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from catalogctl.errors import ClusterError, InputError, OwnershipError
+from catalogctl.errors import ClusterError, InputError, OwnershipError, ProviderError
 from catalogctl.providers.kubernetes import (
     DirectoryCluster,
     ImmutableWorkloadError,
@@ -562,7 +562,7 @@ class TestNoSecretLeaks:
             ),
             lambda: sources.require_key(NS, "broker-auth", "missing"),
         ):
-            with pytest.raises((ClusterError, InputError)) as exc:
+            with pytest.raises(ProviderError) as exc:
                 attempt()
             messages.append(str(exc.value))
             messages.append(repr(exc.value))

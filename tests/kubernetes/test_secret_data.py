@@ -6,12 +6,14 @@ import base64
 
 import pytest
 
-from catalogctl.errors import InputError, OwnershipError
+from catalogctl.errors import OwnershipError, ProviderError
 from catalogctl.providers.kubernetes.secrets import (
     MissingSecretError,
+    SecretTransformError,
     build_secret_data,
     check_owner,
     go_json_marshal,
+    json_path_error,
     observation_of,
     owner_of,
     secret_data_digest,
@@ -72,7 +74,7 @@ class TestSerialisation:
         assert go_json_marshal(value) == expected
 
     def test_nan_cannot_be_serialised_and_error_names_key_only(self) -> None:
-        with pytest.raises(InputError, match="credential 'x'") as exc:
+        with pytest.raises(SecretTransformError, match="credential 'x'") as exc:
             serialize_credentials({"x": float("nan")})
         assert "nan" not in str(exc.value).split(":", 1)[0]
 
@@ -138,11 +140,11 @@ class TestTransforms:
         assert data["who"] == b"alice"
 
     def test_add_key_bad_base64_is_input_error(self) -> None:
-        with pytest.raises(InputError, match=r"secretTransforms\[0\].addKey.value"):
+        with pytest.raises(SecretTransformError, match=r"spec.secretTransforms\[0\].addKey.value"):
             self.build("[{addKey: {key: x, value: '***'}}]")
 
     def test_jsonpath_error_names_transform_but_not_values(self) -> None:
-        with pytest.raises(InputError) as exc:
+        with pytest.raises(SecretTransformError) as exc:
             build_secret_data(
                 dict(self.CREDS),
                 transforms("[{addKey: {key: x, jsonPathExpression: '{.password.x}'}}]"),
@@ -261,3 +263,17 @@ class TestOwnershipAndDigest:
         assert obs.data_sha256 == secret_data_digest({"password": b"hunter2"})
         assert "hunter2" not in repr(obs)
         assert not observation_of("apps", "s", None).exists
+
+
+def test_transform_errors_are_provider_errors_not_input_errors() -> None:
+    # They surface at bind time, after broker calls; InputError promises "before any call".
+    from catalogctl.errors import InputError
+
+    assert issubclass(SecretTransformError, ProviderError)
+    assert not issubclass(SecretTransformError, InputError)
+
+
+def test_json_path_syntax_check_for_validation() -> None:
+    assert json_path_error("pg://{.host}:{.port}") is None
+    assert "recursive descent" in (json_path_error("{..host}") or "")
+    assert "unclosed" in (json_path_error("{.host") or "")

@@ -26,9 +26,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
 
-from catalogctl.errors import ClusterError, InputError, OwnershipError
+from catalogctl.errors import ClusterError, OwnershipError, ProviderError
 from catalogctl.model.bindings import SecretTransform
-from catalogctl.providers.kubernetes.jsonpath import JSONPathError, evaluate_template
+from catalogctl.providers.kubernetes.jsonpath import (
+    JSONPathError,
+    evaluate_template,
+    parse_template,
+)
 
 __all__ = [
     "MANAGED_BY_LABEL",
@@ -36,10 +40,12 @@ __all__ = [
     "OWNER_ANNOTATION",
     "MissingSecretError",
     "SecretObservation",
+    "SecretTransformError",
     "apply_transforms",
     "build_secret_data",
     "check_owner",
     "go_json_marshal",
+    "json_path_error",
     "owner_of",
     "ownership_metadata",
     "secret_data_digest",
@@ -52,6 +58,16 @@ OWNER_ANNOTATION: Final = "catalogctl.io/owner"
 
 #: ``read_secret(namespace, name)`` → the Secret's data; raises MissingSecretError.
 ReadSecret = Callable[[str, str], dict[str, bytes]]
+
+
+class SecretTransformError(ProviderError):
+    """The binding Secret cannot be built from the broker's credentials.
+
+    A bad ``jsonPathExpression``, an ``addKey.value`` that is not base64, or a
+    credential JSON cannot represent.  Like Service Catalog, this surfaces at
+    bind time, when the credentials are known; messages name the binding, the
+    transform and keys, never values.
+    """
 
 
 class MissingSecretError(ClusterError):
@@ -184,18 +200,33 @@ def serialize_credentials(credentials: Mapping[str, Any]) -> dict[str, bytes]:
             try:
                 data[key] = go_json_marshal(value)
             except ValueError as e:
-                raise InputError(f"credential {key!r} cannot be serialised: {e}") from None
+                raise SecretTransformError(
+                    f"credential {key!r} cannot be serialised: {e}"
+                ) from None
     return data
 
 
 # --- transforms -----------------------------------------------------------------------------------
 
 
-def _decode_value(b64: str, index: int) -> bytes:
+def _decode_value(b64: str, where: str) -> bytes:
     try:
         return base64.b64decode(b64, validate=True)
     except (binascii.Error, ValueError):
-        raise InputError(f"secretTransforms[{index}].addKey.value is not valid base64") from None
+        raise SecretTransformError(f"{where}.addKey.value is not valid base64") from None
+
+
+def json_path_error(expression: str) -> str | None:
+    """Why ``expression`` is not a supported jsonPathExpression, or None (syntax only).
+
+    For load-time validation: Service Catalog only found bad JSONPath at bind
+    time, after the broker had created the binding.
+    """
+    try:
+        parse_template(expression)
+    except JSONPathError as e:
+        return str(e)
+    return None
 
 
 def apply_transforms(
@@ -213,21 +244,20 @@ def apply_transforms(
     the binding, the transform index and key names only.
     """
     creds: dict[str, Any] = dict(credentials)
-    where = f"{binding}: " if binding else ""
+    prefix = f"{binding}: " if binding else ""
     for i, t in enumerate(transforms):
+        where = f"{prefix}spec.secretTransforms[{i}]"
         if t.add_key is not None:
             ak = t.add_key
             if ak.json_path_expression is not None:
                 try:
                     creds[ak.key] = evaluate_template(ak.json_path_expression, creds)
                 except JSONPathError as e:
-                    raise InputError(
-                        f"{where}spec.secretTransforms[{i}].addKey.jsonPathExpression: {e}"
-                    ) from None
+                    raise SecretTransformError(f"{where}.addKey.jsonPathExpression: {e}") from None
             elif ak.string_value is not None:
                 creds[ak.key] = ak.string_value
             elif ak.value is not None:
-                creds[ak.key] = _decode_value(ak.value, i)
+                creds[ak.key] = _decode_value(ak.value, where)
             else:
                 creds[ak.key] = b""  # a nil []byte serialises as an empty value
         elif t.rename_key is not None:
