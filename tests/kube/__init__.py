@@ -6,7 +6,8 @@ and ``kubectl`` 1.27 use, and it answers with the same status codes and ``Status
 apiserver, so error handling written against it holds against a cluster.
 """
 
-from tests.kube.server import EmulatorServer, FaultRule, RequestRecord
+from tests.kube.hooks import FaultRule, RequestRecord
+from tests.kube.server import EmulatorServer
 from tests.kube.store import Store
 
 __all__ = ["EmulatorServer", "FaultRule", "RequestRecord", "Store"]

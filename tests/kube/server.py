@@ -1,4 +1,4 @@
-"""HTTP front end: routing, content negotiation, watch streaming, request log and fault injection.
+"""HTTP front end: routing, content negotiation and the request/response cycle.
 
 Built on the stdlib ``ThreadingHTTPServer`` speaking HTTP/1.1 keep-alive, so the synchronous
 ``kubernetes`` client and kubectl can both talk to it without an event loop. One request is one
@@ -9,22 +9,22 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
-from tests.kube import discovery, errors, patch, tables
+from tests.kube import discovery, errors, patch, tables, watch
 from tests.kube.errors import ApiError, bad_request
+from tests.kube.hooks import FaultRule, RequestRecord
 from tests.kube.resources import ResourceType
 from tests.kube.selectors import parse_field_selector, parse_label_selector
-from tests.kube.store import Event, Obj, Options, Store
+from tests.kube.store import Obj, Options, Store
 
 JSON = "application/json"
 PATCH_TYPES = {
@@ -33,46 +33,6 @@ PATCH_TYPES = {
     "application/strategic-merge-patch+json": "strategic",
     "application/apply-patch+yaml": "apply",
 }
-
-
-@dataclass
-class RequestRecord:
-    """One request as received. ``body`` is the decoded JSON/YAML (or text); it is kept out of
-    ``repr`` so assertion failures never print Secret payloads."""
-
-    method: str
-    path: str
-    query: dict[str, str]
-    content_type: str
-    body: Any = field(repr=False)
-    raw_body: bytes = field(repr=False, default=b"")
-    status: int = 0
-    fault: bool = False
-
-
-@dataclass
-class FaultRule:
-    """Answer the next ``count`` requests matching (method, path regex) with a Status error."""
-
-    method: str
-    path_regex: str
-    status: int
-    reason: str
-    message: str
-    count: int = 1
-    details: dict[str, Any] | None = None
-    retry_after_seconds: int | None = None
-    hits: int = 0
-
-    def matches(self, method: str, path: str) -> bool:
-        return (self.count > 0 and self.method.upper() in (method.upper(), "*")
-                and re.search(self.path_regex, path) is not None)
-
-    def error(self) -> ApiError:
-        details = dict(self.details or {})
-        if self.retry_after_seconds is not None:
-            details["retryAfterSeconds"] = self.retry_after_seconds
-        return ApiError(self.status, self.reason, self.message, details)
 
 
 @dataclass(frozen=True)
@@ -407,19 +367,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def _watch(self, route: Route, query: dict[str, str], match: Callable[[Obj], bool]) -> None:
         """Stream events as chunked JSON lines until timeoutSeconds, shutdown or disconnect."""
-        store, rt = self.store, route.rt
+        scope = watch.Scope(route.rt, route.namespace, match)
         timeout = float(query.get("timeoutSeconds") or 0)
         deadline = time.monotonic() + timeout if timeout > 0 else None
-        rv_param = query.get("resourceVersion", "")
-        initial: list[dict[str, Any]] = []
-        with store.cond:
-            if rv_param in ("", "0"):
-                items, start = store.list_objects(rt, route.namespace, match)
-                initial = [{"type": "ADDED", "object": o} for o in items]
-            else:
-                if not rv_param.isdigit():
-                    raise bad_request(f'invalid resource version "{rv_param}"')
-                start = int(rv_param)
+        initial, after = watch.start(self.store, scope, query.get("resourceVersion", ""))
         self._record.status = 200
         self.send_response(200)
         self.send_header("Content-Type", JSON)
@@ -427,80 +378,19 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-cache, private")
         self.end_headers()
         self.close_connection = True
+        bookmarks = query.get("allowWatchBookmarks", "").lower() in ("1", "true")
         try:
             for event in initial:
                 self._chunk(event)
-            self._stream(route, match, start, deadline, query)
+            watch.follow(self.store, scope, after, deadline, bookmarks, self._chunk)
             self.wfile.write(b"0\r\n\r\n")
-        except (BrokenPipeError, ConnectionResetError, OSError):
+        except OSError:  # the client went away
             return
-
-    def _stream(self, route: Route, match: Callable[[Obj], bool], start: int,
-                deadline: float | None, query: dict[str, str]) -> None:
-        store = self.store
-        while True:
-            too_old: ApiError | None = None
-            with store.cond:
-                while True:
-                    if start < store.compacted_rv:
-                        too_old = errors.expired(
-                            f"too old resource version: {start} ({store.compacted_rv})")
-                        break
-                    batch = store.events_after(start)
-                    remaining = None if deadline is None else deadline - time.monotonic()
-                    if batch or store.closed or (remaining is not None and remaining <= 0):
-                        break
-                    store.cond.wait(timeout=1.0 if remaining is None else min(remaining, 1.0))
-                closed = store.closed
-            if too_old is not None:
-                self._chunk({"type": "ERROR", "object": too_old.status()})
-                return
-            for event in batch:
-                line = _translate(event, route, match)
-                if line is not None:
-                    self._chunk(line)
-            if batch:
-                start = batch[-1].rv
-            timed_out = deadline is not None and time.monotonic() >= deadline
-            if closed or timed_out:
-                if timed_out and query.get("allowWatchBookmarks", "").lower() in ("1", "true"):
-                    self._chunk({"type": "BOOKMARK", "object": {
-                        "kind": route.rt.kind, "apiVersion": route.rt.api_version,
-                        "metadata": {"resourceVersion": str(start)}}})
-                return
 
     def _chunk(self, event: dict[str, Any]) -> None:
         data = json.dumps(event, separators=(",", ":")).encode() + b"\n"
         self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
         self.wfile.flush()
-
-
-def _translate(event: Event, route: Route, match: Callable[[Obj], bool]) -> dict[str, Any] | None:
-    """Filter one logged event for a watcher; objects entering or leaving a selector's scope are
-    reported as ADDED/DELETED, as the apiserver's watch cache does."""
-    if event.key != route.rt.key:
-        return None
-    if route.namespace is not None and event.namespace != route.namespace:
-        return None
-    now_in = match(event.obj)
-    was_in = event.old is not None and match(event.old)
-    kind = event.type
-    if kind == "MODIFIED":
-        if now_in and not was_in:
-            kind = "ADDED"
-        elif was_in and not now_in:
-            kind = "DELETED"
-        elif not now_in:
-            return None
-    elif kind == "DELETED":
-        if not (was_in or now_in):
-            return None
-    elif not now_in:
-        return None
-    obj = event.obj
-    if obj.get("apiVersion") != route.rt.api_version:
-        obj = {**obj, "apiVersion": route.rt.api_version}
-    return {"type": kind, "object": obj}
 
 
 def _paginate(items: list[Obj], query: dict[str, str], rv: int) -> tuple[list[Obj], str, int]:
