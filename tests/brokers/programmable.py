@@ -610,23 +610,27 @@ class _Handler(BaseHTTPRequestHandler):
         )
         owner = self.owner
         entry = owner._record(req)
+        # The request stops counting as "in flight" before any byte of the
+        # answer is written: once the client has the answer it may send the
+        # next request, which must not overlap this one in peak_in_flight.
+        reply: tuple[int, Any, dict[str, str]] | None = None
         try:
             if entry is None:
-                status, payload, headers = owner.default_reply(req)
-                self._reply(status, payload, headers)
-                return
-            if entry.delay:
-                owner.wait_stop(entry.delay)
-            if entry.hang:
-                owner.wait_stop(owner.hang_seconds)
-                self.close_connection = True
-                return
-            if entry.drop:
-                self.close_connection = True
-                return
-            self._reply(entry.status, entry.body, entry.headers)
+                reply = owner.default_reply(req)
+            else:
+                if entry.delay:
+                    owner.wait_stop(entry.delay)
+                if entry.hang:
+                    owner.wait_stop(owner.hang_seconds)
+                    self.close_connection = True
+                elif entry.drop:
+                    self.close_connection = True
+                else:
+                    reply = (entry.status, entry.body, entry.headers)
         finally:
             owner._done()
+        if reply is not None:
+            self._reply(*reply)
 
     def _reply(self, status: int, payload: Any, headers: dict[str, str]) -> None:
         data, ctype = _encode(payload)
