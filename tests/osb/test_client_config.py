@@ -53,3 +53,15 @@ def test_secrets_never_appear_in_repr_or_str() -> None:
     for text in (repr(conn), str(conn), repr(bearer), f"{conn.auth}", str(Secret(TOKEN))):
         assert PASSWORD not in text and TOKEN not in text
     assert Secret(PASSWORD).reveal() == PASSWORD
+
+
+def test_secret_survives_copying_but_refuses_pickling() -> None:
+    import copy
+    import pickle
+
+    conn = BrokerConnection("b", "https://x.example", auth=BasicAuth("admin", Secret(PASSWORD)))
+    clone = copy.deepcopy(conn)
+    assert clone == conn and isinstance(clone.auth, BasicAuth)
+    assert clone.auth.password.reveal() == PASSWORD
+    with pytest.raises(TypeError):
+        pickle.dumps(conn)

@@ -409,7 +409,12 @@ class OSBClient:
                 )
                 self._log_failure(method, path, request_id, outcome, started)
                 return outcome
-            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as e:
+            except (
+                httpx.ConnectError,
+                httpx.ConnectTimeout,
+                httpx.PoolTimeout,
+                httpx.InvalidURL,
+            ) as e:
                 outcome = Unreachable(
                     reason=f"cannot connect ({type(e).__name__})",
                     request_sent=False,

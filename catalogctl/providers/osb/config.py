@@ -61,6 +61,12 @@ class Secret:
     def __hash__(self) -> int:
         return hash(("Secret", self._value))
 
+    def __copy__(self) -> Secret:
+        return self  # immutable; copying config (dataclasses, deepcopy) must work
+
+    def __deepcopy__(self, memo: dict[int, object]) -> Secret:
+        return self
+
     def __reduce__(self) -> tuple[object, ...]:
         # Pickling would silently copy the secret into caches or plan files.
         raise TypeError("Secret values cannot be pickled")
