@@ -1,0 +1,347 @@
+"""``catalogctl state``: look at state and repair it by hand (list, show, rm, mv).
+
+These are Terraform's state surgery commands.  ``rm`` and ``mv`` change only
+the state file: no broker or cluster is called, which is the point (``rm``
+stops managing something without deleting it; ``mv`` follows a rename in YAML
+so the next plan does not deprovision and provision again).  Both take the
+state lock and go through the journal, so the change is crash-safe, bumps the
+serial (saved plans made before it are refused) and leaves the previous state
+in the ``.backup`` file.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from catalogctl.cli.console import Console, console_of
+
+if TYPE_CHECKING:
+    from catalogctl.state.backend import Journal
+    from catalogctl.state.local import LocalBackend
+    from catalogctl.state.models import ResourceState, State
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: What still exists outside catalogctl after ``state rm``, by kind.
+_LEFT_BEHIND = {
+    "ServiceInstance": "the service instance still exists at its broker",
+    "ServiceBinding": "the binding still exists at its broker",
+    "Secret": "the Secret still exists in the cluster",
+    "PodMapping": "its entries are still in the workload",
+    "ClusterServiceBroker": "the broker itself is not affected",
+    "ServiceBroker": "the broker itself is not affected",
+}
+
+_BROKER_KINDS = ("ClusterServiceBroker", "ServiceBroker")
+
+
+def _state_option(func: F) -> F:
+    return click.option(
+        "--state",
+        "state_dir",
+        default="state",
+        show_default=True,
+        envvar="CATALOGCTL_STATE",
+        help="Directory of the local state backend.",
+    )(func)
+
+
+def _lock_options(func: F) -> F:
+    func = click.option(
+        "--lock-timeout",
+        default="0s",
+        show_default=True,
+        help="How long to wait for the state lock (e.g. 30s, 5m).",
+    )(func)
+    return _state_option(func)
+
+
+def canonical_address(text: str) -> str:
+    """``Kind/ns/name`` from user input (``Kind/name`` means namespace ``default``).
+
+    The same parser as ``--target``, so an address copied from plan output or
+    ``state list`` always works.
+    """
+    from catalogctl.errors import UsageError
+    from catalogctl.model.address import Address
+
+    try:
+        return str(Address.parse(text))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _backend(state_dir: str) -> LocalBackend:
+    from catalogctl.state.local import LocalBackend
+
+    return LocalBackend(state_dir)
+
+
+@contextmanager
+def _transaction(
+    params: dict[str, Any], operation: str
+) -> Iterator[tuple[State, Callable[[], Journal]]]:
+    """Lock the state, read it, and hand out a journal opened on demand.
+
+    The journal is opened only once the command has checked its arguments
+    against the state, so a refused command leaves no journal file behind.
+    """
+    from catalogctl.cli.session import parse_timeout
+
+    backend = _backend(params["state_dir"])
+    info = backend.lock(operation, timeout=parse_timeout(str(params["lock_timeout"])))
+    try:
+        state = backend.read()
+        yield state, lambda: backend.begin(state)
+    finally:
+        backend.unlock(info.id)
+
+
+def _lookup(state: State, text: str) -> ResourceState:
+    from catalogctl.errors import UsageError
+
+    address = canonical_address(text)
+    res = state.get(address)
+    if res is None:
+        raise UsageError(f"{address} is not in the state (see `catalogctl state list`)")
+    return res
+
+
+@click.group()
+def state() -> None:
+    """Inspect and repair state: list, show, rm, mv.
+
+    rm and mv change only the state (never a broker or the cluster), under the
+    state lock; the previous state is kept in catalogctl.state.json.backup.
+    """
+
+
+@state.command("list")
+@_state_option
+@click.argument("prefixes", nargs=-1, metavar="[ADDR-PREFIX]...")
+@click.pass_context
+def list_(ctx: click.Context, /, **params: Any) -> int:
+    """Print tracked addresses, one per line, sorted.
+
+    With ADDR-PREFIX arguments, only addresses starting with one of them
+    (e.g. `ServiceBinding/` or `ServiceInstance/team-a/`).
+    """
+    console = console_of(ctx)
+    current = _backend(params["state_dir"]).read()
+    prefixes: tuple[str, ...] = params["prefixes"]
+    for address in current.addresses():
+        if not prefixes or address.startswith(prefixes):
+            console.out(address)
+    return 0
+
+
+@state.command("show")
+@_state_option
+@click.argument("address", metavar="ADDR")
+@click.option("--json", "as_json", is_flag=True, help="Print the resource as stored in state.")
+@click.pass_context
+def show_(ctx: click.Context, /, **params: Any) -> int:
+    """Show one resource in state (human, or --json as stored)."""
+    from catalogctl.cli.commands.show import render_resource
+
+    console = console_of(ctx)
+    res = _lookup(_backend(params["state_dir"]).read(), params["address"])
+    if params["as_json"]:
+        console.out(json.dumps(json.loads(res.model_dump_json()), indent=2))
+    else:
+        console.out(render_resource(res))
+    return 0
+
+
+def _dependents(current: State, address: str, leaving: set[str]) -> list[str]:
+    return sorted(
+        a for a, r in current.resources.items() if address in r.depends_on and a not in leaving
+    )
+
+
+@state.command("rm")
+@_lock_options
+@click.argument("addresses", nargs=-1, required=True, metavar="ADDR...")
+@click.option("--dry-run", is_flag=True, help="Print what would be removed; change nothing.")
+@click.pass_context
+def rm(ctx: click.Context, /, **params: Any) -> int:
+    """Stop managing resources: forget them in state, leave brokers and cluster alone.
+
+    The broker resource (or cluster object) keeps existing and is no longer
+    deleted by destroy; adopt it again with `catalogctl import`. All
+    addresses must be in state, or nothing is removed.
+    """
+    console = console_of(ctx)
+    with _transaction(params, "state rm") as (current, begin):
+        targets = sorted({_lookup(current, a).address for a in params["addresses"]})
+        if params["dry_run"]:
+            for address in targets:
+                console.out(f"Would remove {address}")
+            return 0
+        with begin() as journal:
+            for address in targets:
+                journal.forget(address)
+            journal.commit()
+    for address in targets:
+        console.out(f"Removed {address}")
+    n = len(targets)
+    console.out(f"Successfully removed {n} resource{'s' if n != 1 else ''} from the state.")
+    for address in targets:
+        res = current.resources[address]
+        _warn_left_behind(console, res, _dependents(current, address, set(targets)))
+    return 0
+
+
+def _warn_left_behind(console: Console, res: ResourceState, dependents: list[str]) -> None:
+    ids = [
+        f"{name} {value}"
+        for name, value in (
+            ("instance", res.instance_id if res.kind == "ServiceInstance" else None),
+            ("binding", res.binding_id),
+        )
+        if value
+    ]
+    where = f" ({', '.join(ids)})" if ids else ""
+    console.err(
+        f"Warning: {res.address}: {_LEFT_BEHIND.get(res.kind, 'it still exists')}{where}; "
+        "catalogctl no longer manages or deletes it."
+    )
+    if dependents:
+        console.err(
+            f"Warning: {res.address}: still named as a dependency by {', '.join(dependents)}."
+        )
+
+
+def _renamed(res: ResourceState, **update: Any) -> ResourceState:
+    """A validated copy (``model_copy`` would skip the model's checks)."""
+    from catalogctl.state.models import ResourceState
+
+    data = json.loads(res.model_dump_json())
+    data.update(update)
+    return ResourceState.model_validate(data)
+
+
+def _references_moved(res: ResourceState, src: str, dst: str) -> ResourceState | None:
+    """``res`` with references to ``src`` pointing at ``dst``, or None if it has none.
+
+    References are ``depends_on`` (the apply order), the ``broker`` of
+    instances and bindings (with the stored connection record) and the
+    instance a binding shows in plans.  A Secret's ``binding`` attribute is
+    left alone: it records the owner written on the object in the cluster,
+    which a state-only move does not change.
+    """
+    update: dict[str, Any] = {}
+    if src in res.depends_on:
+        update["depends_on"] = [dst if d == src else d for d in res.depends_on]
+    attributes = json.loads(json.dumps(res.attributes))
+    if res.broker == src:
+        update["broker"] = dst
+        record = attributes.get("broker_record")
+        if isinstance(record, dict) and record.get("address") == src:
+            record["address"] = dst
+    display = attributes.get("display")
+    if (
+        res.kind == "ServiceBinding"
+        and isinstance(display, dict)
+        and display.get("instance") == src
+    ):
+        display["instance"] = dst
+    if attributes != res.attributes:
+        update["attributes"] = attributes
+    return _renamed(res, **update) if update else None
+
+
+@state.command("mv")
+@_lock_options
+@click.argument("source", metavar="SRC")
+@click.argument("destination", metavar="DST")
+@click.option("--dry-run", is_flag=True, help="Print what would be moved; change nothing.")
+@click.pass_context
+def mv(ctx: click.Context, /, **params: Any) -> int:
+    """Rename SRC to DST in state, e.g. after renaming a resource in YAML.
+
+    Both must be of the same kind and DST must not be in state. Resources
+    that depended on SRC are updated to depend on DST. A broker may be moved
+    even though brokers are not tracked themselves: the instances and
+    bindings that name it follow. Secrets cannot be moved: their address is
+    the object's name in the cluster.
+    """
+    from catalogctl.errors import UsageError
+
+    console = console_of(ctx)
+    src = canonical_address(params["source"])
+    dst = canonical_address(params["destination"])
+    src_kind, dst_kind = src.split("/", 1)[0], dst.split("/", 1)[0]
+    if src == dst:
+        raise UsageError(f"{src} and {dst} are the same address")
+    if src_kind != dst_kind:
+        raise UsageError(
+            f"cannot move {src} to {dst}: a {src_kind} can only move to a {src_kind} address"
+        )
+    if src_kind == "Secret":
+        raise UsageError(
+            f"cannot move {src}: a Secret's address is its name in the cluster; change the "
+            "binding's spec.secretName instead and apply"
+        )
+    with _transaction(params, "state mv") as (current, begin):
+        res = current.get(src)
+        updates = [
+            u
+            for u in (
+                _references_moved(r, src, dst)
+                for a, r in sorted(current.resources.items())
+                if a != src
+            )
+            if u is not None
+        ]
+        if res is None and not (src_kind in _BROKER_KINDS and updates):
+            raise UsageError(f"{src} is not in the state (see `catalogctl state list`)")
+        if current.get(dst) is not None:
+            raise UsageError(f"cannot move {src} to {dst}: {dst} is already in the state")
+        if params["dry_run"]:
+            console.out(f"Would move {src} to {dst}")
+            for u in updates:
+                console.out(f"Would update references in {u.address}")
+            return 0
+        with begin() as journal:
+            if res is not None:
+                moved = _references_moved(res, src, dst) or res
+                journal.record(_renamed(moved, address=dst))
+                journal.forget(src)
+            for u in updates:
+                journal.record(u)
+            journal.commit()
+    console.out(f"Moved {src} to {dst}")
+    for u in updates:
+        console.out(f"Updated references in {u.address}")
+    _note_cluster_owner(console, current, res, src)
+    return 0
+
+
+def _note_cluster_owner(
+    console: Console, current: State, res: ResourceState | None, src: str
+) -> None:
+    """Say which cluster objects still carry the old address as their owner mark."""
+    if res is None:
+        return
+    owned: list[str] = []
+    if res.kind == "ServiceBinding":
+        owned = [
+            a
+            for a, r in current.resources.items()
+            if r.kind == "Secret" and r.attributes.get("binding") == src
+        ]
+    elif res.kind == "PodMapping":
+        target = res.attributes.get("target")
+        owned = [f"{target} in namespace {src.split('/')[1]}"] if target else []
+    for what in owned:
+        console.err(
+            f"Note: {what} is still marked in the cluster as managed for {src}; "
+            "if a later apply refuses to change it for that reason, delete the mark or "
+            "the object and apply again."
+        )

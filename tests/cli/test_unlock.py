@@ -1,0 +1,166 @@
+"""``catalogctl force-unlock`` against locks left by a process that really died."""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from catalogctl.state import LocalBackend
+from catalogctl.state.local import LOCK_INFO_FILE
+from tests.cli import run_cli
+
+_CRASH = """
+import os, sys
+from catalogctl.state import LocalBackend
+info = LocalBackend(sys.argv[1]).lock("apply")
+print(info.id, flush=True)
+os._exit(9)  # die holding the lock, as a killed CI job does
+"""
+
+
+@pytest.fixture
+def stale_lock(tmp_path: Path) -> str:
+    """A lock whose holder exited without unlocking; returns its id."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _CRASH, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 9, proc.stderr
+    lock_id = proc.stdout.strip()
+    info = LocalBackend(tmp_path).lock_info()
+    assert info is not None and info.id == lock_id
+    return lock_id
+
+
+def _on_terminal(args: list[str], answer: str) -> tuple[int, str]:
+    """Run ``catalogctl *args`` on a pseudo-terminal, answer its prompt, return (code, output)."""
+    master, slave = pty.openpty()
+    env = {**os.environ, "NO_COLOR": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "catalogctl", *args],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        close_fds=True,
+    )
+    os.close(slave)
+    output = b""
+    answered = False
+    deadline = time.monotonic() + 30
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:  # EIO: the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                output += chunk
+            if not answered and b"Enter a value: " in output:
+                os.write(master, answer.encode() + b"\n")
+                answered = True
+            if proc.poll() is not None and not ready:
+                break
+        code = proc.wait(timeout=30)
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+    return code, output.decode().replace("\r\n", "\n")
+
+
+def test_force_unlock_with_force_clears_a_dead_runs_lock(tmp_path: Path, stale_lock: str) -> None:
+    # The lock is reported, not stolen, until it is force-unlocked.
+    blocked = run_cli("state", "rm", "--state", str(tmp_path), "ServiceInstance/default/x")
+    assert blocked.exit_code == 1
+    assert f"catalogctl force-unlock {stale_lock}" in blocked.stderr
+
+    result = run_cli("force-unlock", stale_lock, "--state", str(tmp_path), "--force")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == (
+        "catalogctl state has been successfully unlocked!\n\n"
+        "The state has been unlocked, and catalogctl commands should now be able to\n"
+        "obtain a new lock on it.\n"
+    )
+    assert not (tmp_path / LOCK_INFO_FILE).exists()
+    backend = LocalBackend(tmp_path)
+    assert backend.lock_info() is None
+    info = backend.lock("apply")  # a new run can lock again
+    backend.unlock(info.id)
+
+
+def test_force_unlock_refuses_an_id_that_does_not_match(tmp_path: Path, stale_lock: str) -> None:
+    result = run_cli("force-unlock", "0000-not-it", "--state", str(tmp_path), "--force")
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(
+        "Error: cannot force-unlock 0000-not-it: it does not match the current lock, held by "
+    )
+    assert lines[0].endswith(f"lock id {stale_lock}")
+    assert LocalBackend(tmp_path).lock_info() is not None
+
+
+def test_force_unlock_of_an_unlocked_state(tmp_path: Path) -> None:
+    result = run_cli("force-unlock", "abc", "--state", str(tmp_path), "--force")
+    assert result.exit_code == 1
+    assert (
+        result.stderr
+        == f"Error: cannot force-unlock abc: local state at {tmp_path} is not locked\n"
+    )
+
+
+def test_force_unlock_without_a_terminal_needs_force(tmp_path: Path, stale_lock: str) -> None:
+    result = run_cli("force-unlock", stale_lock, "--state", str(tmp_path), input="yes\n")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: force-unlock needs confirmation, but stdin is not a terminal: pass --force\n"
+    )
+    assert LocalBackend(tmp_path).lock_info() is not None
+
+
+def test_force_unlock_refuses_while_the_holder_is_still_running(tmp_path: Path) -> None:
+    holder = LocalBackend(tmp_path)
+    info = holder.lock("apply")
+    try:
+        result = run_cli("force-unlock", info.id, "--state", str(tmp_path), "--force")
+        assert result.exit_code == 1
+        assert result.stderr.startswith(
+            f"Error: cannot force-unlock {info.id}: the run that holds it is still running"
+        )
+        assert holder.lock_info() == info
+    finally:
+        holder.unlock(info.id)
+
+
+def test_force_unlock_asks_on_a_terminal_and_accepts_only_yes(
+    tmp_path: Path, stale_lock: str
+) -> None:
+    args = ["force-unlock", stale_lock, "--state", str(tmp_path)]
+    code, output = _on_terminal(args, "y")
+    assert code == 1, output
+    assert f"Lock {stale_lock} is held by " in output
+    assert "for operation 'apply' since " in output
+    assert "Do you really want to force-unlock?\n" in output
+    assert "  Only 'yes' will be accepted to confirm.\n" in output
+    assert output.endswith("force-unlock cancelled: the lock is still held.\n")
+    assert LocalBackend(tmp_path).lock_info() is not None
+
+    code, output = _on_terminal(args, "yes")
+    assert code == 0, output
+    assert "catalogctl state has been successfully unlocked!" in output
+    assert LocalBackend(tmp_path).lock_info() is None
