@@ -361,3 +361,22 @@ def test_patch_cannot_rename(core: client.CoreV1Api) -> None:
         core.patch_namespaced_config_map("c", "default", {"metadata": {"name": "d"}},
                                          _content_type=MERGE)
     assert exc.value.status == 400
+
+
+def test_smp_delete_from_primitive_list(core: client.CoreV1Api) -> None:
+    core.create_namespaced_config_map("default", {"metadata": {
+        "name": "f", "finalizers": ["a/x", "b/y", "c/z"]}})
+    patched = core.patch_namespaced_config_map(
+        "f", "default", {"metadata": {"$deleteFromPrimitiveList/finalizers": ["b/y"]}},
+        _content_type=SMP)
+    assert patched.metadata.finalizers == ["a/x", "c/z"]
+
+
+def test_apply_body_is_logged_decoded_from_yaml(
+        kube_apiserver: KubeApiServer, api: client.ApiClient) -> None:
+    url = kube_apiserver.url + "/api/v1/namespaces/default/configmaps/y?fieldManager=me"
+    text = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: y\ndata:\n  a: '1'\n"
+    resp = api.call_api("PATCH", url, header_params={"Content-Type": APPLY}, body=text)
+    assert resp.status == 201
+    assert json.loads(resp.read())["data"] == {"a": "1"}
+    assert kube_apiserver.requests[-1].body["data"] == {"a": "1"}

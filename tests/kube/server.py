@@ -76,6 +76,7 @@ class Handler(BaseHTTPRequestHandler):
     # would add ~40 ms to every keep-alive request.
     disable_nagle_algorithm = True
     server: _HTTPServer
+    _record: RequestRecord  # the log entry of the request being handled
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silence per-request stderr lines; the request log is the place to look."""
@@ -133,8 +134,8 @@ class Handler(BaseHTTPRequestHandler):
         raw = self._read_body()
         content_type = self.headers.get("Content-Type", "")
         try:
-            body: Any = json.loads(raw) if raw else None
-        except ValueError:
+            body: Any = _decode(raw, _mime(content_type)) if raw else None
+        except ApiError:
             body = raw.decode(errors="replace")
         record = RequestRecord(self.command, url.path, query, content_type, body, raw)
         self.emulator.record(record)
