@@ -92,8 +92,10 @@ async def walk(
                     waiting[child] -= 1
                     if waiting[child] == 0:
                         ready.append(child)
-    if stop is not None and stop.is_set():
-        for node in list(waiting):
-            if node not in result.skipped:
-                result.not_started.append(node)
+    # Whatever still waits never started: the walk was stopped, or (a graph
+    # that was not checked for cycles) its dependencies can never all succeed.
+    # Either way it is reported, so ``ok`` is never true for work left undone.
+    for node in list(waiting):
+        if node not in result.skipped:
+            result.not_started.append(node)
     return result
