@@ -242,7 +242,17 @@ def _classify(
                 "(remove it from the input, or drop --strict-kinds to ignore it)",
             )
         ]
-    desired.ignored.append(IgnoredObject(pos.file, pos.line, api_version, kind, name))
+    meta_ns = meta.get("namespace") if isinstance(meta, dict) else None
+    desired.ignored.append(
+        IgnoredObject(
+            pos.file,
+            pos.line,
+            api_version,
+            kind,
+            name,
+            meta_ns if isinstance(meta_ns, str) else "",
+        )
+    )
     return None, []
 
 
@@ -275,6 +285,7 @@ def load_documents(
     """Build a :class:`Desired` from parsed documents; problems are returned, not raised."""
     desired = Desired(default_namespace)
     problems: list[Problem] = []
+    first_seen: dict[Address, Document] = {}
     for doc in documents:
         model, found = _classify(doc, desired, strict_kinds)
         problems.extend(found)
@@ -288,6 +299,17 @@ def load_documents(
         if model is None:
             continue
         address = _address(doc.data, default_namespace)
+        # Duplicates are found before schema checks, so a first copy with a
+        # typo does not hide them until the typo is fixed.
+        first = first_seen.setdefault(address, doc) if address.name else doc
+        if first is not doc:
+            pos = doc.position_of(("metadata", "name"))
+            problems.append(
+                Problem(
+                    pos.file, pos.line, pos.column, str(address), "metadata.name",
+                    f"duplicate resource (first defined at {first.file}:{first.start.line})",
+                )
+            )
         try:
             obj = model.model_validate(doc.data)
         except ValidationError as exc:
@@ -296,17 +318,8 @@ def load_documents(
             # reported as dangling on top of its own problems.
             desired.rejected.add(address)
             continue
-        resource = LoadedResource(address, obj, doc)
-        previous = desired.resources.get(address)
-        if previous is not None:
-            problems.append(
-                resource.problem(
-                    ("metadata", "name"),
-                    f"duplicate resource (first defined at {previous.location})",
-                )
-            )
-            continue
-        desired.resources[address] = resource
+        if first is doc:
+            desired.resources[address] = LoadedResource(address, obj, doc)
     problems.extend(validate_desired(desired))
     return desired, problems
 
