@@ -62,6 +62,12 @@ class IgnoredObject:
     api_version: str
     kind: str
     name: str
+    namespace: str = ""
+
+    def __str__(self) -> str:
+        """``apiVersion Kind/namespace/name`` as written (no namespace defaulting)."""
+        path = "/".join(p for p in (self.kind, self.namespace, self.name) if p)
+        return f"{self.api_version} {path}"
 
 
 @dataclass

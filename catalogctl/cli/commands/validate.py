@@ -11,7 +11,9 @@ from catalogctl.cli.options import input_options
 @click.command()
 @input_options
 @click.pass_context
-def validate(ctx: click.Context, filenames: tuple[str, ...], namespace: str, strict_kinds: bool) -> None:
+def validate(
+    ctx: click.Context, filenames: tuple[str, ...], namespace: str, strict_kinds: bool
+) -> None:
     """Check desired-state YAML and report every problem.
 
     Reads files, directories (recursively, *.yaml and *.yml, sorted) or - for
@@ -23,10 +25,12 @@ def validate(ctx: click.Context, filenames: tuple[str, ...], namespace: str, str
     console = console_of(ctx)
     inputs = load_inputs(filenames, namespace, strict_kinds)
     for obj in inputs.desired.ignored:
-        name = f"/{obj.name}" if obj.name else ""
-        console.err(f"{obj.file}:{obj.line}: ignored {obj.api_version} {obj.kind}{name} (not managed by catalogctl)")
+        console.err(f"{obj.file}:{obj.line}: ignored {obj} (not managed by catalogctl)")
     counts: dict[str, int] = {}
     for address in inputs.desired.resources:
         counts[address.kind] = counts.get(address.kind, 0) + 1
     summary = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items()))
-    console.out(f"Valid: {len(inputs.desired)} resource{'s' if len(inputs.desired) != 1 else ''}" + (f" ({summary})." if summary else "."))
+    n = len(inputs.desired)
+    console.out(
+        f"Valid: {n} resource{'s' if n != 1 else ''}" + (f" ({summary})." if summary else ".")
+    )
