@@ -19,7 +19,9 @@ def secret_address(res: LoadedResource, binding: ServiceBinding) -> Address:
     return Address("Secret", res.address.namespace, binding.effective_secret_name)
 
 
-def candidate_brokers(res: LoadedResource, inst: ServiceInstance, desired: Desired) -> list[Address]:
+def candidate_brokers(
+    res: LoadedResource, inst: ServiceInstance, desired: Desired
+) -> list[Address]:
     """Brokers an instance may be served by, before catalogs are read.
 
     A ``broker/offering`` qualified external name names one broker; otherwise
@@ -83,14 +85,22 @@ def build_graph(
                     graph.add_edge(broker, addr, ("spec",))
             for i, src in enumerate(obj.spec.parameters_from):
                 if src.secret_key_ref is not None:
-                    consume(Address("Secret", ns, src.secret_key_ref.name), addr, ("spec", "parametersFrom", i))
+                    consume(
+                        Address("Secret", ns, src.secret_key_ref.name),
+                        addr,
+                        ("spec", "parametersFrom", i),
+                    )
         elif isinstance(obj, ServiceBinding):
             instance = Address("ServiceInstance", ns, obj.spec.instance_ref.name)
             if instance in desired.resources:
                 graph.add_edge(instance, addr, ("spec", "instanceRef"))
             for i, src in enumerate(obj.spec.parameters_from):
                 if src.secret_key_ref is not None:
-                    consume(Address("Secret", ns, src.secret_key_ref.name), addr, ("spec", "parametersFrom", i))
+                    consume(
+                        Address("Secret", ns, src.secret_key_ref.name),
+                        addr,
+                        ("spec", "parametersFrom", i),
+                    )
             for i, tr in enumerate(obj.spec.secret_transforms):
                 if tr.add_keys_from is not None:
                     ref = tr.add_keys_from.secret_ref
@@ -107,7 +117,10 @@ def build_graph(
 
 
 def _cycle_problem(
-    graph: ResourceGraph, cycle: list[Address], desired: Desired, produced: Mapping[Address, Address]
+    graph: ResourceGraph,
+    cycle: list[Address],
+    desired: Desired,
+    produced: Mapping[Address, Address],
 ) -> Problem:
     path = " -> ".join(str(a) for a in [*cycle, cycle[0]])
     # Point at the first declared resource of the cycle, at the field that closes it.

@@ -10,10 +10,18 @@ from catalogctl.cli.options import input_options
 
 @click.command()
 @input_options
-@click.option("--format", "fmt", type=click.Choice(["dot", "mermaid", "order"]), default="dot", show_default=True,
-              help="dot (Graphviz), mermaid, or order (creation order, one address a line).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["dot", "mermaid", "order"]),
+    default="dot",
+    show_default=True,
+    help="dot (Graphviz), mermaid, or order (creation order, one address a line).",
+)
 @click.pass_context
-def graph(ctx: click.Context, filenames: tuple[str, ...], namespace: str, strict_kinds: bool, fmt: str) -> None:
+def graph(
+    ctx: click.Context, filenames: tuple[str, ...], namespace: str, strict_kinds: bool, fmt: str
+) -> None:
     """Print the dependency graph (DOT or Mermaid).
 
     Edges run from what must exist first: broker -> instance -> binding ->
