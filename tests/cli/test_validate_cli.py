@@ -51,7 +51,7 @@ def test_manifests_are_valid_and_ignored_kinds_are_reported_on_stderr() -> None:
     assert result.stderr_lines == [
         f"{exported}:63: ignored servicecatalog.k8s.io/v1beta1 "
         "ClusterServiceClass/4f6e6cf6-ffdd-425f-a2c7-3c9258ad2468 (not managed by catalogctl)",
-        f"{exported}:70: ignored v1 Secret/cache-parameters (not managed by catalogctl)",
+        f"{exported}:70: ignored v1 Secret/team-a/cache-parameters (not managed by catalogctl)",
     ]
 
 

@@ -217,3 +217,19 @@ def test_cancellation_of_work_propagates() -> None:
 
     with pytest.raises(asyncio.CancelledError):
         asyncio.run(walk(graph, cancelled))
+
+
+def test_nodes_that_can_never_start_are_reported_not_dropped() -> None:
+    """A graph with a cycle (build_graph rejects those, but walk is generic) must
+    not report success for work that never ran."""
+    a, b, c, d = (Address("ServiceInstance", "x", n) for n in "abcd")
+    graph = ResourceGraph()
+    graph.add_edge(a, b)
+    graph.add_edge(b, c)
+    graph.add_edge(c, b)
+    graph.add_edge(c, d)
+    rec = Recorder(graph)
+    result = asyncio.run(walk(graph, rec))
+    assert result.succeeded == [a]
+    assert sorted(result.not_started) == [b, c, d]
+    assert not result.ok

@@ -235,3 +235,13 @@ def test_duplicates_across_files_name_the_first_file(tmp_path: Path) -> None:
         f"{second}:5:3: ServiceInstance/apps/db: metadata.name: "
         f"duplicate resource (first defined at {first}:1)"
     ]
+
+
+def test_a_duplicate_is_reported_even_when_the_first_copy_is_invalid() -> None:
+    text = INSTANCE.format(namespace="") + "  plan: typo\n---\n" + INSTANCE.format(namespace="")
+    _, problems = load_text(text)
+    assert problems == [
+        "in.yaml:7:3: ServiceInstance/default/db: spec.plan: unknown field",
+        "in.yaml:12:3: ServiceInstance/default/db: metadata.name: "
+        "duplicate resource (first defined at in.yaml:1)",
+    ]
