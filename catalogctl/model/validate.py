@@ -158,6 +158,22 @@ def _url_error(value: str) -> str | None:
     return None
 
 
+def _missing_reference(target: Address, desired: Desired) -> str:
+    """Say that ``target`` is absent, pointing out same-named objects elsewhere."""
+    message = f"references {target}, which is not in the input"
+    elsewhere = sorted(
+        str(a)
+        for a in (*desired.resources, *desired.rejected)
+        if a.kind == target.kind and a.name == target.name and a.namespace != target.namespace
+    )
+    if elsewhere:
+        message += (
+            f" ({' and '.join(elsewhere)} {'is' if len(elsewhere) == 1 else 'are'}: "
+            "a reference only reaches its own namespace)"
+        )
+    return message
+
+
 def _qualified_broker(value: str) -> tuple[str, str] | None:
     if "/" in value:
         broker, _, name = value.partition("/")
@@ -223,7 +239,7 @@ def _check_binding(
     instance = Address("ServiceInstance", res.address.namespace, spec.instance_ref.name)
     if not desired.declares(instance):
         yield res.problem(
-            ("spec", "instanceRef", "name"), f"references {instance}, which is not in the input"
+            ("spec", "instanceRef", "name"), _missing_reference(instance, desired)
         )
     secret_name = binding.effective_secret_name
     if spec.secret_name is not None and (err := dns1123_subdomain_error(spec.secret_name)):
@@ -291,7 +307,7 @@ def _check_mapping(res: LoadedResource, mapping: PodMapping, desired: Desired) -
     binding = Address("ServiceBinding", res.address.namespace, spec.binding_ref.name)
     if not desired.declares(binding):
         yield res.problem(
-            ("spec", "bindingRef", "name"), f"references {binding}, which is not in the input"
+            ("spec", "bindingRef", "name"), _missing_reference(binding, desired)
         )
     if not spec.env and spec.env_from is None and spec.volume is None:
         yield res.problem(("spec",), "nothing to map: set at least one of env, envFrom or volume")
