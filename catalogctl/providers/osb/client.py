@@ -152,6 +152,11 @@ class OSBClient:
         maintenance_info: Mapping[str, Any] | None = None,
         identity: OriginatingIdentity | None = UNSET,
     ) -> Outcome:
+        """PUT instance; build ``context``/guids with :mod:`~catalogctl.providers.osb.identity`.
+
+        The id must already be in state (crash recovery and orphan mitigation
+        depend on it).  ``parameters``/``maintenance_info`` are sent only if given.
+        """
         body: dict[str, Any] = {
             "service_id": service_id,
             "plan_id": plan_id,
@@ -276,6 +281,11 @@ class OSBClient:
         predecessor_binding_id: str | None = None,
         identity: OriginatingIdentity | None = UNSET,
     ) -> Outcome:
+        """PUT binding.  A 202 carries no credentials: poll, then :meth:`get_binding`.
+
+        ``predecessor_binding_id`` is for rotation and only allowed when the
+        plan is ``binding_rotatable`` (the caller checks the catalog).
+        """
         body: dict[str, Any] = {
             "service_id": service_id,
             "plan_id": plan_id,
@@ -344,6 +354,7 @@ class OSBClient:
         *,
         identity: OriginatingIdentity | None = UNSET,
     ) -> Outcome:
+        """Poll a binding operation; same query rules as the instance poll."""
         return await self._send(
             RequestKind.BINDING_LAST_OPERATION,
             "GET",
