@@ -214,3 +214,37 @@ def test_kubectl_typed_create_and_custom_resources(kube_apiserver: KubeApiServer
     missing = kubectl("-n", "demo", "get", "secret", "creds", ok=False)
     # kubectl answers a 404 by checking the namespace, as it does against a cluster
     assert missing.stderr.strip() == 'Error from server (NotFound): namespaces "demo" not found'
+
+
+def test_server_side_table_for_kubectl_get(kube_apiserver: KubeApiServer) -> None:
+    api = kube_apiserver.api_client()
+    client.CoreV1Api(api).create_namespaced_secret(
+        "default", {"metadata": {"name": "s"}, "stringData": {"a": "1", "b": "2"}})
+    resp = api.call_api("GET", kube_apiserver.url + "/api/v1/namespaces/default/secrets",
+                        header_params={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io,"
+                                                 "application/json"})
+    table = json.loads(resp.read())
+    assert table["kind"] == "Table" and table["apiVersion"] == "meta.k8s.io/v1"
+    assert [c["name"] for c in table["columnDefinitions"]] == ["Name", "Type", "Data", "Age"]
+    (row,) = table["rows"]
+    assert row["cells"][:3] == ["s", "Opaque", 2]
+    assert row["object"]["kind"] == "PartialObjectMetadata"
+    assert row["object"]["metadata"]["name"] == "s"
+
+
+def test_kubectl_get_watch_streams_rows(kube_apiserver: KubeApiServer, tmp_path: Path) -> None:
+    kubectl = Kubectl(kube_apiserver, tmp_path)
+    core = client.CoreV1Api(kube_apiserver.api_client())
+    core.create_namespaced_config_map("default", {"metadata": {"name": "first"}})
+    proc = subprocess.Popen([*kubectl.base, "get", "configmaps", "--watch"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().split() == ["NAME", "DATA", "AGE"]
+        assert proc.stdout.readline().split()[:2] == ["first", "0"]
+        core.create_namespaced_config_map("default", {"metadata": {"name": "second"},
+                                                      "data": {"k": "v"}})
+        assert proc.stdout.readline().split()[:2] == ["second", "1"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

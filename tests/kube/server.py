@@ -380,13 +380,32 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.close_connection = True
         bookmarks = query.get("allowWatchBookmarks", "").lower() in ("1", "true")
+        emit = self._table_emitter(route.rt) if self._wants_table() else self._chunk
         try:
             for event in initial:
-                self._chunk(event)
-            watch.follow(self.store, scope, after, deadline, bookmarks, self._chunk)
+                emit(event)
+            watch.follow(self.store, scope, after, deadline, bookmarks, emit)
             self.wfile.write(b"0\r\n\r\n")
         except OSError:  # the client went away
             return
+
+    def _table_emitter(self, rt: ResourceType) -> watch.Emit:
+        """``kubectl get -w``: each object becomes a one-row Table; only the first event carries
+        the column definitions, as from the apiserver."""
+        first = True
+
+        def emit(event: dict[str, Any]) -> None:
+            nonlocal first
+            if event["type"] in ("ADDED", "MODIFIED", "DELETED"):
+                obj = event["object"]
+                table = tables.to_table(rt, [obj], int(obj["metadata"]["resourceVersion"]))
+                if not first:
+                    table["columnDefinitions"] = []
+                first = False
+                event = {"type": event["type"], "object": table}
+            self._chunk(event)
+
+        return emit
 
     def _chunk(self, event: dict[str, Any]) -> None:
         data = json.dumps(event, separators=(",", ":")).encode() + b"\n"
