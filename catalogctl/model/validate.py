@@ -158,9 +158,9 @@ def _url_error(value: str) -> str | None:
     return None
 
 
-def _missing_reference(target: Address, desired: Desired) -> str:
+def _missing_reference(target: Address, desired: Desired, verb: str = "references") -> str:
     """Say that ``target`` is absent, pointing out same-named objects elsewhere."""
-    message = f"references {target}, which is not in the input"
+    message = f"{verb} {target}, which is not in the input"
     elsewhere = sorted(
         str(a)
         for a in (*desired.resources, *desired.rejected)
@@ -192,7 +192,10 @@ def _check_instance(
             continue
         used.append((class_field, plan_field, scope, form))
         if class_value is None:
-            yield res.problem(("spec", plan_field), f"{plan_field} needs {class_field}")
+            yield res.problem(
+                ("spec", plan_field),
+                f"{plan_field} needs {class_field} (a plan is chosen within a class)",
+            )
         for field_name, value in ((class_field, class_value), (plan_field, plan_value)):
             if value is not None and not value:
                 yield res.problem(("spec", field_name), "must not be empty")
@@ -206,8 +209,9 @@ def _check_instance(
                 if not desired.declares(broker_addr):
                     yield res.problem(
                         ("spec", class_field),
-                        f"names broker {broker_addr} (before the '/'), "
-                        "which is not in the input",
+                        _missing_reference(
+                            broker_addr, desired, "names (before the '/') the broker"
+                        ),
                     )
     if not used:
         yield res.problem(
@@ -333,7 +337,10 @@ def _check_mapping(res: LoadedResource, mapping: PodMapping, desired: Desired) -
                 path, "set key (a key of the binding's Secret) or value (a literal value)"
             )
         if env.value is not None and env.optional is not None:
-            yield res.problem((*path, "optional"), "optional applies only to key")
+            yield res.problem(
+                (*path, "optional"),
+                "optional applies only to key (a literal value is never missing)",
+            )
     if (
         spec.env_from is not None
         and spec.env_from.prefix
