@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import select
@@ -164,3 +165,48 @@ def test_force_unlock_asks_on_a_terminal_and_accepts_only_yes(
     assert code == 0, output
     assert "catalogctl state has been successfully unlocked!" in output
     assert LocalBackend(tmp_path).lock_info() is None
+
+
+_CRASH_MID_APPLY = """
+import os, sys
+from catalogctl.state import LocalBackend
+from tests.cli.test_state_cmd_fixtures import binding
+backend = LocalBackend(sys.argv[1])
+info = backend.lock("apply")
+journal = backend.begin(backend.read())
+journal.record(binding())  # one step persisted, then the run is killed
+print(info.id, flush=True)
+os._exit(9)
+"""
+
+
+def test_recovery_after_a_killed_apply(tmp_path: Path) -> None:
+    """Killed mid-apply: its step is visible, the lock blocks, force-unlock, then state rm works."""
+    from tests.cli.test_state_cmd_fixtures import BINDING, INSTANCE, instance, write_state
+
+    first = write_state(tmp_path, [instance()])
+    proc = subprocess.run(
+        [sys.executable, "-c", _CRASH_MID_APPLY, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert proc.returncode == 9, proc.stderr
+    lock_id = proc.stdout.strip()
+
+    listed = run_cli("state", "list", "--state", str(tmp_path))
+    assert listed.stdout.splitlines() == [BINDING, INSTANCE]  # the journal step is replayed
+
+    blocked = run_cli("state", "rm", "--state", str(tmp_path), BINDING)
+    assert blocked.exit_code == 1
+    assert "Its unfinished steps are kept and will be resumed." in blocked.stderr
+
+    assert run_cli("force-unlock", lock_id, "--state", str(tmp_path), "--force").exit_code == 0
+    removed = run_cli("state", "rm", "--state", str(tmp_path), BINDING)
+    assert removed.exit_code == 0, removed.stderr
+    after = run_cli("show", "--json", "--state", str(tmp_path))
+    doc = json.loads(after.stdout)
+    # serial 1 -> 2 when the killed run's journal was compacted, -> 3 for the rm.
+    assert (doc["serial"], sorted(doc["resources"])) == (first.serial + 2, [INSTANCE])
