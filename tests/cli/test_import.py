@@ -124,6 +124,8 @@ class Env:
     def run(self, *args: str) -> Any:
         return run_cli(
             *args,
+            "--secrets-dir",
+            str(self.root / "secrets"),
             "-f",
             str(self.desired),
             "--state",
@@ -372,3 +374,40 @@ def test_import_refuses_an_id_already_tracked_under_another_address(env: Env) ->
     assert result.exit_code == 1
     assert result.stderr == f"Error: instance id {IID} is already tracked as {INSTANCE}\n"
     assert (env.state / STATE_FILE).read_bytes() == before
+
+
+def test_import_keeps_parameters_from_secrets_out_of_state(env: Env) -> None:
+    secret_params = env.root / "secrets" / "default" / "db-params"
+    secret_params.mkdir(parents=True)
+    (secret_params / "params").write_text('{"password": "hunter2-9d8c7b"}')
+    env.desired.write_text(
+        env.desired.read_text().replace(
+            "  parameters:\n    size: small\n",
+            "  parameters:\n    size: small\n"
+            "  parametersFrom:\n    - secretKeyRef:\n"
+            "        name: db-params\n        key: params\n",
+        )
+    )
+    _osb(
+        env.broker,
+        "PUT",
+        f"/v2/service_instances/{IID}",
+        {
+            "service_id": SERVICE_ID,
+            "plan_id": SYNC_PLAN_ID,
+            "organization_guid": "org",
+            "space_guid": "space",
+            "parameters": {"size": "small", "password": "hunter2-9d8c7b"},
+        },
+    )
+    result = env.run("import", INSTANCE, IID)
+    assert result.exit_code == 0, result.stderr
+    res = env.stored().resources[INSTANCE]
+    assert res.parameters == {"size": "small"}
+    assert res.sensitive_parameter_keys == ("password",)
+    assert res.parameters_checksum == checksum({"size": "small", "password": "hunter2-9d8c7b"})
+    shown = run_cli("state", "show", INSTANCE, "--state", str(env.state))
+    assert "        password = (sensitive value)" in shown.stdout.splitlines()
+    everything = (env.state / STATE_FILE).read_text() + result.stdout + result.stderr + shown.stdout
+    assert "hunter2" not in everything
+    assert _instance_change(env)["change"]["actions"] == ["no-op"]
