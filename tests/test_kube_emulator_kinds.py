@@ -56,15 +56,21 @@ def test_secret_string_data_is_folded_into_data(core: client.CoreV1Api) -> None:
     assert patched.data["d"] == b64("x") and patched.string_data is None
 
 
-def test_secret_invalid_base64_is_bad_request(kube_apiserver: KubeApiServer) -> None:
+@pytest.mark.parametrize(("value", "offset"), [
+    ("My-pass-123", 2),  # offsets as kubectl users report them from real clusters
+    ("andrii", 4),
+    ('{"mypass": 1}', 0),
+])
+def test_secret_invalid_base64_is_bad_request(kube_apiserver: KubeApiServer, value: str,
+                                              offset: int) -> None:
     api = kube_apiserver.api_client()
     resp = api.call_api("POST", kube_apiserver.url + "/api/v1/namespaces/default/secrets",
-                        body={"metadata": {"name": "s"}, "data": {"k": "no!tb64"}})
+                        body={"metadata": {"name": "s"}, "data": {"k": value}})
     assert resp.status == 400
     body = json.loads(resp.read())
     assert body["reason"] == "BadRequest"
     assert body["message"] == ('Secret in version "v1" cannot be handled as a Secret: '
-                               "illegal base64 data at input byte 2")
+                               f"illegal base64 data at input byte {offset}")
 
 
 def test_secret_key_names_are_validated(core: client.CoreV1Api) -> None:

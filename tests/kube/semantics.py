@@ -7,7 +7,6 @@ function raises :class:`ApiError` exactly as the matching upstream validation wo
 from __future__ import annotations
 
 import base64
-import binascii
 import re
 from typing import Any
 
@@ -127,16 +126,39 @@ def _decode_b64(kind: str, value: Any) -> None:
             f'{kind} in version "v1" cannot be handled as a {kind}: json: cannot unmarshal '
             f"{type(value).__name__} into Go struct field {kind}.data of type []uint8"
         )
-    raw = value.encode()
-    try:
-        base64.b64decode(raw, validate=True)
-    except (binascii.Error, ValueError):
-        stripped = raw.rstrip(b"=")
-        pos = next((i for i, c in enumerate(stripped) if c not in _B64_ALPHABET), len(stripped))
+    pos = _b64_error_offset(value.encode())
+    if pos is not None:
         raise bad_request(
             f'{kind} in version "v1" cannot be handled as a {kind}: '
             f"illegal base64 data at input byte {pos}"
-        ) from None
+        )
+
+
+def _b64_error_offset(raw: bytes) -> int | None:
+    """Where Go's padded ``base64.StdEncoding`` gives up (its ``CorruptInputError`` offset), or
+    None if the text decodes. Newlines are skipped, as Go does."""
+    seen = 0  # significant characters so far
+    pad_at: int | None = None
+    for i, c in enumerate(raw):
+        if c in (0x0A, 0x0D):
+            continue
+        if pad_at is not None:
+            if c == 0x3D and seen % 4 == 3 and pad_at == seen - 1:
+                seen += 1
+                continue
+            return i
+        if c == 0x3D:
+            if seen % 4 < 2:
+                return i
+            pad_at = seen
+            seen += 1
+            continue
+        if c not in _B64_ALPHABET:
+            return i
+        seen += 1
+    if seen % 4:
+        return len(raw) - seen % 4
+    return None
 
 
 def fold_secret(obj: dict[str, Any]) -> None:
