@@ -611,3 +611,59 @@ def test_many_requests_reuse_connections(
     for _ in range(60):
         kube.observe_binding_secret(NS, SECRET)
     assert "Connection pool is full" not in caplog.text
+
+
+def test_kubeconfig_list_merges_files_and_context_selects(
+    kube_apiserver: KubeApiServer, tmp_path: Path
+) -> None:
+    import yaml
+
+    first = tmp_path / "first"
+    first.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "other",
+                "clusters": [{"name": "other", "cluster": {"server": "http://127.0.0.1:9"}}],
+                "users": [{"name": "other", "user": {"token": "x"}}],
+                "contexts": [
+                    {
+                        "name": "other",
+                        "context": {"cluster": "other", "user": "other", "namespace": "elsewhere"},
+                    }
+                ],
+            }
+        )
+    )
+    env = {"KUBECONFIG": f"{first}:{kube_apiserver.kubeconfig_path}"}
+    default = KubeConnection(KubeOptions(), environ=env)
+    assert default.namespace == "elsewhere"  # the first file's current-context wins
+    chosen = KubeConnection(KubeOptions(context="emulator"), environ=env)
+    assert chosen.namespace == "default"
+    assert KubeCluster(chosen).namespace_uid("default")
+
+
+def test_in_cluster_configuration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kubernetes.config import incluster_config
+
+    from catalogctl.providers.kubernetes import connection
+
+    sa = tmp_path / "serviceaccount"
+    sa.mkdir()
+    (sa / "token").write_text("sa-token")
+    (sa / "ca.crt").write_text("not checked until a request is made")
+    (sa / "namespace").write_text("catalogctl-system\n")
+    monkeypatch.setattr(connection, "IN_CLUSTER_TOKEN_FILE", str(sa / "token"))
+    monkeypatch.setattr(connection, "IN_CLUSTER_NAMESPACE_FILE", str(sa / "namespace"))
+    monkeypatch.setattr(incluster_config, "SERVICE_TOKEN_FILENAME", str(sa / "token"))
+    monkeypatch.setattr(incluster_config, "SERVICE_CERT_FILENAME", str(sa / "ca.crt"))
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "443")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    conn = KubeConnection(KubeOptions())
+    assert conn.configured
+    assert conn.namespace == "catalogctl-system"
+    assert conn.description == "cluster https://10.0.0.1:443"
+    assert KubeConnection(KubeOptions(namespace="apps")).namespace == "apps"

@@ -73,10 +73,29 @@ def kubeconfig_paths(
     listed = env.get("KUBECONFIG", "")
     if listed:
         paths = [Path(p).expanduser() for p in listed.split(os.pathsep) if p]
-        found = [p for p in paths if p.is_file()]
+        # kubectl skips missing and empty files; the Python client rejects empty ones.
+        found = [p for p in paths if p.is_file() and p.stat().st_size > 0]
         return list(dict.fromkeys(found))
     default = (home or Path.home()) / ".kube" / "config"
     return [default] if default.is_file() else []
+
+
+def _first_current_context(paths: list[Path]) -> str | None:
+    """``current-context`` as kubectl merges it: the first file that sets it wins.
+
+    (The Python client's merger lets the last file win, so we decide it here.)
+    Unreadable files are left for the client's loader to report.
+    """
+    import yaml
+
+    for path in paths:
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            continue
+        if isinstance(data, dict) and data.get("current-context"):
+            return str(data["current-context"])
+    return None
 
 
 def _in_cluster(environ: Mapping[str, str]) -> bool:
@@ -153,17 +172,19 @@ class KubeConnection:
                     config_file=joined
                 )
                 chosen: dict[str, Any] | None = current
-                if opts.context:
-                    chosen = next((c for c in contexts if c.get("name") == opts.context), None)
+                wanted = opts.context or _first_current_context(paths)
+                if wanted:
+                    chosen = next((c for c in contexts if c.get("name") == wanted), None)
                     if chosen is None:
                         names = ", ".join(sorted(str(c.get("name")) for c in contexts))
+                        flag = "--context" if opts.context else "current-context"
                         raise InputError(
-                            f"--context: context {opts.context!r} not found in kubeconfig "
+                            f"{flag}: context {wanted!r} not found in kubeconfig "
                             f"(contexts: {names or 'none'})"
                         )
                 config.load_kube_config(  # type: ignore[no-untyped-call]
                     config_file=joined,
-                    context=opts.context,
+                    context=wanted,
                     client_configuration=configuration,
                     persist_config=False,
                 )
