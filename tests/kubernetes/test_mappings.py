@@ -398,3 +398,32 @@ def test_generic_diff_hides_literal_values_unless_asked() -> None:
     assert hidden == ["~ env LOG_LEVEL (= (literal value) -> = (literal value)) [container app]"]
     shown = [str(c) for c in diff_workloads(before, after, show_literal_values=True)]
     assert "hunter2-literal" in shown[0]
+
+
+def test_two_mappings_cannot_share_one_envfrom_entry() -> None:
+    first = plan_apply(workload(), entries()).after
+    other = {"target": QUEUE_MAPPING["target"], "envFrom": {"prefix": "QUEUE_"}}
+    with pytest.raises(
+        OwnershipError, match="envFrom of Secret cloud-queue-binding in container app"
+    ):
+        plan_apply(first, entries(other, name="again"))
+    # A different prefix is a different entry and may coexist.
+    ok = {"target": QUEUE_MAPPING["target"], "envFrom": {"prefix": "Q2_"}}
+    assert plan_apply(first, entries(ok, name="again")).changed
+
+
+def test_moving_a_mapping_to_another_container() -> None:
+    first = plan_apply(workload(), entries()).after
+    moved = dict(
+        QUEUE_MAPPING, target={"kind": "Deployment", "name": "myapp", "containers": ["sidecar"]}
+    )
+    after = plan_apply(first, entries(moved)).after
+    assert container(after, "app") == container(workload(), "app")
+    sidecar = container(after, "sidecar")
+    assert [e["name"] for e in sidecar["env"]] == [
+        "PROXY_PORT",
+        "TOPIC",
+        "PROVIDER_APPLICATION_CREDENTIALS",
+    ]
+    assert read_records(after)["PodMapping/cloud-apps/myapp-queue"].containers == ("sidecar",)
+    assert plan_remove(after, "PodMapping/cloud-apps/myapp-queue").after == workload()

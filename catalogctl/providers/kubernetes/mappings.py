@@ -573,6 +573,17 @@ def _check_conflicts(
                     f"{ref}: mountPath {mount_path} in container {c} is owned by "
                     f"{addr}; refusing to map it for {entries.address}"
                 )
+            # envFrom entries are identified by (Secret, prefix); two owners of one
+            # entry would remove it from under each other.
+            if (
+                entries.env_from is not None
+                and rec.env_from is not None
+                and _env_from_matches(entries.env_from, rec.env_from)
+            ):
+                raise OwnershipError(
+                    f"{ref}: envFrom of Secret {entries.secret_name} in container {c} is owned "
+                    f"by {addr}; refusing to map it again for {entries.address}"
+                )
         if vol_name is not None and rec.volume == vol_name:
             raise OwnershipError(
                 f"{ref}: volume {vol_name} is owned by {addr}; refusing to map it "
