@@ -37,6 +37,7 @@ from catalogctl.providers.kubernetes.mappings import (
 from catalogctl.providers.kubernetes.secrets import (
     MissingSecretError,
     SecretObservation,
+    SecretTransformError,
     build_secret_data,
     secret_data_digest,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "MissingSecretError",
     "SecretObservation",
     "SecretSource",
+    "SecretTransformError",
     "WorkloadChange",
     "WorkloadNotFound",
     "build_secret_data",
