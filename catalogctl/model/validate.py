@@ -142,7 +142,10 @@ def _check_broker(res: LoadedResource, broker: Broker) -> Iterator[Problem]:
 
 def _url_error(value: str) -> str | None:
     """Why ``value`` is not a usable broker URL, or None."""
-    url = urlsplit(value)
+    try:
+        url = urlsplit(value)
+    except ValueError:  # "Invalid IPv6 URL": an unbalanced '[' or ']'
+        return "unbalanced '[' or ']' in the host (an IPv6 host is written [fd00::1])"
     if "://" not in value:
         return "missing scheme (expected http:// or https://)"
     if url.scheme not in ("http", "https"):
