@@ -43,12 +43,14 @@ def events(core: client.CoreV1Api, count: int | None = None,
 
 
 def test_watch_without_version_starts_with_current_state_then_goes_live(
-        core: client.CoreV1Api) -> None:
+        kube_apiserver: KubeApiServer, core: client.CoreV1Api) -> None:
     core.create_namespaced_config_map("default", cm("b"))
     core.create_namespaced_config_map("default", cm("a"))
 
     def later() -> None:
-        time.sleep(0.3)
+        deadline = time.monotonic() + 5
+        while not kube_apiserver.active_watches and time.monotonic() < deadline:
+            time.sleep(0.01)
         core.create_namespaced_config_map("default", cm("c"))
         core.patch_namespaced_config_map("c", "default", {"data": {"x": "1"}})
         core.delete_namespaced_config_map("c", "default")
@@ -218,3 +220,16 @@ def test_stop_ends_open_watches() -> None:
     server.stop()
     assert finished.wait(5)
     assert time.monotonic() - began < 3
+
+
+def test_server_notices_a_watch_client_hanging_up(kube_apiserver: KubeApiServer,
+                                                  core: client.CoreV1Api) -> None:
+    core.create_namespaced_config_map("default", cm("x"))
+    w = watch.Watch()
+    for _ in w.stream(core.list_namespaced_config_map, "default", timeout_seconds=60):
+        assert kube_apiserver.active_watches == 1
+        w.stop()  # the client closes the connection; the stream would otherwise idle a minute
+    deadline = time.monotonic() + 5
+    while kube_apiserver.active_watches and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert kube_apiserver.active_watches == 0

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import json
+import select
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -381,13 +383,24 @@ class Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         bookmarks = query.get("allowWatchBookmarks", "").lower() in ("1", "true")
         emit = self._table_emitter(route.rt) if self._wants_table() else self._chunk
+        self.emulator.watch_started(+1)
         try:
             for event in initial:
                 emit(event)
-            watch.follow(self.store, scope, after, deadline, bookmarks, emit)
+            watch.follow(self.store, scope, after, deadline, bookmarks, emit, self._client_gone)
             self.wfile.write(b"0\r\n\r\n")
         except OSError:  # the client went away
             return
+        finally:
+            self.emulator.watch_started(-1)
+
+    def _client_gone(self) -> bool:
+        """True once the watch client has closed its end (readable socket, zero-byte peek)."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
 
     def _table_emitter(self, rt: ResourceType) -> watch.Emit:
         """``kubectl get -w``: each object becomes a one-row Table; only the first event carries
@@ -441,6 +454,7 @@ class EmulatorServer:
         self.store = Store(event_log_size=event_log_size)
         self.requests: list[RequestRecord] = []
         self.faults: list[FaultRule] = []
+        self._active_watches = 0
         self._httpd = _HTTPServer((host, port), Handler)
         self._httpd.emulator = self
         self._thread: threading.Thread | None = None
@@ -468,6 +482,16 @@ class EmulatorServer:
             self._thread.join(timeout=5)
             self._thread = None
         self._httpd.server_close()
+
+    @property
+    def active_watches(self) -> int:
+        """Watch streams currently open; lets a test wait until its watcher is listening."""
+        with self.store.cond:
+            return self._active_watches
+
+    def watch_started(self, delta: int) -> None:
+        with self.store.cond:
+            self._active_watches += delta
 
     def record(self, rec: RequestRecord) -> None:
         with self.store.cond:

@@ -69,9 +69,10 @@ def translate(event: Event, scope: Scope) -> dict[str, Any] | None:
 
 
 def follow(store: Store, scope: Scope, after: int, deadline: float | None, bookmarks: bool,
-           emit: Emit) -> None:
-    """Emit events after ``after`` until the deadline passes or the store closes. Writing happens
-    outside the lock: stored objects are immutable, so the event list is safe to use."""
+           emit: Emit, client_gone: Callable[[], bool] = lambda: False) -> None:
+    """Emit events after ``after`` until the deadline passes, the store closes or the client
+    hangs up (checked about once a second while idle). Writing happens outside the lock: stored
+    objects are immutable, so the event list is safe to use."""
     while True:
         too_old: ApiError | None = None
         batch: list[Event] = []
@@ -85,7 +86,9 @@ def follow(store: Store, scope: Scope, after: int, deadline: float | None, bookm
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if batch or store.closed or (remaining is not None and remaining <= 0):
                     break
-                store.cond.wait(timeout=1.0 if remaining is None else min(remaining, 1.0))
+                woken = store.cond.wait(timeout=1.0 if remaining is None else min(remaining, 1.0))
+                if not woken and client_gone():
+                    return
             closed = store.closed
         if too_old is not None:
             emit({"type": "ERROR", "object": too_old.status()})
