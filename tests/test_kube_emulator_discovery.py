@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -238,6 +239,8 @@ def test_kubectl_get_watch_streams_rows(kube_apiserver: KubeApiServer, tmp_path:
     core.create_namespaced_config_map("default", {"metadata": {"name": "first"}})
     proc = subprocess.Popen([*kubectl.base, "get", "configmaps", "--watch"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    guard = threading.Timer(30, proc.kill)  # a missing line must fail the test, not hang it
+    guard.start()
     try:
         assert proc.stdout is not None
         assert proc.stdout.readline().split() == ["NAME", "DATA", "AGE"]
@@ -246,5 +249,6 @@ def test_kubectl_get_watch_streams_rows(kube_apiserver: KubeApiServer, tmp_path:
                                                       "data": {"k": "v"}})
         assert proc.stdout.readline().split()[:2] == ["second", "1"]
     finally:
+        guard.cancel()
         proc.terminate()
         proc.wait(timeout=10)
