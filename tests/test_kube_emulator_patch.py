@@ -380,3 +380,18 @@ def test_apply_body_is_logged_decoded_from_yaml(
     assert resp.status == 201
     assert json.loads(resp.read())["data"] == {"a": "1"}
     assert kube_apiserver.requests[-1].body["data"] == {"a": "1"}
+
+
+def test_force_is_only_for_apply(core: client.CoreV1Api) -> None:
+    core.create_namespaced_config_map("default", {"metadata": {"name": "c"}})
+    with pytest.raises(ApiException) as exc:
+        core.patch_namespaced_config_map("c", "default", {"data": {"a": "b"}}, force=True,
+                                         _content_type=MERGE)
+    assert exc.value.status == 422
+    assert status_of(exc)["message"] == (
+        'PatchOptions.meta.k8s.io "" is invalid: force: Forbidden: may not be specified for '
+        "non-apply patch")
+    applied = core.patch_namespaced_config_map(
+        "c", "default", {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"},
+                         "data": {"a": "b"}}, force=True, field_manager="m", _content_type=APPLY)
+    assert applied.data == {"a": "b"}

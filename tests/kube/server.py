@@ -311,6 +311,9 @@ class Handler(BaseHTTPRequestHandler):
         if mime not in accepted:
             raise errors.unsupported_media_type(accepted)
         kind = PATCH_TYPES[mime]
+        if kind != "apply" and "force" in query:
+            raise errors.invalid("PatchOptions", "meta.k8s.io", "", [errors.FieldError(
+                "force", "Forbidden", "may not be specified for non-apply patch")])
         body = _decode(raw, "yaml" if kind == "apply" else JSON)
         apply_fn: Callable[[Obj], Any]
         create_body = None
