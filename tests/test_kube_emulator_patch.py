@@ -395,3 +395,20 @@ def test_force_is_only_for_apply(core: client.CoreV1Api) -> None:
         "c", "default", {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"},
                          "data": {"a": "b"}}, force=True, field_manager="m", _content_type=APPLY)
     assert applied.data == {"a": "b"}
+
+
+def test_smp_set_element_order_places_new_items_and_keeps_foreign_ones(
+        apps: client.AppsV1Api, api: client.ApiClient) -> None:
+    make_deployment(apps)
+    smp(apps, {"containers": [{"name": "app", "env": [{"name": "INJECTED", "value": "1"}]}]})
+    # what kubectl apply sends when its manifest gains NEW between LOG and OLD
+    smp(apps, {
+        "$setElementOrder/containers": [{"name": "app"}, {"name": "sidecar"}],
+        "containers": [{
+            "name": "app",
+            "$setElementOrder/env": [{"name": "LOG"}, {"name": "NEW"}, {"name": "OLD"}],
+            "env": [{"name": "NEW", "value": "n"}],
+        }],
+    })
+    env = [e["name"] for e in containers(template_spec(apps, api))["app"]["env"]]
+    assert env == ["LOG", "NEW", "OLD", "INJECTED"]

@@ -189,10 +189,34 @@ def _smp_map(orig: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
             orig[key] = _smp_list(key, orig.get(key), value)
         else:
             orig[key] = value
+    for key, order in patch.items():
+        if key.startswith("$setElementOrder/") and isinstance(order, list):
+            field = key.split("/", 1)[1]
+            if isinstance(orig.get(field), list):
+                orig[field] = _set_element_order(orig[field], order, MERGE_KEYS.get(field))
     if isinstance(retain, list):
         for key in [k for k in orig if k not in retain]:
             del orig[key]
     return orig
+
+
+def _set_element_order(merged: list[Any], order: list[Any], merge_key: str | None) -> list[Any]:
+    """Honour ``$setElementOrder``: listed elements take the patch's order, and each element the
+    patch does not list (added by someone else) stays right after its live predecessor."""
+    def ident(item: Any) -> Any:
+        return item.get(merge_key) if merge_key and isinstance(item, dict) else item
+
+    wanted = [ident(o) for o in order]
+    listed = {ident(i): i for i in merged if ident(i) in wanted}
+    result = [listed[k] for k in wanted if k in listed]
+    for pos, item in enumerate(merged):
+        if ident(item) in listed:
+            continue
+        before = next((merged[j] for j in range(pos - 1, -1, -1)
+                       if any(r is merged[j] for r in result)), None)
+        at = 0 if before is None else next(n for n, r in enumerate(result) if r is before) + 1
+        result.insert(at, item)
+    return result
 
 
 def _smp_list(field: str, orig: Any, patch: list[Any]) -> list[Any]:
