@@ -8,6 +8,7 @@
 * ``mappings`` — PodMapping strategic-merge patches, diffs and observations.
 * ``sources`` — the Secret value chain for inputs (env, ``--secrets-dir``, cluster).
 * :func:`open_cluster` — pick the target from the CLI flags.
+* :class:`Cluster` — a target plus the Secret chain, with the engine's calls.
 
 Importing this package does not import ``kubernetes``.
 """
@@ -24,6 +25,7 @@ from catalogctl.providers.kubernetes.connection import (
     KubeOptions,
 )
 from catalogctl.providers.kubernetes.directory import DirectoryCluster
+from catalogctl.providers.kubernetes.facade import Cluster
 from catalogctl.providers.kubernetes.kube import KubeApiError, KubeCluster
 from catalogctl.providers.kubernetes.mappings import (
     ImmutableWorkloadError,
@@ -45,6 +47,7 @@ from catalogctl.providers.kubernetes.sources import ChainSecretSource, SecretSou
 
 __all__ = [
     "ChainSecretSource",
+    "Cluster",
     "ClusterConfigNotFound",
     "ClusterTarget",
     "DirectoryCluster",

@@ -99,6 +99,11 @@ class SecretObservation:
     def ref(self) -> str:
         return f"{self.namespace}/{self.name}"
 
+    @property
+    def data_hash(self) -> str | None:
+        """Alias of :attr:`data_sha256` under the name the engine's port uses."""
+        return self.data_sha256
+
 
 # --- serialisation --------------------------------------------------------------------------------
 
