@@ -95,7 +95,8 @@ def test_health_endpoints(kube_apiserver: KubeApiServer, path: str) -> None:
 # --- standalone ------------------------------------------------------------------------------
 
 
-def test_module_runs_standalone_and_exits_on_sigterm() -> None:
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_module_runs_standalone_and_exits_on_signal(stop_signal: signal.Signals) -> None:
     proc = subprocess.Popen([sys.executable, "-m", "tests.kube", "--port", "0"], cwd=REPO,
                             stdout=subprocess.PIPE, text=True)
     try:
@@ -108,8 +109,9 @@ def test_module_runs_standalone_and_exits_on_sigterm() -> None:
         names = [n.metadata.name for n in client.CoreV1Api(api).list_namespace().items]
         assert "default" in names
         api.close()
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(stop_signal)
         assert proc.wait(timeout=10) == 0
+        assert proc.stdout.read() == ""  # nothing else is printed
     finally:
         if proc.poll() is None:
             proc.kill()
