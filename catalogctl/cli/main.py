@@ -24,6 +24,16 @@ from catalogctl.cli.exitcodes import exit_code_for
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "validate": ("catalogctl.cli.commands.validate", "validate", "Check desired-state YAML and report every problem."),
     "graph": ("catalogctl.cli.commands.graph", "graph", "Print the dependency graph (DOT or Mermaid)."),
+    "plan": ("catalogctl.cli.commands.plan", "plan", "Show what apply would do, without changing anything."),
+    "apply": ("catalogctl.cli.commands.apply", "apply", "Make brokers and cluster match the desired state."),
+    "destroy": ("catalogctl.cli.commands.apply", "destroy", "Delete everything catalogctl manages in this state."),
+    "render": ("catalogctl.cli.commands.render", "render", "Render PodMappings as kustomize patches for Argo CD / Flux."),
+    "drift": ("catalogctl.cli.commands.drift", "drift", "Report changes made outside catalogctl (exit 2 on drift)."),
+    "show": ("catalogctl.cli.commands.show", "show", "Show the current state or a saved plan."),
+    "state": ("catalogctl.cli.commands.state_cmd", "state", "Inspect and repair state: list, show, rm, mv."),
+    "output": ("catalogctl.cli.commands.output", "output", "Show binding credentials (masked unless --show-secrets)."),
+    "import": ("catalogctl.cli.commands.importing", "import_", "Adopt an existing instance or binding by its OSB id."),
+    "force-unlock": ("catalogctl.cli.commands.unlock", "force_unlock", "Release a state lock left by a run that died."),
 }
 
 

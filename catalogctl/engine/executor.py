@@ -219,7 +219,7 @@ class Applier:
                 ))
             ready = base.model_copy(update={
                 "status": ResourceStatus.READY, "operation": None,
-                "parameters_checksum": p.get("parameters_checksum") or checksum(params),
+                "parameters_checksum": p.get("parameters_checksum") or None,
                 "maintenance_info_version": p.get("maintenance_info"),
             })
             if isinstance(outcome, Done):
@@ -299,7 +299,7 @@ class Applier:
             done = prior.model_copy(update={
                 "status": ResourceStatus.READY, "operation": None, "plan_id": p["plan_id"],
                 "parameters": {k: v for k, v in params.items() if k not in sensitive},
-                "sensitive_parameter_keys": sensitive, "parameters_checksum": p.get("parameters_checksum"),
+                "sensitive_parameter_keys": sensitive, "parameters_checksum": p.get("parameters_checksum") or None,
                 "maintenance_info_version": mi or prior.maintenance_info_version, "attributes": attrs,
             })
             if isinstance(outcome, Done):
@@ -374,7 +374,7 @@ class Applier:
             address=change.address, kind="ServiceBinding", status=ResourceStatus.CREATING, broker=record.address,
             service_id=inst.service_id, plan_id=inst.plan_id, instance_id=inst.instance_id, binding_id=binding_id,
             parameters={k: v for k, v in params.items() if k not in sensitive}, sensitive_parameter_keys=sensitive,
-            parameters_checksum=p.get("parameters_checksum"),
+            parameters_checksum=p.get("parameters_checksum") or None,
             operation=InFlightOperation(kind=OperationKind.BIND, request_sent=True), depends_on=change.depends_on,
             attributes={"broker_record": record.to_dict(), "checksum": p.get("checksum"),
                         "bindings_retrievable": bool(p.get("bindings_retrievable")),

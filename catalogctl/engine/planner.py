@@ -186,6 +186,7 @@ async def resolve(inputs: Inputs, state: State, brokers: Brokers, cluster: Clust
             "instances_retrievable": plan.instances_retrievable,
             "bindings_retrievable": plan.bindings_retrievable,
             "maintenance_info": mi, "external_id": inst.spec.external_id,
+            "parameters_checksum": merged.checksum,
         }
 
     for res, binding in desired.of_type(ServiceBinding):
@@ -221,7 +222,7 @@ async def resolve(inputs: Inputs, state: State, brokers: Brokers, cluster: Clust
         )
         out.private[address] = {
             "spec": binding.model_dump(by_alias=True, exclude_none=True, mode="json"),
-            "instance": instance, "checksum": checksum,
+            "instance": instance, "checksum": checksum, "parameters_checksum": merged.checksum,
             "bindings_retrievable": plan.bindings_retrievable,
             "maximum_polling_duration": plan.maximum_polling_duration,
         }
@@ -318,10 +319,18 @@ async def _observe_one(
 
 
 async def make_plan(
-    inputs: Inputs, state: State, brokers: Brokers, cluster: ClusterPort, options: DiffOptions, *, do_refresh: bool = True
+    inputs: Inputs | None, state: State, brokers: Brokers, cluster: ClusterPort, options: DiffOptions,
+    *, do_refresh: bool = True,
 ) -> Plan:
-    """Resolve, refresh and diff: the whole of ``catalogctl plan``."""
-    resolution = await resolve(inputs, state, brokers, cluster)
+    """Resolve, refresh and diff: the whole of ``catalogctl plan``.
+
+    A destroy plan needs no catalogs: everything to delete, and the broker to
+    delete it at, is in state.
+    """
+    if inputs is None or options.destroy:
+        resolution = Resolution()
+    else:
+        resolution = await resolve(inputs, state, brokers, cluster)
     observed = await refresh(state, resolution, brokers, cluster) if do_refresh else {}
     plan = compute_plan(
         resolution.desired, state, observed, options,

@@ -8,24 +8,14 @@ client is) and are called from worker threads.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from catalogctl.model.bindings import SecretTransform
 from catalogctl.model.podmappings import PodMapping
+from catalogctl.providers.kubernetes.mappings import MappingObservation
+from catalogctl.providers.kubernetes.secrets import SecretObservation
 
-
-@dataclass(frozen=True)
-class SecretObservation:
-    exists: bool
-    owner: str | None = None
-    data_hash: str | None = None
-
-
-@dataclass(frozen=True)
-class MappingObservation:
-    workload_exists: bool
-    missing: tuple[str, ...] = ()
+__all__ = ["ClusterPort", "MappingObservation", "SecretObservation"]
 
 
 class ClusterPort(Protocol):
@@ -57,12 +47,3 @@ class ClusterPort(Protocol):
 
     def namespace_uid(self, namespace: str) -> str | None: ...
 
-
-def data_hash(data: Mapping[str, bytes]) -> str:
-    """sha256 over a Secret's sorted keys and values: comparable, reveals nothing."""
-    import hashlib
-
-    h = hashlib.sha256()
-    for key in sorted(data):
-        h.update(key.encode() + b"\0" + data[key] + b"\0")
-    return h.hexdigest()

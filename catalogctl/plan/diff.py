@@ -209,7 +209,9 @@ def compute_plan(
         d = wanted[address]
         s = state.get(address)
         o = observed.get(address)
-        if s is None:
+        if d.kind in ("ClusterServiceBroker", "ServiceBroker"):
+            decision = _Decision(Action.NOOP, "brokers are read, not changed")
+        elif s is None:
             decision = _Decision(Action.CREATE, "is not in the state")
         elif d.kind == "ServiceInstance":
             decision = _decide_instance(d, s, o, options)
@@ -222,7 +224,7 @@ def compute_plan(
         elif d.kind == "PodMapping":
             decision = _decide_mapping(d, s, o)
         else:
-            decision = _Decision(Action.NOOP, "brokers are read, not changed")
+            decision = _Decision(Action.NOOP, "not managed by catalogctl")
         if address in options.replace and d.kind in ("ServiceInstance", "ServiceBinding", "PodMapping"):
             if s is not None and decision.action in (Action.NOOP, Action.UPDATE):
                 decision = _Decision(Action.REPLACE, "will be replaced, as requested (--replace)")

@@ -1,0 +1,134 @@
+"""``catalogctl apply`` and ``catalogctl destroy``."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from catalogctl.cli.console import Console, console_of
+from catalogctl.cli.options import plan_options, run_options
+
+
+def _confirm(console: Console, auto_approve: bool, destroy: bool) -> Any:
+    from catalogctl.cli.views.plan_human import render_plan
+    from catalogctl.errors import UsageError
+    from catalogctl.plan.model import Plan
+
+    def confirm(plan: Plan) -> bool:
+        console.out(render_plan(plan, color=console.color_enabled(), show_footer=False))
+        if auto_approve:
+            return True
+        if not sys.stdin.isatty():
+            raise UsageError("apply needs confirmation, but stdin is not a terminal: pass --auto-approve "
+                             "(or apply a saved plan file)")
+        console.out("")
+        console.out("Do you really want to destroy all resources?" if destroy else "Do you want to perform these actions?")
+        console.out("  catalogctl will perform the actions described above." + (" There is no undo." if destroy else ""))
+        console.out("  Only 'yes' will be accepted to approve.")
+        answer = click.prompt("  Enter a value", default="", show_default=False)
+        if answer != "yes":
+            console.out("\nApply cancelled.")
+            return False
+        return True
+
+    return confirm
+
+
+def _summary(console: Console, plan: Any, state_before: Any, destroy: bool) -> None:
+    counts = plan.counts()
+    from catalogctl.plan.model import Action
+
+    added = counts[Action.CREATE] + counts[Action.REPLACE]
+    changed = counts[Action.UPDATE]
+    destroyed = counts[Action.DELETE] + counts[Action.REPLACE]
+    word = "Destroy" if destroy else "Apply"
+    console.out("")
+    console.out(console.style(f"{word} complete! Resources: {added} added, {changed} changed, {destroyed} destroyed.",
+                              fg="green", bold=True))
+
+
+def _run(ctx: click.Context, params: dict[str, Any], *, destroy: bool) -> int:
+    from catalogctl.cli.commands.plan import diff_options, expand_targets
+    from catalogctl.cli.session import build_session
+    from catalogctl.engine.executor import ApplyOptions
+    from catalogctl.engine.inputs import load_inputs
+    from catalogctl.engine.session import read_plan_file
+    from catalogctl.errors import UsageError
+
+    console = console_of(ctx)
+    plan_file = params.get("plan_file")
+    saved = None
+    inputs = None
+    if plan_file:
+        if params.get("filenames"):
+            raise UsageError("a saved plan is applied as it is: do not pass -f with a plan file")
+        saved = read_plan_file(plan_file)
+    elif params.get("filenames"):
+        inputs = load_inputs(params["filenames"], params["namespace"], params["strict_kinds"])
+    elif not destroy:
+        raise UsageError("pass -f/--filename with the desired state, or a saved plan file")
+    options = diff_options(params, destroy=destroy)
+    if inputs is not None:
+        options = expand_targets(inputs, None, options)
+    session = build_session(console, params, params["namespace"])
+    session.apply_options = ApplyOptions(orphan_mitigation=not params.get("no_orphan_mitigation", False))
+    confirm = None if saved is not None else _confirm(console, params["auto_approve"], destroy)
+    if saved is not None:
+        from catalogctl.cli.views.plan_human import render_plan
+
+        console.out(render_plan(saved, color=console.color_enabled(), show_footer=False))
+    applied, _ = session.apply(inputs=inputs, options=options, refresh=params["refresh"], saved=saved,
+                               confirm=confirm)
+    if not applied.actionable:
+        if inputs is not None and confirm is None:
+            pass
+        if saved is None:
+            from catalogctl.cli.views.plan_human import render_plan
+
+            console.out(render_plan(applied, color=console.color_enabled(), show_footer=False))
+        return 0
+    _summary(console, applied, None, destroy)
+    return 0
+
+
+def _common(func: Any) -> Any:
+    func = click.option("--auto-approve", is_flag=True, help="Apply without asking for confirmation.")(func)
+    func = click.option("--no-orphan-mitigation", is_flag=True,
+                        help="Do not delete resources whose creation failed uncertainly; leave them tainted.")(func)
+    return plan_options(run_options(func))
+
+
+@click.command()
+@click.argument("plan_file", required=False, metavar="[PLAN_FILE]")
+@click.option("-f", "--filename", "filenames", multiple=True,
+              help="File, directory (recursive *.yaml/*.yml) or - for stdin. Repeatable.")
+@click.option("-n", "--namespace", default="default", show_default=True, envvar="CATALOGCTL_NAMESPACE",
+              help="Namespace for resources that do not set one.")
+@click.option("--strict-kinds", is_flag=True, help="Treat objects of unmanaged kinds as errors.")
+@_common
+@click.pass_context
+def apply(ctx: click.Context, /, **params: Any) -> int:
+    """Provision, bind, write Secrets and map credentials to match the desired state.
+
+    With PLAN_FILE (from `plan --out`), applies exactly that plan, and refuses
+    it if the state changed since. Without it, plans first and asks for
+    confirmation (unless --auto-approve). Ctrl-C stops starting new work, lets
+    requests in flight finish, saves state and exits 130; the next apply resumes.
+    """
+    return _run(ctx, params, destroy=False)
+
+
+@click.command()
+@click.option("-f", "--filename", "filenames", multiple=True,
+              help="Desired state (optional: what is destroyed is what the state holds).")
+@click.option("-n", "--namespace", default="default", show_default=True, envvar="CATALOGCTL_NAMESPACE",
+              help="Namespace for resources that do not set one.")
+@click.option("--strict-kinds", is_flag=True, help="Treat objects of unmanaged kinds as errors.")
+@_common
+@click.pass_context
+def destroy(ctx: click.Context, /, **params: Any) -> int:
+    """Delete everything catalogctl manages in this state: unmap, delete Secrets, unbind, deprovision."""
+    params.setdefault("plan_file", None)
+    return _run(ctx, params, destroy=True)

@@ -1,0 +1,103 @@
+"""``catalogctl plan``: show what apply would do."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from catalogctl.cli.console import console_of
+from catalogctl.cli.options import input_options, plan_options, run_options
+
+
+def diff_options(params: dict[str, Any], *, destroy: bool = False, refresh_only: bool = False) -> Any:
+    """DiffOptions from flags; --target/--replace addresses are checked here."""
+    from catalogctl.errors import UsageError
+    from catalogctl.model.address import Address
+    from catalogctl.plan.inputs import DiffOptions
+
+    namespace = params.get("namespace") or "default"
+
+    def addresses(values: tuple[str, ...], flag: str) -> frozenset[str]:
+        out = set()
+        for value in values:
+            try:
+                out.add(str(Address.parse(value, namespace)))
+            except ValueError as exc:
+                raise UsageError(f"{flag}: {exc}") from None
+        return frozenset(out)
+
+    if refresh_only and not params.get("refresh", True):
+        raise UsageError("--refresh-only cannot be combined with --no-refresh")
+    targets = addresses(params.get("targets") or (), "--target")
+    return DiffOptions(
+        destroy=destroy,
+        refresh_only=refresh_only,
+        upgrade=bool(params.get("upgrade")),
+        targets=targets or None,
+        replace=addresses(params.get("replace") or (), "--replace"),
+    )
+
+
+def expand_targets(inputs: Any, state: Any, options: Any) -> Any:
+    """--target means the target plus everything it depends on (Terraform's rule)."""
+    from dataclasses import replace
+
+    from catalogctl.model.address import Address
+
+    if options.targets is None:
+        return options
+    keep = set(options.targets)
+    graph = inputs.graph
+    for target in options.targets:
+        address = Address.parse(target)
+        if address in graph:
+            keep |= {str(a) for a in graph.ancestors(address)}
+    return replace(options, targets=frozenset(keep))
+
+
+@click.command()
+@input_options
+@run_options
+@plan_options
+@click.option("--out", "out", metavar="FILE", help="Save the plan; apply it later with `catalogctl apply FILE`.")
+@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable JSON plan (sensitive values masked).")
+@click.option("--markdown", "as_markdown", is_flag=True, help="Print the plan as Markdown (for a pull-request comment).")
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 0 with no changes, 1 on error, 2 with changes.")
+@click.option("--refresh-only", is_flag=True, help="Only report drift between state and the live world.")
+@click.option("--destroy", is_flag=True, help="Plan to delete everything in state.")
+@click.pass_context
+def plan(ctx: click.Context, /, **params: Any) -> int:
+    """Show what apply would do, without changing anything.
+
+    Reads broker catalogs, state and (unless --no-refresh) live broker and
+    cluster state; makes no mutating call. Exit codes: 0 success, 1 error,
+    2 changes present (only with --detailed-exitcode).
+    """
+    from catalogctl.cli.session import build_session
+    from catalogctl.cli.views.plan_human import render_plan
+    from catalogctl.engine.inputs import load_inputs
+    from catalogctl.engine.session import write_plan_file
+
+    console = console_of(ctx)
+    inputs = load_inputs(params["filenames"], params["namespace"], params["strict_kinds"])
+    options = diff_options(params, destroy=params["destroy"], refresh_only=params["refresh_only"])
+    options = expand_targets(inputs, None, options)
+    session = build_session(console, params, params["namespace"])
+    result = session.plan(inputs, options, refresh=params["refresh"])
+    if params["out"]:
+        write_plan_file(params["out"], result)
+    if params["as_json"]:
+        from catalogctl.cli.views.plan_json import render_plan_json
+
+        console.out(json.dumps(render_plan_json(result), indent=2, sort_keys=True))
+    elif params["as_markdown"]:
+        from catalogctl.cli.views import render_plan_markdown
+
+        console.out(render_plan_markdown(result))
+    else:
+        console.out(render_plan(result, color=console.color_enabled(), saved_to=params["out"]))
+    if params["detailed_exitcode"] and result.has_changes:
+        return 2
+    return 0

@@ -1,0 +1,51 @@
+"""Build a :class:`~catalogctl.engine.session.Session` from command-line flags."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from catalogctl.cli.console import Console
+from catalogctl.engine.brokers import BrokerSettings
+from catalogctl.engine.session import Session
+from catalogctl.errors import UsageError
+from catalogctl.model.names import parse_go_duration
+
+
+def parse_timeout(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        return parse_go_duration(text)
+    except ValueError:
+        raise UsageError(f"invalid duration {text!r} (e.g. 30s, 5m)") from None
+
+
+def build_session(console: Console, params: dict[str, Any], namespace: str = "default") -> Session:
+    from pathlib import Path
+
+    from catalogctl.engine.cluster import open_cluster
+    from catalogctl.state.local import LocalBackend
+
+    cluster = open_cluster(
+        kubeconfig=params.get("kubeconfig"),
+        context=params.get("kube_context"),
+        cluster_dir=params.get("cluster_dir"),
+        secrets_dir=params.get("secrets_dir"),
+        namespace=namespace,
+    )
+    state_dir = Path(params.get("state_dir") or "state")
+    settings = BrokerSettings(
+        cluster_id=params.get("cluster_id") or "catalogctl",
+        timeout=float(params.get("broker_timeout") or 60.0),
+        catalog_cache_dir=state_dir / "catalog-cache",
+    )
+    return Session(
+        backend=LocalBackend(state_dir),
+        cluster=cluster,
+        settings=settings,
+        parallelism=int(params.get("parallelism") or 16),
+        lock_timeout=parse_timeout(str(params.get("lock_timeout") or "0")),
+        emit=console.out,
+    )

@@ -1,0 +1,170 @@
+"""One run of catalogctl: state, cluster, brokers, and the plan/apply flow.
+
+Commands build a :class:`Session` from their flags and call :meth:`plan` or
+:meth:`apply`; everything with effects is reached through the objects held
+here, so tests can run the full flow against real test servers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from catalogctl.engine.brokers import Brokers, BrokerSettings
+from catalogctl.engine.executor import Applier, ApplyOptions, summarize
+from catalogctl.engine.inputs import Inputs
+from catalogctl.engine.planner import make_plan
+from catalogctl.engine.ports import ClusterPort
+from catalogctl.engine.progress import Progress
+from catalogctl.errors import Interrupted, StalePlanError
+from catalogctl.plan.inputs import DiffOptions
+from catalogctl.plan.model import Mode, Plan
+from catalogctl.providers.osb.poller import PollScheduler
+from catalogctl.state.backend import StateBackend
+from catalogctl.state.models import State
+
+
+@dataclass
+class Session:
+    backend: StateBackend
+    cluster: ClusterPort
+    settings: BrokerSettings = field(default_factory=BrokerSettings)
+    parallelism: int = 16
+    lock_timeout: float = 0.0
+    emit: Callable[[str], None] = print
+    apply_options: ApplyOptions = field(default_factory=ApplyOptions)
+    poll_max_interval: float = 20.0
+
+    def _brokers(self) -> Brokers:
+        return Brokers(self.settings, self.cluster.read_secret_key, asyncio.Semaphore(self.parallelism))
+
+    @contextlib.contextmanager
+    def locked(self, operation: str) -> Iterator[None]:
+        info = self.backend.lock(operation, timeout=self.lock_timeout)
+        try:
+            yield
+        finally:
+            self.backend.unlock(info.id)
+
+    async def _plan(self, inputs: Inputs | None, state: State, options: DiffOptions, refresh: bool) -> Plan:
+        brokers = self._brokers()
+        try:
+            return await make_plan(inputs, state, brokers, self.cluster, options, do_refresh=refresh)
+        finally:
+            await brokers.aclose()
+
+    def plan(self, inputs: Inputs | None, options: DiffOptions, *, refresh: bool = True) -> Plan:
+        """Compute a plan under the state lock; makes no mutating call."""
+        with self.locked("plan"):
+            state = self.backend.read()
+            return asyncio.run(self._plan(inputs, state, options, refresh))
+
+    def apply(
+        self,
+        *,
+        inputs: Inputs | None = None,
+        options: DiffOptions = DiffOptions(),
+        refresh: bool = True,
+        saved: Plan | None = None,
+        confirm: Callable[[Plan], bool] | None = None,
+    ) -> tuple[Plan, State]:
+        """Plan (or take a saved plan), confirm, and apply it, all under one lock.
+
+        Returns the plan applied and the committed state.  Raises ApplyFailed
+        when some resources failed (state keeps everything that succeeded) and
+        Interrupted after Ctrl-C/SIGTERM once state is saved.
+        """
+        with self.locked("apply"):
+            state = self.backend.read()
+            if saved is not None:
+                check_fresh(saved, state)
+                plan = saved
+            else:
+                plan = asyncio.run(self._plan(inputs, state, options, refresh))
+            if plan.mode is Mode.REFRESH_ONLY or not plan.actionable:
+                return plan, state
+            if confirm is not None and not confirm(plan):
+                return plan, state
+            committed, interrupted, failure = asyncio.run(self._apply(plan, state))
+            if interrupted:
+                raise Interrupted(
+                    "interrupted: in-flight requests finished and state was saved; "
+                    "run apply again to resume"
+                )
+            if failure is not None:
+                raise failure
+            return plan, committed
+
+    async def _apply(self, plan: Plan, state: State) -> tuple[State, bool, Exception | None]:
+        brokers = self._brokers()
+        scheduler = PollScheduler(max_interval=self.poll_max_interval)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        installed = []
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, stop.set)
+                installed.append(sig)
+        journal = self.backend.begin(state)
+        try:
+            applier = Applier(plan, journal, brokers, self.cluster, scheduler, Progress(self.emit),
+                              self.apply_options)
+            result = await applier.run(stop)
+        finally:
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+            await scheduler.aclose()
+            await brokers.aclose()
+        committed = journal.commit(serial_bump=True)
+        return committed, stop.is_set(), summarize(result)
+
+
+def check_fresh(plan: Plan, state: State) -> None:
+    """Refuse a saved plan made against another state (Terraform's lineage/serial rule).
+
+    A state never written has no lineage of its own yet, so a plan made
+    against an empty state matches any still-empty state.
+    """
+    if plan.serial == 0 and state.serial == 0 and not state.resources:
+        return
+    if plan.lineage != state.lineage:
+        raise StalePlanError(
+            "the saved plan does not match this state (different lineage): it was made for another "
+            "state; plan again"
+        )
+    if plan.serial != state.serial:
+        raise StalePlanError(
+            f"the saved plan is stale: the state changed since it was made (serial {plan.serial} -> "
+            f"{state.serial}); plan again"
+        )
+
+
+def read_plan_file(path: str | Path) -> Plan:
+    import json
+
+    from catalogctl.errors import InputError
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        if data.get("kind") != "catalogctl-plan":
+            raise InputError(f"{path}: not a catalogctl plan file")
+        return Plan.from_dict(data["plan"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{path}: cannot read plan file: {exc}") from None
+
+
+def write_plan_file(path: str | Path, plan: Plan) -> None:
+    import json
+    import os
+
+    payload = json.dumps({"kind": "catalogctl-plan", "plan": plan.to_dict()}, sort_keys=True, indent=1)
+    p = Path(path)
+    tmp = p.with_name(p.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(payload)
+    os.replace(tmp, p)
