@@ -8,6 +8,7 @@ import threading
 import time
 
 import pytest
+import urllib3
 from kubernetes import client
 
 from tests.fixtures.kube import KubeApiServer
@@ -140,3 +141,27 @@ def test_kubeconfig_points_at_the_emulator(kube_apiserver: KubeApiServer) -> Non
         api.close()
     _contexts, active = config.list_kube_config_contexts(str(kube_apiserver.kubeconfig_path))
     assert active["name"] == "emulator" and active["context"]["namespace"] == "default"
+
+
+def test_injected_delay_serves_the_request_late(
+        kube_apiserver: KubeApiServer, core: client.CoreV1Api) -> None:
+    kube_apiserver.inject_delay("GET", r"/namespaces/default$", 0.5)
+    began = time.monotonic()
+    assert core.read_namespace("default").metadata.name == "default"
+    assert time.monotonic() - began >= 0.5
+    # urllib3 retries an idempotent GET after a read timeout, so every attempt is delayed
+    kube_apiserver.inject_delay("GET", r"/namespaces/default$", 1, count=10)
+    with pytest.raises(urllib3.exceptions.HTTPError) as exc:
+        core.read_namespace("default", _request_timeout=0.2)
+    assert "timed out" in str(exc.value)
+
+
+def test_injected_disconnect_drops_the_connection(
+        kube_apiserver: KubeApiServer, core: client.CoreV1Api) -> None:
+    kube_apiserver.inject_disconnect("POST", r"/configmaps$")
+    with pytest.raises(urllib3.exceptions.ProtocolError):
+        core.create_namespaced_config_map("default", {"metadata": {"name": "c"}},
+                                          _request_timeout=5)
+    assert kube_apiserver.requests[-1].fault and kube_apiserver.requests[-1].status == 0
+    assert core.list_namespaced_config_map("default").items == []  # nothing was created
+    assert core.create_namespaced_config_map("default", {"metadata": {"name": "c"}})

@@ -30,7 +30,9 @@ class RequestRecord:
 
 @dataclass
 class FaultRule:
-    """Answer the next ``count`` requests matching (method, path regex) with a Status error."""
+    """What to do to the next ``count`` requests matching (method, path regex): wait
+    ``delay_seconds`` first, then either drop the connection without an answer, answer with a
+    Status error (``status`` > 0), or (``status`` 0) serve the request normally."""
 
     method: str
     path_regex: str
@@ -40,6 +42,8 @@ class FaultRule:
     count: int = 1
     details: dict[str, Any] | None = None
     retry_after_seconds: int | None = None
+    delay_seconds: float = 0.0
+    disconnect: bool = False
     hits: int = 0
 
     def matches(self, method: str, path: str) -> bool:

@@ -143,10 +143,16 @@ class Handler(BaseHTTPRequestHandler):
         self.emulator.record(record)
         self._record = record
         try:
-            fault = self.emulator.take_fault(self.command, url.path)
-            if fault is not None:
+            rule = self.emulator.take_fault(self.command, url.path)
+            if rule is not None:
                 record.fault = True
-                raise fault
+                if rule.delay_seconds:
+                    time.sleep(rule.delay_seconds)
+                if rule.disconnect:
+                    self.close_connection = True
+                    return
+                if rule.status:
+                    raise rule.error()
             self._dispatch(url.path, query, raw, content_type)
         except ApiError as err:
             self._send_json(err.code, err.status())
@@ -502,9 +508,23 @@ class EmulatorServer:
 
     def inject_fault(self, method: str, path_regex: str, status: int, reason: str,
                      message: str, count: int = 1, *, details: dict[str, Any] | None = None,
-                     retry_after_seconds: int | None = None) -> FaultRule:
-        rule = FaultRule(method, path_regex, status, reason, message, count, details,
-                         retry_after_seconds)
+                     retry_after_seconds: int | None = None,
+                     delay_seconds: float = 0.0) -> FaultRule:
+        """Answer the next ``count`` matching requests with a Status error."""
+        return self._add_rule(FaultRule(method, path_regex, status, reason, message, count,
+                                        details, retry_after_seconds, delay_seconds))
+
+    def inject_delay(self, method: str, path_regex: str, seconds: float,
+                     count: int = 1) -> FaultRule:
+        """Serve the next ``count`` matching requests normally, but only after ``seconds``."""
+        return self._add_rule(FaultRule(method, path_regex, 0, "", "", count,
+                                        delay_seconds=seconds))
+
+    def inject_disconnect(self, method: str, path_regex: str, count: int = 1) -> FaultRule:
+        """Close the connection on the next ``count`` matching requests without answering."""
+        return self._add_rule(FaultRule(method, path_regex, 0, "", "", count, disconnect=True))
+
+    def _add_rule(self, rule: FaultRule) -> FaultRule:
         with self.store.cond:
             self.faults.append(rule)
         return rule
@@ -513,12 +533,12 @@ class EmulatorServer:
         with self.store.cond:
             self.faults.clear()
 
-    def take_fault(self, method: str, path: str) -> ApiError | None:
+    def take_fault(self, method: str, path: str) -> FaultRule | None:
         """Consume one use of the first matching rule, if any."""
         with self.store.cond:
             for rule in self.faults:
                 if rule.matches(method, path):
                     rule.count -= 1
                     rule.hits += 1
-                    return rule.error()
+                    return rule
         return None
