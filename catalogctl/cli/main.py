@@ -22,18 +22,62 @@ from catalogctl.cli.exitcodes import exit_code_for
 #: name -> (module, attribute, short help). The short help is repeated here so
 #: that listing commands imports nothing.
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "validate": ("catalogctl.cli.commands.validate", "validate", "Check desired-state YAML and report every problem."),
-    "graph": ("catalogctl.cli.commands.graph", "graph", "Print the dependency graph (DOT or Mermaid)."),
-    "plan": ("catalogctl.cli.commands.plan", "plan", "Show what apply would do, without changing anything."),
-    "apply": ("catalogctl.cli.commands.apply", "apply", "Make brokers and cluster match the desired state."),
-    "destroy": ("catalogctl.cli.commands.apply", "destroy", "Delete everything catalogctl manages in this state."),
-    "render": ("catalogctl.cli.commands.render", "render", "Render PodMappings as kustomize patches for Argo CD / Flux."),
-    "drift": ("catalogctl.cli.commands.drift", "drift", "Report changes made outside catalogctl (exit 2 on drift)."),
+    "validate": (
+        "catalogctl.cli.commands.validate",
+        "validate",
+        "Check desired-state YAML and report every problem.",
+    ),
+    "graph": (
+        "catalogctl.cli.commands.graph",
+        "graph",
+        "Print the dependency graph (DOT or Mermaid).",
+    ),
+    "plan": (
+        "catalogctl.cli.commands.plan",
+        "plan",
+        "Show what apply would do, without changing anything.",
+    ),
+    "apply": (
+        "catalogctl.cli.commands.apply",
+        "apply",
+        "Make brokers and cluster match the desired state.",
+    ),
+    "destroy": (
+        "catalogctl.cli.commands.apply",
+        "destroy",
+        "Delete everything catalogctl manages in this state.",
+    ),
+    "render": (
+        "catalogctl.cli.commands.render",
+        "render",
+        "Render PodMappings as kustomize patches for Argo CD / Flux.",
+    ),
+    "drift": (
+        "catalogctl.cli.commands.drift",
+        "drift",
+        "Report changes made outside catalogctl (exit 2 on drift).",
+    ),
     "show": ("catalogctl.cli.commands.show", "show", "Show the current state or a saved plan."),
-    "state": ("catalogctl.cli.commands.state_cmd", "state", "Inspect and repair state: list, show, rm, mv."),
-    "output": ("catalogctl.cli.commands.output", "output", "Show binding credentials (masked unless --show-secrets)."),
-    "import": ("catalogctl.cli.commands.importing", "import_", "Adopt an existing instance or binding by its OSB id."),
-    "force-unlock": ("catalogctl.cli.commands.unlock", "force_unlock", "Release a state lock left by a run that died."),
+    "state": (
+        "catalogctl.cli.commands.state_cmd",
+        "state",
+        "Inspect and repair state: list, show, rm, mv.",
+    ),
+    "output": (
+        "catalogctl.cli.commands.output",
+        "output",
+        "Show binding credentials (masked unless --show-secrets).",
+    ),
+    "import": (
+        "catalogctl.cli.commands.importing",
+        "import_",
+        "Adopt an existing instance or binding by its OSB id.",
+    ),
+    "force-unlock": (
+        "catalogctl.cli.commands.unlock",
+        "force_unlock",
+        "Release a state lock left by a run that died.",
+    ),
 }
 
 
@@ -73,7 +117,9 @@ def cli(ctx: click.Context, verbose: int, no_color: bool) -> None:
     from catalogctl.cli.console import Console
 
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
     ctx.obj = Console(color=None if not no_color else False, verbose=verbose)
 
 
@@ -96,7 +142,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exit_code_for(exc))
     except Exception as exc:  # an internal bug: say so plainly, keep the traceback for -vv
         logging.getLogger("catalogctl").debug("internal error", exc_info=True)
-        click.echo(f"Error: internal error: {type(exc).__name__}: {exc} (run with -vv for details)", err=True)
+        click.echo(
+            f"Error: internal error: {type(exc).__name__}: {exc} (run with -vv for details)",
+            err=True,
+        )
         sys.exit(exit_code_for(exc))
     code: Any = rv
     sys.exit(code if isinstance(code, int) else 0)

@@ -64,10 +64,22 @@ class BrokerRecord:
         for candidate in ("basic", "bearer"):
             ref = getattr(auth, candidate) if auth is not None else None
             if ref is not None:
-                kind, ns, name = candidate, ref.secret_ref.namespace or namespace, ref.secret_ref.name
+                kind, ns, name = (
+                    candidate,
+                    ref.secret_ref.namespace or namespace,
+                    ref.secret_ref.name,
+                )
         ca = decode_ca_bundle(broker.spec.ca_bundle) if broker.spec.ca_bundle else None
-        return cls(address, broker.spec.url, broker.broker_api_version, kind, ns, name,
-                   ca.decode("ascii") if ca else None, broker.spec.insecure_skip_tls_verify)
+        return cls(
+            address,
+            broker.spec.url,
+            broker.broker_api_version,
+            kind,
+            ns,
+            name,
+            ca.decode("ascii") if ca else None,
+            broker.spec.insecure_skip_tls_verify,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items()}
@@ -140,14 +152,22 @@ class Brokers:
             self._cache = CatalogCache(self._fetch, self.settings.catalog_cache_dir)
         spec = broker.spec
         fingerprint = hashlib.sha256(
-            json.dumps([record.to_dict(), spec.catalog_restrictions.model_dump() if spec.catalog_restrictions else None],
-                       sort_keys=True, default=str).encode()
+            json.dumps(
+                [
+                    record.to_dict(),
+                    spec.catalog_restrictions.model_dump() if spec.catalog_restrictions else None,
+                ],
+                sort_keys=True,
+                default=str,
+            ).encode()
         ).hexdigest()
         source = BrokerCatalogSource(
             name=record.address,
             url=record.url,
             relist_behavior=spec.relist_behavior or "Duration",
-            relist_duration=timedelta(seconds=parse_go_duration(spec.relist_duration)) if spec.relist_duration else None,
+            relist_duration=timedelta(seconds=parse_go_duration(spec.relist_duration))
+            if spec.relist_duration
+            else None,
             relist_requests=spec.relist_requests,
             spec_fingerprint=fingerprint,
         )
@@ -156,9 +176,12 @@ class Brokers:
         restrictions = spec.catalog_restrictions
         if restrictions is not None and (restrictions.service_class or restrictions.service_plan):
             catalog = apply_restrictions(
-                catalog, CatalogRestrictions.from_spec(
-                    restrictions.service_class, restrictions.service_plan, namespaced=not broker.cluster_scoped
-                )
+                catalog,
+                CatalogRestrictions.from_spec(
+                    restrictions.service_class,
+                    restrictions.service_plan,
+                    namespaced=not broker.cluster_scoped,
+                ),
             )
         return catalog
 

@@ -47,7 +47,13 @@ from catalogctl.providers.osb.poller import OperationKind as PollKind
 from catalogctl.providers.osb.poller import PollScheduler, PollTarget, ResourceType
 from catalogctl.providers.osb.retrying import retry_on_concurrency_error
 from catalogctl.state.backend import Journal
-from catalogctl.state.models import InFlightOperation, OperationKind, ResourceState, ResourceStatus, checksum
+from catalogctl.state.models import (
+    InFlightOperation,
+    OperationKind,
+    ResourceState,
+    ResourceStatus,
+    checksum,
+)
 
 
 class StepFailed(CatalogctlError):
@@ -76,9 +82,14 @@ class Applier:
 
     # ------------------------------------------------------------------ walk
     def step_graph(self) -> StepGraph:
-        destroy = [c.address for c in self.plan.changes if c.action in (Action.DELETE, Action.REPLACE)]
-        apply = [c.address for c in self.plan.changes
-                 if c.action in (Action.CREATE, Action.UPDATE, Action.REPLACE)]
+        destroy = [
+            c.address for c in self.plan.changes if c.action in (Action.DELETE, Action.REPLACE)
+        ]
+        apply = [
+            c.address
+            for c in self.plan.changes
+            if c.action in (Action.CREATE, Action.UPDATE, Action.REPLACE)
+        ]
         depends: dict[str, list[str]] = {}
         for c in self.plan.changes:
             deps = set(c.depends_on)
@@ -127,7 +138,12 @@ class Applier:
         elif change.kind == "Secret":
             ns, name = change.address.split("/")[1:]
             async with self.progress.step(change.address, "delete"):
-                await asyncio.to_thread(self.cluster.delete_binding_secret, ns, name, str(prior.attributes.get("binding", "")))
+                await asyncio.to_thread(
+                    self.cluster.delete_binding_secret,
+                    ns,
+                    name,
+                    str(prior.attributes.get("binding", "")),
+                )
             self.journal.forget(change.address)
         elif change.kind == "PodMapping":
             ns = change.address.split("/")[1]
@@ -140,7 +156,9 @@ class Applier:
     # ------------------------------------------------------------------ helpers
     def _client(self, record_data: Any) -> tuple[BrokerRecord, OSBClient]:
         if not isinstance(record_data, Mapping):
-            raise StepFailed("the broker of this resource is unknown (not in the configuration or state)")
+            raise StepFailed(
+                "the broker of this resource is unknown (not in the configuration or state)"
+            )
         record = BrokerRecord.from_dict(record_data)
         return record, self.brokers.client(record)
 
@@ -149,22 +167,47 @@ class Applier:
         address = Address.parse(change.address)
         doc = Document(change.address, 0, {}, Position(change.address, 0, 0))
         res = LoadedResource(address, spec_obj, doc)
-        merged, problems = merged_parameters(res, spec_obj.spec.parameters, spec_obj.spec.parameters_from, self.cluster)
+        merged, problems = merged_parameters(
+            res, spec_obj.spec.parameters, spec_obj.spec.parameters_from, self.cluster
+        )
         if merged is None:
             raise StepFailed("; ".join(p.message for p in problems))
         expected = change.private.get("parameters_checksum")
         if expected is not None and merged.checksum != expected:
-            raise InputError(f"{change.address}: parameters from Secrets changed since the plan was made; plan again")
+            raise InputError(
+                f"{change.address}: parameters from Secrets changed since the plan was made; "
+                "plan again"
+            )
         return merged.as_dict()
 
-    async def _poll(self, client: OSBClient, record_kind: ResourceType, kind: PollKind, *, instance_id: str,
-                    service_id: str, plan_id: str, operation: str | None, binding_id: str | None = None,
-                    max_duration: Any = None, retry_after: str | None = None) -> tuple[bool, str, bool]:
-        result = await self.scheduler.wait(PollTarget(
-            client=client, resource=record_kind, instance_id=instance_id, service_id=service_id, plan_id=plan_id,
-            operation=operation, kind=kind, binding_id=binding_id,
-            maximum_polling_duration=float(max_duration) if max_duration else None, retry_after=retry_after,
-        ))
+    async def _poll(
+        self,
+        client: OSBClient,
+        record_kind: ResourceType,
+        kind: PollKind,
+        *,
+        instance_id: str,
+        service_id: str,
+        plan_id: str,
+        operation: str | None,
+        binding_id: str | None = None,
+        max_duration: Any = None,
+        retry_after: str | None = None,
+    ) -> tuple[bool, str, bool]:
+        result = await self.scheduler.wait(
+            PollTarget(
+                client=client,
+                resource=record_kind,
+                instance_id=instance_id,
+                service_id=service_id,
+                plan_id=plan_id,
+                operation=operation,
+                kind=kind,
+                binding_id=binding_id,
+                maximum_polling_duration=float(max_duration) if max_duration else None,
+                retry_after=retry_after,
+            )
+        )
         return result.succeeded, result.description or result.reason, result.instance_usable
 
     # ------------------------------------------------------------------ instances
@@ -178,15 +221,24 @@ class Applier:
             await self._mitigate_instance(client, prior, p.get("maximum_polling_duration"))
             prior = None
         resume = prior is not None and prior.status is ResourceStatus.CREATING and prior.instance_id
-        instance_id = prior.instance_id if resume and prior is not None and prior.instance_id else (
-            p.get("external_id") or str(uuid.uuid4()))
+        instance_id = (
+            prior.instance_id
+            if resume and prior is not None and prior.instance_id
+            else (p.get("external_id") or str(uuid.uuid4()))
+        )
         params = self._params(change, inst)
         sensitive = tuple(k for k in params if ("parameters", k) in change.sensitive_paths)
         visible = {k: v for k, v in params.items() if k not in sensitive}
         base = ResourceState(
-            address=change.address, kind="ServiceInstance", status=ResourceStatus.CREATING,
-            broker=record.address, service_id=p["service_id"], plan_id=p["plan_id"], instance_id=instance_id,
-            parameters=visible, sensitive_parameter_keys=sensitive,
+            address=change.address,
+            kind="ServiceInstance",
+            status=ResourceStatus.CREATING,
+            broker=record.address,
+            service_id=p["service_id"],
+            plan_id=p["plan_id"],
+            instance_id=instance_id,
+            parameters=visible,
+            sensitive_parameter_keys=sensitive,
             operation=InFlightOperation(kind=OperationKind.PROVISION, request_sent=True),
             depends_on=change.depends_on,
             attributes={
@@ -195,11 +247,19 @@ class Applier:
                 "bindings_retrievable": bool(p.get("bindings_retrievable")),
                 "update_requests": inst.spec.update_requests,
                 "maximum_polling_duration": p.get("maximum_polling_duration"),
-                "display": {"class": (change.after or {}).get("class"), "plan": (change.after or {}).get("plan"),
-                            "update_requests": inst.spec.update_requests},
+                "display": {
+                    "class": (change.after or {}).get("class"),
+                    "plan": (change.after or {}).get("plan"),
+                    "update_requests": inst.spec.update_requests,
+                },
             },
         )
-        if prior is not None and resume and prior.operation is not None and prior.operation.operation:
+        if (
+            prior is not None
+            and resume
+            and prior.operation is not None
+            and prior.operation.operation
+        ):
             base = base.model_copy(update={"operation": prior.operation})
         self.journal.record(base)  # write-ahead: the id exists in state before the PUT
         async with self.progress.step(change.address, "provision") as info:
@@ -211,34 +271,61 @@ class Applier:
                 ns_uid = await asyncio.to_thread(self.cluster.namespace_uid, ns)
                 guids = platform_guids(client.conn, namespace=ns, namespace_uid=ns_uid)
                 mi = p.get("maintenance_info")
-                outcome = await retry_on_concurrency_error(lambda: client.provision(
-                    instance_id, p["service_id"], p["plan_id"],
-                    context=instance_context(client.conn, namespace=ns, instance_name=name),
-                    organization_guid=guids.organization_guid, space_guid=guids.space_guid,
-                    parameters=params or None, maintenance_info={"version": mi} if mi else None,
-                ))
-            ready = base.model_copy(update={
-                "status": ResourceStatus.READY, "operation": None,
-                "parameters_checksum": p.get("parameters_checksum") or None,
-                "maintenance_info_version": p.get("maintenance_info"),
-            })
+                outcome = await retry_on_concurrency_error(
+                    lambda: client.provision(
+                        instance_id,
+                        p["service_id"],
+                        p["plan_id"],
+                        context=instance_context(client.conn, namespace=ns, instance_name=name),
+                        organization_guid=guids.organization_guid,
+                        space_guid=guids.space_guid,
+                        parameters=params or None,
+                        maintenance_info={"version": mi} if mi else None,
+                    )
+                )
+            ready = base.model_copy(
+                update={
+                    "status": ResourceStatus.READY,
+                    "operation": None,
+                    "parameters_checksum": p.get("parameters_checksum") or None,
+                    "maintenance_info_version": p.get("maintenance_info"),
+                }
+            )
             if isinstance(outcome, Done):
-                self.journal.record(ready.model_copy(update={"dashboard_url": outcome.body.get("dashboard_url")}))
+                self.journal.record(
+                    ready.model_copy(update={"dashboard_url": outcome.body.get("dashboard_url")})
+                )
                 return
             if isinstance(outcome, Accepted):
-                in_flight = base.model_copy(update={"operation": InFlightOperation(
-                    kind=OperationKind.PROVISION, operation=outcome.operation, request_sent=True)},
-                    )
+                in_flight = base.model_copy(
+                    update={
+                        "operation": InFlightOperation(
+                            kind=OperationKind.PROVISION,
+                            operation=outcome.operation,
+                            request_sent=True,
+                        )
+                    },
+                )
                 if outcome.dashboard_url:
-                    in_flight = in_flight.model_copy(update={"dashboard_url": outcome.dashboard_url})
+                    in_flight = in_flight.model_copy(
+                        update={"dashboard_url": outcome.dashboard_url}
+                    )
                 self.journal.record(in_flight)
-                ok, why, _ = await self._poll(client, ResourceType.INSTANCE, PollKind.CREATE, instance_id=instance_id,
-                                              service_id=p["service_id"], plan_id=p["plan_id"],
-                                              operation=outcome.operation,
-                                              max_duration=p.get("maximum_polling_duration"),
-                                              retry_after=outcome.retry_after)
+                ok, why, _ = await self._poll(
+                    client,
+                    ResourceType.INSTANCE,
+                    PollKind.CREATE,
+                    instance_id=instance_id,
+                    service_id=p["service_id"],
+                    plan_id=p["plan_id"],
+                    operation=outcome.operation,
+                    max_duration=p.get("maximum_polling_duration"),
+                    retry_after=outcome.retry_after,
+                )
                 if ok:
-                    self.journal.record(ready.model_copy(update={"dashboard_url": in_flight.dashboard_url}))
+                    self.journal.record(
+                        ready.model_copy(update={"dashboard_url": in_flight.dashboard_url})
+                    )
                     return
                 await self._mitigate_instance(client, in_flight, p.get("maximum_polling_duration"))
                 raise StepFailed(f"provisioning failed: {why}")
@@ -249,20 +336,36 @@ class Applier:
             self.journal.forget(change.address)
             raise StepFailed(f"provisioning rejected: {describe(outcome)}")
 
-    async def _mitigate_instance(self, client: OSBClient, res: ResourceState, max_duration: Any) -> None:
-        pending = res.model_copy(update={"status": ResourceStatus.TAINTED, "orphan_mitigation_pending": True,
-                                         "operation": None})
+    async def _mitigate_instance(
+        self, client: OSBClient, res: ResourceState, max_duration: Any
+    ) -> None:
+        pending = res.model_copy(
+            update={
+                "status": ResourceStatus.TAINTED,
+                "orphan_mitigation_pending": True,
+                "operation": None,
+            }
+        )
         self.journal.record(pending)
         if not self.options.orphan_mitigation:
-            raise StepFailed(f"instance {res.instance_id} may exist at the broker; orphan mitigation is off, "
-                             "so it is left tainted in state")
+            raise StepFailed(
+                f"instance {res.instance_id} may exist at the broker; orphan mitigation is off, "
+                "so it is left tainted in state"
+            )
         async with self.progress.step(res.address, "mitigate"):
             result = await mitigate_instance(
-                client, self.scheduler, instance_id=res.instance_id or "", service_id=res.service_id or "",
-                plan_id=res.plan_id or "", policy=MitigationPolicy(deadline=self.options.mitigation_deadline),
-                maximum_polling_duration=float(max_duration) if max_duration else None)
+                client,
+                self.scheduler,
+                instance_id=res.instance_id or "",
+                service_id=res.service_id or "",
+                plan_id=res.plan_id or "",
+                policy=MitigationPolicy(deadline=self.options.mitigation_deadline),
+                maximum_polling_duration=float(max_duration) if max_duration else None,
+            )
         if result.status != "mitigated":
-            raise StepFailed(f"orphan mitigation of instance {res.instance_id} did not finish: {result.detail}")
+            raise StepFailed(
+                f"orphan mitigation of instance {res.instance_id} did not finish: {result.detail}"
+            )
         self.journal.forget(res.address)
 
     async def _update_instance(self, change: Change) -> None:
@@ -271,15 +374,21 @@ class Applier:
         if prior is None:
             raise StepFailed("not in state")
         inst = ServiceInstance.model_validate(p["spec"])
-        record, client = self._client(p.get("broker"))
+        _, client = self._client(p.get("broker"))
         ns, name = change.address.split("/")[1:]
         params = self._params(change, inst)
         changed = list(p.get("changed_keys") or [])
         payload = {k: params.get(k) for k in changed} if changed else None
         new_plan = p["plan_id"] if p["plan_id"] != prior.plan_id else None
         sensitive = tuple(k for k in params if ("parameters", k) in change.sensitive_paths)
-        updating = prior.model_copy(update={"status": ResourceStatus.UPDATING, "operation": InFlightOperation(
-            kind=OperationKind.UPDATE, request_sent=True, plan_id_before=prior.plan_id)})
+        updating = prior.model_copy(
+            update={
+                "status": ResourceStatus.UPDATING,
+                "operation": InFlightOperation(
+                    kind=OperationKind.UPDATE, request_sent=True, plan_id_before=prior.plan_id
+                ),
+            }
+        )
         self.journal.record(updating)
         async with self.progress.step(change.address, "update") as info:
             info["id"] = prior.instance_id or ""
@@ -287,36 +396,73 @@ class Applier:
             if prior.maintenance_info_version:
                 previous["maintenance_info"] = {"version": prior.maintenance_info_version}
             mi = p.get("maintenance_info") if p.get("upgrade") or new_plan else None
-            outcome = await retry_on_concurrency_error(lambda: client.update(
-                prior.instance_id or "", prior.service_id or p["service_id"], plan_id=new_plan, parameters=payload,
-                previous_values=previous, context=instance_context(client.conn, namespace=ns, instance_name=name),
-                maintenance_info={"version": mi} if mi else None,
-            ))
+            outcome = await retry_on_concurrency_error(
+                lambda: client.update(
+                    prior.instance_id or "",
+                    prior.service_id or p["service_id"],
+                    plan_id=new_plan,
+                    parameters=payload,
+                    previous_values=previous,
+                    context=instance_context(client.conn, namespace=ns, instance_name=name),
+                    maintenance_info={"version": mi} if mi else None,
+                )
+            )
             attrs = dict(prior.attributes)
             attrs["update_requests"] = inst.spec.update_requests
-            attrs["display"] = {"class": (change.after or {}).get("class"), "plan": (change.after or {}).get("plan"),
-                                "update_requests": inst.spec.update_requests}
-            done = prior.model_copy(update={
-                "status": ResourceStatus.READY, "operation": None, "plan_id": p["plan_id"],
-                "parameters": {k: v for k, v in params.items() if k not in sensitive},
-                "sensitive_parameter_keys": sensitive, "parameters_checksum": p.get("parameters_checksum") or None,
-                "maintenance_info_version": mi or prior.maintenance_info_version, "attributes": attrs,
-            })
+            attrs["display"] = {
+                "class": (change.after or {}).get("class"),
+                "plan": (change.after or {}).get("plan"),
+                "update_requests": inst.spec.update_requests,
+            }
+            done = prior.model_copy(
+                update={
+                    "status": ResourceStatus.READY,
+                    "operation": None,
+                    "plan_id": p["plan_id"],
+                    "parameters": {k: v for k, v in params.items() if k not in sensitive},
+                    "sensitive_parameter_keys": sensitive,
+                    "parameters_checksum": p.get("parameters_checksum") or None,
+                    "maintenance_info_version": mi or prior.maintenance_info_version,
+                    "attributes": attrs,
+                }
+            )
             if isinstance(outcome, Done):
                 url = outcome.body.get("dashboard_url")
-                self.journal.record(done.model_copy(update={"dashboard_url": url or prior.dashboard_url}))
+                self.journal.record(
+                    done.model_copy(update={"dashboard_url": url or prior.dashboard_url})
+                )
                 return
             if isinstance(outcome, Accepted):
-                self.journal.record(updating.model_copy(update={"operation": InFlightOperation(
-                    kind=OperationKind.UPDATE, operation=outcome.operation, request_sent=True,
-                    plan_id_before=prior.plan_id)}))
+                self.journal.record(
+                    updating.model_copy(
+                        update={
+                            "operation": InFlightOperation(
+                                kind=OperationKind.UPDATE,
+                                operation=outcome.operation,
+                                request_sent=True,
+                                plan_id_before=prior.plan_id,
+                            )
+                        }
+                    )
+                )
                 # Polling an update uses the plan the instance had before it.
                 ok, why, usable = await self._poll(
-                    client, ResourceType.INSTANCE, PollKind.UPDATE, instance_id=prior.instance_id or "",
-                    service_id=prior.service_id or "", plan_id=prior.plan_id or "", operation=outcome.operation,
-                    max_duration=p.get("maximum_polling_duration"), retry_after=outcome.retry_after)
+                    client,
+                    ResourceType.INSTANCE,
+                    PollKind.UPDATE,
+                    instance_id=prior.instance_id or "",
+                    service_id=prior.service_id or "",
+                    plan_id=prior.plan_id or "",
+                    operation=outcome.operation,
+                    max_duration=p.get("maximum_polling_duration"),
+                    retry_after=outcome.retry_after,
+                )
                 if ok:
-                    self.journal.record(done.model_copy(update={"dashboard_url": outcome.dashboard_url or prior.dashboard_url}))
+                    self.journal.record(
+                        done.model_copy(
+                            update={"dashboard_url": outcome.dashboard_url or prior.dashboard_url}
+                        )
+                    )
                     return
                 self.journal.record(prior.model_copy(update={"instance_usable": usable}))
                 raise StepFailed(f"update failed: {why}")
@@ -326,29 +472,54 @@ class Applier:
             raise StepFailed(f"update rejected: {describe(outcome)}")
 
     async def _deprovision(self, prior: ResourceState) -> None:
-        record, client = self._client(prior.attributes.get("broker_record"))
-        deleting = prior.model_copy(update={"status": ResourceStatus.DELETING, "operation": InFlightOperation(
-            kind=OperationKind.DEPROVISION, request_sent=True)})
+        _, client = self._client(prior.attributes.get("broker_record"))
+        deleting = prior.model_copy(
+            update={
+                "status": ResourceStatus.DELETING,
+                "operation": InFlightOperation(kind=OperationKind.DEPROVISION, request_sent=True),
+            }
+        )
         self.journal.record(deleting)
         async with self.progress.step(prior.address, "deprovision") as info:
             info["id"] = prior.instance_id or ""
-            outcome = await retry_on_concurrency_error(lambda: client.deprovision(
-                prior.instance_id or "", prior.service_id or "", prior.plan_id or ""))
+            outcome = await retry_on_concurrency_error(
+                lambda: client.deprovision(
+                    prior.instance_id or "", prior.service_id or "", prior.plan_id or ""
+                )
+            )
             if isinstance(outcome, Done | Gone):
                 self.journal.forget(prior.address)
                 return
             if isinstance(outcome, Accepted):
-                self.journal.record(deleting.model_copy(update={"operation": InFlightOperation(
-                    kind=OperationKind.DEPROVISION, operation=outcome.operation, request_sent=True)}))
+                self.journal.record(
+                    deleting.model_copy(
+                        update={
+                            "operation": InFlightOperation(
+                                kind=OperationKind.DEPROVISION,
+                                operation=outcome.operation,
+                                request_sent=True,
+                            )
+                        }
+                    )
+                )
                 ok, why, _ = await self._poll(
-                    client, ResourceType.INSTANCE, PollKind.DELETE, instance_id=prior.instance_id or "",
-                    service_id=prior.service_id or "", plan_id=prior.plan_id or "", operation=outcome.operation,
-                    max_duration=prior.attributes.get("maximum_polling_duration"), retry_after=outcome.retry_after)
+                    client,
+                    ResourceType.INSTANCE,
+                    PollKind.DELETE,
+                    instance_id=prior.instance_id or "",
+                    service_id=prior.service_id or "",
+                    plan_id=prior.plan_id or "",
+                    operation=outcome.operation,
+                    max_duration=prior.attributes.get("maximum_polling_duration"),
+                    retry_after=outcome.retry_after,
+                )
                 if ok:
                     self.journal.forget(prior.address)
                     return
                 raise StepFailed(f"deprovisioning failed: {why} (the instance is kept in state)")
-            raise StepFailed(f"deprovisioning failed: {describe(outcome)} (the instance is kept in state)")
+            raise StepFailed(
+                f"deprovisioning failed: {describe(outcome)} (the instance is kept in state)"
+            )
 
     # ------------------------------------------------------------------ bindings
     async def _bind(self, change: Change) -> None:
@@ -358,7 +529,9 @@ class Applier:
         if inst is None or inst.status is not ResourceStatus.READY or not inst.instance_id:
             raise StepFailed(f"{p['instance']} is not provisioned")
         if not inst.instance_usable:
-            raise StepFailed(f"{p['instance']} is not usable after a failed operation; bindings are not created")
+            raise StepFailed(
+                f"{p['instance']} is not usable after a failed operation; bindings are not created"
+            )
         record, client = self._client(inst.attributes.get("broker_record"))
         ns = change.address.split("/")[1]
         prior = self.journal.get(change.address)
@@ -366,21 +539,43 @@ class Applier:
             await self._mitigate_binding(client, prior)
             prior = None
         resume = prior is not None and prior.status is ResourceStatus.CREATING and prior.binding_id
-        binding_id = prior.binding_id if resume and prior is not None and prior.binding_id else (
-            binding.spec.external_id or str(uuid.uuid4()))
+        binding_id = (
+            prior.binding_id
+            if resume and prior is not None and prior.binding_id
+            else (binding.spec.external_id or str(uuid.uuid4()))
+        )
         params = self._params(change, binding)
         sensitive = tuple(k for k in params if ("parameters", k) in change.sensitive_paths)
         base = ResourceState(
-            address=change.address, kind="ServiceBinding", status=ResourceStatus.CREATING, broker=record.address,
-            service_id=inst.service_id, plan_id=inst.plan_id, instance_id=inst.instance_id, binding_id=binding_id,
-            parameters={k: v for k, v in params.items() if k not in sensitive}, sensitive_parameter_keys=sensitive,
+            address=change.address,
+            kind="ServiceBinding",
+            status=ResourceStatus.CREATING,
+            broker=record.address,
+            service_id=inst.service_id,
+            plan_id=inst.plan_id,
+            instance_id=inst.instance_id,
+            binding_id=binding_id,
+            parameters={k: v for k, v in params.items() if k not in sensitive},
+            sensitive_parameter_keys=sensitive,
             parameters_checksum=p.get("parameters_checksum") or None,
-            operation=InFlightOperation(kind=OperationKind.BIND, request_sent=True), depends_on=change.depends_on,
-            attributes={"broker_record": record.to_dict(), "checksum": p.get("checksum"),
-                        "bindings_retrievable": bool(p.get("bindings_retrievable")),
-                        "display": {"instance": p["instance"], "secret_name": binding.effective_secret_name}},
+            operation=InFlightOperation(kind=OperationKind.BIND, request_sent=True),
+            depends_on=change.depends_on,
+            attributes={
+                "broker_record": record.to_dict(),
+                "checksum": p.get("checksum"),
+                "bindings_retrievable": bool(p.get("bindings_retrievable")),
+                "display": {
+                    "instance": p["instance"],
+                    "secret_name": binding.effective_secret_name,
+                },
+            },
         )
-        if prior is not None and resume and prior.operation is not None and prior.operation.operation:
+        if (
+            prior is not None
+            and resume
+            and prior.operation is not None
+            and prior.operation.operation
+        ):
             base = base.model_copy(update={"operation": prior.operation})
         self.journal.record(base)
         async with self.progress.step(change.address, "bind") as info:
@@ -392,29 +587,57 @@ class Applier:
             else:
                 ns_uid = await asyncio.to_thread(self.cluster.namespace_uid, ns)
                 guids = platform_guids(client.conn, namespace=ns, namespace_uid=ns_uid)
-                outcome = await retry_on_concurrency_error(lambda: client.bind(
-                    inst.instance_id or "", binding_id, inst.service_id or "", inst.plan_id or "",
-                    context=binding_context(client.conn, namespace=ns), parameters=params or None,
-                    bind_resource={"app_guid": guids.space_guid}, app_guid=guids.space_guid,
-                ))
+                outcome = await retry_on_concurrency_error(
+                    lambda: client.bind(
+                        inst.instance_id or "",
+                        binding_id,
+                        inst.service_id or "",
+                        inst.plan_id or "",
+                        context=binding_context(client.conn, namespace=ns),
+                        parameters=params or None,
+                        bind_resource={"app_guid": guids.space_guid},
+                        app_guid=guids.space_guid,
+                    )
+                )
             credentials: Any = None
             if isinstance(outcome, Done):
                 credentials = outcome.body.get("credentials", {})
             elif isinstance(outcome, Accepted):
-                self.journal.record(base.model_copy(update={"operation": InFlightOperation(
-                    kind=OperationKind.BIND, operation=outcome.operation, request_sent=True)}))
+                self.journal.record(
+                    base.model_copy(
+                        update={
+                            "operation": InFlightOperation(
+                                kind=OperationKind.BIND,
+                                operation=outcome.operation,
+                                request_sent=True,
+                            )
+                        }
+                    )
+                )
                 ok, why, _ = await self._poll(
-                    client, ResourceType.BINDING, PollKind.CREATE, instance_id=inst.instance_id,
-                    binding_id=binding_id, service_id=inst.service_id or "", plan_id=inst.plan_id or "",
-                    operation=outcome.operation, max_duration=p.get("maximum_polling_duration"),
-                    retry_after=outcome.retry_after)
+                    client,
+                    ResourceType.BINDING,
+                    PollKind.CREATE,
+                    instance_id=inst.instance_id,
+                    binding_id=binding_id,
+                    service_id=inst.service_id or "",
+                    plan_id=inst.plan_id or "",
+                    operation=outcome.operation,
+                    max_duration=p.get("maximum_polling_duration"),
+                    retry_after=outcome.retry_after,
+                )
                 if not ok:
                     await self._mitigate_binding(client, base)
                     raise StepFailed(f"binding failed: {why}")
-                fetched = await client.get_binding(inst.instance_id, binding_id, inst.service_id, inst.plan_id)
+                fetched = await client.get_binding(
+                    inst.instance_id, binding_id, inst.service_id, inst.plan_id
+                )
                 if not isinstance(fetched, Done):
                     await self._mitigate_binding(client, base)
-                    raise StepFailed(f"binding succeeded but its credentials could not be read: {describe(fetched)}")
+                    raise StepFailed(
+                        "binding succeeded but its credentials could not be read: "
+                        f"{describe(fetched)}"
+                    )
                 credentials = fetched.body.get("credentials", {})
             elif needs_orphan_mitigation(RequestKind.BIND, outcome):
                 await self._mitigate_binding(client, base)
@@ -425,48 +648,88 @@ class Applier:
             if not isinstance(credentials, Mapping):
                 credentials = {}
             self._credentials[change.address] = credentials
-            self.journal.record(base.model_copy(update={
-                "status": ResourceStatus.READY, "operation": None,
-                "credentials_hash": checksum(dict(credentials)),
-            }))
+            self.journal.record(
+                base.model_copy(
+                    update={
+                        "status": ResourceStatus.READY,
+                        "operation": None,
+                        "credentials_hash": checksum(dict(credentials)),
+                    }
+                )
+            )
 
     async def _mitigate_binding(self, client: OSBClient, res: ResourceState) -> None:
-        self.journal.record(res.model_copy(update={"status": ResourceStatus.TAINTED,
-                                                   "orphan_mitigation_pending": True, "operation": None}))
+        self.journal.record(
+            res.model_copy(
+                update={
+                    "status": ResourceStatus.TAINTED,
+                    "orphan_mitigation_pending": True,
+                    "operation": None,
+                }
+            )
+        )
         if not self.options.orphan_mitigation:
-            raise StepFailed(f"binding {res.binding_id} may exist at the broker; orphan mitigation is off, "
-                             "so it is left tainted in state")
+            raise StepFailed(
+                f"binding {res.binding_id} may exist at the broker; orphan mitigation is off, "
+                "so it is left tainted in state"
+            )
         async with self.progress.step(res.address, "mitigate"):
             result = await mitigate_binding(
-                client, self.scheduler, instance_id=res.instance_id or "", binding_id=res.binding_id or "",
-                service_id=res.service_id or "", plan_id=res.plan_id or "",
-                policy=MitigationPolicy(deadline=self.options.mitigation_deadline))
+                client,
+                self.scheduler,
+                instance_id=res.instance_id or "",
+                binding_id=res.binding_id or "",
+                service_id=res.service_id or "",
+                plan_id=res.plan_id or "",
+                policy=MitigationPolicy(deadline=self.options.mitigation_deadline),
+            )
         if result.status != "mitigated":
-            raise StepFailed(f"orphan mitigation of binding {res.binding_id} did not finish: {result.detail}")
+            raise StepFailed(
+                f"orphan mitigation of binding {res.binding_id} did not finish: {result.detail}"
+            )
         self.journal.forget(res.address)
 
     async def _unbind(self, prior: ResourceState) -> None:
-        record, client = self._client(prior.attributes.get("broker_record"))
-        deleting = prior.model_copy(update={"status": ResourceStatus.DELETING, "operation": InFlightOperation(
-            kind=OperationKind.UNBIND, request_sent=True)})
+        _, client = self._client(prior.attributes.get("broker_record"))
+        deleting = prior.model_copy(
+            update={
+                "status": ResourceStatus.DELETING,
+                "operation": InFlightOperation(kind=OperationKind.UNBIND, request_sent=True),
+            }
+        )
         self.journal.record(deleting)
         async with self.progress.step(prior.address, "unbind") as info:
             info["id"] = prior.binding_id or ""
-            outcome = await retry_on_concurrency_error(lambda: client.unbind(
-                prior.instance_id or "", prior.binding_id or "", prior.service_id or "", prior.plan_id or ""))
+            outcome = await retry_on_concurrency_error(
+                lambda: client.unbind(
+                    prior.instance_id or "",
+                    prior.binding_id or "",
+                    prior.service_id or "",
+                    prior.plan_id or "",
+                )
+            )
             if isinstance(outcome, Done | Gone):
                 self.journal.forget(prior.address)
                 return
             if isinstance(outcome, Accepted):
                 ok, why, _ = await self._poll(
-                    client, ResourceType.BINDING, PollKind.DELETE, instance_id=prior.instance_id or "",
-                    binding_id=prior.binding_id, service_id=prior.service_id or "", plan_id=prior.plan_id or "",
-                    operation=outcome.operation, retry_after=outcome.retry_after)
+                    client,
+                    ResourceType.BINDING,
+                    PollKind.DELETE,
+                    instance_id=prior.instance_id or "",
+                    binding_id=prior.binding_id,
+                    service_id=prior.service_id or "",
+                    plan_id=prior.plan_id or "",
+                    operation=outcome.operation,
+                    retry_after=outcome.retry_after,
+                )
                 if ok:
                     self.journal.forget(prior.address)
                     return
                 raise StepFailed(f"unbinding failed: {why} (the binding is kept in state)")
-            raise StepFailed(f"unbinding failed: {describe(outcome)} (the binding is kept in state)")
+            raise StepFailed(
+                f"unbinding failed: {describe(outcome)} (the binding is kept in state)"
+            )
 
     # ------------------------------------------------------------------ cluster
     async def _credentials_for(self, binding_address: str) -> Mapping[str, Any]:
@@ -477,12 +740,18 @@ class Applier:
         if res is None or res.status is not ResourceStatus.READY:
             raise StepFailed(f"{binding_address} is not bound")
         if not res.attributes.get("bindings_retrievable"):
-            raise StepFailed(f"the credentials of {binding_address} are not available again from the broker "
-                             f"(bindings_retrievable is false); replace it with --replace {binding_address}")
+            raise StepFailed(
+                f"the credentials of {binding_address} are not available again from the broker "
+                f"(bindings_retrievable is false); replace it with --replace {binding_address}"
+            )
         _, client = self._client(res.attributes.get("broker_record"))
-        outcome = await client.get_binding(res.instance_id or "", res.binding_id or "", res.service_id, res.plan_id)
+        outcome = await client.get_binding(
+            res.instance_id or "", res.binding_id or "", res.service_id, res.plan_id
+        )
         if not isinstance(outcome, Done):
-            raise BrokerError(f"{binding_address}: could not read credentials again: {describe(outcome)}")
+            raise BrokerError(
+                f"{binding_address}: could not read credentials again: {describe(outcome)}"
+            )
         creds = outcome.body.get("credentials", {})
         if not isinstance(creds, Mapping):
             creds = {}
@@ -493,29 +762,57 @@ class Applier:
         p = change.private
         ns, name = change.address.split("/")[1:]
         binding = ServiceBinding.model_validate(
-            {"apiVersion": "servicecatalog.k8s.io/v1beta1", "kind": "ServiceBinding",
-             "metadata": {"name": "x"}, "spec": {"instanceRef": {"name": "x"}, "secretTransforms": p["transforms"]}})
+            {
+                "apiVersion": "servicecatalog.k8s.io/v1beta1",
+                "kind": "ServiceBinding",
+                "metadata": {"name": "x"},
+                "spec": {"instanceRef": {"name": "x"}, "secretTransforms": p["transforms"]},
+            }
+        )
         async with self.progress.step(change.address, "write"):
             creds = await self._credentials_for(p["binding"])
-            data = await asyncio.to_thread(self.cluster.build_secret_data, ns, creds, binding.spec.secret_transforms)
-            digest = await asyncio.to_thread(self.cluster.write_binding_secret, ns, name, data, p["binding"])
-        self.journal.record(ResourceState(
-            address=change.address, kind="Secret", depends_on=change.depends_on,
-            attributes={"binding": p["binding"], "checksum": p["checksum"], "data_hash": digest,
-                        "keys": sorted(data), "display": {"namespace": ns, "name": name, "type": "Opaque"}},
-        ))
+            data = await asyncio.to_thread(
+                self.cluster.build_secret_data, ns, creds, binding.spec.secret_transforms
+            )
+            digest = await asyncio.to_thread(
+                self.cluster.write_binding_secret, ns, name, data, p["binding"]
+            )
+        self.journal.record(
+            ResourceState(
+                address=change.address,
+                kind="Secret",
+                depends_on=change.depends_on,
+                attributes={
+                    "binding": p["binding"],
+                    "checksum": p["checksum"],
+                    "data_hash": digest,
+                    "keys": sorted(data),
+                    "display": {"namespace": ns, "name": name, "type": "Opaque"},
+                },
+            )
+        )
 
     async def _map(self, change: Change) -> None:
         p = change.private
         ns = change.address.split("/")[1]
         mapping = PodMapping.model_validate(p["spec"])
         async with self.progress.step(change.address, "map"):
-            await asyncio.to_thread(self.cluster.apply_mapping, ns, mapping, p["secret_name"], change.address)
-        self.journal.record(ResourceState(
-            address=change.address, kind="PodMapping", depends_on=change.depends_on,
-            attributes={"target": p["target"], "checksum": p["checksum"], "secret_name": p["secret_name"],
-                        "display": {k: v for k, v in (change.after or {}).items()}},
-        ))
+            await asyncio.to_thread(
+                self.cluster.apply_mapping, ns, mapping, p["secret_name"], change.address
+            )
+        self.journal.record(
+            ResourceState(
+                address=change.address,
+                kind="PodMapping",
+                depends_on=change.depends_on,
+                attributes={
+                    "target": p["target"],
+                    "checksum": p["checksum"],
+                    "secret_name": p["secret_name"],
+                    "display": {k: v for k, v in (change.after or {}).items()},
+                },
+            )
+        )
 
 
 def summarize(result: WalkResult[Step]) -> ApplyFailed | None:
@@ -523,8 +820,8 @@ def summarize(result: WalkResult[Step]) -> ApplyFailed | None:
     if not result.failed and not result.skipped:
         return None
     lines = []
-    for (phase, address), exc in sorted(result.failed.items()):
+    for (_phase, address), exc in sorted(result.failed.items()):
         lines.append(f"{address}: {exc}")
-    for (phase, address), cause in sorted(result.skipped.items()):
+    for (_phase, address), cause in sorted(result.skipped.items()):
         lines.append(f"{address}: skipped: upstream {cause[1]} failed")
     return ApplyFailed("apply finished with errors:\n  " + "\n  ".join(lines))

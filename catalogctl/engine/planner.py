@@ -29,9 +29,22 @@ from catalogctl.model.podmappings import PodMapping
 from catalogctl.plan.diff import compute_plan
 from catalogctl.plan.inputs import DesiredResource, DiffOptions, ObservedResource
 from catalogctl.plan.model import JSONPath, Plan
-from catalogctl.providers.osb.catalog import Catalog, PlanReference, PlanResolutionError, ResolvedPlan, resolve_plan, visible_catalogs
+from catalogctl.providers.osb.catalog import (
+    Catalog,
+    PlanReference,
+    PlanResolutionError,
+    ResolvedPlan,
+    resolve_plan,
+    visible_catalogs,
+)
 from catalogctl.providers.osb.outcomes import Done, NotFound
-from catalogctl.providers.osb.params import MergedParameters, ParameterError, SecretParameters, merge_parameters, validate_for_plan
+from catalogctl.providers.osb.params import (
+    MergedParameters,
+    ParameterError,
+    SecretParameters,
+    merge_parameters,
+    validate_for_plan,
+)
 from catalogctl.state.models import ResourceState, ResourceStatus, State
 
 
@@ -68,15 +81,24 @@ def _plan_reference(inst: ServiceInstance, namespace: str) -> PlanReference:
 
 
 def _selector_path(inst: ServiceInstance) -> JSONPath:
-    for alias in ("clusterServiceClassExternalName", "clusterServiceClassExternalID", "clusterServiceClassName",
-                  "serviceClassExternalName", "serviceClassExternalID", "serviceClassName"):
+    for alias in (
+        "clusterServiceClassExternalName",
+        "clusterServiceClassExternalID",
+        "clusterServiceClassName",
+        "serviceClassExternalName",
+        "serviceClassExternalID",
+        "serviceClassName",
+    ):
         if inst.spec.selector(alias) is not None:
             return ("spec", alias)
     return ("spec",)
 
 
 def merged_parameters(
-    res: LoadedResource, parameters: Mapping[str, Any] | None, sources: list[Any], cluster: ClusterPort,
+    res: LoadedResource,
+    parameters: Mapping[str, Any] | None,
+    sources: list[Any],
+    cluster: ClusterPort,
 ) -> tuple[MergedParameters | None, list[Problem]]:
     """Merge inline parameters with parametersFrom Secrets; problems carry YAML positions."""
     ns = res.address.namespace
@@ -97,16 +119,20 @@ def merged_parameters(
     try:
         return merge_parameters(parameters, secrets), []
     except ParameterError as exc:
-        return None, [res.problem(_param_position(p.source, p.parts), p.message) for p in exc.problems]
+        return None, [
+            res.problem(_param_position(p.source, p.parts), p.message) for p in exc.problems
+        ]
 
 
 def _param_position(source: str, parts: tuple[str | int, ...]) -> JSONPath:
     if source.startswith("parametersFrom["):
-        return ("spec", "parametersFrom", int(source[len("parametersFrom["):-1]))
+        return ("spec", "parametersFrom", int(source[len("parametersFrom[") : -1]))
     return ("spec", "parameters", *parts)
 
 
-async def resolve(inputs: Inputs, state: State, brokers: Brokers, cluster: ClusterPort) -> Resolution:
+async def resolve(
+    inputs: Inputs, state: State, brokers: Brokers, cluster: ClusterPort
+) -> Resolution:
     """Fetch catalogs, resolve plans, merge and validate parameters.
 
     Raises ValidationFailed (with positions) for selector and parameter
@@ -116,12 +142,16 @@ async def resolve(inputs: Inputs, state: State, brokers: Brokers, cluster: Clust
     out = Resolution()
     problems: list[Problem] = []
     broker_objs = list(desired.of_type(Broker))
-    records = {str(res.address): BrokerRecord.from_broker(str(res.address), b, res.address.namespace)
-               for res, b in broker_objs}
+    records = {
+        str(res.address): BrokerRecord.from_broker(str(res.address), b, res.address.namespace)
+        for res, b in broker_objs
+    }
     catalogs_list = await asyncio.gather(
         *(brokers.catalog(records[str(res.address)], b) for res, b in broker_objs)
     )
-    catalogs: dict[str, Catalog] = {str(res.address): c for (res, _), c in zip(broker_objs, catalogs_list, strict=True)}
+    catalogs: dict[str, Catalog] = {
+        str(res.address): c for (res, _), c in zip(broker_objs, catalogs_list, strict=True)
+    }
     cluster_catalogs = [c for a, c in catalogs.items() if a.startswith("ClusterServiceBroker/")]
     namespaced: dict[str, list[Catalog]] = {}
     for a, c in catalogs.items():
@@ -138,12 +168,16 @@ async def resolve(inputs: Inputs, state: State, brokers: Brokers, cluster: Clust
         address = str(res.address)
         ref = _plan_reference(inst, res.address.namespace)
         try:
-            plan = resolve_plan(ref, visible_catalogs(ref, cluster=cluster_catalogs, namespaced=namespaced))
+            plan = resolve_plan(
+                ref, visible_catalogs(ref, cluster=cluster_catalogs, namespaced=namespaced)
+            )
         except PlanResolutionError as exc:
             problems.append(res.problem(_selector_path(inst), str(exc)))
             continue
         resolved[address] = plan
-        merged, found = merged_parameters(res, inst.spec.parameters, inst.spec.parameters_from, cluster)
+        merged, found = merged_parameters(
+            res, inst.spec.parameters, inst.spec.parameters_from, cluster
+        )
         problems.extend(found)
         if merged is None:
             continue
@@ -151,61 +185,103 @@ async def resolve(inputs: Inputs, state: State, brokers: Brokers, cluster: Clust
         if prior is not None and prior.status is ResourceStatus.READY:
             # An update sends only the changed keys, so that is what the update schema sees.
             moved = merged.checksum != (prior.parameters_checksum or "")
-            payload = {k: v for k, v in merged.values.items()
-                       if (k in merged.sensitive_keys and moved) or prior.parameters.get(k) != v}
+            payload = {
+                k: v
+                for k, v in merged.values.items()
+                if (k in merged.sensitive_keys and moved) or prior.parameters.get(k) != v
+            }
             found_params = validate_for_plan(plan, "instance_update", payload) if payload else []
         else:
             found_params = validate_for_plan(plan, "instance_create", merged)
         for p in found_params:
-            problems.append(res.problem(_param_position(p.source, p.parts), f"rejected by the plan's schema: {p.message}"))
+            problems.append(
+                res.problem(
+                    _param_position(p.source, p.parts),
+                    f"rejected by the plan's schema: {p.message}",
+                )
+            )
         sensitive = tuple(sorted(merged.sensitive_keys))
         visible = {k: v for k, v in merged.values.items() if k not in merged.sensitive_keys}
         shown = dict(visible)
         shown.update({k: None for k in sensitive})
         mi = plan.maintenance_info.version if plan.maintenance_info else None
-        if prior is not None and mi and prior.maintenance_info_version and prior.maintenance_info_version != mi:
-            out.upgrades.append(f"{address}: maintenance_info {prior.maintenance_info_version} -> {mi}")
-        attrs = {"broker": plan.broker, "class": plan.offering.name, "plan": plan.plan.name,
-                 "service_id": plan.service_id, "plan_id": plan.plan_id, "parameters": shown,
-                 "update_requests": inst.spec.update_requests}
+        if (
+            prior is not None
+            and mi
+            and prior.maintenance_info_version
+            and prior.maintenance_info_version != mi
+        ):
+            out.upgrades.append(
+                f"{address}: maintenance_info {prior.maintenance_info_version} -> {mi}"
+            )
+        attrs = {
+            "broker": plan.broker,
+            "class": plan.offering.name,
+            "plan": plan.plan.name,
+            "service_id": plan.service_id,
+            "plan_id": plan.plan_id,
+            "parameters": shown,
+            "update_requests": inst.spec.update_requests,
+        }
         out.desired[address] = DesiredResource(
-            address, "ServiceInstance", attrs,
+            address,
+            "ServiceInstance",
+            attrs,
             depends_on=(plan.broker,),
             sensitive_paths=tuple(("parameters", k) for k in sensitive),
             identity={"broker": plan.broker, "service_id": plan.service_id},
-            plan_id=plan.plan_id, plan_updateable=plan.plan_updateable, parameters=visible,
-            sensitive_parameter_keys=sensitive, parameters_checksum=merged.checksum,
-            update_requests=inst.spec.update_requests, maintenance_info_version=mi,
+            plan_id=plan.plan_id,
+            plan_updateable=plan.plan_updateable,
+            parameters=visible,
+            sensitive_parameter_keys=sensitive,
+            parameters_checksum=merged.checksum,
+            update_requests=inst.spec.update_requests,
+            maintenance_info_version=mi,
             retrievable=plan.instances_retrievable,
         )
         out.private[address] = {
             "spec": inst.model_dump(by_alias=True, exclude_none=True, mode="json"),
             "broker": records[plan.broker].to_dict() if plan.broker in records else None,
-            "service_id": plan.service_id, "plan_id": plan.plan_id,
+            "service_id": plan.service_id,
+            "plan_id": plan.plan_id,
             "maximum_polling_duration": plan.maximum_polling_duration,
             "instances_retrievable": plan.instances_retrievable,
             "bindings_retrievable": plan.bindings_retrievable,
-            "maintenance_info": mi, "external_id": inst.spec.external_id,
+            "maintenance_info": mi,
+            "external_id": inst.spec.external_id,
             "parameters_checksum": merged.checksum,
         }
 
     for res, binding in desired.of_type(ServiceBinding):
         address = str(res.address)
-        instance = str(Address("ServiceInstance", res.address.namespace, binding.spec.instance_ref.name))
+        instance = str(
+            Address("ServiceInstance", res.address.namespace, binding.spec.instance_ref.name)
+        )
         bplan = resolved.get(instance)
         if bplan is None:
             continue
         plan = bplan
         if not plan.bindable:
-            problems.append(res.problem(("spec", "instanceRef", "name"),
-                                        f"{instance} uses plan {plan.plan.name!r}, which is not bindable"))
+            problems.append(
+                res.problem(
+                    ("spec", "instanceRef", "name"),
+                    f"{instance} uses plan {plan.plan.name!r}, which is not bindable",
+                )
+            )
             continue
-        merged, found = merged_parameters(res, binding.spec.parameters, binding.spec.parameters_from, cluster)
+        merged, found = merged_parameters(
+            res, binding.spec.parameters, binding.spec.parameters_from, cluster
+        )
         problems.extend(found)
         if merged is None:
             continue
         for p in validate_for_plan(plan, "binding_create", merged):
-            problems.append(res.problem(_param_position(p.source, p.parts), f"rejected by the plan's schema: {p.message}"))
+            problems.append(
+                res.problem(
+                    _param_position(p.source, p.parts),
+                    f"rejected by the plan's schema: {p.message}",
+                )
+            )
         sensitive = tuple(sorted(merged.sensitive_keys))
         visible = {k: v for k, v in merged.values.items() if k not in merged.sensitive_keys}
         shown = dict(visible)
@@ -214,30 +290,47 @@ async def resolve(inputs: Inputs, state: State, brokers: Brokers, cluster: Clust
         attrs = {"instance": instance, "secret_name": secret_name, "parameters": shown}
         checksum = spec_checksum([instance, merged.checksum, binding.spec.external_id])
         out.desired[address] = DesiredResource(
-            address, "ServiceBinding", attrs, depends_on=(instance,),
+            address,
+            "ServiceBinding",
+            attrs,
+            depends_on=(instance,),
             sensitive_paths=(*(("parameters", k) for k in sensitive), ("credentials",)),
-            identity={"instance": instance}, checksum=checksum, parameters=visible,
-            sensitive_parameter_keys=sensitive, parameters_checksum=merged.checksum,
+            identity={"instance": instance},
+            checksum=checksum,
+            parameters=visible,
+            sensitive_parameter_keys=sensitive,
+            parameters_checksum=merged.checksum,
             retrievable=plan.bindings_retrievable,
         )
         out.private[address] = {
             "spec": binding.model_dump(by_alias=True, exclude_none=True, mode="json"),
-            "instance": instance, "checksum": checksum, "parameters_checksum": merged.checksum,
+            "instance": instance,
+            "checksum": checksum,
+            "parameters_checksum": merged.checksum,
             "bindings_retrievable": plan.bindings_retrievable,
             "maximum_polling_duration": plan.maximum_polling_duration,
         }
         secret = str(Address("Secret", res.address.namespace, secret_name))
-        transforms = [t.model_dump(by_alias=True, exclude_none=True, mode="json") for t in binding.spec.secret_transforms]
+        transforms = [
+            t.model_dump(by_alias=True, exclude_none=True, mode="json")
+            for t in binding.spec.secret_transforms
+        ]
         s_checksum = spec_checksum(transforms)
         out.desired[secret] = DesiredResource(
-            secret, "Secret", {"namespace": res.address.namespace, "name": secret_name, "type": "Opaque"},
-            depends_on=(address,), checksum=s_checksum, producer=address,
+            secret,
+            "Secret",
+            {"namespace": res.address.namespace, "name": secret_name, "type": "Opaque"},
+            depends_on=(address,),
+            checksum=s_checksum,
+            producer=address,
         )
         out.private[secret] = {"binding": address, "transforms": transforms, "checksum": s_checksum}
 
     for res, mapping in desired.of_type(PodMapping):
         address = str(res.address)
-        binding_addr = str(Address("ServiceBinding", res.address.namespace, mapping.spec.binding_ref.name))
+        binding_addr = str(
+            Address("ServiceBinding", res.address.namespace, mapping.spec.binding_ref.name)
+        )
         bres = desired.get(Address.parse(binding_addr))
         if bres is None or not isinstance(bres.obj, ServiceBinding):
             continue
@@ -245,20 +338,44 @@ async def resolve(inputs: Inputs, state: State, brokers: Brokers, cluster: Clust
         secret = str(Address("Secret", res.address.namespace, secret_name))
         spec = mapping.model_dump(by_alias=True, exclude_none=True, mode="json")
         target = f"{mapping.spec.target.kind}/{mapping.spec.target.name}"
-        env = {e.name: (f"secretKeyRef {secret_name}/{e.key}" if e.key is not None else e.value) for e in mapping.spec.env}
-        attrs = {"target": target, "containers": mapping.spec.target.containers or ["*"], "env": env,
-                 "envFrom": spec["spec"].get("envFrom"), "volume": spec["spec"].get("volume")}
+        env = {
+            e.name: (f"secretKeyRef {secret_name}/{e.key}" if e.key is not None else e.value)
+            for e in mapping.spec.env
+        }
+        attrs = {
+            "target": target,
+            "containers": mapping.spec.target.containers or ["*"],
+            "env": env,
+            "envFrom": spec["spec"].get("envFrom"),
+            "volume": spec["spec"].get("volume"),
+        }
         checksum = spec_checksum([spec["spec"], secret_name])
-        out.desired[address] = DesiredResource(address, "PodMapping", attrs, depends_on=(secret,),
-                                               identity={"target": target}, checksum=checksum)
-        out.private[address] = {"spec": spec, "secret_name": secret_name, "checksum": checksum, "target": target}
+        out.desired[address] = DesiredResource(
+            address,
+            "PodMapping",
+            attrs,
+            depends_on=(secret,),
+            identity={"target": target},
+            checksum=checksum,
+        )
+        out.private[address] = {
+            "spec": spec,
+            "secret_name": secret_name,
+            "checksum": checksum,
+            "target": target,
+        }
     if problems:
         raise ValidationFailed(problems)
     return out
 
 
 async def refresh(
-    state: State, resolution: Resolution, brokers: Brokers, cluster: ClusterPort, *, concurrency: int = 16
+    state: State,
+    resolution: Resolution,
+    brokers: Brokers,
+    cluster: ClusterPort,
+    *,
+    concurrency: int = 16,
 ) -> dict[str, ObservedResource]:
     """Read live state for every resource in state, concurrently and read-only."""
     limit = asyncio.Semaphore(concurrency)
@@ -281,23 +398,47 @@ async def _observe_one(
 ) -> ObservedResource | None:
     attrs = res.attributes
     record_data = attrs.get("broker_record")
-    if res.kind == "ServiceInstance" and attrs.get("instances_retrievable") and isinstance(record_data, dict):
+    if (
+        res.kind == "ServiceInstance"
+        and attrs.get("instances_retrievable")
+        and isinstance(record_data, dict)
+    ):
         client = brokers.client(BrokerRecord.from_dict(record_data))
-        outcome = await client.get_instance(res.instance_id or "", service_id=res.service_id, plan_id=res.plan_id)
+        outcome = await client.get_instance(
+            res.instance_id or "", service_id=res.service_id, plan_id=res.plan_id
+        )
         if isinstance(outcome, Done) and isinstance(outcome.body, Mapping):
-            return ObservedResource(res.address, True, {"parameters": outcome.body.get("parameters"),
-                                                         "plan_id": outcome.body.get("plan_id")})
+            return ObservedResource(
+                res.address,
+                True,
+                {
+                    "parameters": outcome.body.get("parameters"),
+                    "plan_id": outcome.body.get("plan_id"),
+                },
+            )
         if isinstance(outcome, NotFound):
-            return ObservedResource(res.address, False, detail=f"the broker answered 404 for instance {res.instance_id}")
+            return ObservedResource(
+                res.address, False, detail=f"the broker answered 404 for instance {res.instance_id}"
+            )
         return None
-    if res.kind == "ServiceBinding" and attrs.get("bindings_retrievable") and isinstance(record_data, dict):
+    if (
+        res.kind == "ServiceBinding"
+        and attrs.get("bindings_retrievable")
+        and isinstance(record_data, dict)
+    ):
         client = brokers.client(BrokerRecord.from_dict(record_data))
-        outcome = await client.get_binding(res.instance_id or "", res.binding_id or "",
-                                           service_id=res.service_id, plan_id=res.plan_id)
+        outcome = await client.get_binding(
+            res.instance_id or "",
+            res.binding_id or "",
+            service_id=res.service_id,
+            plan_id=res.plan_id,
+        )
         if isinstance(outcome, Done):
             return ObservedResource(res.address, True)
         if isinstance(outcome, NotFound):
-            return ObservedResource(res.address, False, detail=f"the broker answered 404 for binding {res.binding_id}")
+            return ObservedResource(
+                res.address, False, detail=f"the broker answered 404 for binding {res.binding_id}"
+            )
         return None
     if res.kind == "Secret":
         ns, name = res.address.split("/")[1:]
@@ -311,16 +452,27 @@ async def _observe_one(
             return None
         mapping = PodMapping.model_validate(private["spec"])
         ns = res.address.split("/")[1]
-        seen_map = await asyncio.to_thread(cluster.observe_mapping, ns, mapping, private["secret_name"], res.address)
+        seen_map = await asyncio.to_thread(
+            cluster.observe_mapping, ns, mapping, private["secret_name"], res.address
+        )
         if not seen_map.workload_exists:
-            return ObservedResource(res.address, False, detail=f"{mapping.spec.target.kind}/{mapping.spec.target.name} no longer exists")
+            return ObservedResource(
+                res.address,
+                False,
+                detail=f"{mapping.spec.target.kind}/{mapping.spec.target.name} no longer exists",
+            )
         return ObservedResource(res.address, True, missing=seen_map.missing)
     return None
 
 
 async def make_plan(
-    inputs: Inputs | None, state: State, brokers: Brokers, cluster: ClusterPort, options: DiffOptions,
-    *, do_refresh: bool = True,
+    inputs: Inputs | None,
+    state: State,
+    brokers: Brokers,
+    cluster: ClusterPort,
+    options: DiffOptions,
+    *,
+    do_refresh: bool = True,
 ) -> Plan:
     """Resolve, refresh and diff: the whole of ``catalogctl plan``.
 
@@ -333,11 +485,16 @@ async def make_plan(
         resolution = await resolve(inputs, state, brokers, cluster)
     observed = await refresh(state, resolution, brokers, cluster) if do_refresh else {}
     plan = compute_plan(
-        resolution.desired, state, observed, options,
-        created_at=datetime.now(UTC).isoformat(timespec="seconds"), version=__version__,
+        resolution.desired,
+        state,
+        observed,
+        options,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        version=__version__,
         upgrades_available=tuple(resolution.upgrades),
     )
     changes = tuple(
-        replace(c, private={**resolution.private.get(c.address, {}), **c.private}) for c in plan.changes
+        replace(c, private={**resolution.private.get(c.address, {}), **c.private})
+        for c in plan.changes
     )
     return replace(plan, changes=changes)

@@ -47,7 +47,8 @@ class Progress:
         async def tick() -> None:
             while True:
                 await asyncio.sleep(self.interval)
-                self.emit(f"{address}: Still {doing.lower()}... [{int(time.monotonic() - start)}s elapsed]")
+                elapsed = int(time.monotonic() - start)
+                self.emit(f"{address}: Still {doing.lower()}... [{elapsed}s elapsed]")
 
         ticker = asyncio.ensure_future(tick())
         try:

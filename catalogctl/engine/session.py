@@ -40,7 +40,9 @@ class Session:
     poll_max_interval: float = 20.0
 
     def _brokers(self) -> Brokers:
-        return Brokers(self.settings, self.cluster.read_secret_key, asyncio.Semaphore(self.parallelism))
+        return Brokers(
+            self.settings, self.cluster.read_secret_key, asyncio.Semaphore(self.parallelism)
+        )
 
     @contextlib.contextmanager
     def locked(self, operation: str) -> Iterator[None]:
@@ -50,10 +52,14 @@ class Session:
         finally:
             self.backend.unlock(info.id)
 
-    async def _plan(self, inputs: Inputs | None, state: State, options: DiffOptions, refresh: bool) -> Plan:
+    async def _plan(
+        self, inputs: Inputs | None, state: State, options: DiffOptions, refresh: bool
+    ) -> Plan:
         brokers = self._brokers()
         try:
-            return await make_plan(inputs, state, brokers, self.cluster, options, do_refresh=refresh)
+            return await make_plan(
+                inputs, state, brokers, self.cluster, options, do_refresh=refresh
+            )
         finally:
             await brokers.aclose()
 
@@ -67,7 +73,7 @@ class Session:
         self,
         *,
         inputs: Inputs | None = None,
-        options: DiffOptions = DiffOptions(),
+        options: DiffOptions | None = None,
         refresh: bool = True,
         saved: Plan | None = None,
         confirm: Callable[[Plan], bool] | None = None,
@@ -78,6 +84,7 @@ class Session:
         when some resources failed (state keeps everything that succeeded) and
         Interrupted after Ctrl-C/SIGTERM once state is saved.
         """
+        options = options or DiffOptions()
         with self.locked("apply"):
             state = self.backend.read()
             if saved is not None:
@@ -111,8 +118,15 @@ class Session:
                 installed.append(sig)
         journal = self.backend.begin(state)
         try:
-            applier = Applier(plan, journal, brokers, self.cluster, scheduler, Progress(self.emit),
-                              self.apply_options)
+            applier = Applier(
+                plan,
+                journal,
+                brokers,
+                self.cluster,
+                scheduler,
+                Progress(self.emit),
+                self.apply_options,
+            )
             result = await applier.run(stop)
         finally:
             for sig in installed:
@@ -138,8 +152,8 @@ def check_fresh(plan: Plan, state: State) -> None:
         )
     if plan.serial != state.serial:
         raise StalePlanError(
-            f"the saved plan is stale: the state changed since it was made (serial {plan.serial} -> "
-            f"{state.serial}); plan again"
+            "the saved plan is stale: the state changed since it was made "
+            f"(serial {plan.serial} -> {state.serial}); plan again"
         )
 
 
@@ -161,7 +175,9 @@ def write_plan_file(path: str | Path, plan: Plan) -> None:
     import json
     import os
 
-    payload = json.dumps({"kind": "catalogctl-plan", "plan": plan.to_dict()}, sort_keys=True, indent=1)
+    payload = json.dumps(
+        {"kind": "catalogctl-plan", "plan": plan.to_dict()}, sort_keys=True, indent=1
+    )
     p = Path(path)
     tmp = p.with_name(p.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

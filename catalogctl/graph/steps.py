@@ -45,7 +45,9 @@ class StepGraph:
 
     @property
     def nodes(self) -> list[Step]:
-        return list(nx.lexicographical_topological_sort(self._g, key=lambda s: (s[0] != "destroy", s[1])))
+        return list(
+            nx.lexicographical_topological_sort(self._g, key=lambda s: (s[0] != "destroy", s[1]))
+        )
 
     def dependencies(self, node: Step) -> list[Step]:
         return sorted(self._g.predecessors(node))

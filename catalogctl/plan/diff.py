@@ -16,7 +16,14 @@ from catalogctl.plan.inputs import DesiredResource, DiffOptions, ObservedResourc
 from catalogctl.plan.model import Action, Change, Drift, JSONPath, Mode, Plan
 from catalogctl.state.models import ResourceState, ResourceStatus, State
 
-_KIND_ORDER = {"ClusterServiceBroker": 0, "ServiceBroker": 1, "ServiceInstance": 2, "ServiceBinding": 3, "Secret": 4, "PodMapping": 5}
+_KIND_ORDER = {
+    "ClusterServiceBroker": 0,
+    "ServiceBroker": 1,
+    "ServiceInstance": 2,
+    "ServiceBinding": 3,
+    "Secret": 4,
+    "PodMapping": 5,
+}
 
 
 @dataclass(frozen=True)
@@ -37,8 +44,11 @@ def state_attributes(res: ResourceState) -> dict[str, Any]:
     attrs: dict[str, Any] = dict(display) if isinstance(display, dict) else {}
     if res.kind == "ServiceInstance":
         attrs.update(
-            broker=res.broker, service_id=res.service_id, plan_id=res.plan_id,
-            instance_id=res.instance_id, dashboard_url=res.dashboard_url,
+            broker=res.broker,
+            service_id=res.service_id,
+            plan_id=res.plan_id,
+            instance_id=res.instance_id,
+            dashboard_url=res.dashboard_url,
         )
         params: dict[str, Any] = dict(res.parameters)
         params.update({k: None for k in res.sensitive_parameter_keys})
@@ -62,24 +72,44 @@ def _state_sensitive(res: ResourceState) -> tuple[JSONPath, ...]:
     return tuple(paths)
 
 
-def _decide_instance(d: DesiredResource, s: ResourceState, o: ObservedResource | None, opts: DiffOptions) -> _Decision:
+def _decide_instance(
+    d: DesiredResource, s: ResourceState, o: ObservedResource | None, opts: DiffOptions
+) -> _Decision:
     if s.status is ResourceStatus.CREATING:
-        return _Decision(Action.CREATE, f"resuming the interrupted provision of instance {s.instance_id}", private={"resume": True})
+        return _Decision(
+            Action.CREATE,
+            f"resuming the interrupted provision of instance {s.instance_id}",
+            private={"resume": True},
+        )
     if s.status is ResourceStatus.TAINTED or s.orphan_mitigation_pending:
-        return _Decision(Action.REPLACE, "is tainted (its provision failed or was interrupted), so must be replaced")
+        return _Decision(
+            Action.REPLACE,
+            "is tainted (its provision failed or was interrupted), so must be replaced",
+        )
     if s.status is ResourceStatus.DELETING:
-        return _Decision(Action.REPLACE, "an interrupted deprovision must finish before it is provisioned again")
+        return _Decision(
+            Action.REPLACE, "an interrupted deprovision must finish before it is provisioned again"
+        )
     if o is not None and o.exists is False:
-        return _Decision(Action.CREATE, f"was deleted outside catalogctl ({o.detail or 'the broker no longer has it'})")
+        return _Decision(
+            Action.CREATE,
+            f"was deleted outside catalogctl ({o.detail or 'the broker no longer has it'})",
+        )
     if d.identity.get("broker") != s.broker or d.identity.get("service_id") != s.service_id:
-        return _Decision(Action.REPLACE, "its service class changed, and a class cannot be changed in place",
-                         requires_replace=(("class",), ("service_id",)))
+        return _Decision(
+            Action.REPLACE,
+            "its service class changed, and a class cannot be changed in place",
+            requires_replace=(("class",), ("service_id",)),
+        )
     private: dict[str, Any] = {}
     reasons: list[str] = []
     if d.plan_id != s.plan_id:
         if not d.plan_updateable:
-            return _Decision(Action.REPLACE, "its plan changed and the plan is not plan_updateable",
-                             requires_replace=(("plan",), ("plan_id",)))
+            return _Decision(
+                Action.REPLACE,
+                "its plan changed and the plan is not plan_updateable",
+                requires_replace=(("plan",), ("plan_id",)),
+            )
         reasons.append("plan changed")
         private["plan_changed"] = True
     changed = _changed_parameter_keys(d, s)
@@ -97,9 +127,15 @@ def _decide_instance(d: DesiredResource, s: ResourceState, o: ObservedResource |
     if d.update_requests > previous_requests:
         reasons.append(f"updateRequests increased ({previous_requests} -> {d.update_requests})")
         private["forced"] = True
-    if (opts.upgrade and d.maintenance_info_version and s.maintenance_info_version
-            and d.maintenance_info_version != s.maintenance_info_version):
-        reasons.append(f"maintenance upgrade {s.maintenance_info_version} -> {d.maintenance_info_version}")
+    if (
+        opts.upgrade
+        and d.maintenance_info_version
+        and s.maintenance_info_version
+        and d.maintenance_info_version != s.maintenance_info_version
+    ):
+        reasons.append(
+            f"maintenance upgrade {s.maintenance_info_version} -> {d.maintenance_info_version}"
+        )
         private["upgrade"] = True
     if reasons:
         return _Decision(Action.UPDATE, "; ".join(reasons), private=private)
@@ -107,8 +143,16 @@ def _decide_instance(d: DesiredResource, s: ResourceState, o: ObservedResource |
 
 
 def _changed_parameter_keys(d: DesiredResource, s: ResourceState) -> list[str]:
-    """Top-level keys whose value differs; sensitive keys count as changed when the checksum moved."""
-    keys = set(d.parameters) | set(s.parameters) | set(d.sensitive_parameter_keys) | set(s.sensitive_parameter_keys)
+    """Top-level keys whose value differs.
+
+    Sensitive keys count as changed whenever the checksum moved: their values are not known.
+    """
+    keys = (
+        set(d.parameters)
+        | set(s.parameters)
+        | set(d.sensitive_parameter_keys)
+        | set(s.sensitive_parameter_keys)
+    )
     checksum_moved = d.parameters_checksum != (s.parameters_checksum or "")
     out = []
     for key in keys:
@@ -123,43 +167,75 @@ def _changed_parameter_keys(d: DesiredResource, s: ResourceState) -> list[str]:
 _MISSING = object()
 
 
-def _decide_binding(d: DesiredResource, s: ResourceState, o: ObservedResource | None, instance: Action | None) -> _Decision:
+def _decide_binding(
+    d: DesiredResource, s: ResourceState, o: ObservedResource | None, instance: Action | None
+) -> _Decision:
     if s.status is ResourceStatus.CREATING:
-        return _Decision(Action.CREATE, f"resuming the interrupted bind of binding {s.binding_id}", private={"resume": True})
+        return _Decision(
+            Action.CREATE,
+            f"resuming the interrupted bind of binding {s.binding_id}",
+            private={"resume": True},
+        )
     if s.status in (ResourceStatus.TAINTED, ResourceStatus.DELETING) or s.orphan_mitigation_pending:
-        return _Decision(Action.REPLACE, "is tainted (its bind failed or was interrupted), so must be replaced")
+        return _Decision(
+            Action.REPLACE, "is tainted (its bind failed or was interrupted), so must be replaced"
+        )
     if instance is Action.REPLACE or (instance is Action.CREATE and s is not None):
-        return _Decision(Action.REPLACE, "its instance is replaced", requires_replace=(("instance",),))
+        return _Decision(
+            Action.REPLACE, "its instance is replaced", requires_replace=(("instance",),)
+        )
     if d.checksum != str(s.attributes.get("checksum", "")):
-        return _Decision(Action.REPLACE, "its spec changed, and bindings are immutable", requires_replace=(("parameters",),))
+        return _Decision(
+            Action.REPLACE,
+            "its spec changed, and bindings are immutable",
+            requires_replace=(("parameters",),),
+        )
     if o is not None and o.exists is False:
-        return _Decision(Action.CREATE, f"was deleted outside catalogctl ({o.detail or 'the broker no longer has it'})")
+        return _Decision(
+            Action.CREATE,
+            f"was deleted outside catalogctl ({o.detail or 'the broker no longer has it'})",
+        )
     return _Decision(Action.NOOP, "matches the configuration")
 
 
-def _decide_secret(d: DesiredResource, s: ResourceState, o: ObservedResource | None, binding: Action | None) -> _Decision:
+def _decide_secret(
+    d: DesiredResource, s: ResourceState, o: ObservedResource | None, binding: Action | None
+) -> _Decision:
     if binding in (Action.CREATE, Action.REPLACE):
         return _Decision(Action.UPDATE, "its binding's credentials will change")
     if s.status is not ResourceStatus.READY:
-        return _Decision(Action.UPDATE, "a previous write did not finish", private={"refetch": True})
+        return _Decision(
+            Action.UPDATE, "a previous write did not finish", private={"refetch": True}
+        )
     if d.checksum != str(s.attributes.get("checksum", "")):
         return _Decision(Action.UPDATE, "its secretTransforms changed", private={"refetch": True})
     if o is not None and o.exists is False:
         return _Decision(Action.CREATE, "was deleted outside catalogctl", private={"refetch": True})
-    if o is not None and o.content_hash is not None and o.content_hash != s.attributes.get("data_hash"):
+    if (
+        o is not None
+        and o.content_hash is not None
+        and o.content_hash != s.attributes.get("data_hash")
+    ):
         return _Decision(Action.UPDATE, "was edited outside catalogctl", private={"refetch": True})
     return _Decision(Action.NOOP, "matches the configuration")
 
 
 def _decide_mapping(d: DesiredResource, s: ResourceState, o: ObservedResource | None) -> _Decision:
     if d.identity.get("target") != s.attributes.get("target"):
-        return _Decision(Action.REPLACE, "its target workload changed", requires_replace=(("target",),))
+        return _Decision(
+            Action.REPLACE, "its target workload changed", requires_replace=(("target",),)
+        )
     if d.checksum != str(s.attributes.get("checksum", "")):
         return _Decision(Action.UPDATE, "its mapping changed")
     if o is not None and o.exists is False:
-        return _Decision(Action.CREATE, f"was removed from the workload outside catalogctl ({o.detail})")
+        return _Decision(
+            Action.CREATE, f"was removed from the workload outside catalogctl ({o.detail})"
+        )
     if o is not None and o.missing:
-        return _Decision(Action.UPDATE, "entries were removed from the workload outside catalogctl: " + ", ".join(o.missing))
+        return _Decision(
+            Action.UPDATE,
+            "entries were removed from the workload outside catalogctl: " + ", ".join(o.missing),
+        )
     return _Decision(Action.NOOP, "matches the configuration")
 
 
@@ -173,18 +249,44 @@ def _drift(state: State, observed: Mapping[str, ObservedResource]) -> list[Drift
         if o.exists is False:
             out.append(Drift(address, s.kind, "deleted", o.detail or "no longer exists"))
         elif o.missing:
-            out.append(Drift(address, s.kind, "changed", "missing entries: " + ", ".join(o.missing)))
-        elif o.content_hash is not None and s.kind == "Secret" and o.content_hash != s.attributes.get("data_hash"):
+            out.append(
+                Drift(address, s.kind, "changed", "missing entries: " + ", ".join(o.missing))
+            )
+        elif (
+            o.content_hash is not None
+            and s.kind == "Secret"
+            and o.content_hash != s.attributes.get("data_hash")
+        ):
             out.append(Drift(address, s.kind, "changed", "its data was edited"))
         elif o.attributes.get("parameters") is not None and s.kind == "ServiceInstance":
             live = o.attributes["parameters"]
             changed = sorted(k for k, v in s.parameters.items() if k in live and live[k] != v)
             if changed:
-                out.append(Drift(address, s.kind, "changed", "parameters changed at the broker: " + ", ".join(changed),
-                                 before={k: s.parameters[k] for k in changed}, after={k: live[k] for k in changed}))
-        elif o.attributes.get("plan_id") and s.kind == "ServiceInstance" and o.attributes["plan_id"] != s.plan_id:
-            out.append(Drift(address, s.kind, "changed", "plan changed at the broker",
-                             before={"plan_id": s.plan_id}, after={"plan_id": o.attributes["plan_id"]}))
+                out.append(
+                    Drift(
+                        address,
+                        s.kind,
+                        "changed",
+                        "parameters changed at the broker: " + ", ".join(changed),
+                        before={k: s.parameters[k] for k in changed},
+                        after={k: live[k] for k in changed},
+                    )
+                )
+        elif (
+            o.attributes.get("plan_id")
+            and s.kind == "ServiceInstance"
+            and o.attributes["plan_id"] != s.plan_id
+        ):
+            out.append(
+                Drift(
+                    address,
+                    s.kind,
+                    "changed",
+                    "plan changed at the broker",
+                    before={"plan_id": s.plan_id},
+                    after={"plan_id": o.attributes["plan_id"]},
+                )
+            )
     return out
 
 
@@ -192,15 +294,22 @@ def compute_plan(
     desired: Mapping[str, DesiredResource],
     state: State,
     observed: Mapping[str, ObservedResource],
-    options: DiffOptions = DiffOptions(),
+    options: DiffOptions | None = None,
     *,
     created_at: str = "",
     version: str = "",
     upgrades_available: tuple[str, ...] = (),
 ) -> Plan:
     """Compute the plan.  Pure: same inputs, same plan."""
+    options = options or DiffOptions()
     drift = tuple(_drift(state, observed))
-    mode = Mode.DESTROY if options.destroy else Mode.REFRESH_ONLY if options.refresh_only else Mode.NORMAL
+    mode = (
+        Mode.DESTROY
+        if options.destroy
+        else Mode.REFRESH_ONLY
+        if options.refresh_only
+        else Mode.NORMAL
+    )
     changes: dict[str, Change] = {}
     wanted = {} if options.destroy else dict(desired)
 
@@ -217,17 +326,26 @@ def compute_plan(
             decision = _decide_instance(d, s, o, options)
         elif d.kind == "ServiceBinding":
             inst = d.identity.get("instance")
-            decision = _decide_binding(d, s, o, decisions[inst].action if inst in decisions else None)
+            decision = _decide_binding(
+                d, s, o, decisions[inst].action if inst in decisions else None
+            )
         elif d.kind == "Secret":
             producer = d.producer or ""
-            decision = _decide_secret(d, s, o, decisions[producer].action if producer in decisions else None)
+            decision = _decide_secret(
+                d, s, o, decisions[producer].action if producer in decisions else None
+            )
         elif d.kind == "PodMapping":
             decision = _decide_mapping(d, s, o)
         else:
             decision = _Decision(Action.NOOP, "not managed by catalogctl")
-        if address in options.replace and d.kind in ("ServiceInstance", "ServiceBinding", "PodMapping"):
-            if s is not None and decision.action in (Action.NOOP, Action.UPDATE):
-                decision = _Decision(Action.REPLACE, "will be replaced, as requested (--replace)")
+        replaceable = d.kind in ("ServiceInstance", "ServiceBinding", "PodMapping")
+        if (
+            address in options.replace
+            and replaceable
+            and s is not None
+            and decision.action in (Action.NOOP, Action.UPDATE)
+        ):
+            decision = _Decision(Action.REPLACE, "will be replaced, as requested (--replace)")
         decisions[address] = decision
 
     # A Secret that must be rewritten needs the binding's credentials: if the
@@ -247,7 +365,9 @@ def compute_plan(
             )
             decisions[address] = _Decision(Action.UPDATE, "its binding's credentials will change")
         else:
-            decisions[address] = replace(decision, private={**(decision.private or {}), "refetch": True})
+            decisions[address] = replace(
+                decision, private={**(decision.private or {}), "refetch": True}
+            )
 
     for address, decision in decisions.items():
         d = wanted[address]
@@ -262,19 +382,34 @@ def compute_plan(
         if s.status is ResourceStatus.DELETING:
             reason = "resuming an interrupted delete"
         changes[address] = Change(
-            address=address, kind=s.kind, action=Action.DELETE, reason=reason,
-            before=state_attributes(s), after=None, sensitive_paths=_state_sensitive(s),
+            address=address,
+            kind=s.kind,
+            action=Action.DELETE,
+            reason=reason,
+            before=state_attributes(s),
+            after=None,
+            sensitive_paths=_state_sensitive(s),
             depends_on=tuple(s.depends_on),
         )
 
     if options.refresh_only:
-        changes = {a: replace(c, action=Action.NOOP, reason="refresh-only: no changes are planned")
-                   for a, c in changes.items()}
+        changes = {
+            a: replace(c, action=Action.NOOP, reason="refresh-only: no changes are planned")
+            for a, c in changes.items()
+        }
     if options.targets is not None:
         changes = {a: c for a, c in changes.items() if a in options.targets}
     ordered = tuple(changes[a] for a in sorted(changes, key=_sort_key))
-    return Plan(mode=mode, lineage=state.lineage, serial=state.serial, changes=ordered, drift=drift,
-                upgrades_available=upgrades_available, created_at=created_at, catalogctl_version=version)
+    return Plan(
+        mode=mode,
+        lineage=state.lineage,
+        serial=state.serial,
+        changes=ordered,
+        drift=drift,
+        upgrades_available=upgrades_available,
+        created_at=created_at,
+        catalogctl_version=version,
+    )
 
 
 def _change(d: DesiredResource, s: ResourceState | None, decision: _Decision) -> Change:
@@ -282,7 +417,9 @@ def _change(d: DesiredResource, s: ResourceState | None, decision: _Decision) ->
     after = dict(d.attributes)
     unknown: list[JSONPath] = []
     if d.kind == "ServiceInstance":
-        if decision.action in (Action.CREATE, Action.REPLACE) and not (decision.private or {}).get("resume"):
+        if decision.action in (Action.CREATE, Action.REPLACE) and not (decision.private or {}).get(
+            "resume"
+        ):
             after["instance_id"] = None
             after["dashboard_url"] = None
             unknown += [("instance_id",), ("dashboard_url",)]
@@ -291,7 +428,9 @@ def _change(d: DesiredResource, s: ResourceState | None, decision: _Decision) ->
             after["dashboard_url"] = s.dashboard_url
     elif d.kind == "ServiceBinding":
         after["credentials"] = None
-        if decision.action in (Action.CREATE, Action.REPLACE) and not (decision.private or {}).get("resume"):
+        if decision.action in (Action.CREATE, Action.REPLACE) and not (decision.private or {}).get(
+            "resume"
+        ):
             after["binding_id"] = None
             unknown += [("binding_id",), ("credentials",)]
         elif s is not None:
@@ -299,10 +438,19 @@ def _change(d: DesiredResource, s: ResourceState | None, decision: _Decision) ->
     elif d.kind == "Secret" and decision.action is not Action.NOOP:
         after["data"] = None
         unknown.append(("data",))
-    sensitive = tuple(dict.fromkeys(list(d.sensitive_paths) + (list(_state_sensitive(s)) if s else [])))
+    sensitive = tuple(
+        dict.fromkeys(list(d.sensitive_paths) + (list(_state_sensitive(s)) if s else []))
+    )
     return Change(
-        address=d.address, kind=d.kind, action=decision.action, reason=decision.reason,
-        before=before, after=after, after_unknown=tuple(unknown), sensitive_paths=sensitive,
-        requires_replace=decision.requires_replace, depends_on=d.depends_on,
+        address=d.address,
+        kind=d.kind,
+        action=decision.action,
+        reason=decision.reason,
+        before=before,
+        after=after,
+        after_unknown=tuple(unknown),
+        sensitive_paths=sensitive,
+        requires_replace=decision.requires_replace,
+        depends_on=d.depends_on,
         private=dict(decision.private or {}),
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 PLAN_FORMAT_VERSION = 1
@@ -21,7 +21,7 @@ PLAN_FORMAT_VERSION = 1
 JSONPath = tuple[str | int, ...]
 
 
-class Action(str, Enum):
+class Action(StrEnum):
     """What apply does to one resource; values are the JSON plan's action names."""
 
     CREATE = "create"
@@ -55,7 +55,7 @@ _SYMBOLS = {
 }
 
 
-class Mode(str, Enum):
+class Mode(StrEnum):
     NORMAL = "normal"
     DESTROY = "destroy"
     REFRESH_ONLY = "refresh-only"

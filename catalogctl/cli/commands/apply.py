@@ -21,11 +21,20 @@ def _confirm(console: Console, auto_approve: bool, destroy: bool) -> Any:
         if auto_approve:
             return True
         if not sys.stdin.isatty():
-            raise UsageError("apply needs confirmation, but stdin is not a terminal: pass --auto-approve "
-                             "(or apply a saved plan file)")
+            raise UsageError(
+                "apply needs confirmation, but stdin is not a terminal: pass --auto-approve "
+                "(or apply a saved plan file)"
+            )
         console.out("")
-        console.out("Do you really want to destroy all resources?" if destroy else "Do you want to perform these actions?")
-        console.out("  catalogctl will perform the actions described above." + (" There is no undo." if destroy else ""))
+        console.out(
+            "Do you really want to destroy all resources?"
+            if destroy
+            else "Do you want to perform these actions?"
+        )
+        console.out(
+            "  catalogctl will perform the actions described above."
+            + (" There is no undo." if destroy else "")
+        )
         console.out("  Only 'yes' will be accepted to approve.")
         answer = click.prompt("  Enter a value", default="", show_default=False)
         if answer != "yes":
@@ -45,8 +54,13 @@ def _summary(console: Console, plan: Any, state_before: Any, destroy: bool) -> N
     destroyed = counts[Action.DELETE] + counts[Action.REPLACE]
     word = "Destroy" if destroy else "Apply"
     console.out("")
-    console.out(console.style(f"{word} complete! Resources: {added} added, {changed} changed, {destroyed} destroyed.",
-                              fg="green", bold=True))
+    console.out(
+        console.style(
+            f"{word} complete! Resources: {added} added, {changed} changed, {destroyed} destroyed.",
+            fg="green",
+            bold=True,
+        )
+    )
 
 
 def _run(ctx: click.Context, params: dict[str, Any], *, destroy: bool) -> int:
@@ -73,14 +87,17 @@ def _run(ctx: click.Context, params: dict[str, Any], *, destroy: bool) -> int:
     if inputs is not None:
         options = expand_targets(inputs, None, options)
     session = build_session(console, params, params["namespace"])
-    session.apply_options = ApplyOptions(orphan_mitigation=not params.get("no_orphan_mitigation", False))
+    session.apply_options = ApplyOptions(
+        orphan_mitigation=not params.get("no_orphan_mitigation", False)
+    )
     confirm = None if saved is not None else _confirm(console, params["auto_approve"], destroy)
     if saved is not None:
         from catalogctl.cli.views.plan_human import render_plan
 
         console.out(render_plan(saved, color=console.color_enabled(), show_footer=False))
-    applied, _ = session.apply(inputs=inputs, options=options, refresh=params["refresh"], saved=saved,
-                               confirm=confirm)
+    applied, _ = session.apply(
+        inputs=inputs, options=options, refresh=params["refresh"], saved=saved, confirm=confirm
+    )
     if not applied.actionable:
         if inputs is not None and confirm is None:
             pass
@@ -94,18 +111,34 @@ def _run(ctx: click.Context, params: dict[str, Any], *, destroy: bool) -> int:
 
 
 def _common(func: Any) -> Any:
-    func = click.option("--auto-approve", is_flag=True, help="Apply without asking for confirmation.")(func)
-    func = click.option("--no-orphan-mitigation", is_flag=True,
-                        help="Do not delete resources whose creation failed uncertainly; leave them tainted.")(func)
+    func = click.option(
+        "--auto-approve", is_flag=True, help="Apply without asking for confirmation."
+    )(func)
+    func = click.option(
+        "--no-orphan-mitigation",
+        is_flag=True,
+        help="Do not delete resources whose creation failed uncertainly; leave them tainted.",
+    )(func)
     return plan_options(run_options(func))
 
 
 @click.command()
 @click.argument("plan_file", required=False, metavar="[PLAN_FILE]")
-@click.option("-f", "--filename", "filenames", multiple=True,
-              help="File, directory (recursive *.yaml/*.yml) or - for stdin. Repeatable.")
-@click.option("-n", "--namespace", default="default", show_default=True, envvar="CATALOGCTL_NAMESPACE",
-              help="Namespace for resources that do not set one.")
+@click.option(
+    "-f",
+    "--filename",
+    "filenames",
+    multiple=True,
+    help="File, directory (recursive *.yaml/*.yml) or - for stdin. Repeatable.",
+)
+@click.option(
+    "-n",
+    "--namespace",
+    default="default",
+    show_default=True,
+    envvar="CATALOGCTL_NAMESPACE",
+    help="Namespace for resources that do not set one.",
+)
 @click.option("--strict-kinds", is_flag=True, help="Treat objects of unmanaged kinds as errors.")
 @_common
 @click.pass_context
@@ -121,14 +154,28 @@ def apply(ctx: click.Context, /, **params: Any) -> int:
 
 
 @click.command()
-@click.option("-f", "--filename", "filenames", multiple=True,
-              help="Desired state (optional: what is destroyed is what the state holds).")
-@click.option("-n", "--namespace", default="default", show_default=True, envvar="CATALOGCTL_NAMESPACE",
-              help="Namespace for resources that do not set one.")
+@click.option(
+    "-f",
+    "--filename",
+    "filenames",
+    multiple=True,
+    help="Desired state (optional: what is destroyed is what the state holds).",
+)
+@click.option(
+    "-n",
+    "--namespace",
+    default="default",
+    show_default=True,
+    envvar="CATALOGCTL_NAMESPACE",
+    help="Namespace for resources that do not set one.",
+)
 @click.option("--strict-kinds", is_flag=True, help="Treat objects of unmanaged kinds as errors.")
 @_common
 @click.pass_context
 def destroy(ctx: click.Context, /, **params: Any) -> int:
-    """Delete everything catalogctl manages in this state: unmap, delete Secrets, unbind, deprovision."""
+    """Delete everything catalogctl manages in this state.
+
+    Unmaps, deletes Secrets, unbinds and deprovisions, in reverse dependency order.
+    """
     params.setdefault("plan_file", None)
     return _run(ctx, params, destroy=True)

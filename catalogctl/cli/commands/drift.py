@@ -14,8 +14,14 @@ from catalogctl.cli.options import input_options, run_options
 @click.command()
 @input_options
 @run_options
-@click.option("--format", "fmt", type=click.Choice(["human", "json", "markdown"]), default="human",
-              show_default=True, help="Report format; markdown fits a pull-request comment.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["human", "json", "markdown"]),
+    default="human",
+    show_default=True,
+    help="Report format; markdown fits a pull-request comment.",
+)
 @click.pass_context
 def drift(ctx: click.Context, /, **params: Any) -> int:
     """Report changes made outside catalogctl (plan --refresh-only --detailed-exitcode).

@@ -11,7 +11,9 @@ from catalogctl.cli.console import console_of
 from catalogctl.cli.options import input_options, plan_options, run_options
 
 
-def diff_options(params: dict[str, Any], *, destroy: bool = False, refresh_only: bool = False) -> Any:
+def diff_options(
+    params: dict[str, Any], *, destroy: bool = False, refresh_only: bool = False
+) -> Any:
     """DiffOptions from flags; --target/--replace addresses are checked here."""
     from catalogctl.errors import UsageError
     from catalogctl.model.address import Address
@@ -61,11 +63,30 @@ def expand_targets(inputs: Any, state: Any, options: Any) -> Any:
 @input_options
 @run_options
 @plan_options
-@click.option("--out", "out", metavar="FILE", help="Save the plan; apply it later with `catalogctl apply FILE`.")
-@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable JSON plan (sensitive values masked).")
-@click.option("--markdown", "as_markdown", is_flag=True, help="Print the plan as Markdown (for a pull-request comment).")
-@click.option("--detailed-exitcode", is_flag=True, help="Exit 0 with no changes, 1 on error, 2 with changes.")
-@click.option("--refresh-only", is_flag=True, help="Only report drift between state and the live world.")
+@click.option(
+    "--out",
+    "out",
+    metavar="FILE",
+    help="Save the plan; apply it later with `catalogctl apply FILE`.",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print a machine-readable JSON plan (sensitive values masked).",
+)
+@click.option(
+    "--markdown",
+    "as_markdown",
+    is_flag=True,
+    help="Print the plan as Markdown (for a pull-request comment).",
+)
+@click.option(
+    "--detailed-exitcode", is_flag=True, help="Exit 0 with no changes, 1 on error, 2 with changes."
+)
+@click.option(
+    "--refresh-only", is_flag=True, help="Only report drift between state and the live world."
+)
 @click.option("--destroy", is_flag=True, help="Plan to delete everything in state.")
 @click.pass_context
 def plan(ctx: click.Context, /, **params: Any) -> int:
