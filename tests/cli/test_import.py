@@ -411,3 +411,20 @@ def test_import_keeps_parameters_from_secrets_out_of_state(env: Env) -> None:
     everything = (env.state / STATE_FILE).read_text() + result.stdout + result.stderr + shown.stdout
     assert "hunter2" not in everything
     assert _instance_change(env)["change"]["actions"] == ["no-op"]
+
+
+def test_destroy_after_import_deletes_the_adopted_resources_at_the_broker(env: Env) -> None:
+    """The recorded layout is what apply needs: the adopted binding and instance can be deleted."""
+    _provision(env.broker)
+    _bind(env.broker)
+    assert env.run("import", INSTANCE, IID).exit_code == 0
+    assert env.run("import", BINDING, BID).exit_code == 0
+    result = env.run("destroy", "--auto-approve")
+    assert result.exit_code == 0, result.stderr
+    assert env.broker.instances == {} and env.broker.bindings == {}
+    deletes = [r.path for r in env.broker.requests if r.method == "DELETE"]
+    assert deletes == [
+        f"/v2/service_instances/{IID}/service_bindings/{BID}",
+        f"/v2/service_instances/{IID}",
+    ]
+    assert env.stored().resources == {}

@@ -13,7 +13,9 @@ import pytest
 
 from catalogctl.providers.kubernetes.directory import DirectoryCluster
 from catalogctl.state import ResourceStatus
+from tests.brokers.programmable import ProgrammableBroker
 from tests.cli import run_cli
+from tests.cli.test_import import _desired
 from tests.cli.test_state_cmd_fixtures import (
     BINDING,
     binding,
@@ -212,3 +214,26 @@ def test_output_fails_clearly_when_a_key_vanished(state_dir: Path, tmp_path: Pat
     assert lines[0].startswith("Error: ")
     assert "uri" in lines[0] and "db-creds" in lines[0]
     _no_secret_values(result.stderr)
+
+
+def test_output_after_a_real_apply(tmp_path: Path, programmable_broker: ProgrammableBroker) -> None:
+    """apply writes the Secret; output shows its keys masked, and the broker's values on request."""
+    desired = tmp_path / "desired.yaml"
+    desired.write_text(_desired(programmable_broker.url))
+    where = ["--state", str(tmp_path / "state"), "--cluster-dir", str(tmp_path / "cluster")]
+    applied = run_cli("apply", "-f", str(desired), *where, "--auto-approve")
+    assert applied.exit_code == 0, applied.stderr
+    [credentials] = [b.credentials for b in programmable_broker.bindings.values()]
+
+    masked = run_cli("output", *where)
+    assert masked.exit_code == 0, masked.stderr
+    assert masked.stdout.splitlines()[1:] == [
+        f"    {key.ljust(8)} = (sensitive value)" for key in sorted(credentials)
+    ]
+    for value in credentials.values():
+        assert value not in masked.stdout + masked.stderr + applied.stdout + applied.stderr
+        assert value not in (tmp_path / "state" / "catalogctl.state.json").read_text()
+
+    shown = run_cli("output", BINDING, "--json", "--show-secrets", *where)
+    assert shown.exit_code == 0, shown.stderr
+    assert json.loads(shown.stdout)[BINDING]["values"] == credentials
