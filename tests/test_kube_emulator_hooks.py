@@ -83,14 +83,28 @@ def test_fault_only_hits_matching_method_and_path(
 def test_fault_wildcard_method_and_retry_after(
         kube_apiserver: KubeApiServer, core: client.CoreV1Api) -> None:
     kube_apiserver.inject_fault("*", r"^/api/v1/namespaces$", 429, "TooManyRequests",
-                                "slow down", retry_after_seconds=2)
+                                "slow down", details={"causes": []})
     with pytest.raises(ApiException) as exc:
         core.list_namespace()
     assert exc.value.status == 429
-    assert json.loads(exc.value.body)["details"] == {"retryAfterSeconds": 2}
+    assert json.loads(exc.value.body)["details"] == {"causes": []}
     kube_apiserver.inject_fault("GET", r"^/api/v1/namespaces$", 500, "InternalError", "boom")
     kube_apiserver.clear_faults()
     assert core.list_namespace().items
+
+
+def test_retry_after_header_makes_urllib3_retry(
+        kube_apiserver: KubeApiServer, core: client.CoreV1Api) -> None:
+    """Like a real apiserver's 429, the fault carries Retry-After, which urllib3 honours by
+    retrying on its own; the caller only sees the delay."""
+    kube_apiserver.inject_fault("GET", r"^/api/v1/namespaces$", 429, "TooManyRequests",
+                                "slow down", retry_after_seconds=1)
+    began = time.monotonic()
+    assert core.list_namespace().items
+    assert time.monotonic() - began >= 1
+    first, second = kube_apiserver.requests[-2:]
+    assert (first.status, first.fault, second.status, second.fault) == (429, True, 200, False)
+    assert first.path == second.path == "/api/v1/namespaces"
 
 
 def test_simple_create_is_fast(core: client.CoreV1Api) -> None:

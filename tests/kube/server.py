@@ -152,7 +152,11 @@ class Handler(BaseHTTPRequestHandler):
                     self.close_connection = True
                     return
                 if rule.status:
-                    raise rule.error()
+                    err = rule.error()
+                    retry = rule.retry_after_seconds
+                    headers = {} if retry is None else {"Retry-After": str(retry)}
+                    self._send_json(err.code, err.status(), headers)
+                    return
             self._dispatch(url.path, query, raw, content_type)
         except ApiError as err:
             self._send_json(err.code, err.status())
@@ -162,13 +166,16 @@ class Handler(BaseHTTPRequestHandler):
             self._send_json(500, ApiError(500, "InternalError",
                                           f"Internal error occurred: {exc!r}", {}).status())
 
-    def _send_json(self, code: int, body: Any) -> None:
+    def _send_json(self, code: int, body: Any, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(body, separators=(",", ":")).encode()
-        self._send(code, data, JSON)
+        self._send(code, data, JSON, headers)
 
-    def _send(self, code: int, data: bytes, content_type: str) -> None:
+    def _send(self, code: int, data: bytes, content_type: str,
+              headers: dict[str, str] | None = None) -> None:
         self._record.status = code
         self.send_response(code)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Cache-Control", "no-cache, private")
