@@ -192,6 +192,9 @@ def test_kubectl_smoke(kube_apiserver: KubeApiServer, tmp_path: Path) -> None:
     assert "web" in kubectl("get", "deploy").stdout
     assert json.loads(kubectl("get", "deployment", "web", "-o", "json").stdout)[
         "spec"]["replicas"] == 3
+    assert kubectl("scale", "deployment", "web", "--replicas=4").stdout.strip() == \
+        "deployment.apps/web scaled"
+    assert apps.read_namespaced_deployment("web", "default").spec.replicas == 4
 
     assert 'secret "s1" deleted' in kubectl("delete", "secret", "s1").stdout
     assert 'deployment.apps "web" deleted' in kubectl("delete", "-f", manifest).stdout

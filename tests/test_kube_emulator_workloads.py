@@ -238,3 +238,23 @@ def test_daemonset_defaults_and_selector_immutability(apps: client.AppsV1Api) ->
             "selector": {"matchExpressions": [{"key": "app", "operator": "In",
                                                "values": ["w"]}]}}})
     assert status_of(exc)["details"]["causes"][0]["field"] == "spec.selector"
+
+
+def test_scale_subresource(apps: client.AppsV1Api) -> None:
+    apps.create_namespaced_deployment("default", deployment())
+    scale = apps.read_namespaced_deployment_scale("w", "default")
+    assert (scale.kind, scale.api_version) == ("Scale", "autoscaling/v1")
+    assert scale.spec.replicas == 1 and scale.status.selector == "app=w"
+    patched = apps.patch_namespaced_deployment_scale("w", "default", {"spec": {"replicas": 3}})
+    assert patched.spec.replicas == 3
+    dep = apps.read_namespaced_deployment("w", "default")
+    assert dep.spec.replicas == 3 and dep.metadata.generation == 2
+    scale.spec.replicas = 5  # stale resourceVersion
+    with pytest.raises(ApiException) as exc:
+        apps.replace_namespaced_deployment_scale("w", "default", scale)
+    assert exc.value.status == 409
+    with pytest.raises(ApiException) as exc:
+        apps.patch_namespaced_deployment("w", "default", {"spec": {"replicas": -1}})
+    assert status_of(exc)["message"] == (
+        'Deployment.apps "w" is invalid: spec.replicas: Invalid value: -1: must be greater than '
+        "or equal to 0")

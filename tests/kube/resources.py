@@ -37,6 +37,12 @@ class ResourceType:
     field_labels: tuple[str, ...] | None = None
     # What the status of a freshly created object looks like (non-omitempty Go fields are zero).
     initial_status: tuple[tuple[str, int], ...] | None = None
+    # Serves autoscaling/v1 Scale at <name>/scale (kubectl scale).
+    scale_subresource: bool = False
+
+    def has_subresource(self, sub: str) -> bool:
+        return (sub == "status" and self.status_subresource) or (
+            sub == "scale" and self.scale_subresource)
 
     @property
     def api_version(self) -> str:
@@ -61,6 +67,7 @@ def _workload(plural: str, kind: str, group: str, short: tuple[str, ...],
     return ResourceType(
         group, "v1", plural, kind, short_names=short, categories=("all",),
         status_subresource=True, tracks_generation=True, initial_status=initial,
+        scale_subresource=plural in ("deployments", "statefulsets"),
     )
 
 

@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
-from tests.kube import discovery, errors, patch, tables, watch
+from tests.kube import discovery, errors, patch, scale, tables, watch
 from tests.kube.errors import ApiError, bad_request
 from tests.kube.hooks import FaultRule, RequestRecord
 from tests.kube.resources import ResourceType
@@ -248,7 +248,7 @@ class Handler(BaseHTTPRequestHandler):
         rt = reg.get(group, version, rest[0])
         name = rest[1] if len(rest) > 1 else ""
         sub = rest[2] if len(rest) > 2 else ""
-        if rt is None or (sub and (sub != "status" or not rt.status_subresource)):
+        if rt is None or (sub and not rt.has_subresource(sub)):
             raise errors.resource_not_found()
         if rt.namespaced and namespace is None and name:
             raise errors.resource_not_found()
@@ -271,7 +271,9 @@ class Handler(BaseHTTPRequestHandler):
         rt = route.rt
         if route.name:
             obj = self.store.get(rt, route.namespace or "", route.name)
-            if self._wants_table():
+            if route.subresource == "scale":
+                self._send_json(200, scale.to_scale(obj))
+            elif self._wants_table():
                 self._send_json(200, tables.to_table(rt, [obj], self.store.rv))
             else:
                 self._send_json(200, obj)
@@ -313,6 +315,12 @@ class Handler(BaseHTTPRequestHandler):
 
     def _replace(self, route: Route, query: dict[str, str], raw: bytes, content_type: str) -> None:
         body = self._body(raw, content_type)
+        if route.subresource == "scale":
+            obj, _ = self.store.patch(route.rt, route.namespace or "", route.name,
+                                      lambda cur: scale.from_scale(cur, body),
+                                      self._options(route, query))
+            self._send_json(200, scale.to_scale(obj))
+            return
         obj, created = self.store.update(route.rt, route.namespace or "", route.name, body,
                                          self._options(route, query))
         self._send_json(201 if created else 200, obj)
@@ -347,9 +355,14 @@ class Handler(BaseHTTPRequestHandler):
                 create_body = body
             merge = patch.merge_patch if rt.custom else patch.strategic_merge_patch
             apply_fn = lambda cur: merge(cur, body)  # noqa: E731
+        if route.subresource == "scale":
+            on_object = apply_fn
+            apply_fn = lambda cur: scale.from_scale(cur, on_object(scale.to_scale(cur)))  # noqa: E731
+            create_body = None
         obj, created = self.store.patch(rt, route.namespace or "", route.name, apply_fn,
                                         self._options(route, query), create_body)
-        self._send_json(201 if created else 200, obj)
+        self._send_json(201 if created else 200,
+                        scale.to_scale(obj) if route.subresource == "scale" else obj)
 
     def _delete_options(self, raw: bytes, content_type: str) -> dict[str, Any]:
         if not raw:

@@ -223,6 +223,10 @@ def validate(rt: ResourceType, obj: Obj, old: Obj | None) -> list[FieldError]:
     template = _dig(obj, _template_path(rt))
     if rt.plural in ("deployments", "statefulsets", "daemonsets"):
         errs += _validate_selector(rt, spec)
+    replicas = spec.get("replicas")
+    if isinstance(replicas, int) and replicas < 0:
+        errs.append(FieldError("spec.replicas", "Invalid", "must be greater than or equal to 0",
+                               GoRaw(str(replicas)), True))
     if rt.plural == "cronjobs" and not spec.get("schedule"):
         errs.append(FieldError("spec.schedule", "Required", ""))
     if isinstance(template, dict):
