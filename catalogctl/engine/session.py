@@ -145,12 +145,14 @@ def check_fresh(plan: Plan, state: State) -> None:
     """
     if plan.serial == 0 and state.serial == 0 and not state.resources:
         return
-    if plan.lineage != state.lineage:
+    if plan.lineage != state.lineage and plan.serial != 0:
         raise StalePlanError(
             "the saved plan does not match this state (different lineage): it was made for another "
             "state; plan again"
         )
-    if plan.serial != state.serial:
+    # A plan made against a never-written state holds a lineage that was never stored:
+    # the state written since (by this plan's own apply, or another) makes it stale.
+    if plan.serial != state.serial or plan.lineage != state.lineage:
         raise StalePlanError(
             "the saved plan is stale: the state changed since it was made "
             f"(serial {plan.serial} -> {state.serial}); plan again"
