@@ -93,7 +93,7 @@ class Session:
             else:
                 plan = asyncio.run(self._plan(inputs, state, options, refresh))
             if plan.mode is Mode.REFRESH_ONLY or not plan.actionable:
-                return plan, state
+                return plan, self._settle(state)
             if confirm is not None and not confirm(plan):
                 return plan, state
             committed, interrupted, failure = asyncio.run(self._apply(plan, state))
@@ -105,6 +105,14 @@ class Session:
             if failure is not None:
                 raise failure
             return plan, committed
+
+    def _settle(self, state: State) -> State:
+        """Compact a journal left by a killed run, so state is one file again.
+
+        Nothing else changes, so the serial moves only if the replay did.
+        """
+        journal = self.backend.begin(state)
+        return journal.commit(serial_bump=True)
 
     async def _apply(self, plan: Plan, state: State) -> tuple[State, bool, Exception | None]:
         brokers = self._brokers()

@@ -1,0 +1,216 @@
+"""Invariant 3: after a SIGKILL at any step boundary, the next apply converges.
+
+``catalogctl apply`` runs as a real process against a real broker on
+127.0.0.1.  The broker does each mutating request's work and then holds the
+answer back for a moment, so a kill lands while the broker has acted but
+catalogctl has not heard (the case that orphans resources in careless
+tools).  For every journal record k of a full run, the process is killed as
+soon as record k is durable; then a second apply must finish, leaving
+exactly one instance and one binding at the broker, known to state by the
+same ids, the Secret written, and a clean plan.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.brokers.programmable import ProgrammableBroker, RecordedRequest
+
+REPO = Path(__file__).resolve().parents[2]
+JOURNAL = "catalogctl.journal.jsonl"
+
+
+class SlowAnswerBroker(ProgrammableBroker):
+    """Does the work of a mutating request at once, then delays the answer."""
+
+    answer_delay = 0.4
+
+    def default_reply(self, req: RecordedRequest) -> Any:
+        reply = super().default_reply(req)
+        if req.method in ("PUT", "PATCH", "DELETE"):
+            time.sleep(self.answer_delay)
+        return reply
+
+
+def write_inputs(directory: Path, url: str, plan: str) -> Path:
+    services = directory / "services"
+    services.mkdir()
+    (services / "db.yaml").write_text(
+        f"""
+apiVersion: servicecatalog.k8s.io/v1beta1
+kind: ClusterServiceBroker
+metadata: {{name: test}}
+spec: {{url: "{url}"}}
+---
+apiVersion: servicecatalog.k8s.io/v1beta1
+kind: ServiceInstance
+metadata: {{name: db, namespace: apps}}
+spec:
+  clusterServiceClassExternalName: programmable-db
+  clusterServicePlanExternalName: {plan}
+  parameters: {{size: 3}}
+---
+apiVersion: servicecatalog.k8s.io/v1beta1
+kind: ServiceBinding
+metadata: {{name: db-binding, namespace: apps}}
+spec:
+  instanceRef: {{name: db}}
+"""
+    )
+    return services
+
+
+def catalogctl(*args: str) -> list[str]:
+    return [sys.executable, "-m", "catalogctl", "--no-color", *args]
+
+
+def run_args(tmp: Path, services: Path) -> list[str]:
+    return [
+        "apply",
+        "-f",
+        str(services),
+        "--auto-approve",
+        "--state",
+        str(tmp / "state"),
+        "--cluster-dir",
+        str(tmp / "cluster"),
+    ]
+
+
+def journal_records(state: Path) -> int:
+    """Step records written so far (the first line is the journal header)."""
+    try:
+        lines = (state / JOURNAL).read_bytes().count(b"\n")
+    except FileNotFoundError:
+        return 0
+    return max(0, lines - 1)
+
+
+def kill_at(tmp: Path, services: Path, k: int) -> bool:
+    """Start apply and SIGKILL it once k records are durable; False if it finished first."""
+    proc = subprocess.Popen(
+        catalogctl(*run_args(tmp, services)),
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if journal_records(tmp / "state") >= k:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            return True
+        if proc.poll() is not None:
+            return False
+        time.sleep(0.002)
+    proc.kill()
+    raise AssertionError("apply made no progress")
+
+
+def release_dead_lock(state: Path) -> None:
+    """A killed run leaves its lock; release it as the error message says to."""
+    info = state / "catalogctl.lock.info"
+    if not info.exists():
+        return
+    lock_id = json.loads(info.read_text())["id"]
+    done = subprocess.run(
+        catalogctl("force-unlock", lock_id, "--force", "--state", str(state)),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def converge(tmp: Path, services: Path) -> dict[str, Any]:
+    release_dead_lock(tmp / "state")
+    done = subprocess.run(
+        catalogctl(*run_args(tmp, services)), cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    state = json.loads((tmp / "state" / "catalogctl.state.json").read_text())
+    return dict(state["resources"])
+
+
+@pytest.mark.parametrize(("plan", "steps"), [("sync", 5), ("async", 6)])
+def test_sigkill_at_every_step_boundary_converges(tmp_path: Path, plan: str, steps: int) -> None:
+    """Kill after record 1, 2, ... until a run outlives its kill point.
+
+    A full run records: provision write-ahead, (async: operation string),
+    instance ready, bind write-ahead, binding ready, Secret written.
+    """
+    killed = 0
+    for k in range(1, steps + 3):
+        run_dir = tmp_path / f"k{k}"
+        run_dir.mkdir()
+        with SlowAnswerBroker() as broker:
+            services = write_inputs(run_dir, broker.url, plan)
+            landed = kill_at(run_dir, services, k)
+            killed += landed
+            resources = converge(run_dir, services)
+
+            instance = resources["ServiceInstance/apps/db"]
+            binding = resources["ServiceBinding/apps/db-binding"]
+            assert instance["status"] == "ready" and binding["status"] == "ready", (k, resources)
+            # No orphan, no duplicate: the broker holds exactly what state knows.
+            assert set(broker.instances) == {instance["instance_id"]}, k
+            assert set(broker.bindings) == {(instance["instance_id"], binding["binding_id"])}, k
+            assert broker.instances[instance["instance_id"]].parameters == {"size": 3}
+            secret = run_dir / "cluster" / "apps" / "secret" / "db-binding.yaml"
+            assert secret.exists(), k
+            assert "Secret/apps/db-binding" in resources
+
+            again = subprocess.run(
+                catalogctl(
+                    "plan",
+                    "-f",
+                    str(services),
+                    "--detailed-exitcode",
+                    "--state",
+                    str(run_dir / "state"),
+                    "--cluster-dir",
+                    str(run_dir / "cluster"),
+                ),
+                cwd=REPO,
+                capture_output=True,
+                text=True,
+            )
+            assert again.returncode == 0, (k, again.stdout + again.stderr)
+            assert "No changes." in again.stdout
+        if not landed:
+            break
+    assert killed >= steps, f"expected a kill after each of the {steps} steps, got {killed}"
+
+
+def test_kill_during_async_polling_resumes_the_same_operation(tmp_path: Path) -> None:
+    with SlowAnswerBroker(async_polls=4) as broker:
+        services = write_inputs(tmp_path, broker.url, "async")
+        # Record 2 is the operation string: the run is polling when it dies.
+        assert kill_at(tmp_path, services, 2)
+        state = json.loads(
+            subprocess.run(
+                catalogctl("show", "--json", "--state", str(tmp_path / "state")),
+                cwd=REPO,
+                capture_output=True,
+                text=True,
+            ).stdout
+        )
+        pending = state["resources"]["ServiceInstance/apps/db"]
+        assert pending["status"] == "creating"
+        assert pending["operation"]["operation"], "the operation string was recorded before polling"
+        puts_before = len(broker.requests_to("PUT", "/v2/service_instances/[^/]+$"))
+        resources = converge(tmp_path, services)
+        puts_after = len(broker.requests_to("PUT", "/v2/service_instances/[^/]+$"))
+        # Resumed by polling the recorded operation, not by provisioning again.
+        assert puts_after == puts_before == 1
+        assert set(broker.instances) == {resources["ServiceInstance/apps/db"]["instance_id"]}
+        assert os.path.exists(tmp_path / "cluster" / "apps" / "secret" / "db-binding.yaml")
