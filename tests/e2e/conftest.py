@@ -254,3 +254,43 @@ def wait_for(condition: Callable[[], T], timeout: float = 10.0, what: str = "con
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(0.05)
+
+
+def instance_yaml(name: str, plan: str = "sync", *, namespace: str = "apps", **params: Any) -> str:
+    """A ServiceInstance of the programmable broker's ``programmable-db`` class."""
+    text = f"""\
+apiVersion: servicecatalog.k8s.io/v1beta1
+kind: ServiceInstance
+metadata:
+  name: {name}
+  namespace: {namespace}
+spec:
+  clusterServiceClassExternalName: programmable-db
+  clusterServicePlanExternalName: {plan}
+"""
+    if params:
+        text += "  parameters:\n" + "".join(
+            f"    {k}: {json.dumps(v)}\n" for k, v in params.items()
+        )
+    return text
+
+
+def binding_yaml(name: str, instance: str, *, namespace: str = "apps") -> str:
+    return f"""\
+apiVersion: servicecatalog.k8s.io/v1beta1
+kind: ServiceBinding
+metadata:
+  name: {name}
+  namespace: {namespace}
+spec:
+  instanceRef:
+    name: {instance}
+"""
+
+
+MUTATING = ("PUT", "PATCH", "DELETE", "POST")
+
+
+def mutating(requests: list[Any]) -> list[tuple[str, str]]:
+    """(method, path) of every request that could change something."""
+    return [(r.method, r.path) for r in requests if r.method in MUTATING]
