@@ -172,7 +172,9 @@ async def resolve(
                 ref, visible_catalogs(ref, cluster=cluster_catalogs, namespaced=namespaced)
             )
         except PlanResolutionError as exc:
-            problems.append(res.problem(_selector_path(inst), str(exc)))
+            # Point at the field the resolver blamed (an unknown plan is the plan's fault).
+            where = ("spec", exc.field) if exc.field else _selector_path(inst)
+            problems.append(res.problem(where, str(exc)))
             continue
         resolved[address] = plan
         merged, found = merged_parameters(
