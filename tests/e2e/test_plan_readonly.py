@@ -1,0 +1,88 @@
+"""Invariant 1: ``plan`` (and ``drift``) never change anything, whatever the plan holds:
+no PUT/PATCH/DELETE at the broker and nothing but reads at the Kubernetes API server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kubernetes import client
+
+from tests.brokers.programmable import ProgrammableBroker
+from tests.e2e.conftest import Workspace, binding_yaml, broker_yaml, instance_yaml, mutating
+from tests.fixtures.kube import KubeApiServer
+
+MAPPING = """\
+apiVersion: catalogctl.io/v1alpha1
+kind: PodMapping
+metadata:
+  name: web-a
+  namespace: apps
+spec:
+  bindingRef:
+    name: a-binding
+  target:
+    kind: Deployment
+    name: web
+  env:
+    - name: A_URI
+      key: uri
+"""
+
+DEPLOYMENT = {
+    "apiVersion": "apps/v1",
+    "kind": "Deployment",
+    "metadata": {"name": "web", "namespace": "apps"},
+    "spec": {
+        "selector": {"matchLabels": {"app": "web"}},
+        "template": {
+            "metadata": {"labels": {"app": "web"}},
+            "spec": {"containers": [{"name": "app", "image": "web:1"}]},
+        },
+    },
+}
+
+
+def test_plan_and_drift_make_no_mutating_call(
+    tmp_path: Path, programmable_broker: ProgrammableBroker, kube_apiserver: KubeApiServer
+) -> None:
+    api = kube_apiserver.api_client()
+    client.CoreV1Api(api).create_namespace({"metadata": {"name": "apps"}})
+    client.AppsV1Api(api).create_namespaced_deployment("apps", DEPLOYMENT)
+    ws = Workspace(tmp_path, kubeconfig=kube_apiserver.kubeconfig_path)
+    ws.write("broker.yaml", broker_yaml(programmable_broker.url, name="prog", auth=False))
+    ws.write("a.yaml", instance_yaml("a", size="s"))
+    ws.write("a-binding.yaml", binding_yaml("a-binding", "a"))
+    ws.write("mapping.yaml", MAPPING)
+    ws.write("gone.yaml", instance_yaml("gone"))
+    ws.write("swap.yaml", instance_yaml("swap", "sync"))
+    ws.ok("apply", "--auto-approve")
+
+    # Every kind of change pending at once: update, replace, delete, create, drift repair.
+    ws.write("a.yaml", instance_yaml("a", size="m"))
+    ws.remove("gone.yaml")
+    ws.write("swap.yaml", instance_yaml("swap", "large"))
+    ws.write("new.yaml", instance_yaml("new", "async"))
+    client.CoreV1Api(api).delete_namespaced_secret("a-binding", "apps")
+    broker_seen = len(programmable_broker.requests)
+    kube_seen = len(kube_apiserver.requests)
+    state_before = ws.state_doc()
+
+    plan = ws.ok("plan", "--detailed-exitcode", code=2)
+    assert "to add" in plan.stdout and "1 to destroy" in plan.stdout
+    ws.ok("plan", "--json")
+    ws.ok("plan", "--out", str(tmp_path / "p.json"))
+    ws.ok("plan", "--refresh-only")
+    ws.ok("plan", "--destroy")
+    ws.ok("plan", "--replace", "ServiceInstance/apps/a")
+    ws.ok("drift", code=2)
+
+    broker_requests = programmable_broker.requests[broker_seen:]
+    assert mutating(broker_requests) == []
+    assert {r.method for r in broker_requests} == {"GET"}
+    # refresh did read the live objects
+    assert any("/service_instances/" in r.path for r in broker_requests)
+    kube_requests = kube_apiserver.requests[kube_seen:]
+    assert kube_requests, "refresh reads Secrets and workloads"
+    assert {r.method for r in kube_requests} == {"GET"}
+    assert ws.state_doc() == state_before
+    assert len(programmable_broker.instances) == 3
