@@ -78,6 +78,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "force_unlock",
         "Release a state lock left by a run that died.",
     ),
+    "catalog": (
+        "catalogctl.cli.commands.catalog",
+        "catalog",
+        "Browse broker catalogs: classes, plans and their schemas.",
+    ),
 }
 
 
