@@ -118,7 +118,13 @@ def _decide_instance(
         private["changed_keys"] = changed
     if o is not None and o.attributes.get("parameters") is not None:
         live = o.attributes["parameters"]
-        drifted = sorted(k for k, v in d.parameters.items() if k in live and live[k] != v)
+        # Drift is a live value that differs from what catalogctl last set (state), not
+        # from the configuration: a key the user just edited is not "changed outside".
+        drifted = sorted(
+            k
+            for k, v in d.parameters.items()
+            if k in live and live[k] != v and live[k] != s.parameters.get(k, _MISSING)
+        )
         if drifted:
             reasons.append("parameters changed outside catalogctl")
             private["changed_keys"] = sorted(set(private.get("changed_keys", [])) | set(drifted))
