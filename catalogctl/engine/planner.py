@@ -183,10 +183,11 @@ async def resolve(
         problems.extend(found)
         if merged is None:
             continue
+        merged_sum = merged.checksum  # computed once: Go-JSON marshalling is not free
         prior = state.get(address)
         if prior is not None and prior.status is ResourceStatus.READY:
             # An update sends only the changed keys, so that is what the update schema sees.
-            moved = merged.checksum != (prior.parameters_checksum or "")
+            moved = merged_sum != (prior.parameters_checksum or "")
             payload = {
                 k: v
                 for k, v in merged.values.items()
@@ -236,7 +237,7 @@ async def resolve(
             plan_updateable=plan.plan_updateable,
             parameters=visible,
             sensitive_parameter_keys=sensitive,
-            parameters_checksum=merged.checksum,
+            parameters_checksum=merged_sum,
             update_requests=inst.spec.update_requests,
             maintenance_info_version=mi,
             retrievable=plan.instances_retrievable,
@@ -251,7 +252,7 @@ async def resolve(
             "bindings_retrievable": plan.bindings_retrievable,
             "maintenance_info": mi,
             "external_id": inst.spec.external_id,
-            "parameters_checksum": merged.checksum,
+            "parameters_checksum": merged_sum,
         }
 
     for res, binding in desired.of_type(ServiceBinding):
@@ -277,6 +278,7 @@ async def resolve(
         problems.extend(found)
         if merged is None:
             continue
+        merged_sum = merged.checksum  # computed once: Go-JSON marshalling is not free
         for p in validate_for_plan(plan, "binding_create", merged):
             problems.append(
                 res.problem(
@@ -290,7 +292,7 @@ async def resolve(
         shown.update({k: None for k in sensitive})
         secret_name = binding.effective_secret_name
         attrs = {"instance": instance, "secret_name": secret_name, "parameters": shown}
-        checksum = spec_checksum([instance, merged.checksum, binding.spec.external_id])
+        checksum = spec_checksum([instance, merged_sum, binding.spec.external_id])
         out.desired[address] = DesiredResource(
             address,
             "ServiceBinding",
@@ -301,14 +303,14 @@ async def resolve(
             checksum=checksum,
             parameters=visible,
             sensitive_parameter_keys=sensitive,
-            parameters_checksum=merged.checksum,
+            parameters_checksum=merged_sum,
             retrievable=plan.bindings_retrievable,
         )
         out.private[address] = {
             "spec": binding.model_dump(by_alias=True, exclude_none=True, mode="json"),
             "instance": instance,
             "checksum": checksum,
-            "parameters_checksum": merged.checksum,
+            "parameters_checksum": merged_sum,
             "bindings_retrievable": plan.bindings_retrievable,
             "maximum_polling_duration": plan.maximum_polling_duration,
         }

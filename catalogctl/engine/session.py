@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 from catalogctl.engine.brokers import Brokers, BrokerSettings
 from catalogctl.engine.executor import Applier, ApplyOptions, summarize
@@ -26,6 +27,24 @@ from catalogctl.plan.model import Mode, Plan
 from catalogctl.providers.osb.poller import PollScheduler
 from catalogctl.state.backend import StateBackend
 from catalogctl.state.models import State
+
+T = TypeVar("T")
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` that hands the result back outside the task.
+
+    asyncio renders the main task (and so its result) with ``repr`` while
+    restoring the SIGINT handler; for a plan of 10,000 changes that repr
+    alone cost 0.4 s.  The task returns None instead.
+    """
+    box: list[T] = []
+
+    async def main() -> None:
+        box.append(await coro)
+
+    asyncio.run(main())
+    return box[0]
 
 
 @dataclass
@@ -52,6 +71,13 @@ class Session:
         finally:
             self.backend.unlock(info.id)
 
+    def _read(self) -> State:
+        """Read state with the collector paused: objects that live for the whole run."""
+        from catalogctl.model.source import gc_paused
+
+        with gc_paused():
+            return self.backend.read()
+
     async def _plan(
         self, inputs: Inputs | None, state: State, options: DiffOptions, refresh: bool
     ) -> Plan:
@@ -66,8 +92,8 @@ class Session:
     def plan(self, inputs: Inputs | None, options: DiffOptions, *, refresh: bool = True) -> Plan:
         """Compute a plan under the state lock; makes no mutating call."""
         with self.locked("plan"):
-            state = self.backend.read()
-            return asyncio.run(self._plan(inputs, state, options, refresh))
+            state = self._read()
+            return run_async(self._plan(inputs, state, options, refresh))
 
     def apply(
         self,
@@ -86,17 +112,17 @@ class Session:
         """
         options = options or DiffOptions()
         with self.locked("apply"):
-            state = self.backend.read()
+            state = self._read()
             if saved is not None:
                 check_fresh(saved, state)
                 plan = saved
             else:
-                plan = asyncio.run(self._plan(inputs, state, options, refresh))
+                plan = run_async(self._plan(inputs, state, options, refresh))
             if plan.mode is Mode.REFRESH_ONLY or not plan.actionable:
                 return plan, self._settle(state)
             if confirm is not None and not confirm(plan):
                 return plan, state
-            committed, interrupted, failure = asyncio.run(self._apply(plan, state))
+            committed, interrupted, failure = run_async(self._apply(plan, state))
             if interrupted:
                 raise Interrupted(
                     "interrupted: in-flight requests finished and state was saved; "

@@ -19,8 +19,20 @@ def secret_address(res: LoadedResource, binding: ServiceBinding) -> Address:
     return Address("Secret", res.address.namespace, binding.effective_secret_name)
 
 
+def brokers_by_scope(desired: Desired) -> dict[tuple[str, str], list[Address]]:
+    """Declared brokers grouped by (kind, namespace), computed once per graph."""
+    out: dict[tuple[str, str], list[Address]] = {}
+    for a in desired.resources:
+        if a.kind in ("ClusterServiceBroker", "ServiceBroker"):
+            out.setdefault((a.kind, a.namespace), []).append(a)
+    return out
+
+
 def candidate_brokers(
-    res: LoadedResource, inst: ServiceInstance, desired: Desired
+    res: LoadedResource,
+    inst: ServiceInstance,
+    desired: Desired,
+    scopes: dict[tuple[str, str], list[Address]] | None = None,
 ) -> list[Address]:
     """Brokers an instance may be served by, before catalogs are read.
 
@@ -36,7 +48,9 @@ def candidate_brokers(
         ns = "" if scope == "cluster" else res.address.namespace
         if form == "external name" and "/" in value:
             return [Address(kind, ns, value.partition("/")[0])]
-        return [a for a in desired.resources if a.kind == kind and a.namespace == ns]
+        if scopes is None:
+            scopes = brokers_by_scope(desired)
+        return list(scopes.get((kind, ns), ()))
     return []
 
 
@@ -49,6 +63,7 @@ def build_graph(
     the candidate edges when known.
     """
     graph = ResourceGraph()
+    scopes = brokers_by_scope(desired)
     produced: dict[Address, Address] = {}  # Secret address -> binding address
     for res in desired.resources.values():
         graph.add_node(res.address)
@@ -78,7 +93,7 @@ def build_graph(
             brokers = (
                 [instance_brokers[addr]]
                 if instance_brokers and addr in instance_brokers
-                else candidate_brokers(res, obj, desired)
+                else candidate_brokers(res, obj, desired, scopes)
             )
             for broker in brokers:
                 if broker in desired.resources:
@@ -104,8 +119,11 @@ def build_graph(
             for i, tr in enumerate(obj.spec.secret_transforms):
                 if tr.add_keys_from is not None:
                     ref = tr.add_keys_from.secret_ref
-                    consume(Address("Secret", ref.namespace or ns, ref.name), addr,
-                            ("spec", "secretTransforms", i, "addKeysFrom"))
+                    consume(
+                        Address("Secret", ref.namespace or ns, ref.name),
+                        addr,
+                        ("spec", "secretTransforms", i, "addKeysFrom"),
+                    )
         elif isinstance(obj, PodMapping):
             binding_addr = Address("ServiceBinding", ns, obj.spec.binding_ref.name)
             binding = desired.get(binding_addr)

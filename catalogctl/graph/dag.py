@@ -81,6 +81,8 @@ class ResourceGraph:
 
     def find_cycles(self) -> list[list[Address]]:
         """Every elementary cycle, each rotated to start at its smallest address."""
+        if nx.is_directed_acyclic_graph(self._g):
+            return []  # the common case, in linear time; cycle enumeration is not
         cycles = []
         for cycle in nx.simple_cycles(self._g):
             start = min(range(len(cycle)), key=lambda i: _sort_key(cycle[i]))

@@ -1,0 +1,121 @@
+"""``catalogctl plan --no-refresh`` over ~10,000 resources in state with no changes.
+
+Builds the state by really applying N instances + N bindings (+ N binding
+Secrets) against a local sync broker, then times ``plan --no-refresh`` as a
+separate process (median of several runs) and reports its peak RSS.
+Target: under 2 s.
+
+    python bench/bench_plan.py [--instances 3334] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.brokers.programmable import ProgrammableBroker  # noqa: E402
+
+
+def write_desired(directory: Path, url: str, n: int) -> Path:
+    services = directory / "services"
+    services.mkdir()
+    (services / "broker.yaml").write_text(
+        "apiVersion: servicecatalog.k8s.io/v1beta1\nkind: ClusterServiceBroker\n"
+        f'metadata: {{name: bench}}\nspec: {{url: "{url}"}}\n'
+    )
+    per_file = 500
+    for start in range(0, n, per_file):
+        docs = []
+        for i in range(start, min(n, start + per_file)):
+            ns = f"team-{i % 20}"
+            docs.append(
+                "apiVersion: servicecatalog.k8s.io/v1beta1\nkind: ServiceInstance\n"
+                f"metadata: {{name: db-{i}, namespace: {ns}}}\n"
+                "spec:\n  clusterServiceClassExternalName: programmable-db\n"
+                "  clusterServicePlanExternalName: sync\n"
+                f"  parameters: {{size: {i % 7}, region: eu-{i % 3}, tags: [a, b]}}\n"
+            )
+            docs.append(
+                "apiVersion: servicecatalog.k8s.io/v1beta1\nkind: ServiceBinding\n"
+                f"metadata: {{name: db-{i}-binding, namespace: {ns}}}\n"
+                f"spec:\n  instanceRef: {{name: db-{i}}}\n"
+            )
+        (services / f"batch-{start // per_file:03d}.yaml").write_text("---\n".join(docs))
+    return services
+
+
+def catalogctl(*args: str) -> list[str]:
+    return [sys.executable, "-m", "catalogctl", "--no-color", *args]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--instances", type=int, default=3334)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--keep", metavar="DIR", help="build in DIR and keep it (for profiling)")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp, ProgrammableBroker() as broker:
+        work = Path(args.keep or tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        services = write_desired(work, broker.url, args.instances)
+        common = ["--state", str(work / "state"), "--cluster-dir", str(work / "cluster")]
+        t0 = time.perf_counter()
+        done = subprocess.run(
+            catalogctl(
+                "apply", "-f", str(services), "--auto-approve", "--parallelism", "32", *common
+            ),
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+        )
+        setup = time.perf_counter() - t0
+        if done.returncode != 0:
+            sys.exit(done.stdout[-2000:] + done.stderr[-2000:])
+        state_file = work / "state" / "catalogctl.state.json"
+        import json
+
+        count = len(json.loads(state_file.read_text())["resources"])
+        print(
+            f"state: {count} resources ({state_file.stat().st_size / 1e6:.1f} MB), "
+            f"built by apply in {setup:.1f} s"
+        )
+
+        times = []
+        for _ in range(args.runs):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+            t0 = time.perf_counter()
+            done = subprocess.run(
+                catalogctl(
+                    "plan", "-f", str(services), "--no-refresh", "--detailed-exitcode", *common
+                ),
+                cwd=REPO,
+                capture_output=True,
+                text=True,
+            )
+            times.append(time.perf_counter() - t0)
+            if done.returncode != 0:
+                sys.exit(
+                    f"plan exited {done.returncode}: {done.stdout[-2000:]} {done.stderr[-2000:]}"
+                )
+            peak = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+        median = statistics.median(times)
+        print(
+            f"plan --no-refresh, no changes: median {median:.2f} s over {args.runs} runs "
+            f"(min {min(times):.2f}, max {max(times):.2f}); peak RSS {peak / 1024:.0f} MiB "
+            f"(target < 2 s) on {os.cpu_count()} CPUs"
+        )
+
+
+if __name__ == "__main__":
+    main()
