@@ -99,6 +99,8 @@ class BrokerSettings:
     requests_per_second: float | None = None
     identity: OriginatingIdentity | None = None
     catalog_cache_dir: Path | None = None
+    #: HTTP connections kept per broker (the run's --parallelism).
+    pool_size: int = 16
 
 
 @dataclass
@@ -140,7 +142,14 @@ class Brokers:
             cluster_id=self.settings.cluster_id,
             originating_identity=self.settings.identity,
         )
-        client = OSBClient(conn, global_slots=self.global_slots)
+        # A pool no larger than the requests allowed in flight: httpcore scans
+        # every pooled connection for each request it assigns, so an idle
+        # surplus costs CPU on every one of thousands of requests.
+        client = OSBClient(
+            conn,
+            global_slots=self.global_slots,
+            max_connections=self.settings.max_in_flight or self.settings.pool_size,
+        )
         self.clients[record.address] = client
         self.records[record.address] = record
         return client

@@ -56,6 +56,42 @@ from catalogctl.state.models import (
 )
 
 
+class Persister:
+    """Group commit for journal steps.
+
+    Each caller awaits its own step's durability (write-ahead order holds),
+    but steps arriving while a write is in progress are written together with
+    one fsync, off the event loop: a thousand concurrent provisions cost a
+    handful of fsyncs instead of a thousand serial ones.
+    """
+
+    def __init__(self, journal: Journal) -> None:
+        self._journal = journal
+        self._pending: list[tuple[ResourceState | str, asyncio.Future[None]]] = []
+        self._writer: asyncio.Future[None] | None = None
+
+    async def __call__(self, step: ResourceState | str) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((step, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.ensure_future(self._drain())
+        await future
+
+    async def _drain(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                await asyncio.to_thread(self._journal.record_batch, [step for step, _ in batch])
+            except Exception as exc:  # every waiter of the batch learns why
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for _, future in batch:
+                if not future.done():
+                    future.set_result(None)
+
+
 class StepFailed(CatalogctlError):
     """One resource's step failed; the message is safe to print."""
 
@@ -79,6 +115,13 @@ class Applier:
     options: ApplyOptions = field(default_factory=ApplyOptions)
     #: binding address -> credentials received in this run (memory only, never persisted)
     _credentials: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+    _persister: Persister | None = None
+
+    async def _persist(self, step: ResourceState | str) -> None:
+        """Record (or, for an address, forget) a step durably before going on."""
+        if self._persister is None:
+            self._persister = Persister(self.journal)
+        await self._persister(step)
 
     # ------------------------------------------------------------------ walk
     def step_graph(self) -> StepGraph:
@@ -144,14 +187,14 @@ class Applier:
                     name,
                     str(prior.attributes.get("binding", "")),
                 )
-            self.journal.forget(change.address)
+            await self._persist(change.address)
         elif change.kind == "PodMapping":
             ns = change.address.split("/")[1]
             target = str(prior.attributes.get("target", ""))
             kind, _, name = target.partition("/")
             async with self.progress.step(change.address, "unmap"):
                 await asyncio.to_thread(self.cluster.remove_mapping, ns, kind, name, change.address)
-            self.journal.forget(change.address)
+            await self._persist(change.address)
 
     # ------------------------------------------------------------------ helpers
     def _client(self, record_data: Any) -> tuple[BrokerRecord, OSBClient]:
@@ -261,7 +304,7 @@ class Applier:
             and prior.operation.operation
         ):
             base = base.model_copy(update={"operation": prior.operation})
-        self.journal.record(base)  # write-ahead: the id exists in state before the PUT
+        await self._persist(base)  # write-ahead: the id exists in state before the PUT
         async with self.progress.step(change.address, "provision") as info:
             info["id"] = instance_id
             op = base.operation
@@ -292,7 +335,7 @@ class Applier:
                 }
             )
             if isinstance(outcome, Done):
-                self.journal.record(
+                await self._persist(
                     ready.model_copy(update={"dashboard_url": outcome.body.get("dashboard_url")})
                 )
                 return
@@ -310,7 +353,7 @@ class Applier:
                     in_flight = in_flight.model_copy(
                         update={"dashboard_url": outcome.dashboard_url}
                     )
-                self.journal.record(in_flight)
+                await self._persist(in_flight)
                 ok, why, _ = await self._poll(
                     client,
                     ResourceType.INSTANCE,
@@ -323,7 +366,7 @@ class Applier:
                     retry_after=outcome.retry_after,
                 )
                 if ok:
-                    self.journal.record(
+                    await self._persist(
                         ready.model_copy(update={"dashboard_url": in_flight.dashboard_url})
                     )
                     return
@@ -333,7 +376,7 @@ class Applier:
                 await self._mitigate_instance(client, base, p.get("maximum_polling_duration"))
                 raise StepFailed(f"provisioning failed: {describe(outcome)}")
             # A 4xx leaves the broker unchanged: nothing to remember.
-            self.journal.forget(change.address)
+            await self._persist(change.address)
             raise StepFailed(f"provisioning rejected: {describe(outcome)}")
 
     async def _mitigate_instance(
@@ -346,7 +389,7 @@ class Applier:
                 "operation": None,
             }
         )
-        self.journal.record(pending)
+        await self._persist(pending)
         if not self.options.orphan_mitigation:
             raise StepFailed(
                 f"instance {res.instance_id} may exist at the broker; orphan mitigation is off, "
@@ -366,7 +409,7 @@ class Applier:
             raise StepFailed(
                 f"orphan mitigation of instance {res.instance_id} did not finish: {result.detail}"
             )
-        self.journal.forget(res.address)
+        await self._persist(res.address)
 
     async def _update_instance(self, change: Change) -> None:
         p = change.private
@@ -389,7 +432,7 @@ class Applier:
                 ),
             }
         )
-        self.journal.record(updating)
+        await self._persist(updating)
         async with self.progress.step(change.address, "update") as info:
             info["id"] = prior.instance_id or ""
             previous: dict[str, Any] = {"plan_id": prior.plan_id}
@@ -428,12 +471,12 @@ class Applier:
             )
             if isinstance(outcome, Done):
                 url = outcome.body.get("dashboard_url")
-                self.journal.record(
+                await self._persist(
                     done.model_copy(update={"dashboard_url": url or prior.dashboard_url})
                 )
                 return
             if isinstance(outcome, Accepted):
-                self.journal.record(
+                await self._persist(
                     updating.model_copy(
                         update={
                             "operation": InFlightOperation(
@@ -458,17 +501,17 @@ class Applier:
                     retry_after=outcome.retry_after,
                 )
                 if ok:
-                    self.journal.record(
+                    await self._persist(
                         done.model_copy(
                             update={"dashboard_url": outcome.dashboard_url or prior.dashboard_url}
                         )
                     )
                     return
-                self.journal.record(prior.model_copy(update={"instance_usable": usable}))
+                await self._persist(prior.model_copy(update={"instance_usable": usable}))
                 raise StepFailed(f"update failed: {why}")
             # Updates are never orphan-mitigated: a failed PATCH changes nothing.
             usable = getattr(outcome, "instance_usable", True)
-            self.journal.record(prior.model_copy(update={"instance_usable": usable}))
+            await self._persist(prior.model_copy(update={"instance_usable": usable}))
             raise StepFailed(f"update rejected: {describe(outcome)}")
 
     async def _deprovision(self, prior: ResourceState) -> None:
@@ -479,7 +522,7 @@ class Applier:
                 "operation": InFlightOperation(kind=OperationKind.DEPROVISION, request_sent=True),
             }
         )
-        self.journal.record(deleting)
+        await self._persist(deleting)
         async with self.progress.step(prior.address, "deprovision") as info:
             info["id"] = prior.instance_id or ""
             outcome = await retry_on_concurrency_error(
@@ -488,10 +531,10 @@ class Applier:
                 )
             )
             if isinstance(outcome, Done | Gone):
-                self.journal.forget(prior.address)
+                await self._persist(prior.address)
                 return
             if isinstance(outcome, Accepted):
-                self.journal.record(
+                await self._persist(
                     deleting.model_copy(
                         update={
                             "operation": InFlightOperation(
@@ -514,7 +557,7 @@ class Applier:
                     retry_after=outcome.retry_after,
                 )
                 if ok:
-                    self.journal.forget(prior.address)
+                    await self._persist(prior.address)
                     return
                 raise StepFailed(f"deprovisioning failed: {why} (the instance is kept in state)")
             raise StepFailed(
@@ -577,7 +620,7 @@ class Applier:
             and prior.operation.operation
         ):
             base = base.model_copy(update={"operation": prior.operation})
-        self.journal.record(base)
+        await self._persist(base)
         async with self.progress.step(change.address, "bind") as info:
             info["id"] = binding_id
             op = base.operation
@@ -603,7 +646,7 @@ class Applier:
             if isinstance(outcome, Done):
                 credentials = outcome.body.get("credentials", {})
             elif isinstance(outcome, Accepted):
-                self.journal.record(
+                await self._persist(
                     base.model_copy(
                         update={
                             "operation": InFlightOperation(
@@ -643,12 +686,12 @@ class Applier:
                 await self._mitigate_binding(client, base)
                 raise StepFailed(f"binding failed: {describe(outcome)}")
             else:
-                self.journal.forget(change.address)
+                await self._persist(change.address)
                 raise StepFailed(f"binding rejected: {describe(outcome)}")
             if not isinstance(credentials, Mapping):
                 credentials = {}
             self._credentials[change.address] = credentials
-            self.journal.record(
+            await self._persist(
                 base.model_copy(
                     update={
                         "status": ResourceStatus.READY,
@@ -659,7 +702,7 @@ class Applier:
             )
 
     async def _mitigate_binding(self, client: OSBClient, res: ResourceState) -> None:
-        self.journal.record(
+        await self._persist(
             res.model_copy(
                 update={
                     "status": ResourceStatus.TAINTED,
@@ -687,7 +730,7 @@ class Applier:
             raise StepFailed(
                 f"orphan mitigation of binding {res.binding_id} did not finish: {result.detail}"
             )
-        self.journal.forget(res.address)
+        await self._persist(res.address)
 
     async def _unbind(self, prior: ResourceState) -> None:
         _, client = self._client(prior.attributes.get("broker_record"))
@@ -697,7 +740,7 @@ class Applier:
                 "operation": InFlightOperation(kind=OperationKind.UNBIND, request_sent=True),
             }
         )
-        self.journal.record(deleting)
+        await self._persist(deleting)
         async with self.progress.step(prior.address, "unbind") as info:
             info["id"] = prior.binding_id or ""
             outcome = await retry_on_concurrency_error(
@@ -709,7 +752,7 @@ class Applier:
                 )
             )
             if isinstance(outcome, Done | Gone):
-                self.journal.forget(prior.address)
+                await self._persist(prior.address)
                 return
             if isinstance(outcome, Accepted):
                 ok, why, _ = await self._poll(
@@ -724,7 +767,7 @@ class Applier:
                     retry_after=outcome.retry_after,
                 )
                 if ok:
-                    self.journal.forget(prior.address)
+                    await self._persist(prior.address)
                     return
                 raise StepFailed(f"unbinding failed: {why} (the binding is kept in state)")
             raise StepFailed(
@@ -777,7 +820,7 @@ class Applier:
             digest = await asyncio.to_thread(
                 self.cluster.write_binding_secret, ns, name, data, p["binding"]
             )
-        self.journal.record(
+        await self._persist(
             ResourceState(
                 address=change.address,
                 kind="Secret",
@@ -800,7 +843,7 @@ class Applier:
             await asyncio.to_thread(
                 self.cluster.apply_mapping, ns, mapping, p["secret_name"], change.address
             )
-        self.journal.record(
+        await self._persist(
             ResourceState(
                 address=change.address,
                 kind="PodMapping",

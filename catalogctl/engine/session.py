@@ -8,6 +8,7 @@ here, so tests can run the full flow against real test servers.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import signal
 from collections.abc import Callable, Coroutine, Iterator
@@ -41,6 +42,12 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
     box: list[T] = []
 
     async def main() -> None:
+        # Cluster calls (the kubernetes client is synchronous) and journal
+        # group commits run in threads; the default pool of cpu+4 workers
+        # queued them behind each other during large applies.
+        asyncio.get_running_loop().set_default_executor(
+            concurrent.futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="catalogctl")
+        )
         box.append(await coro)
 
     asyncio.run(main())
@@ -59,6 +66,7 @@ class Session:
     poll_max_interval: float = 20.0
 
     def _brokers(self) -> Brokers:
+        self.settings.pool_size = self.parallelism
         return Brokers(
             self.settings, self.cluster.read_secret_key, asyncio.Semaphore(self.parallelism)
         )

@@ -26,6 +26,7 @@ import getpass
 import os
 import socket
 import uuid
+from collections.abc import Sequence
 from datetime import UTC
 from types import TracebackType
 from typing import Protocol, runtime_checkable
@@ -86,6 +87,10 @@ class Journal(Protocol):
     def record(self, resource: ResourceState) -> None: ...
 
     def forget(self, address: str) -> None: ...
+
+    def record_batch(self, steps: Sequence[ResourceState | str]) -> None:
+        """Several records/forgets (str = address) made durable together."""
+        ...
 
     def get(self, address: str) -> ResourceState | None: ...
 

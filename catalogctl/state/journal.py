@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Literal
@@ -312,6 +313,42 @@ class BaseJournal(ABC):
                 return
             self._append_checked(encode_forget(address))
             self._work.apply(Forget(address))
+
+    def record_batch(self, steps: Sequence[ResourceState | str]) -> None:
+        """Persist several steps with one append and one fsync (group commit).
+
+        A step is a ResourceState to record or an address (str) to forget,
+        applied in order.  Returns only once all of them are durable, so
+        callers that each wait for their own step keep write-ahead order while
+        a thousand concurrent steps cost a handful of fsyncs, not a thousand.
+        """
+        lines: list[bytes] = []
+        entries: list[Entry] = []
+        for step in steps:
+            if isinstance(step, str):
+                try:
+                    validate_address(step)
+                except ValueError as exc:
+                    raise StateError(str(exc)) from None
+                lines.append(encode_forget(step))
+                entries.append(Forget(step))
+                continue
+            line = encode_record(step)
+            try:
+                resource = ResourceState.model_validate_json(line[len(_RECORD_PREFIX) : -2])
+            except ValidationError as exc:
+                raise StateError(
+                    f"refusing to record an invalid resource: {_summarise(exc)}"
+                ) from None
+            lines.append(line)
+            entries.append(Record(resource))
+        if not lines:
+            return
+        with self._mutex:
+            self._check_writable()
+            self._append_checked(b"".join(lines))
+            for entry in entries:
+                self._work.apply(entry)
 
     def get(self, address: str) -> ResourceState | None:
         """The value of ``address`` including this run's steps so far."""

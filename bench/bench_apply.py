@@ -1,0 +1,308 @@
+"""``apply`` of N instances + N bindings: 20 ms broker latency, 2 s async provisioning.
+
+Reports the apply walk's wall time against the lower bound
+``max(critical path, requests / allowed concurrency * latency)`` and, in the
+same run, a Terraform-like walk of the same work (parallelism 10, a slot held
+for each whole operation, polling included).
+
+    python bench/bench_apply.py [--instances 1000] [--parallelism 16] [--skip-terraform-like]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+LATENCY = 0.020
+PROVISION_SECONDS = 2.0
+SERVICE_ID, PLAN_ID = "bench-svc", "bench-plan"
+CATALOG = {
+    "services": [
+        {
+            "id": SERVICE_ID,
+            "name": "bench-db",
+            "description": "bench",
+            "bindable": True,
+            "plans": [{"id": PLAN_ID, "name": "async", "description": "2 s provisioning"}],
+        }
+    ]
+}
+_INSTANCE = re.compile(r"^/v2/service_instances/([^/]+)$")
+_LAST_OP = re.compile(r"^/v2/service_instances/([^/]+)/last_operation$")
+_BINDING = re.compile(r"^/v2/service_instances/([^/]+)/service_bindings/([^/]+)$")
+
+
+class BenchBroker(ThreadingHTTPServer):
+    """Every answer takes LATENCY; provisioning completes PROVISION_SECONDS after the PUT."""
+
+    daemon_threads = True
+    request_queue_size = 1024
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.lock = threading.Lock()
+        self.created: dict[str, float] = {}
+        self.requests = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; with Nagle's algorithm on,
+    # the client's delayed ACK would add ~40 ms to every answer.
+    disable_nagle_algorithm = True
+    server: BenchBroker
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def _answer(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(body).encode()
+        time.sleep(LATENCY)
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _route(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        path = self.path.split("?", 1)[0]
+        with self.server.lock:
+            self.server.requests += 1
+        if path == "/v2/catalog":
+            return self._answer(200, CATALOG)
+        if m := _LAST_OP.match(path):
+            started = self.server.created.get(m.group(1))
+            if started is None:
+                return self._answer(404, {})
+            left = PROVISION_SECONDS - (time.monotonic() - started)
+            if left > 0:
+                return self._answer(
+                    200, {"state": "in progress"}, {"Retry-After": str(max(1, round(left)))}
+                )
+            return self._answer(200, {"state": "succeeded"})
+        if m := _BINDING.match(path):
+            if self.command == "PUT":
+                return self._answer(
+                    201, {"credentials": {"uri": f"db://{m.group(2)}", "password": "x"}}
+                )
+            return self._answer(200, {})
+        if m := _INSTANCE.match(path):
+            if self.command == "PUT":
+                with self.server.lock:
+                    self.server.created.setdefault(m.group(1), time.monotonic())
+                return self._answer(
+                    202, {"operation": "provision"}, {"Retry-After": str(int(PROVISION_SECONDS))}
+                )
+            return self._answer(200, {})
+        return self._answer(404, {})
+
+    do_GET = do_PUT = do_PATCH = do_DELETE = _route
+
+
+class _RemoteBroker:
+    """The broker process's URL; request counts come from catalogctl's side."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.requests = 0
+
+
+def write_desired(directory: Path, url: str, n: int) -> Path:
+    services = directory / "services"
+    services.mkdir()
+    docs = [
+        "apiVersion: servicecatalog.k8s.io/v1beta1\nkind: ClusterServiceBroker\n"
+        f'metadata: {{name: bench}}\nspec: {{url: "{url}"}}\n'
+    ]
+    for i in range(n):
+        docs.append(
+            "apiVersion: servicecatalog.k8s.io/v1beta1\nkind: ServiceInstance\n"
+            f"metadata: {{name: db-{i}, namespace: bench}}\n"
+            "spec: {clusterServiceClassExternalName: bench-db,"
+            " clusterServicePlanExternalName: async}\n"
+        )
+        docs.append(
+            "apiVersion: servicecatalog.k8s.io/v1beta1\nkind: ServiceBinding\n"
+            f"metadata: {{name: db-{i}-binding, namespace: bench}}\n"
+            f"spec: {{instanceRef: {{name: db-{i}}}}}\n"
+        )
+    (services / "all.yaml").write_text("---\n".join(docs))
+    return services
+
+
+def catalogctl_apply(work: Path, services: Path, parallelism: int) -> tuple[float, float, int]:
+    """Run catalogctl's apply in-process; return (walk s, whole command s, HTTP requests)."""
+    import logging
+
+    sent = [0]
+
+    class Count(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.getMessage().startswith("HTTP Request:"):
+                sent[0] += 1
+
+    httpx_log = logging.getLogger("httpx")
+    httpx_log.setLevel(logging.INFO)
+    httpx_log.propagate = False
+    httpx_log.addHandler(Count())
+    from catalogctl.engine.brokers import BrokerSettings
+    from catalogctl.engine.cluster import open_cluster
+    from catalogctl.engine.inputs import load_inputs
+    from catalogctl.engine.session import Session
+    from catalogctl.plan.model import Plan
+    from catalogctl.state.local import LocalBackend
+
+    t0 = time.perf_counter()
+    inputs = load_inputs([str(services)], "default", False)
+    session = Session(
+        backend=LocalBackend(work / "state"),
+        cluster=open_cluster(cluster_dir=str(work / "cluster")),
+        settings=BrokerSettings(catalog_cache_dir=work / "state" / "catalog-cache"),
+        parallelism=parallelism,
+        emit=lambda line: None,
+    )
+    started: list[float] = []
+
+    def confirm(plan: Plan) -> bool:
+        started.append(time.perf_counter())
+        return True
+
+    session.apply(inputs=inputs, confirm=confirm)
+    end = time.perf_counter()
+    return end - started[0], end - t0, sent[0]
+
+
+async def terraform_like(url: str, n: int, slots: int) -> float:
+    """Parallelism 10 with a slot held for each whole operation (Terraform's walk)."""
+    from catalogctl.providers.osb.client import OSBClient
+    from catalogctl.providers.osb.config import BrokerConnection
+    from catalogctl.providers.osb.outcomes import Accepted
+    from catalogctl.providers.osb.poller import (
+        OperationKind,
+        PollScheduler,
+        PollTarget,
+        ResourceType,
+    )
+
+    client = OSBClient(
+        BrokerConnection(name="ClusterServiceBroker/bench", url=url, cluster_id="bench")
+    )
+    scheduler = PollScheduler()
+    sem = asyncio.Semaphore(slots)
+    ctx = {
+        "platform": "kubernetes",
+        "namespace": "bench",
+        "clusterid": "bench",
+        "instance_name": "x",
+    }
+
+    async def one() -> None:
+        iid, bid = str(uuid.uuid4()), str(uuid.uuid4())
+        async with sem:
+            out = await client.provision(
+                iid, SERVICE_ID, PLAN_ID, context=ctx, organization_guid="bench", space_guid="bench"
+            )
+            if isinstance(out, Accepted):
+                await scheduler.wait(
+                    PollTarget(
+                        client,
+                        ResourceType.INSTANCE,
+                        iid,
+                        SERVICE_ID,
+                        PLAN_ID,
+                        out.operation,
+                        OperationKind.CREATE,
+                        retry_after=out.retry_after,
+                    )
+                )
+        async with sem:
+            await client.bind(iid, bid, SERVICE_ID, PLAN_ID, context=ctx)
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(one() for _ in range(n)))
+    elapsed = time.perf_counter() - t0
+    await scheduler.aclose()
+    await client.aclose()
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--instances", type=int, default=1000)
+    parser.add_argument("--parallelism", type=int, default=16)
+    parser.add_argument("--skip-terraform-like", action="store_true")
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    n = args.instances
+    if args.serve:  # the broker's own process, so it does not share catalogctl's GIL
+        server = BenchBroker()
+        print(server.url, flush=True)
+        server.serve_forever()
+        return
+
+    import subprocess
+
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--serve"], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    broker = _RemoteBroker(proc.stdout.readline().strip())
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(tmp)
+            services = write_desired(work, broker.url, n)
+            walk, whole, requests = catalogctl_apply(work, services, args.parallelism)
+        critical = LATENCY + PROVISION_SECONDS + LATENCY + LATENCY
+        minimum_requests = 3 * n  # PUT instance, one poll after Retry-After, PUT binding
+        throughput = minimum_requests * LATENCY / args.parallelism
+        bound = max(critical, throughput)
+        print(
+            f"{n} instances + {n} bindings, broker latency {LATENCY * 1000:.0f} ms, "
+            f"async provisioning {PROVISION_SECONDS:.0f} s, parallelism {args.parallelism}, "
+            f"{os.cpu_count()} CPUs"
+        )
+        print(
+            f"lower bound: max(critical path {critical:.2f} s, {minimum_requests} requests x "
+            f"{LATENCY * 1000:.0f} ms / {args.parallelism} = {throughput:.2f} s) = {bound:.2f} s"
+        )
+        print(
+            f"catalogctl apply walk: {walk:.2f} s = {walk / bound:.2f}x the bound "
+            f"(target <= 1.3x); whole command incl. loading and planning {whole:.2f} s; "
+            f"{requests} broker requests (minimum {minimum_requests + 1})"
+        )
+        if not args.skip_terraform_like:
+            tf = asyncio.run(terraform_like(broker.url, n, 10))
+            print(
+                f"Terraform-like walk (parallelism 10, slot held per operation): {tf:.2f} s "
+                f"= {tf / walk:.1f}x catalogctl's walk"
+            )
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+if __name__ == "__main__":
+    main()
