@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 from typing import Any
 
@@ -111,7 +112,7 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="catalogctl")
 @click.option("-v", "--verbose", count=True, help="More output (-vv for debug logs).")
-@click.option("--no-color", is_flag=True, envvar="NO_COLOR", help="Disable colour output.")
+@click.option("--no-color", is_flag=True, help="Disable colour output (also: NO_COLOR set).")
 @click.pass_context
 def cli(ctx: click.Context, verbose: int, no_color: bool) -> None:
     """Plan and apply Open Service Broker services from declarative YAML.
@@ -125,6 +126,8 @@ def cli(ctx: click.Context, verbose: int, no_color: bool) -> None:
     logging.basicConfig(
         level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
+    # https://no-color.org: any non-empty NO_COLOR disables colour.
+    no_color = no_color or bool(os.environ.get("NO_COLOR"))
     ctx.obj = Console(color=None if not no_color else False, verbose=verbose)
 
 
@@ -139,7 +142,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(1)
     except click.ClickException as exc:
         exc.show()
-        sys.exit(exc.exit_code)
+        # Exit 2 means "changes present" (plan --detailed-exitcode, drift), so
+        # a usage error must not use click's default 2.
+        sys.exit(1 if isinstance(exc, click.UsageError) else exc.exit_code)
     except (CatalogctlError, KeyboardInterrupt) as exc:
         from catalogctl.cli.errors import report_error
 

@@ -53,7 +53,7 @@ def run_options(func: F) -> F:
             show_default=True,
             help="How long to wait for the state lock (e.g. 30s, 5m).",
         ),
-        click.option("--kubeconfig", envvar="KUBECONFIG", help="Kubeconfig file(s), as kubectl."),
+        click.option("--kubeconfig", help="Kubeconfig file (default: KUBECONFIG, ~/.kube/config)."),
         click.option("--context", "kube_context", help="Kubeconfig context to use."),
         click.option(
             "--cluster-dir",

@@ -146,7 +146,7 @@ def source_options(func: F) -> F:
             envvar="CATALOGCTL_STATE",
             help="Directory of the local state backend (catalog cache in STATE/catalog-cache).",
         ),
-        click.option("--kubeconfig", envvar="KUBECONFIG", help="Kubeconfig file(s), as kubectl."),
+        click.option("--kubeconfig", help="Kubeconfig file (default: KUBECONFIG, ~/.kube/config)."),
         click.option("--context", "kube_context", help="Kubeconfig context to use."),
         click.option(
             "--cluster-dir",

@@ -760,6 +760,16 @@ def _plan_key(plan: ServicePlan, kind: str) -> str:
     return plan.k8s_name
 
 
+def _short(broker: str) -> str:
+    """The name users qualify offerings with: ``cloud`` of ``ClusterServiceBroker/cloud``."""
+    return broker.rsplit("/", 1)[-1]
+
+
+def _named(catalog: Catalog, name: str) -> bool:
+    """Whether ``name`` (a broker's name or its full address) names this catalog's broker."""
+    return catalog.broker == name or _short(catalog.broker) == name
+
+
 def resolve_plan(ref: PlanReference, catalogs: Sequence[Catalog]) -> ResolvedPlan:
     """Resolve a selector to exactly one (broker, offering, plan) among ``catalogs``.
 
@@ -782,7 +792,7 @@ def resolve_plan(ref: PlanReference, catalogs: Sequence[Catalog]) -> ResolvedPla
         f"brokers in namespace {ref.namespace!r}" if ref.namespace else "namespaced brokers")
 
     def find(broker: str | None, wanted: str) -> list[tuple[Catalog, ServiceOffering]]:
-        return [(cat, off) for cat in catalogs if broker is None or cat.broker == broker
+        return [(cat, off) for cat in catalogs if broker is None or _named(cat, broker)
                 for off in cat.services if _offering_key(off, kind) == wanted]
 
     broker_filter: str | None = None
@@ -794,9 +804,10 @@ def resolve_plan(ref: PlanReference, catalogs: Sequence[Catalog]) -> ResolvedPla
         matches = find(broker_filter, wanted)
     if not matches:
         available = sorted(
-            f"{cat.broker}/{_offering_key(off, kind)}" for cat in catalogs for off in cat.services)
+            f"{_short(cat.broker)}/{_offering_key(off, kind)}"
+            for cat in catalogs for off in cat.services)
         hint = f"; available: {', '.join(available)}" if available else "; no offerings are visible"
-        if broker_filter is not None and not any(c.broker == broker_filter for c in catalogs):
+        if broker_filter is not None and not any(_named(c, broker_filter) for c in catalogs):
             hint = f"; no broker named {broker_filter!r} is visible"
         raise PlanResolutionError(
             f"{class_field} {class_value!r}: no such service offering among {scope}{hint}",
@@ -804,7 +815,7 @@ def resolve_plan(ref: PlanReference, catalogs: Sequence[Catalog]) -> ResolvedPla
     if len(matches) > 1:
         brokers = sorted(cat.broker for cat, _ in matches)
         if kind == "external_name":
-            examples = ", ".join(f"{b}/{wanted}" for b in brokers)
+            examples = ", ".join(f"{_short(b)}/{wanted}" for b in brokers)
             raise PlanResolutionError(
                 f"{class_field} {class_value!r} is offered by several brokers "
                 f"({', '.join(brokers)}); qualify it with the broker name, e.g. one of: {examples}",
