@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from catalogctl.cli.console import Console
@@ -36,7 +37,16 @@ def build_session(console: Console, params: dict[str, Any], namespace: str = "de
         namespace=namespace,
     )
     state_dir = Path(params.get("state_dir") or "state")
+    import getpass
+
+    from catalogctl.providers.osb.config import OriginatingIdentity
+
     settings = BrokerSettings(
+        # X-Broker-API-Originating-Identity: who ran catalogctl (the OS user;
+        # CATALOGCTL_USER overrides it, e.g. with the pipeline's identity).
+        identity=OriginatingIdentity(
+            username=os.environ.get("CATALOGCTL_USER") or getpass.getuser()
+        ),
         cluster_id=params.get("cluster_id") or "catalogctl",
         timeout=float(params.get("broker_timeout") or 60.0),
         catalog_cache_dir=state_dir / "catalog-cache",

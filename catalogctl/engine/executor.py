@@ -116,6 +116,17 @@ class Applier:
     #: binding address -> credentials received in this run (memory only, never persisted)
     _credentials: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     _persister: Persister | None = None
+    _stop: asyncio.Event | None = None
+    #: broker address -> connection record from this plan (the configuration wins over state)
+    _current_brokers: dict[str, BrokerRecord] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for change in self.plan.changes:
+            record = change.private.get("broker")
+            if change.kind in ("ClusterServiceBroker", "ServiceBroker") and isinstance(
+                record, Mapping
+            ):
+                self._current_brokers[change.address] = BrokerRecord.from_dict(record)
 
     async def _persist(self, step: ResourceState | str) -> None:
         """Record (or, for an address, forget) a step durably before going on."""
@@ -143,6 +154,7 @@ class Applier:
         return StepGraph.build(destroy, apply, depends)
 
     async def run(self, stop: asyncio.Event | None = None) -> WalkResult[Step]:
+        self._stop = stop
         changes = {c.address: c for c in self.plan.changes}
 
         async def work(step: Step) -> None:
@@ -203,6 +215,9 @@ class Applier:
                 "the broker of this resource is unknown (not in the configuration or state)"
             )
         record = BrokerRecord.from_dict(record_data)
+        # A broker still in the configuration is reached as configured now (its
+        # URL, API version or credentials may have changed since state was written).
+        record = self._current_brokers.get(record.address, record)
         return record, self.brokers.client(record)
 
     def _params(self, change: Change, spec_obj: ServiceInstance | ServiceBinding) -> dict[str, Any]:
@@ -236,21 +251,38 @@ class Applier:
         binding_id: str | None = None,
         max_duration: Any = None,
         retry_after: str | None = None,
+        elapsed_before: float = 0.0,
     ) -> tuple[bool, str, bool]:
-        result = await self.scheduler.wait(
-            PollTarget(
-                client=client,
-                resource=record_kind,
-                instance_id=instance_id,
-                service_id=service_id,
-                plan_id=plan_id,
-                operation=operation,
-                kind=kind,
-                binding_id=binding_id,
-                maximum_polling_duration=float(max_duration) if max_duration else None,
-                retry_after=retry_after,
+        """Poll until terminal; on Ctrl-C/SIGTERM stop waiting at once.
+
+        The operation string is already in state, so the next apply resumes
+        polling where this one stopped, with the deadline counted from the start.
+        """
+        waiting = asyncio.ensure_future(
+            self.scheduler.wait(
+                PollTarget(
+                    client=client,
+                    resource=record_kind,
+                    instance_id=instance_id,
+                    service_id=service_id,
+                    plan_id=plan_id,
+                    operation=operation,
+                    kind=kind,
+                    binding_id=binding_id,
+                    maximum_polling_duration=float(max_duration) if max_duration else None,
+                    retry_after=retry_after,
+                    elapsed_before=elapsed_before,
+                )
             )
         )
+        if self._stop is not None:
+            stopping = asyncio.ensure_future(self._stop.wait())
+            await asyncio.wait({waiting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            if not waiting.done():
+                waiting.cancel()
+                raise StepFailed("interrupted while polling; the next apply resumes this operation")
+        result = await waiting
         return result.succeeded, result.description or result.reason, result.instance_usable
 
     # ------------------------------------------------------------------ instances
@@ -308,8 +340,10 @@ class Applier:
         async with self.progress.step(change.address, "provision") as info:
             info["id"] = instance_id
             op = base.operation
+            resumed_after = 0.0
             if op is not None and op.operation is not None:
                 outcome: Outcome = Accepted(operation=op.operation)
+                resumed_after = _elapsed_since(op)
             else:
                 ns_uid = await asyncio.to_thread(self.cluster.namespace_uid, ns)
                 guids = platform_guids(client.conn, namespace=ns, namespace_uid=ns_uid)
@@ -364,6 +398,7 @@ class Applier:
                     operation=outcome.operation,
                     max_duration=p.get("maximum_polling_duration"),
                     retry_after=outcome.retry_after,
+                    elapsed_before=resumed_after,
                 )
                 if ok:
                     await self._persist(
@@ -625,8 +660,10 @@ class Applier:
             info["id"] = binding_id
             op = base.operation
             outcome: Outcome
+            resumed_after = 0.0
             if op is not None and op.operation is not None:
                 outcome = Accepted(operation=op.operation)
+                resumed_after = _elapsed_since(op)
             else:
                 ns_uid = await asyncio.to_thread(self.cluster.namespace_uid, ns)
                 guids = platform_guids(client.conn, namespace=ns, namespace_uid=ns_uid)
@@ -668,6 +705,7 @@ class Applier:
                     operation=outcome.operation,
                     max_duration=p.get("maximum_polling_duration"),
                     retry_after=outcome.retry_after,
+                    elapsed_before=resumed_after,
                 )
                 if not ok:
                     await self._mitigate_binding(client, base)
@@ -856,6 +894,13 @@ class Applier:
                 },
             )
         )
+
+
+def _elapsed_since(op: InFlightOperation) -> float:
+    """Seconds since a recorded operation started: a resumed poll keeps its deadline."""
+    from datetime import UTC, datetime
+
+    return max(0.0, (datetime.now(UTC) - op.started_at).total_seconds())
 
 
 def summarize(result: WalkResult[Step]) -> ApplyFailed | None:

@@ -402,6 +402,11 @@ async def _observe_one(
 ) -> ObservedResource | None:
     attrs = res.attributes
     record_data = attrs.get("broker_record")
+    if isinstance(record_data, dict) and res.broker is not None:
+        # A broker still in the configuration is read as configured now.
+        current = resolution.private.get(res.broker, {}).get("broker")
+        if isinstance(current, dict):
+            record_data = current
     if (
         res.kind == "ServiceInstance"
         and attrs.get("instances_retrievable")
@@ -465,7 +470,8 @@ async def _observe_one(
                 False,
                 detail=f"{mapping.spec.target.kind}/{mapping.spec.target.name} no longer exists",
             )
-        return ObservedResource(res.address, True, missing=seen_map.missing)
+        # An entry edited in place (say TOPIC now from another key) is as wrong as a missing one.
+        return ObservedResource(res.address, True, missing=(*seen_map.missing, *seen_map.changed))
     return None
 
 

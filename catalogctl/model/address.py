@@ -48,14 +48,11 @@ class Address:
         """
         parts = text.split("/")
         if len(parts) not in (2, 3) or not all(parts):
-            raise ValueError(
-                f"invalid address {text!r}: expected Kind/namespace/name or Kind/name"
-            )
+            raise ValueError(f"invalid address {text!r}: expected Kind/namespace/name or Kind/name")
         kind = parts[0]
         if kind not in KNOWN_KINDS:
             raise ValueError(
-                f"invalid address {text!r}: unknown kind {kind!r} "
-                f"(one of {', '.join(KNOWN_KINDS)})"
+                f"invalid address {text!r}: unknown kind {kind!r} (one of {', '.join(KNOWN_KINDS)})"
             )
         if kind in CLUSTER_SCOPED_KINDS:
             if len(parts) != 2:

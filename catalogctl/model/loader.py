@@ -198,7 +198,11 @@ def _classify(
             p = doc.position_of((name,))
             problems.append(
                 Problem(
-                    p.file, p.line, p.column, label, name,
+                    p.file,
+                    p.line,
+                    p.column,
+                    label,
+                    name,
                     f"must be a string, got {_type_name(value)}",
                 )
             )
@@ -215,7 +219,11 @@ def _classify(
             supported = CATALOGCTL_API if kind == "PodMapping" else SERVICE_CATALOG_API
             return None, [
                 Problem(
-                    p.file, p.line, p.column, label, "apiVersion",
+                    p.file,
+                    p.line,
+                    p.column,
+                    label,
+                    "apiVersion",
                     f"unsupported apiVersion {api_version!r} for {kind} (supported: {supported})",
                 )
             ]
@@ -225,7 +233,11 @@ def _classify(
         hint = f"did you mean {close[0]}?" if close else f"known kinds: {', '.join(known)}"
         return None, [
             Problem(
-                p.file, p.line, p.column, label, "kind",
+                p.file,
+                p.line,
+                p.column,
+                label,
+                "kind",
                 f"unknown kind {kind!r} in API group {group} ({hint})",
             )
         ]
@@ -237,7 +249,11 @@ def _classify(
         p = doc.position_of(("kind",))
         return None, [
             Problem(
-                p.file, p.line, p.column, where if name else kind, "kind",
+                p.file,
+                p.line,
+                p.column,
+                where if name else kind,
+                "kind",
                 f"{api_version} {kind} is not managed by catalogctl "
                 "(remove it from the input, or drop --strict-kinds to ignore it)",
             )
@@ -272,7 +288,11 @@ def _address(data: dict[str, Any], default_namespace: str) -> Address:
 def _duplicate_key_problems(doc: Document, label: str) -> list[Problem]:
     return [
         Problem(
-            again.file, again.line, again.column, label, field_path(path),
+            again.file,
+            again.line,
+            again.column,
+            label,
+            field_path(path),
             f"duplicate key (first set at line {first.line}, column {first.column})",
         )
         for path, again, first in doc.duplicate_keys
@@ -306,7 +326,11 @@ def load_documents(
             pos = doc.position_of(("metadata", "name"))
             problems.append(
                 Problem(
-                    pos.file, pos.line, pos.column, str(address), "metadata.name",
+                    pos.file,
+                    pos.line,
+                    pos.column,
+                    str(address),
+                    "metadata.name",
                     f"duplicate resource (first defined at {first.file}:{first.start.line})",
                 )
             )

@@ -223,18 +223,14 @@ def _syntax_message(exc: yaml.MarkedYAMLError, text: str) -> str:
             )
             what = f"{ending}: {thing} that starts here is never closed"
         else:
-            what += (
-                f" ({exc.context} that starts at line {ctx.line + 1}, column {ctx.column + 1})"
-            )
+            what += f" ({exc.context} that starts at line {ctx.line + 1}, column {ctx.column + 1})"
     return what
 
 
 def _expand(path: str) -> Iterator[Path]:
     p = Path(path)
     if p.is_dir():
-        found = sorted(
-            q for q in p.rglob("*") if q.suffix in (".yaml", ".yml") and q.is_file()
-        )
+        found = sorted(q for q in p.rglob("*") if q.suffix in (".yaml", ".yml") and q.is_file())
         yield from found
     else:
         yield p

@@ -245,9 +245,7 @@ def _check_binding(
     spec = binding.spec
     instance = Address("ServiceInstance", res.address.namespace, spec.instance_ref.name)
     if not desired.declares(instance):
-        yield res.problem(
-            ("spec", "instanceRef", "name"), _missing_reference(instance, desired)
-        )
+        yield res.problem(("spec", "instanceRef", "name"), _missing_reference(instance, desired))
     secret_name = binding.effective_secret_name
     if spec.secret_name is not None and (err := dns1123_subdomain_error(spec.secret_name)):
         yield res.problem(
@@ -313,9 +311,7 @@ def _check_mapping(res: LoadedResource, mapping: PodMapping, desired: Desired) -
     spec = mapping.spec
     binding = Address("ServiceBinding", res.address.namespace, spec.binding_ref.name)
     if not desired.declares(binding):
-        yield res.problem(
-            ("spec", "bindingRef", "name"), _missing_reference(binding, desired)
-        )
+        yield res.problem(("spec", "bindingRef", "name"), _missing_reference(binding, desired))
     if not spec.env and spec.env_from is None and spec.volume is None:
         yield res.problem(("spec",), "nothing to map: set at least one of env, envFrom or volume")
     if (err := dns1123_subdomain_error(spec.target.name)) is not None:
@@ -400,8 +396,8 @@ def _check_mapping_conflicts(desired: Desired) -> Iterator[Problem]:
                     continue
                 if containers is None or other_containers is None or containers & other_containers:
                     yield res.problem(
-                        path, f"{claim} in {workload} is also set by {other.address} "
-                        f"({other.location})"
+                        path,
+                        f"{claim} in {workload} is also set by {other.address} ({other.location})",
                     )
                     break
             holders.append((res, containers))

@@ -404,7 +404,11 @@ def compute_plan(
             for a, c in changes.items()
         }
     if options.targets is not None:
-        changes = {a: c for a, c in changes.items() if a in options.targets}
+        targets = set(options.targets)
+        if options.destroy:
+            # Destroying a target destroys what depends on it (never what it depends on).
+            targets |= _state_dependents(state, targets)
+        changes = {a: c for a, c in changes.items() if a in targets}
     ordered = tuple(changes[a] for a in sorted(changes, key=_sort_key))
     return Plan(
         mode=mode,
@@ -416,6 +420,22 @@ def compute_plan(
         created_at=created_at,
         catalogctl_version=version,
     )
+
+
+def _state_dependents(state: State, roots: set[str]) -> set[str]:
+    """Every resource in state that (transitively) depends on one of ``roots``."""
+    dependents: dict[str, list[str]] = {}
+    for address, res in state.resources.items():
+        for dep in res.depends_on:
+            dependents.setdefault(dep, []).append(address)
+    found: set[str] = set()
+    todo = list(roots)
+    while todo:
+        for child in dependents.get(todo.pop(), ()):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
 
 
 def _change(d: DesiredResource, s: ResourceState | None, decision: _Decision) -> Change:

@@ -545,7 +545,7 @@ def test_usage_errors(args: tuple[str, ...], message: str) -> None:
 
 def test_password_flag_does_not_exist() -> None:
     result = run_cli("catalog", "classes", "--broker-password", "x")
-    assert result.exit_code == 2
+    assert result.exit_code == 1  # usage errors exit 1: 2 means "changes present"
     assert "No such option '--broker-password'" in result.stderr
 
 

@@ -152,5 +152,5 @@ def test_graph_of_invalid_input_reports_problems_like_validate() -> None:
 
 def test_unknown_format_is_a_usage_error() -> None:
     result = run_cli("graph", "-f", str(MANIFESTS), "--format", "svg")
-    assert result.exit_code == 2
+    assert result.exit_code == 1  # usage errors exit 1: 2 means "changes present"
     assert "'svg' is not one of 'dot', 'mermaid', 'order'" in result.stderr

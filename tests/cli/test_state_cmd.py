@@ -190,7 +190,7 @@ def test_rm_needs_the_lock(tmp_path: Path) -> None:
 
 def test_rm_without_arguments_is_a_usage_error(tmp_path: Path) -> None:
     result = run_cli("state", "rm", "--state", str(tmp_path))
-    assert result.exit_code == 2
+    assert result.exit_code == 1  # usage errors exit 1: 2 means "changes present"
     assert "Missing argument 'ADDR...'" in result.stderr
 
 

@@ -141,9 +141,9 @@ def test_empty_input_is_valid_with_zero_resources(tmp_path: Path) -> None:
     assert result.stdout == "Valid: 0 resources.\n"
 
 
-def test_filename_is_required_and_usage_errors_exit_2() -> None:
+def test_filename_is_required_and_usage_errors_exit_1() -> None:
     result = run_cli("validate")
-    assert result.exit_code == 2
+    assert result.exit_code == 1  # 2 is reserved for "changes present"
     assert "Missing option '-f' / '--filename'" in result.stderr
 
 

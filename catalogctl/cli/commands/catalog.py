@@ -328,8 +328,7 @@ def fetch_catalogs(params: Mapping[str, Any]) -> Fetched:
     if not url and not filenames:
         raise UsageError("give -f/--filename (brokers declared in YAML) or --broker-url URL")
     if not url and any(
-        params.get(flag)
-        for flag in ("broker_username", "broker_password_env", "broker_token_env")
+        params.get(flag) for flag in ("broker_username", "broker_password_env", "broker_token_env")
     ):
         raise UsageError("--broker-username/--broker-*-env apply only with --broker-url")
 
@@ -339,8 +338,10 @@ def fetch_catalogs(params: Mapping[str, Any]) -> Fetched:
 
         if redact_url(url) != url:
             # Refuse before anything echoes the URL back (errors, the BROKER column).
-            raise UsageError("--broker-url must not contain credentials; use --broker-username "
-                             "with --broker-password-env, or --broker-token-env")
+            raise UsageError(
+                "--broker-url must not contain credentials; use --broker-username "
+                "with --broker-password-env, or --broker-token-env"
+            )
         kind, read_secret_key = _flag_credentials(params)
         address = url.rstrip("/")
         api_version = params.get("broker_api_version") or _DEFAULT_API_VERSION
@@ -444,9 +445,7 @@ def _make_brokers(
         return Brokers(settings, read_secret_key, slots)
 
     class RefreshingCache(CatalogCache):
-        async def get(
-            self, source: BrokerCatalogSource, *, refresh: bool = False
-        ) -> CachedCatalog:
+        async def get(self, source: BrokerCatalogSource, *, refresh: bool = False) -> CachedCatalog:
             return await super().get(source, refresh=True)
 
     @dataclass
@@ -682,8 +681,9 @@ def classes(ctx: click.Context, /, **params: Any) -> int:
     OSB name (clusterServiceClassExternalName).
     """
     console, fetched = _fetch_or_fail(ctx, params)
-    found = [(item.broker, offering) for item in fetched.catalogs
-             for offering in item.catalog.services]
+    found = [
+        (item.broker, offering) for item in fetched.catalogs for offering in item.catalog.services
+    ]
     if params["output"] != "table":
         _emit_data(console, params["output"], [class_record(b, o) for b, o in found])
     elif found:
@@ -713,8 +713,13 @@ def plans(ctx: click.Context, /, **params: Any) -> int:
     if selector:
         offerings = select_offerings(fetched.catalogs, selector)
         if not offerings:
-            available = sorted({f"{item.broker}/{o.name}" for item in fetched.catalogs
-                                for o in item.catalog.services})
+            available = sorted(
+                {
+                    f"{item.broker}/{o.name}"
+                    for item in fetched.catalogs
+                    for o in item.catalog.services
+                }
+            )
             hint = f"; classes: {', '.join(available)}" if available else "; no classes found"
             _finish(console, fetched)
             raise UsageError(_not_found(f"no service class {selector!r}", fetched, hint))
@@ -724,11 +729,27 @@ def plans(ctx: click.Context, /, **params: Any) -> int:
     if params["output"] != "table":
         _emit_data(console, params["output"], [plan_record(b, o, p) for b, o, p in found])
     elif found:
-        headers = ["PLAN NAME", "EXTERNAL NAME", "CLASS", "BROKER", "FREE", "BINDABLE",
-                   "UPDATEABLE", "DESCRIPTION"]
+        headers = [
+            "PLAN NAME",
+            "EXTERNAL NAME",
+            "CLASS",
+            "BROKER",
+            "FREE",
+            "BINDABLE",
+            "UPDATEABLE",
+            "DESCRIPTION",
+        ]
         rows = [
-            [p.k8s_name, p.name, o.name, b, _flag(p.free), _flag(o.effective_bindable(p)),
-             _flag(o.effective_plan_updateable(p)), _one_line(p.description)]
+            [
+                p.k8s_name,
+                p.name,
+                o.name,
+                b,
+                _flag(p.free),
+                _flag(o.effective_bindable(p)),
+                _flag(o.effective_plan_updateable(p)),
+                _one_line(p.description),
+            ]
             for b, o, p in found
         ]
         console.out(render_table(console, headers, rows))
@@ -759,19 +780,30 @@ def describe(ctx: click.Context, /, **params: Any) -> int:
     offerings = select_offerings(fetched.catalogs, class_selector)
     if not offerings:
         _finish(console, fetched)
-        raise UsageError(_not_found(f"no service class {class_selector!r}", fetched,
-                                    "; list them with `catalogctl catalog classes`"))
+        raise UsageError(
+            _not_found(
+                f"no service class {class_selector!r}",
+                fetched,
+                "; list them with `catalogctl catalog classes`",
+            )
+        )
     matches = [(b, o, p) for b, o in offerings for p in o.plans if _plan_matches(p, plan_selector)]
     if not matches:
         listed = ", ".join(sorted({f"{o.name}/{p.name}" for _, o in offerings for p in o.plans}))
         _finish(console, fetched)
-        raise UsageError(_not_found(f"no plan {plan_selector!r} in class {class_selector!r}",
-                                    fetched, f"; plans: {listed or 'none'}"))
+        raise UsageError(
+            _not_found(
+                f"no plan {plan_selector!r} in class {class_selector!r}",
+                fetched,
+                f"; plans: {listed or 'none'}",
+            )
+        )
     if len(matches) > 1:
         choices = ", ".join(f"{b}/{o.name}/{p.name}" for b, o, p in matches)
         _finish(console, fetched)
-        raise UsageError(f"{text!r} matches {len(matches)} plans; qualify it with the broker: "
-                         f"one of {choices}")
+        raise UsageError(
+            f"{text!r} matches {len(matches)} plans; qualify it with the broker: one of {choices}"
+        )
     broker, offering, plan = matches[0]
     if params["output"] != "table":
         _emit_data(console, params["output"], plan_record(broker, offering, plan))

@@ -48,8 +48,8 @@ def expand_targets(inputs: Any, state: Any, options: Any) -> Any:
 
     from catalogctl.model.address import Address
 
-    if options.targets is None:
-        return options
+    if options.targets is None or options.destroy:
+        return options  # destroy targets grow by their dependents, in the diff
     keep = set(options.targets)
     graph = inputs.graph
     for target in options.targets:

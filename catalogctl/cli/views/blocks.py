@@ -27,7 +27,11 @@ class _Ctx:
 
 
 def resource_block(
-    symbol: str, kind: str, name: str, root: Node, paint: Painter,
+    symbol: str,
+    kind: str,
+    name: str,
+    root: Node,
+    paint: Painter,
     replace_paths: tuple[JSONPath, ...] = (),
 ) -> list[str]:
     """``<symbol> Kind "name" {`` ... ``}`` for one resource."""
@@ -58,8 +62,10 @@ def _children(node: Node, level: int, ctx: _Ctx, *, top: bool = False) -> list[s
     lines: list[str] = []
     for kid in visible:
         # "-> null" marks the top of what disappears, not every entry inside it.
-        arrow = kid.status is Status.DELETE and kid.key is not None and (
-            top or node.status is not Status.DELETE
+        arrow = (
+            kid.status is Status.DELETE
+            and kid.key is not None
+            and (top or node.status is not Status.DELETE)
         )
         lines.extend(_node(kid, level, width, ctx, null_arrow=arrow))
     hidden = sum(1 for k in kids if k.status is Status.NOOP)

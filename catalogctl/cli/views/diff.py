@@ -144,7 +144,11 @@ def _keys(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
 
 
 def _map_entry(
-    key: str, before: dict[str, Any], after: dict[str, Any], p1: JSONPath, p2: JSONPath,
+    key: str,
+    before: dict[str, Any],
+    after: dict[str, Any],
+    p1: JSONPath,
+    p2: JSONPath,
     rep: _Report,
 ) -> Node:
     if key not in after:

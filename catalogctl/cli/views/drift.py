@@ -74,14 +74,13 @@ def render_drift_markdown(plan: Plan) -> str:
     """Heading, a table of drifted objects and the folded text report."""
     if not plan.drift:
         return f"### catalogctl drift: none\n\n{NO_DRIFT} {NO_DRIFT_DETAIL}"
-    rows = [
-        [code(d.address), cell(drift_heading(d.what)), cell(d.detail)]
-        for d in _sorted(plan)
-    ]
+    rows = [[code(d.address), cell(drift_heading(d.what)), cell(d.detail)] for d in _sorted(plan)]
     count = len(plan.drift)
     noun = "object" if count == 1 else "objects"
-    return "\n\n".join([
-        f"### catalogctl drift: {count} {noun} changed outside of catalogctl",
-        table(["Address", "Drift", "Detail"], rows),
-        details("Show drift", diff_fence(render_drift_human(plan, color=False))),
-    ])
+    return "\n\n".join(
+        [
+            f"### catalogctl drift: {count} {noun} changed outside of catalogctl",
+            table(["Address", "Drift", "Detail"], rows),
+            details("Show drift", diff_fence(render_drift_human(plan, color=False))),
+        ]
+    )

@@ -13,9 +13,17 @@ import re
 from catalogctl.cli.views.values import clean_text
 
 _SYMBOL_LINE = re.compile(r"^( *)(-/\+|\+/-|[+~-])( .*)?$")
-_TABLE_ESCAPES = str.maketrans({
-    "|": "\\|", "<": "&lt;", ">": "&gt;", "&": "&amp;", "\n": " ", "\r": " ", "`": "'",
-})
+_TABLE_ESCAPES = str.maketrans(
+    {
+        "|": "\\|",
+        "<": "&lt;",
+        ">": "&gt;",
+        "&": "&amp;",
+        "\n": " ",
+        "\r": " ",
+        "`": "'",
+    }
+)
 
 
 def cell(text: str) -> str:

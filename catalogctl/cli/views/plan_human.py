@@ -58,7 +58,7 @@ def drift_section(plan: Plan, paint: Painter) -> str:
     """
     refresh_only = plan.mode is Mode.REFRESH_ONLY
     intro = (
-        'catalogctl detected the following changes made outside of catalogctl since the last\n'
+        "catalogctl detected the following changes made outside of catalogctl since the last\n"
         '"catalogctl apply"' + (":" if refresh_only else " which may have affected this plan:")
     )
     parts = [paint.bold("Note: Objects have changed outside of catalogctl"), intro]

@@ -19,8 +19,7 @@ def render_plan_markdown(plan: Plan) -> str:
     changes = sorted(plan.actionable, key=lambda c: c.address)
     if plan.mode is not Mode.REFRESH_ONLY and changes:
         rows = [
-            [code(c.action.symbol), code(c.address), cell(verb(c)), cell(c.reason)]
-            for c in changes
+            [code(c.action.symbol), code(c.address), cell(verb(c)), cell(c.reason)] for c in changes
         ]
         parts.append(table(["", "Address", "Action", "Reason"], rows))
     if plan.drift:

@@ -25,8 +25,11 @@ class Prepared:
 
 
 def _prepare(
-    kind: str, before: Any, after: Any,
-    sensitive: tuple[JSONPath, ...], unknown: tuple[JSONPath, ...],
+    kind: str,
+    before: Any,
+    after: Any,
+    sensitive: tuple[JSONPath, ...],
+    unknown: tuple[JSONPath, ...],
 ) -> Prepared:
     paths = (*sensitive, *default_sensitive_paths(kind, before, after))
     b, a = masked_pair(before, after, paths, unknown)

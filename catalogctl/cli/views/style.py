@@ -33,8 +33,9 @@ class Painter:
 
     def symbol(self, symbol: str) -> str:
         """An action symbol, each character in its own colour (``-/+``)."""
-        return "".join(self(ch, fg=SYMBOL_COLORS[ch]) if ch in SYMBOL_COLORS else ch
-                       for ch in symbol)
+        return "".join(
+            self(ch, fg=SYMBOL_COLORS[ch]) if ch in SYMBOL_COLORS else ch for ch in symbol
+        )
 
     def symbol_column(self, symbol: str) -> str:
         """The 4-wide column that starts every diff line: ``  + ``, ``-/+ ``."""

@@ -50,8 +50,12 @@ _KIND_WORDS = {
     "ServiceInstance": ("will be provisioned", "will be deleted", "provision", "deprovision"),
     "ServiceBinding": ("will be bound", "will be unbound", "bind", "unbind"),
     "Secret": ("will be written", "will be deleted", "write", "delete"),
-    "PodMapping": ("will be mapped into {target}", "will be unmapped from {target}",
-                   "map into {target}", "unmap from {target}"),
+    "PodMapping": (
+        "will be mapped into {target}",
+        "will be unmapped from {target}",
+        "map into {target}",
+        "unmap from {target}",
+    ),
 }
 _DEFAULT_WORDS = ("will be created", "will be destroyed", "create", "destroy")
 

@@ -321,7 +321,7 @@ class ResolvedPlan:
 
     @property
     def bindable(self) -> bool:
-        """"Platforms MUST NOT make a binding request" unless this is true."""
+        """ "Platforms MUST NOT make a binding request" unless this is true."""
         return self.offering.effective_bindable(self.plan)
 
     @property
@@ -394,8 +394,13 @@ def _where_plan(service_where: str, index: int, raw: Mapping[str, Any]) -> str:
 def _req_str(raw: Mapping[str, Any], key: str, where: str, c: _Collector) -> str:
     value = raw.get(key)
     if not isinstance(value, str) or not value:
-        state = ("missing" if value is None else "empty" if value == "" else
-                 f"not a string ({type(value).__name__})")
+        state = (
+            "missing"
+            if value is None
+            else "empty"
+            if value == ""
+            else f"not a string ({type(value).__name__})"
+        )
         c.errors.append(f"{where}: required field {key!r} is {state}")
         return ""
     return value
@@ -467,16 +472,18 @@ def _parse_plan(raw: Any, where: str, c: _Collector) -> ServicePlan | None:
     if isinstance(mpd_raw, int) and not isinstance(mpd_raw, bool) and mpd_raw > 0:
         max_poll = mpd_raw
     elif mpd_raw is not None:
-        c.warnings.append(f"{where}: maximum_polling_duration {mpd_raw!r} is not a positive "
-                          "integer; ignored")
+        c.warnings.append(
+            f"{where}: maximum_polling_duration {mpd_raw!r} is not a positive integer; ignored"
+        )
 
     mi_raw = raw.get("maintenance_info")
     maintenance: MaintenanceInfo | None = None
     if isinstance(mi_raw, Mapping) and isinstance(mi_raw.get("version"), str) and mi_raw["version"]:
         maintenance = MaintenanceInfo(mi_raw["version"], _opt_str(mi_raw, "description"))
     elif mi_raw is not None:
-        c.errors.append(f"{where}: maintenance_info must be an object with a non-empty "
-                        "'version' string")
+        c.errors.append(
+            f"{where}: maintenance_info must be an object with a non-empty 'version' string"
+        )
 
     schemas_raw = raw.get("schemas")
     w = where
@@ -591,8 +598,10 @@ def parse_catalog(raw: Any, *, broker: str) -> Catalog:
     for offering in services:
         for item_id, what in [(offering.id, "offering")] + [(p.id, "plan") for p in offering.plans]:
             if item_id and item_id in ids:
-                c.errors.append(f"id {item_id!r} is used by more than one offering/plan "
-                                f"({ids[item_id]} and {what} in {offering.name!r})")
+                c.errors.append(
+                    f"id {item_id!r} is used by more than one offering/plan "
+                    f"({ids[item_id]} and {what} in {offering.name!r})"
+                )
             ids.setdefault(item_id, f"{what} in {offering.name!r}")
 
     if c.errors:
@@ -613,8 +622,10 @@ class IdCollision:
 
     @property
     def message(self) -> str:
-        return (f"{self.kind} id {self.id!r} is published by several brokers "
-                f"({', '.join(self.brokers)}); OSB ids must be globally unique")
+        return (
+            f"{self.kind} id {self.id!r} is published by several brokers "
+            f"({', '.join(self.brokers)}); OSB ids must be globally unique"
+        )
 
 
 def find_id_collisions(catalogs: Sequence[Catalog]) -> list[IdCollision]:
@@ -721,21 +732,28 @@ class PlanReference:
             for pair, values in zip(_SELECTOR_PAIRS, self._values(), strict=True)
             if values[0] is not None or values[1] is not None
         ]
-        names = [f for (cf, pf, _k, _c), (cv, pv) in used for f, v in ((cf, cv), (pf, pv))
-                 if v is not None]
+        names = [
+            f
+            for (cf, pf, _k, _c), (cv, pv) in used
+            for f, v in ((cf, cv), (pf, pv))
+            if v is not None
+        ]
         if not used:
             raise PlanResolutionError(
                 "no class selector set: set exactly one of clusterServiceClassExternalName, "
                 "clusterServiceClassExternalID, clusterServiceClassName, serviceClassExternalName, "
-                "serviceClassExternalID or serviceClassName")
+                "serviceClassExternalID or serviceClassName"
+            )
         if len(used) > 1:
             raise PlanResolutionError(
                 f"class/plan selectors of different kinds are mixed ({', '.join(names)}); "
-                "use exactly one matching class/plan pair")
+                "use exactly one matching class/plan pair"
+            )
         (class_field, plan_field, kind, cluster), (class_value, plan_value) = used[0]
         if class_value is None:
-            raise PlanResolutionError(f"{plan_field} is set but {class_field} is not",
-                                      field=plan_field)
+            raise PlanResolutionError(
+                f"{plan_field} is set but {class_field} is not", field=plan_field
+            )
         return SelectorInfo(class_field, plan_field, class_value, plan_value, kind, cluster)
 
     @property
@@ -788,12 +806,20 @@ def resolve_plan(ref: PlanReference, catalogs: Sequence[Catalog]) -> ResolvedPla
     found (available offerings or plans) so the user can correct their YAML.
     """
     class_field, plan_field, class_value, plan_value, kind, cluster = ref.selector()
-    scope = "cluster-scoped brokers" if cluster else (
-        f"brokers in namespace {ref.namespace!r}" if ref.namespace else "namespaced brokers")
+    scope = (
+        "cluster-scoped brokers"
+        if cluster
+        else (f"brokers in namespace {ref.namespace!r}" if ref.namespace else "namespaced brokers")
+    )
 
     def find(broker: str | None, wanted: str) -> list[tuple[Catalog, ServiceOffering]]:
-        return [(cat, off) for cat in catalogs if broker is None or _named(cat, broker)
-                for off in cat.services if _offering_key(off, kind) == wanted]
+        return [
+            (cat, off)
+            for cat in catalogs
+            if broker is None or _named(cat, broker)
+            for off in cat.services
+            if _offering_key(off, kind) == wanted
+        ]
 
     broker_filter: str | None = None
     wanted = class_value
@@ -805,13 +831,16 @@ def resolve_plan(ref: PlanReference, catalogs: Sequence[Catalog]) -> ResolvedPla
     if not matches:
         available = sorted(
             f"{_short(cat.broker)}/{_offering_key(off, kind)}"
-            for cat in catalogs for off in cat.services)
+            for cat in catalogs
+            for off in cat.services
+        )
         hint = f"; available: {', '.join(available)}" if available else "; no offerings are visible"
         if broker_filter is not None and not any(_named(c, broker_filter) for c in catalogs):
             hint = f"; no broker named {broker_filter!r} is visible"
         raise PlanResolutionError(
             f"{class_field} {class_value!r}: no such service offering among {scope}{hint}",
-            field=class_field)
+            field=class_field,
+        )
     if len(matches) > 1:
         brokers = sorted(cat.broker for cat, _ in matches)
         if kind == "external_name":
@@ -819,10 +848,13 @@ def resolve_plan(ref: PlanReference, catalogs: Sequence[Catalog]) -> ResolvedPla
             raise PlanResolutionError(
                 f"{class_field} {class_value!r} is offered by several brokers "
                 f"({', '.join(brokers)}); qualify it with the broker name, e.g. one of: {examples}",
-                field=class_field)
+                field=class_field,
+            )
         raise PlanResolutionError(
             f"{class_field} {class_value!r} matches offerings in several brokers "
-            f"({', '.join(brokers)}); the brokers publish colliding ids", field=class_field)
+            f"({', '.join(brokers)}); the brokers publish colliding ids",
+            field=class_field,
+        )
     catalog, offering = matches[0]
 
     if plan_value is None:
@@ -832,7 +864,9 @@ def resolve_plan(ref: PlanReference, catalogs: Sequence[Catalog]) -> ResolvedPla
         raise PlanResolutionError(
             f"{plan_field} is not set and offering {offering.name!r} (broker {catalog.broker!r}) "
             f"has {len(offering.plans)} plans ({listed}); the plan may be omitted only when the "
-            "offering has exactly one plan", field=class_field)
+            "offering has exactly one plan",
+            field=class_field,
+        )
 
     plans = [p for p in offering.plans if _plan_key(p, kind) == plan_value]
     if len(plans) != 1:
@@ -840,7 +874,9 @@ def resolve_plan(ref: PlanReference, catalogs: Sequence[Catalog]) -> ResolvedPla
         found = "no such plan" if not plans else f"{len(plans)} plans match"
         raise PlanResolutionError(
             f"{plan_field} {plan_value!r}: {found} in offering {offering.name!r} "
-            f"(broker {catalog.broker!r}); available plans: {listed}", field=plan_field)
+            f"(broker {catalog.broker!r}); available plans: {listed}",
+            field=plan_field,
+        )
     return ResolvedPlan(catalog.broker, offering, plans[0])
 
 

@@ -203,13 +203,15 @@ class CatalogCache:
                 # Let the catalog parser produce the broker-named error message.
                 parse_catalog(raw, broker=source.name)
             now = self._clock()
-            result = CachedCatalog(source.name, key[1], redact_catalog(raw),
-                                   datetime.fromtimestamp(now, UTC), "broker")
+            result = CachedCatalog(
+                source.name, key[1], redact_catalog(raw), datetime.fromtimestamp(now, UTC), "broker"
+            )
             try:
                 self._write(source, result, now)
             except OSError as exc:
                 self.warnings.append(
-                    f"could not cache the catalog of broker {source.name!r}: {exc.strerror}")
+                    f"could not cache the catalog of broker {source.name!r}: {exc.strerror}"
+                )
             self._memo[key] = result
             return result
 
@@ -233,11 +235,15 @@ class CatalogCache:
         except (OSError, ValueError):
             return None
         name, url = self._key(source)
-        if not (isinstance(entry, dict) and entry.get("format") == _FORMAT
-                and entry.get("broker") == name and entry.get("url") == url
-                and isinstance(entry.get("catalog"), dict)
-                and isinstance(entry.get("fetched_at"), int | float)
-                and isinstance(entry.get("relist_requests"), int)):
+        if not (
+            isinstance(entry, dict)
+            and entry.get("format") == _FORMAT
+            and entry.get("broker") == name
+            and entry.get("url") == url
+            and isinstance(entry.get("catalog"), dict)
+            and isinstance(entry.get("fetched_at"), int | float)
+            and isinstance(entry.get("relist_requests"), int)
+        ):
             return None
         if entry["relist_requests"] != source.relist_requests:
             return None  # a bump (or a reset) of relistRequests forces a relist
@@ -251,8 +257,9 @@ class CatalogCache:
             duration = source.relist_duration or self._default_duration
             if now - fetched_at >= duration.total_seconds():
                 return None
-        return CachedCatalog(name, url, entry["catalog"],
-                             datetime.fromtimestamp(fetched_at, UTC), "disk")
+        return CachedCatalog(
+            name, url, entry["catalog"], datetime.fromtimestamp(fetched_at, UTC), "disk"
+        )
 
     def _write(self, source: BrokerCatalogSource, result: CachedCatalog, now: float) -> None:
         path = self.path_for(source)

@@ -169,8 +169,9 @@ def _render_path(parts: Iterable[str | int], root: str = "parameters") -> str:
     return out
 
 
-def _json_type_problems(value: Any, parts: tuple[str | int, ...], source: str,
-                        sensitive: bool) -> list[ParameterProblem]:
+def _json_type_problems(
+    value: Any, parts: tuple[str | int, ...], source: str, sensitive: bool
+) -> list[ParameterProblem]:
     """Find values that have no JSON form (e.g. YAML dates), which would break every later step."""
     if value is None or isinstance(value, str | bool | int):
         return []
@@ -182,18 +183,27 @@ def _json_type_problems(value: Any, parts: tuple[str | int, ...], source: str,
         problems: list[ParameterProblem] = []
         for k, v in value.items():
             if not isinstance(k, str):
-                problems.append(ParameterProblem(
-                    _render_path(parts), "object keys must be strings", source, sensitive, parts))
+                problems.append(
+                    ParameterProblem(
+                        _render_path(parts), "object keys must be strings", source, sensitive, parts
+                    )
+                )
                 continue
             problems += _json_type_problems(v, (*parts, k), source, sensitive)
         return problems
     elif isinstance(value, list | tuple):
-        return [p for i, v in enumerate(value)
-                for p in _json_type_problems(v, (*parts, i), source, sensitive)]
+        return [
+            p
+            for i, v in enumerate(value)
+            for p in _json_type_problems(v, (*parts, i), source, sensitive)
+        ]
     else:
         what = f"a {type(value).__name__} value (quote it in YAML to make it a string)"
-    return [ParameterProblem(_render_path(parts), f"is {what}, which JSON cannot represent",
-                             source, sensitive, parts)]
+    return [
+        ParameterProblem(
+            _render_path(parts), f"is {what}, which JSON cannot represent", source, sensitive, parts
+        )
+    ]
 
 
 # --------------------------------------------------------------------------- merge
@@ -235,25 +245,43 @@ def merge_parameters(
             text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
             decoded = json.loads(text)
         except UnicodeDecodeError:
-            problems.append(ParameterProblem(source, f"{label}: the value is not UTF-8 text",
-                                             source, True))
+            problems.append(
+                ParameterProblem(source, f"{label}: the value is not UTF-8 text", source, True)
+            )
             continue
         except json.JSONDecodeError as exc:
-            problems.append(ParameterProblem(
-                source, f"{label}: the value is not valid JSON "
-                f"({exc.msg} at line {exc.lineno} column {exc.colno})", source, True))
+            problems.append(
+                ParameterProblem(
+                    source,
+                    f"{label}: the value is not valid JSON "
+                    f"({exc.msg} at line {exc.lineno} column {exc.colno})",
+                    source,
+                    True,
+                )
+            )
             continue
         if not isinstance(decoded, dict):
-            problems.append(ParameterProblem(
-                source, f"{label}: the value must be a JSON object, got "
-                f"{_json_kind(decoded)}", source, True))
+            problems.append(
+                ParameterProblem(
+                    source,
+                    f"{label}: the value must be a JSON object, got {_json_kind(decoded)}",
+                    source,
+                    True,
+                )
+            )
             continue
         for key, value in decoded.items():
             if key in values:
-                problems.append(ParameterProblem(
-                    _render_path((key,)),
-                    f"top-level key {key!r} is set both in {labels[key]} and in {label}; "
-                    "each key may come from one source only", source, True, (key,)))
+                problems.append(
+                    ParameterProblem(
+                        _render_path((key,)),
+                        f"top-level key {key!r} is set both in {labels[key]} and in {label}; "
+                        "each key may come from one source only",
+                        source,
+                        True,
+                        (key,),
+                    )
+                )
                 continue
             values[key] = value
             sources[key] = source
@@ -262,8 +290,9 @@ def merge_parameters(
 
     if problems:
         raise ParameterError(problems)
-    return MergedParameters(MappingProxyType(values), frozenset(sensitive),
-                            MappingProxyType(sources))
+    return MergedParameters(
+        MappingProxyType(values), frozenset(sensitive), MappingProxyType(sources)
+    )
 
 
 def _json_kind(value: Any) -> str:
@@ -310,22 +339,28 @@ def check_schema(schema: Mapping[str, Any], *, context: str = "") -> type[Any]:
     prefix = f"{context}: " if context else ""
     if not isinstance(schema, Mapping):
         raise UnusableSchemaError(f"{prefix}the schema must be a JSON object")
-    size = len(json.dumps(schema, separators=(",", ":"), ensure_ascii=False,
-                          default=dict).encode("utf-8"))
+    size = len(
+        json.dumps(schema, separators=(",", ":"), ensure_ascii=False, default=dict).encode("utf-8")
+    )
     if size > MAX_SCHEMA_BYTES:
         raise UnusableSchemaError(
-            f"{prefix}the schema is {size} bytes; OSB limits schemas to 64 kB")
+            f"{prefix}the schema is {size} bytes; OSB limits schemas to 64 kB"
+        )
     external = _external_refs(schema)
     if external:
         raise UnusableSchemaError(
             f"{prefix}the schema has external references ({', '.join(external[:3])}); "
-            "OSB schemas must be self-contained, so it cannot be checked locally")
+            "OSB schemas must be self-contained, so it cannot be checked locally"
+        )
     declared = schema.get("$schema")
     cls: type[Any] = jsonschema.Draft4Validator
     if isinstance(declared, str):
         base = declared.strip().rstrip("#")
-        swapped = (base.replace("https://", "http://", 1) if base.startswith("https://")
-                   else base.replace("http://", "https://", 1))
+        swapped = (
+            base.replace("https://", "http://", 1)
+            if base.startswith("https://")
+            else base.replace("http://", "https://", 1)
+        )
         for candidate in (base, base + "#", swapped, swapped + "#"):
             found = validators.validator_for({"$schema": candidate}, default=None)
             if found is not None:
@@ -337,12 +372,21 @@ def check_schema(schema: Mapping[str, Any], *, context: str = "") -> type[Any]:
         where = "/".join(str(p) for p in exc.absolute_path) or "(root)"
         raise UnusableSchemaError(
             f"{prefix}the schema is not a valid {cls.__name__.removesuffix('Validator')} "
-            f"schema at {where}: {_truncate(exc.message)}") from None
+            f"schema at {where}: {_truncate(exc.message)}"
+        ) from None
     return cls
 
 
-_SAFE_AT_ROOT = frozenset({"required", "additionalProperties", "dependencies",
-                           "dependentRequired", "propertyNames", "unevaluatedProperties"})
+_SAFE_AT_ROOT = frozenset(
+    {
+        "required",
+        "additionalProperties",
+        "dependencies",
+        "dependentRequired",
+        "propertyNames",
+        "unevaluatedProperties",
+    }
+)
 
 
 def _truncate(text: str, limit: int = 300) -> str:
@@ -353,9 +397,23 @@ def _value_free_message(error: ValidationError) -> str:
     """Describe a failure from the schema side only, for values that must not be shown."""
     kw = str(error.validator)
     expected = error.validator_value
-    if kw in ("type", "format", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
-              "minLength", "maxLength", "pattern", "multipleOf", "minItems", "maxItems",
-              "minProperties", "maxProperties", "uniqueItems"):
+    if kw in (
+        "type",
+        "format",
+        "minimum",
+        "maximum",
+        "exclusiveMinimum",
+        "exclusiveMaximum",
+        "minLength",
+        "maxLength",
+        "pattern",
+        "multipleOf",
+        "minItems",
+        "maxItems",
+        "minProperties",
+        "maxProperties",
+        "uniqueItems",
+    ):
         return f"the value does not satisfy {kw}: {_truncate(json.dumps(expected), 120)}"
     if kw in ("enum", "const"):
         return f"the value is not one of the allowed values ({kw})"
@@ -387,12 +445,15 @@ def validate_parameters(
     instance = dict(parameters or {})
     problems: list[ParameterProblem] = []
     try:
-        errors = sorted(validator.iter_errors(instance),
-                        key=lambda e: (list(map(str, e.absolute_path)), str(e.validator)))
+        errors = sorted(
+            validator.iter_errors(instance),
+            key=lambda e: (list(map(str, e.absolute_path)), str(e.validator)),
+        )
     except referencing.exceptions.Unresolvable as exc:
         prefix = f"{context}: " if context else ""
-        raise UnusableSchemaError(f"{prefix}the schema has an unresolvable reference "
-                                  f"({exc.__class__.__name__})") from None
+        raise UnusableSchemaError(
+            f"{prefix}the schema has an unresolvable reference ({exc.__class__.__name__})"
+        ) from None
     for error in errors:
         parts = tuple(p if isinstance(p, int) else str(p) for p in error.absolute_path)
         top = parts[0] if parts else None
@@ -402,8 +463,11 @@ def validate_parameters(
             is_sensitive = bool(secret) and str(error.validator) not in _SAFE_AT_ROOT
         message = _value_free_message(error) if is_sensitive else _truncate(error.message)
         source = src.get(top, "parameters") if isinstance(top, str) else "parameters"
-        problems.append(ParameterProblem(_render_path(parts), message, source,
-                                         isinstance(top, str) and top in secret, parts))
+        problems.append(
+            ParameterProblem(
+                _render_path(parts), message, source, isinstance(top, str) and top in secret, parts
+            )
+        )
     return problems
 
 
@@ -428,9 +492,15 @@ def validate_for_plan(
     if operation == "instance_update":
         values = {k: v for k, v in values.items() if v is not None}
     context = f"broker {plan.broker!r} plan {plan.offering.name}/{plan.plan.name} " + (
-        operation.replace("_", " ") + " schema")
-    return validate_parameters(values, plan.schemas.for_operation(operation),
-                               sensitive_keys=sensitive, sources=sources, context=context)
+        operation.replace("_", " ") + " schema"
+    )
+    return validate_parameters(
+        values,
+        plan.schemas.for_operation(operation),
+        sensitive_keys=sensitive,
+        sources=sources,
+        context=context,
+    )
 
 
 # --------------------------------------------------------------------------- checksum
@@ -574,14 +644,23 @@ def parameters_patch(
         new_values, new_sensitive = new or {}, frozenset()
     old_values = old or {}
     added = tuple(sorted(k for k in new_values if k not in old_values))
-    changed = tuple(sorted(
-        k for k in new_values
-        if k in old_values and go_json_marshal(new_values[k]) != go_json_marshal(old_values[k])))
+    changed = tuple(
+        sorted(
+            k
+            for k in new_values
+            if k in old_values and go_json_marshal(new_values[k]) != go_json_marshal(old_values[k])
+        )
+    )
     removed = tuple(sorted(k for k in old_values if k not in new_values))
     payload: dict[str, Any] = {k: new_values[k] for k in (*added, *changed)}
     if removal == "null":
         payload.update(dict.fromkeys(removed))
     if not payload:
         return ParametersPatch(None, added, changed, removed, frozenset())
-    return ParametersPatch(MappingProxyType(payload), added, changed, removed,
-                           frozenset(k for k in payload if k in new_sensitive))
+    return ParametersPatch(
+        MappingProxyType(payload),
+        added,
+        changed,
+        removed,
+        frozenset(k for k in payload if k in new_sensitive),
+    )

@@ -145,8 +145,11 @@ def _tokenize(text: str) -> list[str]:
             i += len(special)
             continue
         start = i
-        while i < len(text) and not text[i].isspace() and not any(
-                text.startswith(s, i) for s in _SPECIALS):
+        while (
+            i < len(text)
+            and not text[i].isspace()
+            and not any(text.startswith(s, i) for s in _SPECIALS)
+        ):
             i += 1
         tokens.append(text[start:i])
     return tokens
@@ -186,16 +189,22 @@ class _Parser:
         if key == "!":
             raise ValueError("'!key' (does-not-exist) is not supported in catalogRestrictions")
         if not _is_identifier(key):
-            raise ValueError(f"expected a property name, found {key!r}" if key else
-                             "expected a property name, found end of entry")
+            raise ValueError(
+                f"expected a property name, found {key!r}"
+                if key
+                else "expected a property name, found end of entry"
+            )
         assert key is not None
         op_tok = self.take()
         if op_tok is None or op_tok == ",":
             raise ValueError(
-                f"{key!r} has no operator; use one of =, ==, !=, in (...), notin (...)")
+                f"{key!r} has no operator; use one of =, ==, !=, in (...), notin (...)"
+            )
         if op_tok in (">", "<"):
-            raise ValueError(f"operator {op_tok!r} is not supported in catalogRestrictions; "
-                             "use =, ==, !=, in or notin")
+            raise ValueError(
+                f"operator {op_tok!r} is not supported in catalogRestrictions; "
+                "use =, ==, !=, in or notin"
+            )
         if op_tok in ("=", "==", "!="):
             nxt = self.peek()
             if nxt is None or nxt == ",":
@@ -212,8 +221,10 @@ class _Parser:
             if not values:
                 raise ValueError(f"{key!r} {op_tok} (): the value list must not be empty")
             return Requirement(key, Operator(op_tok), tuple(values))
-        raise ValueError(f"unknown operator {op_tok!r} after {key!r}; "
-                         "use one of =, ==, !=, in (...), notin (...)")
+        raise ValueError(
+            f"unknown operator {op_tok!r} after {key!r}; "
+            "use one of =, ==, !=, in (...), notin (...)"
+        )
 
     def value_list(self, key: str, op: str) -> list[str]:
         values: list[str] = []
@@ -239,8 +250,11 @@ class _Parser:
 
 def _check_key(key: str) -> str | None:
     prefix, slash, name = key.rpartition("/")
-    if len(name) > 63 or not _QUALIFIED_NAME.match(name) or (
-            slash and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix))):
+    if (
+        len(name) > 63
+        or not _QUALIFIED_NAME.match(name)
+        or (slash and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)))
+    ):
         return f"{key!r} is not a valid property name"
     return None
 
@@ -249,8 +263,10 @@ def _check_value(value: str) -> str | None:
     if len(value) > 63:
         return f"value {value!r} is longer than 63 characters (label values are limited to 63)"
     if not _LABEL_VALUE.match(value):
-        return (f"value {value!r} is not a valid label value: use letters, digits, '-', '_' "
-                "and '.', starting and ending with a letter or digit")
+        return (
+            f"value {value!r} is not a valid label value: use letters, digits, '-', '_' "
+            "and '.', starting and ending with a letter or digit"
+        )
     return None
 
 
@@ -284,12 +300,16 @@ def parse_restrictions(
             continue
         for req in parsed:
             problem = _check_key(req.key)
-            if problem is None and allowed_properties is not None and (
-                    req.key not in allowed_properties):
+            if (
+                problem is None
+                and allowed_properties is not None
+                and (req.key not in allowed_properties)
+            ):
                 allowed = ", ".join(sorted(allowed_properties))
                 problem = f"unknown property {req.key!r}; allowed: {allowed}"
             problem = problem or next(
-                (p for p in map(_check_value, req.values) if p is not None), None)
+                (p for p in map(_check_value, req.values) if p is not None), None
+            )
             if problem is not None:
                 errors.append((index, f"{where}: {problem}"))
             else:
@@ -322,11 +342,13 @@ class CatalogRestrictions:
         plan_props = NAMESPACED_PLAN_PROPERTIES if namespaced else CLUSTER_PLAN_PROPERTIES
         selectors: list[Selector] = []
         for entries, props, name in (
-                (service_class, CLASS_PROPERTIES, "catalogRestrictions.serviceClass"),
-                (service_plan, plan_props, "catalogRestrictions.servicePlan")):
+            (service_class, CLASS_PROPERTIES, "catalogRestrictions.serviceClass"),
+            (service_plan, plan_props, "catalogRestrictions.servicePlan"),
+        ):
             try:
-                selectors.append(parse_restrictions(entries or (), allowed_properties=props,
-                                                    field=name))
+                selectors.append(
+                    parse_restrictions(entries or (), allowed_properties=props, field=name)
+                )
             except RestrictionSyntaxError as exc:
                 errors.extend(exc.errors)
                 selectors.append(Selector())
@@ -337,16 +359,25 @@ class CatalogRestrictions:
 
 def class_properties(offering: ServiceOffering) -> dict[str, str]:
     """The properties a class selector sees (Service Catalog's ``Convert*ClassToProperties``)."""
-    return {"name": offering.k8s_name, "spec.externalName": offering.name,
-            "spec.externalID": offering.id}
+    return {
+        "name": offering.k8s_name,
+        "spec.externalName": offering.name,
+        "spec.externalID": offering.id,
+    }
 
 
-def plan_properties(offering: ServiceOffering, plan: ServicePlan, *,
-                    namespaced: bool) -> dict[str, str]:
+def plan_properties(
+    offering: ServiceOffering, plan: ServicePlan, *, namespaced: bool
+) -> dict[str, str]:
     """The properties a plan selector sees; ``spec.free`` uses missing-means-false."""
     class_key = "spec.serviceClass.name" if namespaced else "spec.clusterServiceClass.name"
-    return {"name": plan.k8s_name, "spec.externalName": plan.name, "spec.externalID": plan.id,
-            "spec.free": "true" if plan.sc_free else "false", class_key: offering.k8s_name}
+    return {
+        "name": plan.k8s_name,
+        "spec.externalName": plan.name,
+        "spec.externalID": plan.id,
+        "spec.free": "true" if plan.sc_free else "false",
+        class_key: offering.k8s_name,
+    }
 
 
 def apply_restrictions(catalog: Catalog, restrictions: CatalogRestrictions) -> Catalog:
@@ -362,9 +393,12 @@ def apply_restrictions(catalog: Catalog, restrictions: CatalogRestrictions) -> C
         if not restrictions.service_class.matches(class_properties(offering)):
             continue
         plans = tuple(
-            p for p in offering.plans
+            p
+            for p in offering.plans
             if restrictions.service_plan.matches(
-                plan_properties(offering, p, namespaced=restrictions.namespaced)))
+                plan_properties(offering, p, namespaced=restrictions.namespaced)
+            )
+        )
         if plans:
             kept.append(replace(offering, plans=plans))
     return replace(catalog, services=tuple(kept))
