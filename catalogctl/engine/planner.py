@@ -330,7 +330,31 @@ async def resolve(
         )
         out.private[secret] = {"binding": address, "transforms": transforms, "checksum": s_checksum}
 
-    for res, mapping in desired.of_type(PodMapping):
+    mappings = list(desired.of_type(PodMapping))
+    # A mapping into a workload that does not exist is an input error: say so
+    # at plan time, not halfway through an apply.  (Read-only, concurrent.)
+    exists = await asyncio.gather(
+        *(
+            asyncio.to_thread(
+                cluster.workload_exists,
+                res.address.namespace,
+                m.spec.target.kind,
+                m.spec.target.name,
+            )
+            for res, m in mappings
+        )
+    )
+    for (res, mapping), present in zip(mappings, exists, strict=True):
+        if not present:
+            wanted = mapping.spec.target
+            problems.append(
+                res.problem(
+                    ("spec", "target", "name"),
+                    f"{wanted.kind} {wanted.name!r} does not exist in namespace "
+                    f"{res.address.namespace!r}",
+                )
+            )
+    for res, mapping in mappings:
         address = str(res.address)
         binding_addr = str(
             Address("ServiceBinding", res.address.namespace, mapping.spec.binding_ref.name)

@@ -32,13 +32,7 @@ OUR_API_GROUPS = ("servicecatalog.k8s.io/", "catalogctl.io/")
 #: Blocks in pages other people own that are known not to load on their own,
 #: keyed by (page, index of the yaml block in the page), with the reason.
 #: strict xfail: once the page is fixed the entry must be removed.
-KNOWN_INCOMPLETE: dict[tuple[str, int], str] = {
-    (
-        "docs/pod-mappings.md",
-        0,
-    ): "the PodMapping example references ServiceBinding cloud-queue-binding, "
-    "which the block does not declare",
-}
+KNOWN_INCOMPLETE: dict[tuple[str, int], str] = {}
 
 
 @dataclass(frozen=True)
