@@ -17,10 +17,8 @@ import os
 import re
 import sys
 import tempfile
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -46,80 +44,71 @@ _LAST_OP = re.compile(r"^/v2/service_instances/([^/]+)/last_operation$")
 _BINDING = re.compile(r"^/v2/service_instances/([^/]+)/service_bindings/([^/]+)$")
 
 
-class BenchBroker(ThreadingHTTPServer):
-    """Every answer takes LATENCY; provisioning completes PROVISION_SECONDS after the PUT."""
+class BenchBroker:
+    """Every answer takes LATENCY; provisioning completes PROVISION_SECONDS after the PUT.
 
-    daemon_threads = True
-    request_queue_size = 1024
+    asyncio, one thread: a thread per connection (http.server) spent more CPU
+    than the client and made the broker, not catalogctl, the bottleneck.
+    """
 
     def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.lock = threading.Lock()
         self.created: dict[str, float] = {}
-        self.requests = 0
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    # Headers and body go out in separate writes; with Nagle's algorithm on,
-    # the client's delayed ACK would add ~40 ms to every answer.
-    disable_nagle_algorithm = True
-    server: BenchBroker
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-    def _answer(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(body).encode()
-        time.sleep(LATENCY)
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _route(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
-        path = self.path.split("?", 1)[0]
-        with self.server.lock:
-            self.server.requests += 1
+    def route(self, method: str, path: str) -> tuple[int, Any, dict[str, str]]:
         if path == "/v2/catalog":
-            return self._answer(200, CATALOG)
+            return 200, CATALOG, {}
         if m := _LAST_OP.match(path):
-            started = self.server.created.get(m.group(1))
+            started = self.created.get(m.group(1))
             if started is None:
-                return self._answer(404, {})
+                return 404, {}, {}
             left = PROVISION_SECONDS - (time.monotonic() - started)
             if left > 0:
-                return self._answer(
-                    200, {"state": "in progress"}, {"Retry-After": str(max(1, round(left)))}
-                )
-            return self._answer(200, {"state": "succeeded"})
+                return 200, {"state": "in progress"}, {"Retry-After": str(max(1, round(left)))}
+            return 200, {"state": "succeeded"}, {}
         if m := _BINDING.match(path):
-            if self.command == "PUT":
-                return self._answer(
-                    201, {"credentials": {"uri": f"db://{m.group(2)}", "password": "x"}}
-                )
-            return self._answer(200, {})
+            if method == "PUT":
+                return 201, {"credentials": {"uri": f"db://{m.group(2)}", "password": "x"}}, {}
+            return 200, {}, {}
         if m := _INSTANCE.match(path):
-            if self.command == "PUT":
-                with self.server.lock:
-                    self.server.created.setdefault(m.group(1), time.monotonic())
-                return self._answer(
-                    202, {"operation": "provision"}, {"Retry-After": str(int(PROVISION_SECONDS))}
-                )
-            return self._answer(200, {})
-        return self._answer(404, {})
+            if method == "PUT":
+                self.created.setdefault(m.group(1), time.monotonic())
+                return 202, {"operation": "provision"}, {"Retry-After": str(int(PROVISION_SECONDS))}
+            return 200, {}, {}
+        return 404, {}, {}
 
-    do_GET = do_PUT = do_PATCH = do_DELETE = _route
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                line = await reader.readline()
+                if not line:
+                    return
+                method, target, _ = line.decode("latin-1").split(" ", 2)
+                length = 0
+                while (header := await reader.readline()) not in (b"\r\n", b"\n", b""):
+                    name, _, value = header.decode("latin-1").partition(":")
+                    if name.strip().lower() == "content-length":
+                        length = int(value.strip())
+                if length:
+                    await reader.readexactly(length)
+                status, body, headers = self.route(method, target.split("?", 1)[0])
+                await asyncio.sleep(LATENCY)
+                data = json.dumps(body).encode()
+                head = [f"HTTP/1.1 {status} X", "Content-Type: application/json",
+                        f"Content-Length: {len(data)}"]
+                head += [f"{k}: {v}" for k, v in headers.items()]
+                writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + data)
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError, ValueError):
+            return
+        finally:
+            writer.close()
+
+    async def serve(self) -> None:
+        server = await asyncio.start_server(self.handle, "127.0.0.1", 0, backlog=1024)
+        port = server.sockets[0].getsockname()[1]
+        print(f"http://127.0.0.1:{port}", flush=True)
+        async with server:
+            await server.serve_forever()
 
 
 class _RemoteBroker:
@@ -258,9 +247,7 @@ def main() -> None:
     args = parser.parse_args()
     n = args.instances
     if args.serve:  # the broker's own process, so it does not share catalogctl's GIL
-        server = BenchBroker()
-        print(server.url, flush=True)
-        server.serve_forever()
+        asyncio.run(BenchBroker().serve())
         return
 
     import subprocess

@@ -53,6 +53,7 @@ from catalogctl.providers.osb.outcomes import (
     Unreachable,
     classify,
 )
+from catalogctl.providers.osb.transport import PooledTransport
 
 logger = logging.getLogger(__name__)
 
@@ -110,9 +111,10 @@ class OSBClient:
         )
         self._base = conn.url.rstrip("/")
         limits = httpx.Limits(max_connections=in_flight, max_keepalive_connections=in_flight)
+        if transport is None:
+            transport = PooledTransport(verify=conn.ssl_verify(), max_keepalive=in_flight)
         self._http = httpx.AsyncClient(
             transport=transport,
-            verify=conn.ssl_verify(),
             timeout=httpx.Timeout(conn.timeout),
             limits=limits,
             follow_redirects=False,
