@@ -3,12 +3,13 @@ resources when it is turned off, and failures that skip only their own descendan
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
 
 from tests.brokers.programmable import ProgrammableBroker
-from tests.e2e.conftest import Workspace, binding_yaml, broker_yaml, mutating
+from tests.e2e.conftest import Workspace, binding_yaml, broker_yaml, mutating, wait_for
 
 BAD_ID = "0b5e7c1a-6f2d-4c3b-9a8e-000000000bad"
 GOOD_ID = "0b5e7c1a-6f2d-4c3b-9a8e-00000000600d"
@@ -141,3 +142,33 @@ def test_bind_500_is_orphan_mitigated_and_the_instance_kept(
     assert set(ws.resources()) == {"ServiceInstance/apps/bad"}
     assert programmable_broker.bindings == {}
     assert set(programmable_broker.instances) == {BAD_ID}
+
+
+def test_failed_async_provision_is_orphan_mitigated(
+    ws: Workspace, programmable_broker: ProgrammableBroker
+) -> None:
+    ws.write(
+        "bad.yaml",
+        _instance("bad", BAD_ID).replace("PlanExternalName: sync", "PlanExternalName: async"),
+    )
+    programmable_broker.async_polls = 1000  # in progress until the test fails it
+
+    def fail_when_started() -> None:
+        wait_for(lambda: BAD_ID in programmable_broker.instances, 20, "the provision request")
+        programmable_broker.fail_operation(BAD_ID, description="quota exceeded")
+        programmable_broker.async_polls = 1  # the mitigating deprovision finishes at once
+
+    watcher = threading.Thread(target=fail_when_started)
+    watcher.start()
+    try:
+        result = ws.run("apply", "--auto-approve")
+    finally:
+        watcher.join(timeout=30)
+    assert result.exit_code == 1, (result.stdout, result.stderr)
+    assert "quota exceeded" in result.stderr
+    assert mutating(programmable_broker.requests)[:2] == [
+        ("PUT", f"/v2/service_instances/{BAD_ID}"),
+        ("DELETE", f"/v2/service_instances/{BAD_ID}"),
+    ]
+    assert "ServiceInstance/apps/bad" not in ws.resources()
+    assert programmable_broker.instances == {}

@@ -236,6 +236,7 @@ def test_lifecycle(
     plan = ws.ok("plan", "--detailed-exitcode", code=2)
     assert "Plan: 0 to add, 1 to change, 0 to replace, 0 to destroy." in plan.stdout
     assert '~ ServiceInstance "apps/db"' in plan.stdout
+    assert "  # (parameters changed)\n" in plan.stdout  # an edit, not drift
     assert _changed_lines(plan.stdout) == [
         '~ ServiceInstance "apps/db" {',
         "~ parameters = {",
