@@ -40,6 +40,8 @@ from catalogctl.providers.osb.outcomes import (
     Gone,
     Outcome,
     RequestKind,
+    TimedOut,
+    Unreachable,
     describe,
     needs_orphan_mitigation,
 )
@@ -595,6 +597,8 @@ class Applier:
                     await self._persist(prior.address)
                     return
                 raise StepFailed(f"deprovisioning failed: {why} (the instance is kept in state)")
+            if _left_unchanged(RequestKind.DEPROVISION, outcome):
+                self.journal.record(prior)  # not deleting after all: the broker refused
             raise StepFailed(
                 f"deprovisioning failed: {describe(outcome)} (the instance is kept in state)"
             )
@@ -808,6 +812,8 @@ class Applier:
                     await self._persist(prior.address)
                     return
                 raise StepFailed(f"unbinding failed: {why} (the binding is kept in state)")
+            if _left_unchanged(RequestKind.UNBIND, outcome):
+                self.journal.record(prior)
             raise StepFailed(
                 f"unbinding failed: {describe(outcome)} (the binding is kept in state)"
             )
@@ -901,6 +907,21 @@ def _elapsed_since(op: InFlightOperation) -> float:
     from datetime import UTC, datetime
 
     return max(0.0, (datetime.now(UTC) - op.started_at).total_seconds())
+
+
+def _left_unchanged(kind: RequestKind, outcome: Outcome) -> bool:
+    """A failed delete the broker provably did not act on (a 4xx, or never sent).
+
+    Such a resource is as it was, not half-deleted: state must not keep it as
+    DELETING, or the next plan would replace (delete and re-create) a resource the
+    configuration still wants.  5xx, timeouts and dropped connections stay
+    uncertain and are resumed as deletes.
+    """
+    if isinstance(outcome, TimedOut):
+        return False
+    if isinstance(outcome, Unreachable):
+        return not outcome.request_sent
+    return not needs_orphan_mitigation(kind, outcome)
 
 
 def summarize(result: WalkResult[Step]) -> ApplyFailed | None:
