@@ -172,3 +172,30 @@ def test_failed_async_provision_is_orphan_mitigated(
     ]
     assert "ServiceInstance/apps/bad" not in ws.resources()
     assert programmable_broker.instances == {}
+
+
+@pytest.mark.parametrize("status", [400, 500])
+def test_failed_destroy_keeps_what_the_broker_kept(
+    ws: Workspace, programmable_broker: ProgrammableBroker, status: int
+) -> None:
+    ws.ok("apply", "--auto-approve")
+    programmable_broker.script(
+        "DELETE", f"/service_instances/{BAD_ID}$", status=status, body={"description": "no"}
+    )
+    result = ws.run("destroy", "--auto-approve")
+    assert result.exit_code == 1, (result.stdout, result.stderr)
+    assert "deprovisioning failed" in result.stderr
+    assert set(programmable_broker.instances) == {BAD_ID}
+    entry = ws.resources()["ServiceInstance/apps/bad"]
+    plan = ws.run("plan", "--detailed-exitcode")
+    if status == 400:
+        # The broker refused: the instance is untouched, and the configuration still wants it.
+        assert entry["status"] == "ready"
+        assert plan.exit_code == 0, plan.stdout
+    else:
+        # A 5xx is uncertain (the spec's orphan mitigation re-issues the DELETE).
+        assert entry["status"] == "deleting"
+        assert plan.exit_code == 2
+    ws.ok("destroy", "--auto-approve")
+    assert programmable_broker.instances == {}
+    assert ws.resources() == {}
