@@ -494,6 +494,10 @@ async def _observe_one(
                 False,
                 detail=f"{mapping.spec.target.kind}/{mapping.spec.target.name} no longer exists",
             )
+        if private.get("checksum") != res.attributes.get("checksum"):
+            # The configuration changed the mapping: its new entries are not applied yet, so
+            # their absence is the pending update, not a change made outside catalogctl.
+            return ObservedResource(res.address, True)
         # An entry edited in place (say TOPIC now from another key) is as wrong as a missing one.
         return ObservedResource(res.address, True, missing=(*seen_map.missing, *seen_map.changed))
     return None
