@@ -331,3 +331,22 @@ def test_lifecycle(
     final = ws.cluster_object(NS, "Deployment", "web")
     assert final is not None and final["spec"] == original["spec"]
     assert json.loads(json.dumps(ws.state_doc()))["serial"] > serial
+
+
+def test_mapping_edit_is_applied_and_not_reported_as_drift(ws: Workspace) -> None:
+    ws.ok("apply", "--auto-approve")
+    ws.write("mapping.yaml", MAPPING.split("  env:")[0] + "  envFrom:\n    prefix: DB_\n")
+    ws.ok("drift", code=0)
+    plan = ws.ok("plan", "--detailed-exitcode", code=2)
+    assert "changed outside of catalogctl" not in plan.stdout
+    assert "  # (its mapping changed)\n" in plan.stdout
+    ws.ok("apply", "--auto-approve")
+    deployed = ws.cluster_object(NS, "Deployment", "web")
+    assert deployed is not None
+    pod = deployed["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["env"] == [{"name": "LOG_LEVEL", "value": "info"}]
+    assert container["envFrom"] == [{"prefix": "DB_", "secretRef": {"name": "db-binding"}}]
+    assert [m["mountPath"] for m in container["volumeMounts"]] == ["/cache"]
+    assert [v["name"] for v in pod["volumes"]] == ["cache"]
+    ws.ok("plan", "--detailed-exitcode", code=0)
