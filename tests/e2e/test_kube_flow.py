@@ -106,19 +106,26 @@ def _deployment() -> dict[str, Any]:
     }
 
 
+def _core(api: client.ApiClient) -> Any:
+    """CoreV1Api, untyped: these tests pass plain dicts, as kubectl would send JSON."""
+    return client.CoreV1Api(api)
+
+
+def _apps(api: client.ApiClient) -> Any:
+    return client.AppsV1Api(api)
+
+
 @pytest.fixture
 def api(kube_apiserver: KubeApiServer) -> client.ApiClient:
     api_client = kube_apiserver.api_client()
-    client.CoreV1Api(api_client).create_namespace({"metadata": {"name": NS}})
-    client.AppsV1Api(api_client).create_namespaced_deployment(NS, _deployment())
+    _core(api_client).create_namespace({"metadata": {"name": NS}})
+    _apps(api_client).create_namespaced_deployment(NS, _deployment())
     return api_client
 
 
 def _secret(api: client.ApiClient) -> dict[str, Any] | None:
     try:
-        resp = client.CoreV1Api(api).read_namespaced_secret(
-            "queue-binding", NS, _preload_content=False
-        )
+        resp = _core(api).read_namespaced_secret("queue-binding", NS, _preload_content=False)
     except client.ApiException as exc:
         if exc.status == 404:
             return None
@@ -135,7 +142,7 @@ def _secret_data(api: client.ApiClient) -> dict[str, bytes] | None:
 
 
 def _deploy(api: client.ApiClient) -> dict[str, Any]:
-    resp = client.AppsV1Api(api).read_namespaced_deployment("web", NS, _preload_content=False)
+    resp = _apps(api).read_namespaced_deployment("web", NS, _preload_content=False)
     data: dict[str, Any] = json.loads(resp.data)
     return data
 
@@ -198,7 +205,7 @@ def test_kube_flow(
     ws.ok("plan", "--detailed-exitcode", code=0)
 
     # 1. The Secret is deleted behind catalogctl's back.
-    client.CoreV1Api(api).delete_namespaced_secret("queue-binding", NS)
+    _core(api).delete_namespaced_secret("queue-binding", NS)
     drift = ws.ok("drift", code=2)
     assert SECRET in drift.stdout
     plan = ws.ok("plan", "--detailed-exitcode", code=2)
@@ -214,7 +221,7 @@ def test_kube_flow(
     ws.ok("drift", code=0)
 
     # 2. A value of the Secret is edited.
-    client.CoreV1Api(api).patch_namespaced_secret(
+    _core(api).patch_namespaced_secret(
         "queue-binding", NS, {"data": {"password": base64.b64encode(b"tampered").decode()}}
     )
     drift = ws.ok("drift", code=2)
@@ -229,7 +236,7 @@ def test_kube_flow(
     edited = _deploy(api)
     app = _containers(edited)["app"]
     app["env"] = [e for e in app["env"] if e["name"] != "TOPIC"]
-    client.AppsV1Api(api).replace_namespaced_deployment("web", NS, edited)
+    _apps(api).replace_namespaced_deployment("web", NS, edited)
     drift = ws.ok("drift", code=2)
     assert MAPPING in drift.stdout and "TOPIC" in drift.stdout
     plan = ws.ok("plan", "--detailed-exitcode", code=2)

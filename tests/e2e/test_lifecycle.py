@@ -258,10 +258,10 @@ def test_lifecycle(
     assert "Plan: 0 to add, 2 to change, 0 to replace, 0 to destroy." in plan.stdout
     obapi_recorder.requests.clear()
     ws.ok("apply", "--auto-approve")
-    patches = {r.path.rsplit("/", 1)[1]: r.body for r in obapi_recorder.of("PATCH")}
-    assert patches[ids[db]]["plan_id"] == DB_LARGE_PLAN_ID
-    assert patches[ids[queue]]["plan_id"] == QUEUE_PREMIUM_PLAN_ID
-    assert not patches[ids[db]].get("parameters")
+    by_id = {r.path.rsplit("/", 1)[1]: r.body for r in obapi_recorder.of("PATCH")}
+    assert by_id[ids[db]]["plan_id"] == DB_LARGE_PLAN_ID
+    assert by_id[ids[queue]]["plan_id"] == QUEUE_PREMIUM_PLAN_ID
+    assert not by_id[ids[db]].get("parameters")
     assert [r.method for r in obapi_recorder.requests if r.method != "GET"] == ["PATCH", "PATCH"]
     assert _ids(ws) == ids
     assert broker.instances[ids[db]].plan_id == DB_LARGE_PLAN_ID

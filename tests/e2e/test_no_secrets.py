@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,9 +20,10 @@ MARK = "s3cr3t-MARKER"
 BROKER_PASSWORD = f"{MARK}-broker-pw-71c2"
 PARAM_VALUE = f"{MARK}-param-5e0a"
 BIND_PARAM_VALUE = f"{MARK}-bindparam-88d1"
-CREDENTIALS = {
-    "uri": f"db://app:{MARK}-pw-0f3b@10.0.0.7:5432/app",
-    "password": f"{MARK}-pw-0f3b",
+DB_PASSWORD = f"{MARK}-pw-0f3b"
+CREDENTIALS: dict[str, Any] = {
+    "uri": f"db://app:{DB_PASSWORD}@10.0.0.7:5432/app",
+    "password": DB_PASSWORD,
     "token": {"value": f"{MARK}-nested-9a77"},
     "username": "app",
 }
@@ -29,7 +31,7 @@ MARKERS = [
     BROKER_PASSWORD,
     PARAM_VALUE,
     BIND_PARAM_VALUE,
-    CREDENTIALS["password"],
+    DB_PASSWORD,
     f"{MARK}-nested-9a77",
     MARK,
 ]
@@ -173,7 +175,7 @@ def test_no_secret_in_any_output_state_or_plan_file(
     (put,) = [r for r in broker.requests if r.method == "PUT" and "service_bindings" not in r.path]
     assert put.body["parameters"]["adminPassword"] == PARAM_VALUE
     secret_file = (cluster / "apps" / "secret" / "db-binding.yaml").read_text()
-    assert base64.b64encode(CREDENTIALS["password"].encode()).decode() in secret_file
+    assert base64.b64encode(DB_PASSWORD.encode()).decode() in secret_file
 
     run("plan", "--detailed-exitcode")
     sub("plan", *files)

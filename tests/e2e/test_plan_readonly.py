@@ -4,6 +4,7 @@ no PUT/PATCH/DELETE at the broker and nothing but reads at the Kubernetes API se
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from kubernetes import client
 
@@ -42,12 +43,21 @@ DEPLOYMENT = {
 }
 
 
+def _core(api: client.ApiClient) -> Any:
+    """CoreV1Api, untyped: these tests pass plain dicts, as kubectl would send JSON."""
+    return client.CoreV1Api(api)
+
+
+def _apps(api: client.ApiClient) -> Any:
+    return client.AppsV1Api(api)
+
+
 def test_plan_and_drift_make_no_mutating_call(
     tmp_path: Path, programmable_broker: ProgrammableBroker, kube_apiserver: KubeApiServer
 ) -> None:
     api = kube_apiserver.api_client()
-    client.CoreV1Api(api).create_namespace({"metadata": {"name": "apps"}})
-    client.AppsV1Api(api).create_namespaced_deployment("apps", DEPLOYMENT)
+    _core(api).create_namespace({"metadata": {"name": "apps"}})
+    _apps(api).create_namespaced_deployment("apps", DEPLOYMENT)
     ws = Workspace(tmp_path, kubeconfig=kube_apiserver.kubeconfig_path)
     ws.write("broker.yaml", broker_yaml(programmable_broker.url, name="prog", auth=False))
     ws.write("a.yaml", instance_yaml("a", size="s"))
@@ -62,7 +72,7 @@ def test_plan_and_drift_make_no_mutating_call(
     ws.remove("gone.yaml")
     ws.write("swap.yaml", instance_yaml("swap", "large"))
     ws.write("new.yaml", instance_yaml("new", "async"))
-    client.CoreV1Api(api).delete_namespaced_secret("a-binding", "apps")
+    _core(api).delete_namespaced_secret("a-binding", "apps")
     broker_seen = len(programmable_broker.requests)
     kube_seen = len(kube_apiserver.requests)
     state_before = ws.state_doc()
