@@ -199,3 +199,32 @@ def test_failed_destroy_keeps_what_the_broker_kept(
     ws.ok("destroy", "--auto-approve")
     assert programmable_broker.instances == {}
     assert ws.resources() == {}
+
+
+def test_failed_async_bind_is_orphan_mitigated(
+    ws: Workspace, programmable_broker: ProgrammableBroker
+) -> None:
+    ws.write(
+        "bad.yaml",
+        _instance("bad", BAD_ID).replace("PlanExternalName: sync", "PlanExternalName: async"),
+    )
+    ws.write("bindings.yaml", binding_yaml("bad-b", "bad"))
+    programmable_broker.async_polls = 1
+    programmable_broker.script(
+        "GET",
+        r"/service_bindings/[^/]+/last_operation$",
+        body={"state": "failed", "description": "no more connections"},
+    )
+    result = ws.run("apply", "--auto-approve")
+    assert result.exit_code == 1, (result.stdout, result.stderr)
+    assert "ServiceBinding/apps/bad-b: binding failed" in result.stderr
+    assert "no more connections" in result.stderr
+    assert "Secret/apps/bad-b: skipped: upstream" in result.stderr
+    bind_calls = [m for m, p in mutating(programmable_broker.requests) if "service_bindings" in p]
+    assert bind_calls == ["PUT", "DELETE"]
+    assert programmable_broker.bindings == {}
+    assert set(ws.resources()) == {"ServiceInstance/apps/bad"}
+    # The next apply binds again, under a new id.
+    ws.ok("apply", "--auto-approve")
+    assert len(programmable_broker.bindings) == 1
+    assert ws.secret_data("apps", "bad-b") is not None
