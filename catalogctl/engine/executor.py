@@ -896,7 +896,7 @@ class Applier:
                     "target": p["target"],
                     "checksum": p["checksum"],
                     "secret_name": p["secret_name"],
-                    "display": {k: v for k, v in (change.after or {}).items()},
+                    "display": {k: v for k, v in (change.after or {}).items() if k != "workload"},
                 },
             )
         )

@@ -131,7 +131,12 @@ def _param_position(source: str, parts: tuple[str | int, ...]) -> JSONPath:
 
 
 async def resolve(
-    inputs: Inputs, state: State, brokers: Brokers, cluster: ClusterPort
+    inputs: Inputs,
+    state: State,
+    brokers: Brokers,
+    cluster: ClusterPort,
+    *,
+    preview_workloads: bool = True,
 ) -> Resolution:
     """Fetch catalogs, resolve plans, merge and validate parameters.
 
@@ -354,6 +359,9 @@ async def resolve(
                     f"{res.address.namespace!r}",
                 )
             )
+    exists_by_address = {
+        str(res.address): present for (res, _), present in zip(mappings, exists, strict=True)
+    }
     for res, mapping in mappings:
         address = str(res.address)
         binding_addr = str(
@@ -377,6 +385,14 @@ async def resolve(
             "envFrom": spec["spec"].get("envFrom"),
             "volume": spec["spec"].get("volume"),
         }
+        if preview_workloads and exists_by_address.get(address):
+            # What the patch will do to the workload, as the plan shows it
+            # (read-only; nothing here is a Secret value).
+            seen = await asyncio.to_thread(
+                cluster.observe_mapping, res.address.namespace, mapping, secret_name, address
+            )
+            if seen.pending:
+                attrs["workload"] = [str(change) for change in seen.pending]
         checksum = spec_checksum([spec["spec"], secret_name])
         out.desired[address] = DesiredResource(
             address,
@@ -520,7 +536,7 @@ async def make_plan(
     if inputs is None or options.destroy:
         resolution = Resolution()
     else:
-        resolution = await resolve(inputs, state, brokers, cluster)
+        resolution = await resolve(inputs, state, brokers, cluster, preview_workloads=do_refresh)
     observed = await refresh(state, resolution, brokers, cluster) if do_refresh else {}
     plan = compute_plan(
         resolution.desired,

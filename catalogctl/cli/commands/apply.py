@@ -90,21 +90,17 @@ def _run(ctx: click.Context, params: dict[str, Any], *, destroy: bool) -> int:
     session.apply_options = ApplyOptions(
         orphan_mitigation=not params.get("no_orphan_mitigation", False)
     )
-    confirm = None if saved is not None else _confirm(console, params["auto_approve"], destroy)
-    if saved is not None:
-        from catalogctl.cli.views.plan_human import render_plan
-
-        console.out(render_plan(saved, color=console.color_enabled(), show_footer=False))
+    # A saved plan was approved when it was made: show it (once it is known
+    # to be fresh) and apply it without asking again.
+    confirm = _confirm(console, params["auto_approve"] or saved is not None, destroy)
     applied, _ = session.apply(
         inputs=inputs, options=options, refresh=params["refresh"], saved=saved, confirm=confirm
     )
     if not applied.actionable:
-        if inputs is not None and confirm is None:
-            pass
-        if saved is None:
-            from catalogctl.cli.views.plan_human import render_plan
+        # Nothing to do, so confirm never ran: say so.
+        from catalogctl.cli.views.plan_human import render_plan
 
-            console.out(render_plan(applied, color=console.color_enabled(), show_footer=False))
+        console.out(render_plan(applied, color=console.color_enabled(), show_footer=False))
         return 0
     _summary(console, applied, None, destroy)
     return 0
