@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 from catalogctl.cli.console import Console
@@ -58,4 +59,5 @@ def build_session(console: Console, params: dict[str, Any], namespace: str = "de
         parallelism=int(params.get("parallelism") or 16),
         lock_timeout=parse_timeout(str(params.get("lock_timeout") or "0")),
         emit=console.out,
+        progress_bar=sys.stderr if sys.stderr.isatty() else None,
     )

@@ -14,7 +14,7 @@ import signal
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TextIO, TypeVar
 
 from catalogctl.engine.brokers import Brokers, BrokerSettings
 from catalogctl.engine.executor import Applier, ApplyOptions, summarize
@@ -24,7 +24,7 @@ from catalogctl.engine.ports import ClusterPort
 from catalogctl.engine.progress import Progress
 from catalogctl.errors import Interrupted, StalePlanError
 from catalogctl.plan.inputs import DiffOptions
-from catalogctl.plan.model import Mode, Plan
+from catalogctl.plan.model import Action, Mode, Plan
 from catalogctl.providers.osb.poller import PollScheduler
 from catalogctl.state.backend import StateBackend
 from catalogctl.state.models import State
@@ -64,6 +64,8 @@ class Session:
     emit: Callable[[str], None] = print
     apply_options: ApplyOptions = field(default_factory=ApplyOptions)
     poll_max_interval: float = 20.0
+    #: a TTY stream for the live progress bar of large applies (None: lines only)
+    progress_bar: TextIO | None = None
 
     def _brokers(self) -> Brokers:
         self.settings.pool_size = self.parallelism
@@ -159,6 +161,8 @@ class Session:
                 loop.add_signal_handler(sig, stop.set)
                 installed.append(sig)
         journal = self.backend.begin(state)
+        steps = sum(2 if c.action is Action.REPLACE else 1 for c in plan.actionable)
+        progress = Progress(self.emit, bar=self.progress_bar, total=steps)
         try:
             applier = Applier(
                 plan,
@@ -166,11 +170,12 @@ class Session:
                 brokers,
                 self.cluster,
                 scheduler,
-                Progress(self.emit),
+                progress,
                 self.apply_options,
             )
             result = await applier.run(stop)
         finally:
+            progress.close()
             for sig in installed:
                 loop.remove_signal_handler(sig)
             await scheduler.aclose()

@@ -1,0 +1,51 @@
+"""Progress lines, and the live bar a large apply draws on a terminal."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+
+import pytest
+
+from catalogctl.engine.progress import Progress
+
+
+def run_steps(progress: Progress, n: int, fail_last: bool = False) -> None:
+    async def main() -> None:
+        for i in range(n):
+            try:
+                async with progress.step(f"ServiceInstance/ns/db-{i}", "provision") as info:
+                    info["id"] = f"id-{i}"
+                    if fail_last and i == n - 1:
+                        raise RuntimeError("boom")
+            except RuntimeError:
+                pass
+
+    asyncio.run(main())
+
+
+def test_lines_in_terraform_rhythm_without_a_bar() -> None:
+    lines: list[str] = []
+    run_steps(Progress(lines.append), 2)
+    assert lines[0] == "ServiceInstance/ns/db-0: Provisioning..."
+    assert lines[1] == "ServiceInstance/ns/db-0: Provisioned after 0s [id=id-0]"
+    assert len(lines) == 4
+
+
+def test_large_apply_on_a_terminal_gets_a_bar_that_is_cleared_around_lines() -> None:
+    lines: list[str] = []
+    bar = io.StringIO()
+    progress = Progress(lines.append, bar=bar, total=25)
+    run_steps(progress, 25, fail_last=True)
+    text = bar.getvalue()
+    assert "[" + "#" * 28 + ".." + "] 24/25 steps done, 1 failed" in text
+    progress.close()
+    assert bar.getvalue().endswith("\r\033[K")
+    assert len(lines) == 50  # every step still has its lines
+
+
+@pytest.mark.parametrize("total", [0, 19])
+def test_small_applies_get_no_bar(total: int) -> None:
+    bar = io.StringIO()
+    run_steps(Progress(lambda _: None, bar=bar, total=total), 3)
+    assert bar.getvalue() == ""
