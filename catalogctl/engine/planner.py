@@ -130,6 +130,27 @@ def _param_position(source: str, parts: tuple[str | int, ...]) -> JSONPath:
     return ("spec", "parameters", *parts)
 
 
+def _schema_problems(res: LoadedResource, found: list[Any]) -> list[Problem]:
+    """JSON-schema findings positioned at the parameter (or parametersFrom entry) in YAML."""
+    return [
+        res.problem(
+            _param_position(p.source, p.parts), f"rejected by the plan's schema: {p.message}"
+        )
+        for p in found
+    ]
+
+
+def _split_sensitive(
+    merged: MergedParameters,
+) -> tuple[tuple[str, ...], dict[str, Any], dict[str, Any]]:
+    """(sensitive keys, values safe to store, values to show with secrets as None)."""
+    sensitive = tuple(sorted(merged.sensitive_keys))
+    visible = {k: v for k, v in merged.values.items() if k not in merged.sensitive_keys}
+    shown = dict(visible)
+    shown.update({k: None for k in sensitive})
+    return sensitive, visible, shown
+
+
 async def resolve(
     inputs: Inputs,
     state: State,
@@ -201,17 +222,8 @@ async def resolve(
             found_params = validate_for_plan(plan, "instance_update", payload) if payload else []
         else:
             found_params = validate_for_plan(plan, "instance_create", merged)
-        for p in found_params:
-            problems.append(
-                res.problem(
-                    _param_position(p.source, p.parts),
-                    f"rejected by the plan's schema: {p.message}",
-                )
-            )
-        sensitive = tuple(sorted(merged.sensitive_keys))
-        visible = {k: v for k, v in merged.values.items() if k not in merged.sensitive_keys}
-        shown = dict(visible)
-        shown.update({k: None for k in sensitive})
+        problems.extend(_schema_problems(res, found_params))
+        sensitive, visible, shown = _split_sensitive(merged)
         mi = plan.maintenance_info.version if plan.maintenance_info else None
         if (
             prior is not None
@@ -284,17 +296,8 @@ async def resolve(
         if merged is None:
             continue
         merged_sum = merged.checksum  # computed once: Go-JSON marshalling is not free
-        for p in validate_for_plan(plan, "binding_create", merged):
-            problems.append(
-                res.problem(
-                    _param_position(p.source, p.parts),
-                    f"rejected by the plan's schema: {p.message}",
-                )
-            )
-        sensitive = tuple(sorted(merged.sensitive_keys))
-        visible = {k: v for k, v in merged.values.items() if k not in merged.sensitive_keys}
-        shown = dict(visible)
-        shown.update({k: None for k in sensitive})
+        problems.extend(_schema_problems(res, validate_for_plan(plan, "binding_create", merged)))
+        sensitive, visible, shown = _split_sensitive(merged)
         secret_name = binding.effective_secret_name
         attrs = {"instance": instance, "secret_name": secret_name, "parameters": shown}
         checksum = spec_checksum([instance, merged_sum, binding.spec.external_id])
