@@ -147,13 +147,15 @@ class Applier:
             if c.action in (Action.CREATE, Action.UPDATE, Action.REPLACE)
         ]
         depends: dict[str, list[str]] = {}
+        previously: dict[str, list[str]] = {}
         for c in self.plan.changes:
             deps = set(c.depends_on)
             prior = self.journal.get(c.address)
             if prior is not None:
                 deps |= set(prior.depends_on)
+                previously[c.address] = sorted(prior.depends_on)
             depends[c.address] = sorted(deps)
-        return StepGraph.build(destroy, apply, depends)
+        return StepGraph.build(destroy, apply, depends, previously)
 
     async def run(self, stop: asyncio.Event | None = None) -> WalkResult[Step]:
         self._stop = stop

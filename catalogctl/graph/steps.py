@@ -26,7 +26,16 @@ class StepGraph:
         destroy: Iterable[str],
         apply: Iterable[str],
         depends_on: Mapping[str, Iterable[str]],
+        previously: Mapping[str, Iterable[str]] | None = None,
     ) -> StepGraph:
+        """``previously`` holds what resources depended on before this run (from state).
+
+        A resource that is updated away from something being destroyed (a
+        PodMapping moving to a binding's new Secret) is updated first, so the
+        workload never points at a deleted Secret, unless that would make a
+        cycle (the same binding replaced in the same run), where the plain
+        order stands.
+        """
         graph = cls()
         destroy_set, apply_set = set(destroy), set(apply)
         for a in destroy_set:
@@ -41,6 +50,12 @@ class StepGraph:
                     graph._g.add_edge(("apply", d), ("apply", a))
                 if a in destroy_set and d in destroy_set:
                     graph._g.add_edge(("destroy", a), ("destroy", d))
+        for a, deps in (previously or {}).items():
+            if a not in apply_set or a in destroy_set:
+                continue
+            for d in deps:
+                if d in destroy_set and not nx.has_path(graph._g, ("destroy", d), ("apply", a)):
+                    graph._g.add_edge(("apply", a), ("destroy", d))
         return graph
 
     @property
