@@ -461,7 +461,7 @@ class Applier:
         params = self._params(change, inst)
         changed = list(p.get("changed_keys") or [])
         payload = {k: params.get(k) for k in changed} if changed else None
-        new_plan = p["plan_id"] if p["plan_id"] != prior.plan_id else None
+        new_plan = p["plan_id"] if p["plan_id"] != prior.plan_id or p.get("plan_changed") else None
         sensitive = tuple(k for k in params if ("parameters", k) in change.sensitive_paths)
         updating = prior.model_copy(
             update={

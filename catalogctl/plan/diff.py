@@ -112,6 +112,10 @@ def _decide_instance(
             )
         reasons.append("plan changed")
         private["plan_changed"] = True
+    live_plan = o.attributes.get("plan_id") if o is not None else None
+    if live_plan and live_plan != d.plan_id and d.plan_id == s.plan_id and d.plan_updateable:
+        reasons.append("plan changed outside catalogctl")
+        private["plan_changed"] = True
     changed = _changed_parameter_keys(d, s)
     if d.parameters_checksum != (s.parameters_checksum or ""):
         reasons.append("parameters changed")
@@ -245,6 +249,38 @@ def _decide_mapping(d: DesiredResource, s: ResourceState, o: ObservedResource | 
     return _Decision(Action.NOOP, "matches the configuration")
 
 
+def _instance_drift(address: str, s: ResourceState, o: ObservedResource) -> list[Drift]:
+    """Plan and parameter changes made at the broker (both are reported when both happen)."""
+    found = []
+    live_plan = o.attributes.get("plan_id")
+    if live_plan and live_plan != s.plan_id:
+        found.append(
+            Drift(
+                address,
+                s.kind,
+                "changed",
+                "plan changed at the broker",
+                before={"plan_id": s.plan_id},
+                after={"plan_id": live_plan},
+            )
+        )
+    live = o.attributes.get("parameters")
+    if isinstance(live, dict):
+        changed = sorted(k for k, v in s.parameters.items() if k in live and live[k] != v)
+        if changed:
+            found.append(
+                Drift(
+                    address,
+                    s.kind,
+                    "changed",
+                    "parameters changed at the broker: " + ", ".join(changed),
+                    before={k: s.parameters[k] for k in changed},
+                    after={k: live[k] for k in changed},
+                )
+            )
+    return found
+
+
 def _drift(state: State, observed: Mapping[str, ObservedResource]) -> list[Drift]:
     out = []
     for address in sorted(observed, key=_sort_key):
@@ -264,35 +300,8 @@ def _drift(state: State, observed: Mapping[str, ObservedResource]) -> list[Drift
             and o.content_hash != s.attributes.get("data_hash")
         ):
             out.append(Drift(address, s.kind, "changed", "its data was edited"))
-        elif o.attributes.get("parameters") is not None and s.kind == "ServiceInstance":
-            live = o.attributes["parameters"]
-            changed = sorted(k for k, v in s.parameters.items() if k in live and live[k] != v)
-            if changed:
-                out.append(
-                    Drift(
-                        address,
-                        s.kind,
-                        "changed",
-                        "parameters changed at the broker: " + ", ".join(changed),
-                        before={k: s.parameters[k] for k in changed},
-                        after={k: live[k] for k in changed},
-                    )
-                )
-        elif (
-            o.attributes.get("plan_id")
-            and s.kind == "ServiceInstance"
-            and o.attributes["plan_id"] != s.plan_id
-        ):
-            out.append(
-                Drift(
-                    address,
-                    s.kind,
-                    "changed",
-                    "plan changed at the broker",
-                    before={"plan_id": s.plan_id},
-                    after={"plan_id": o.attributes["plan_id"]},
-                )
-            )
+        elif s.kind == "ServiceInstance":
+            out.extend(_instance_drift(address, s, o))
     return out
 
 

@@ -317,3 +317,18 @@ def test_diff_is_pure_and_deterministic() -> None:
 
 def _fail() -> Any:
     raise AssertionError("change missing")
+
+
+def test_plan_and_parameters_changed_at_the_broker_are_both_reported_and_restored() -> None:
+    observed = {
+        INST: ObservedResource(INST, True, {"plan_id": "big-id", "parameters": {"size": 9}})
+    }
+    plan = compute_plan(desired(*ALL), applied_state(), observed)
+    assert sorted(d.detail for d in plan.drift) == [
+        "parameters changed at the broker: size",
+        "plan changed at the broker",
+    ]
+    change = plan.change(INST) or _fail()
+    assert change.action is Action.UPDATE
+    assert change.private["plan_changed"] is True
+    assert change.private["changed_keys"] == ["size"]
