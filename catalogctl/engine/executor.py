@@ -554,21 +554,41 @@ class Applier:
             raise StepFailed(f"update rejected: {describe(outcome)}")
 
     async def _deprovision(self, prior: ResourceState) -> None:
+        await self._delete_at_broker(prior, binding=False)
+
+    async def _delete_at_broker(self, prior: ResourceState, *, binding: bool) -> None:
+        """Deprovision an instance or unbind a binding: record intent, DELETE, poll, forget.
+
+        A DELETE the broker refused (a 4xx, or never sent) leaves the resource as
+        it was; an uncertain one (5xx, timeout, dropped connection) stays
+        ``deleting`` and the next run deletes it again (410 then counts as done).
+        """
         _, client = self._client(prior.attributes.get("broker_record"))
+        op_kind = OperationKind.UNBIND if binding else OperationKind.DEPROVISION
+        request_kind = RequestKind.UNBIND if binding else RequestKind.DEPROVISION
+        noun, verb, doing = (
+            ("binding", "unbind", "unbinding")
+            if binding
+            else ("instance", "deprovision", "deprovisioning")
+        )
+        instance_id, binding_id = prior.instance_id or "", prior.binding_id or ""
+        service_id, plan_id = prior.service_id or "", prior.plan_id or ""
         deleting = prior.model_copy(
             update={
                 "status": ResourceStatus.DELETING,
-                "operation": InFlightOperation(kind=OperationKind.DEPROVISION, request_sent=True),
+                "operation": InFlightOperation(kind=op_kind, request_sent=True),
             }
         )
         await self._persist(deleting)
-        async with self.progress.step(prior.address, "deprovision") as info:
-            info["id"] = prior.instance_id or ""
-            outcome = await retry_on_concurrency_error(
-                lambda: client.deprovision(
-                    prior.instance_id or "", prior.service_id or "", prior.plan_id or ""
-                )
-            )
+
+        async def send() -> Outcome:
+            if binding:
+                return await client.unbind(instance_id, binding_id, service_id, plan_id)
+            return await client.deprovision(instance_id, service_id, plan_id)
+
+        async with self.progress.step(prior.address, verb) as info:
+            info["id"] = binding_id if binding else instance_id
+            outcome = await retry_on_concurrency_error(send)
             if isinstance(outcome, Done | Gone):
                 await self._persist(prior.address)
                 return
@@ -577,20 +597,19 @@ class Applier:
                     deleting.model_copy(
                         update={
                             "operation": InFlightOperation(
-                                kind=OperationKind.DEPROVISION,
-                                operation=outcome.operation,
-                                request_sent=True,
+                                kind=op_kind, operation=outcome.operation, request_sent=True
                             )
                         }
                     )
                 )
                 ok, why, _ = await self._poll(
                     client,
-                    ResourceType.INSTANCE,
+                    ResourceType.BINDING if binding else ResourceType.INSTANCE,
                     PollKind.DELETE,
-                    instance_id=prior.instance_id or "",
-                    service_id=prior.service_id or "",
-                    plan_id=prior.plan_id or "",
+                    instance_id=instance_id,
+                    binding_id=binding_id if binding else None,
+                    service_id=service_id,
+                    plan_id=plan_id,
                     operation=outcome.operation,
                     max_duration=prior.attributes.get("maximum_polling_duration"),
                     retry_after=outcome.retry_after,
@@ -598,12 +617,10 @@ class Applier:
                 if ok:
                     await self._persist(prior.address)
                     return
-                raise StepFailed(f"deprovisioning failed: {why} (the instance is kept in state)")
-            if _left_unchanged(RequestKind.DEPROVISION, outcome):
-                self.journal.record(prior)  # not deleting after all: the broker refused
-            raise StepFailed(
-                f"deprovisioning failed: {describe(outcome)} (the instance is kept in state)"
-            )
+                raise StepFailed(f"{doing} failed: {why} (the {noun} is kept in state)")
+            if _left_unchanged(request_kind, outcome):
+                await self._persist(prior)  # not deleting after all: the broker refused
+            raise StepFailed(f"{doing} failed: {describe(outcome)} (the {noun} is kept in state)")
 
     # ------------------------------------------------------------------ bindings
     async def _bind(self, change: Change) -> None:
@@ -777,48 +794,7 @@ class Applier:
         await self._persist(res.address)
 
     async def _unbind(self, prior: ResourceState) -> None:
-        _, client = self._client(prior.attributes.get("broker_record"))
-        deleting = prior.model_copy(
-            update={
-                "status": ResourceStatus.DELETING,
-                "operation": InFlightOperation(kind=OperationKind.UNBIND, request_sent=True),
-            }
-        )
-        await self._persist(deleting)
-        async with self.progress.step(prior.address, "unbind") as info:
-            info["id"] = prior.binding_id or ""
-            outcome = await retry_on_concurrency_error(
-                lambda: client.unbind(
-                    prior.instance_id or "",
-                    prior.binding_id or "",
-                    prior.service_id or "",
-                    prior.plan_id or "",
-                )
-            )
-            if isinstance(outcome, Done | Gone):
-                await self._persist(prior.address)
-                return
-            if isinstance(outcome, Accepted):
-                ok, why, _ = await self._poll(
-                    client,
-                    ResourceType.BINDING,
-                    PollKind.DELETE,
-                    instance_id=prior.instance_id or "",
-                    binding_id=prior.binding_id,
-                    service_id=prior.service_id or "",
-                    plan_id=prior.plan_id or "",
-                    operation=outcome.operation,
-                    retry_after=outcome.retry_after,
-                )
-                if ok:
-                    await self._persist(prior.address)
-                    return
-                raise StepFailed(f"unbinding failed: {why} (the binding is kept in state)")
-            if _left_unchanged(RequestKind.UNBIND, outcome):
-                self.journal.record(prior)
-            raise StepFailed(
-                f"unbinding failed: {describe(outcome)} (the binding is kept in state)"
-            )
+        await self._delete_at_broker(prior, binding=True)
 
     # ------------------------------------------------------------------ cluster
     async def _credentials_for(self, binding_address: str) -> Mapping[str, Any]:
