@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from catalogctl.errors import BrokerError
 from catalogctl.model.brokers import Broker
@@ -23,7 +23,6 @@ from catalogctl.model.names import parse_go_duration
 from catalogctl.model.validate import decode_ca_bundle
 from catalogctl.providers.osb.catalog import Catalog
 from catalogctl.providers.osb.catalog_cache import BrokerCatalogSource, CatalogCache
-from catalogctl.providers.osb.client import OSBClient
 from catalogctl.providers.osb.config import (
     Auth,
     BasicAuth,
@@ -35,6 +34,9 @@ from catalogctl.providers.osb.config import (
 )
 from catalogctl.providers.osb.outcomes import Done, describe
 from catalogctl.providers.osb.selectors import CatalogRestrictions, apply_restrictions
+
+if TYPE_CHECKING:
+    from catalogctl.providers.osb.client import OSBClient
 
 #: Reads one key of a Secret: (namespace, name, key) -> value.  Raises on absence.
 ReadSecretKey = Callable[[str, str, str], bytes]
@@ -129,6 +131,9 @@ class Brokers:
         existing = self.clients.get(record.address)
         if existing is not None:
             return existing
+        # Imported here: a plan served from cached catalogs needs no HTTP stack.
+        from catalogctl.providers.osb.client import OSBClient
+
         conn = BrokerConnection(
             name=record.address,
             url=record.url,
@@ -156,7 +161,7 @@ class Brokers:
 
     async def catalog(self, record: BrokerRecord, broker: Broker) -> Catalog:
         """The broker's catalog (cached per relist rules), with catalogRestrictions applied."""
-        self.client(record)
+        self.records[record.address] = record  # the client is made only if a fetch is needed
         if self._cache is None:
             self._cache = CatalogCache(self._fetch, self.settings.catalog_cache_dir)
         spec = broker.spec
@@ -195,7 +200,7 @@ class Brokers:
         return catalog
 
     async def _fetch(self, source: BrokerCatalogSource) -> Mapping[str, Any]:
-        outcome = await self.clients[source.name].get_catalog()
+        outcome = await self.client(self.records[source.name]).get_catalog()
         if not isinstance(outcome, Done) or not isinstance(outcome.body, Mapping):
             raise BrokerError(f"{source.name}: GET /v2/catalog failed: {describe(outcome)}")
         return outcome.body

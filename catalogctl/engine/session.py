@@ -14,10 +14,9 @@ import signal
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from catalogctl.engine.brokers import Brokers, BrokerSettings
-from catalogctl.engine.executor import Applier, ApplyOptions, summarize
 from catalogctl.engine.inputs import Inputs
 from catalogctl.engine.planner import make_plan
 from catalogctl.engine.ports import ClusterPort
@@ -25,9 +24,11 @@ from catalogctl.engine.progress import Progress
 from catalogctl.errors import Interrupted, StalePlanError
 from catalogctl.plan.inputs import DiffOptions
 from catalogctl.plan.model import Action, Mode, Plan
-from catalogctl.providers.osb.poller import PollScheduler
 from catalogctl.state.backend import StateBackend
 from catalogctl.state.models import State
+
+if TYPE_CHECKING:
+    from catalogctl.engine.executor import ApplyOptions
 
 T = TypeVar("T")
 
@@ -62,7 +63,7 @@ class Session:
     parallelism: int = 16
     lock_timeout: float = 0.0
     emit: Callable[[str], None] = print
-    apply_options: ApplyOptions = field(default_factory=ApplyOptions)
+    apply_options: ApplyOptions | None = None
     poll_max_interval: float = 20.0
     #: a TTY stream for the live progress bar of large applies (None: lines only)
     progress_bar: TextIO | None = None
@@ -80,6 +81,15 @@ class Session:
             yield
         finally:
             self.backend.unlock(info.id)
+
+    def _planned(
+        self, inputs: Inputs | None, state: State, options: DiffOptions, refresh: bool
+    ) -> Plan:
+        """Plan with the collector paused: tens of thousands of long-lived, acyclic objects."""
+        from catalogctl.model.source import gc_paused
+
+        with gc_paused():
+            return run_async(self._plan(inputs, state, options, refresh))
 
     def _read(self) -> State:
         """Read state with the collector paused: objects that live for the whole run."""
@@ -103,7 +113,7 @@ class Session:
         """Compute a plan under the state lock; makes no mutating call."""
         with self.locked("plan"):
             state = self._read()
-            return run_async(self._plan(inputs, state, options, refresh))
+            return self._planned(inputs, state, options, refresh)
 
     def apply(
         self,
@@ -127,7 +137,7 @@ class Session:
                 check_fresh(saved, state)
                 plan = saved
             else:
-                plan = run_async(self._plan(inputs, state, options, refresh))
+                plan = self._planned(inputs, state, options, refresh)
             if plan.mode is Mode.REFRESH_ONLY or not plan.actionable:
                 return plan, self._settle(state)
             if confirm is not None and not confirm(plan):
@@ -151,6 +161,9 @@ class Session:
         return journal.commit(serial_bump=True)
 
     async def _apply(self, plan: Plan, state: State) -> tuple[State, bool, Exception | None]:
+        from catalogctl.engine.executor import Applier, ApplyOptions, summarize
+        from catalogctl.providers.osb.poller import PollScheduler
+
         brokers = self._brokers()
         scheduler = PollScheduler(max_interval=self.poll_max_interval)
         stop = asyncio.Event()
@@ -171,7 +184,7 @@ class Session:
                 self.cluster,
                 scheduler,
                 progress,
-                self.apply_options,
+                self.apply_options or ApplyOptions(),
             )
             result = await applier.run(stop)
         finally:

@@ -34,12 +34,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import jsonschema
-import referencing.exceptions
-from jsonschema import validators
-from jsonschema.exceptions import SchemaError, ValidationError
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
 
 from catalogctl.errors import BrokerError, InputError
 from catalogctl.providers.osb.catalog import ResolvedPlan, SchemaOperation
@@ -352,6 +350,11 @@ def check_schema(schema: Mapping[str, Any], *, context: str = "") -> type[Any]:
             f"{prefix}the schema has external references ({', '.join(external[:3])}); "
             "OSB schemas must be self-contained, so it cannot be checked locally"
         )
+    # jsonschema is imported only when a plan really publishes a schema.
+    import jsonschema
+    from jsonschema import validators
+    from jsonschema.exceptions import SchemaError
+
     declared = schema.get("$schema")
     cls: type[Any] = jsonschema.Draft4Validator
     if isinstance(declared, str):
@@ -438,6 +441,8 @@ def validate_parameters(
     """
     if schema is None:
         return []
+    import referencing.exceptions
+
     cls = check_schema(schema, context=context)
     secret = frozenset(sensitive_keys)
     src = sources or {}
