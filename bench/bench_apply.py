@@ -150,13 +150,13 @@ def catalogctl_apply(work: Path, services: Path, parallelism: int) -> tuple[floa
 
     class Count(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
-            if record.getMessage().startswith("HTTP Request:"):
+            if " -> " in record.msg:  # the client's one debug line per answered request
                 sent[0] += 1
 
-    httpx_log = logging.getLogger("httpx")
-    httpx_log.setLevel(logging.INFO)
-    httpx_log.propagate = False
-    httpx_log.addHandler(Count())
+    client_log = logging.getLogger("catalogctl.providers.osb.client")
+    client_log.setLevel(logging.DEBUG)
+    client_log.propagate = False
+    client_log.addHandler(Count())
     from catalogctl.engine.brokers import BrokerSettings
     from catalogctl.engine.cluster import open_cluster
     from catalogctl.engine.inputs import load_inputs
