@@ -421,33 +421,55 @@ class Applier:
     async def _mitigate_instance(
         self, client: OSBClient, res: ResourceState, max_duration: Any
     ) -> None:
-        pending = res.model_copy(
-            update={
-                "status": ResourceStatus.TAINTED,
-                "orphan_mitigation_pending": True,
-                "operation": None,
-            }
+        await self._mitigate(client, res, binding=False, max_duration=max_duration)
+
+    async def _mitigate(
+        self, client: OSBClient, res: ResourceState, *, binding: bool, max_duration: Any = None
+    ) -> None:
+        """Orphan mitigation: record it as pending, then DELETE until the broker confirms.
+
+        Recorded first so that a crash or a refusal leaves it pending, and the
+        next run finishes it before creating anything again.
+        """
+        noun, ident = ("binding", res.binding_id) if binding else ("instance", res.instance_id)
+        await self._persist(
+            res.model_copy(
+                update={
+                    "status": ResourceStatus.TAINTED,
+                    "orphan_mitigation_pending": True,
+                    "operation": None,
+                }
+            )
         )
-        await self._persist(pending)
         if not self.options.orphan_mitigation:
             raise StepFailed(
-                f"instance {res.instance_id} may exist at the broker; orphan mitigation is off, "
+                f"{noun} {ident} may exist at the broker; orphan mitigation is off, "
                 "so it is left tainted in state"
             )
+        policy = MitigationPolicy(deadline=self.options.mitigation_deadline)
         async with self.progress.step(res.address, "mitigate"):
-            result = await mitigate_instance(
-                client,
-                self.scheduler,
-                instance_id=res.instance_id or "",
-                service_id=res.service_id or "",
-                plan_id=res.plan_id or "",
-                policy=MitigationPolicy(deadline=self.options.mitigation_deadline),
-                maximum_polling_duration=float(max_duration) if max_duration else None,
-            )
+            if binding:
+                result = await mitigate_binding(
+                    client,
+                    self.scheduler,
+                    instance_id=res.instance_id or "",
+                    binding_id=res.binding_id or "",
+                    service_id=res.service_id or "",
+                    plan_id=res.plan_id or "",
+                    policy=policy,
+                )
+            else:
+                result = await mitigate_instance(
+                    client,
+                    self.scheduler,
+                    instance_id=res.instance_id or "",
+                    service_id=res.service_id or "",
+                    plan_id=res.plan_id or "",
+                    policy=policy,
+                    maximum_polling_duration=float(max_duration) if max_duration else None,
+                )
         if result.status != "mitigated":
-            raise StepFailed(
-                f"orphan mitigation of instance {res.instance_id} did not finish: {result.detail}"
-            )
+            raise StepFailed(f"orphan mitigation of {noun} {ident} did not finish: {result.detail}")
         await self._persist(res.address)
 
     async def _update_instance(self, change: Change) -> None:
@@ -763,35 +785,7 @@ class Applier:
             )
 
     async def _mitigate_binding(self, client: OSBClient, res: ResourceState) -> None:
-        await self._persist(
-            res.model_copy(
-                update={
-                    "status": ResourceStatus.TAINTED,
-                    "orphan_mitigation_pending": True,
-                    "operation": None,
-                }
-            )
-        )
-        if not self.options.orphan_mitigation:
-            raise StepFailed(
-                f"binding {res.binding_id} may exist at the broker; orphan mitigation is off, "
-                "so it is left tainted in state"
-            )
-        async with self.progress.step(res.address, "mitigate"):
-            result = await mitigate_binding(
-                client,
-                self.scheduler,
-                instance_id=res.instance_id or "",
-                binding_id=res.binding_id or "",
-                service_id=res.service_id or "",
-                plan_id=res.plan_id or "",
-                policy=MitigationPolicy(deadline=self.options.mitigation_deadline),
-            )
-        if result.status != "mitigated":
-            raise StepFailed(
-                f"orphan mitigation of binding {res.binding_id} did not finish: {result.detail}"
-            )
-        await self._persist(res.address)
+        await self._mitigate(client, res, binding=True)
 
     async def _unbind(self, prior: ResourceState) -> None:
         await self._delete_at_broker(prior, binding=True)
