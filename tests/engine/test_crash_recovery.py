@@ -86,34 +86,68 @@ def run_args(tmp: Path, services: Path) -> list[str]:
     ]
 
 
-def journal_records(state: Path) -> int:
-    """Step records written so far (the first line is the journal header)."""
-    try:
-        lines = (state / JOURNAL).read_bytes().count(b"\n")
-    except FileNotFoundError:
-        return 0
-    return max(0, lines - 1)
+# Runs catalogctl with a journal that SIGKILLs the process at record k.  Polling
+# the journal from outside races the run's last steps (after the final record
+# the run compacts and exits within milliseconds), so the kill is armed from
+# inside: once k records are durable, every further journal write or commit
+# blocks and the process dies shortly after, with exactly k records on disk.
+# The short grace lets a request sent after a write-ahead record reach the
+# broker, which acts on it and holds its answer back past the kill.
+KILL_AT_RECORD = """
+import os, signal, sys, threading, time
+from catalogctl.state import journal
+
+limit = int(os.environ["CATALOGCTL_TEST_KILL_AT"])
+written = 0
+armed = threading.Event()
+
+def die_later():
+    armed.set()
+    threading.Timer(0.15, os.kill, (os.getpid(), signal.SIGKILL)).start()
+
+def hang_if_armed():
+    if armed.is_set():
+        while True:
+            time.sleep(3600)
+
+append = journal.BaseJournal._append_checked
+commit = journal.BaseJournal.commit
+
+def append_checked(self, line):
+    global written
+    hang_if_armed()
+    append(self, line)
+    written += line.count(b"\\n")
+    if written >= limit:
+        die_later()
+
+def commit_checked(self, **kwargs):
+    hang_if_armed()
+    return commit(self, **kwargs)
+
+journal.BaseJournal._append_checked = append_checked
+journal.BaseJournal.commit = commit_checked
+from catalogctl.cli.main import main
+sys.argv = ["catalogctl", *sys.argv[1:]]
+main()
+"""
 
 
 def kill_at(tmp: Path, services: Path, k: int) -> bool:
-    """Start apply and SIGKILL it once k records are durable; False if it finished first."""
-    proc = subprocess.Popen(
-        catalogctl(*run_args(tmp, services)),
+    """Run apply, SIGKILLed once k records are durable; False if it finished first."""
+    proc = subprocess.run(
+        [sys.executable, "-c", KILL_AT_RECORD, "--no-color", *run_args(tmp, services)],
         cwd=REPO,
+        env={**os.environ, "CATALOGCTL_TEST_KILL_AT": str(k)},
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=60,
     )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if journal_records(tmp / "state") >= k:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-            return True
-        if proc.poll() is not None:
-            return False
-        time.sleep(0.002)
-    proc.kill()
-    raise AssertionError("apply made no progress")
+    if proc.returncode == -signal.SIGKILL:
+        return True
+    assert proc.returncode == 0, proc.stderr
+    return False
 
 
 def release_dead_lock(state: Path) -> None:
