@@ -14,8 +14,12 @@ so both targets produce the same objects.
 Secrets written here are plaintext on disk (base64 is not encryption): files
 are created with mode 0600 and a warning is logged once per directory.  Every
 write goes to a temporary file in the same directory and is renamed into
-place, so a crash never leaves a half-written object.  One lock per instance
-serialises read-modify-write sequences from the engine's threads.
+place, so a crash never leaves a half-written object.  A lock per object
+serialises read-modify-write sequences on it from the engine's threads, while
+writes of different objects (a thousand binding Secrets) run side by side —
+one lock for the whole directory made their fsyncs strictly serial.  YAML goes
+through libyaml when PyYAML has it: the pure-Python emitter cost a millisecond
+of CPU per Secret, time the event loop waits for under the GIL.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import logging
 import os
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -54,6 +58,9 @@ from catalogctl.providers.kubernetes.secrets import (
 __all__ = ["DirectoryCluster"]
 
 logger = logging.getLogger(__name__)
+
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_Dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 def _atomic_write(path: Path, text: str, mode: int) -> None:
@@ -85,7 +92,8 @@ class DirectoryCluster:
     def __init__(self, root: str | os.PathLike[str], default_namespace: str = "default") -> None:
         self.root = Path(root)
         self._default_namespace = default_namespace
-        self._lock = threading.RLock()
+        self._locks: dict[Path, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
 
     @property
     def description(self) -> str:
@@ -106,6 +114,15 @@ class DirectoryCluster:
                 )
         return self.root / namespace / kind.lower() / f"{name}.yaml"
 
+    @contextlib.contextmanager
+    def _locked(self, namespace: str, kind: str, name: str) -> Iterator[None]:
+        """Hold the lock of one object for a read-modify-write sequence."""
+        path = self.path_of(namespace, kind, name)
+        with self._locks_guard:
+            lock = self._locks.setdefault(path, threading.Lock())
+        with lock:
+            yield
+
     def _read(self, namespace: str, kind: str, name: str) -> dict[str, Any] | None:
         path = self.path_of(namespace, kind, name)
         try:
@@ -115,7 +132,7 @@ class DirectoryCluster:
         except OSError as e:
             raise ClusterError(f"read {path}: {e.strerror}") from None
         try:
-            obj = yaml.safe_load(text)
+            obj = yaml.load(text, Loader=_Loader)
         except yaml.YAMLError:
             # The parser's message may quote file content, which can be Secret data.
             raise ClusterError(f"read {path}: not valid YAML") from None
@@ -130,7 +147,7 @@ class DirectoryCluster:
     def _write(self, namespace: str, kind: str, name: str, obj: Mapping[str, Any]) -> None:
         path = self.path_of(namespace, kind, name)
         mode = 0o600 if kind == "Secret" else 0o644
-        text = yaml.safe_dump(dict(obj), sort_keys=False, default_flow_style=False)
+        text = yaml.dump(dict(obj), Dumper=_Dumper, sort_keys=False, default_flow_style=False)
         try:
             _atomic_write(path, text, mode)
         except OSError as e:
@@ -169,7 +186,7 @@ class DirectoryCluster:
     def write_binding_secret(
         self, *, namespace: str, name: str, owner: str, data: Mapping[str, bytes]
     ) -> SecretObservation:
-        with self._lock:
+        with self._locked(namespace, "Secret", name):
             current = self._read(namespace, "Secret", name)
             if current is not None:
                 check_owner(
@@ -187,7 +204,7 @@ class DirectoryCluster:
             return observation_of(namespace, name, body)
 
     def delete_binding_secret(self, *, namespace: str, name: str, owner: str) -> bool:
-        with self._lock:
+        with self._locked(namespace, "Secret", name):
             current = self._read(namespace, "Secret", name)
             if current is None:
                 return False
@@ -232,7 +249,7 @@ class DirectoryCluster:
     def apply_mapping(
         self, *, namespace: str, kind: str, name: str, entries: MappingEntries
     ) -> MappingPatch:
-        with self._lock:
+        with self._locked(namespace, kind, name):
             obj = self._require_workload(namespace, kind, name)
             result = plan_apply(obj, entries)
             if result.changed:
@@ -242,7 +259,7 @@ class DirectoryCluster:
     def remove_mapping(
         self, *, namespace: str, kind: str, name: str, address: str
     ) -> MappingPatch | None:
-        with self._lock:
+        with self._locked(namespace, kind, name):
             obj = self.read_workload(namespace, kind, name)
             if obj is None:
                 return None
