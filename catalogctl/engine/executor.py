@@ -67,6 +67,11 @@ class Persister:
     handful of fsyncs instead of a thousand serial ones.
     """
 
+    #: Steps written per append.  Bounded so that the first of a thousand
+    #: write-aheads queued in one loop turn are durable (and their requests
+    #: under way) after one small write, not after the whole thousand.
+    max_batch = 64
+
     def __init__(self, journal: Journal) -> None:
         self._journal = journal
         self._pending: list[tuple[ResourceState | str, asyncio.Future[None]]] = []
@@ -81,7 +86,8 @@ class Persister:
 
     async def _drain(self) -> None:
         while self._pending:
-            batch, self._pending = self._pending, []
+            batch = self._pending[: self.max_batch]
+            del self._pending[: self.max_batch]
             try:
                 await asyncio.to_thread(self._journal.record_batch, [step for step, _ in batch])
             except Exception as exc:  # every waiter of the batch learns why
@@ -121,6 +127,8 @@ class Applier:
     _stop: asyncio.Event | None = None
     #: broker address -> connection record from this plan (the configuration wins over state)
     _current_brokers: dict[str, BrokerRecord] = field(default_factory=dict)
+    #: namespace -> its UID (a namespace's UID cannot change while it exists)
+    _namespace_uids: dict[str, asyncio.Future[str | None]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for change in self.plan.changes:
@@ -129,6 +137,21 @@ class Applier:
                 record, Mapping
             ):
                 self._current_brokers[change.address] = BrokerRecord.from_dict(record)
+
+    async def _namespace_uid(self, namespace: str) -> str | None:
+        """Look a namespace's UID up once per run; concurrent callers share the lookup."""
+        known = self._namespace_uids.get(namespace)
+        if known is None:
+            known = self._namespace_uids[namespace] = asyncio.ensure_future(
+                asyncio.to_thread(self.cluster.namespace_uid, namespace)
+            )
+        try:
+            return await asyncio.shield(known)
+        except Exception:
+            # A failed lookup is not cached: the next step asks again.
+            if self._namespace_uids.get(namespace) is known:
+                del self._namespace_uids[namespace]
+            raise
 
     async def _persist(self, step: ResourceState | str) -> None:
         """Record (or, for an address, forget) a step durably before going on."""
@@ -349,7 +372,7 @@ class Applier:
                 outcome: Outcome = Accepted(operation=op.operation)
                 resumed_after = _elapsed_since(op)
             else:
-                ns_uid = await asyncio.to_thread(self.cluster.namespace_uid, ns)
+                ns_uid = await self._namespace_uid(ns)
                 guids = platform_guids(client.conn, namespace=ns, namespace_uid=ns_uid)
                 mi = p.get("maintenance_info")
                 outcome = await retry_on_concurrency_error(
@@ -710,7 +733,7 @@ class Applier:
                 outcome = Accepted(operation=op.operation)
                 resumed_after = _elapsed_since(op)
             else:
-                ns_uid = await asyncio.to_thread(self.cluster.namespace_uid, ns)
+                ns_uid = await self._namespace_uid(ns)
                 guids = platform_guids(client.conn, namespace=ns, namespace_uid=ns_uid)
                 outcome = await retry_on_concurrency_error(
                     lambda: client.bind(
@@ -830,9 +853,14 @@ class Applier:
         )
         async with self.progress.step(change.address, "write"):
             creds = await self._credentials_for(p["binding"])
-            data = await asyncio.to_thread(
-                self.cluster.build_secret_data, ns, creds, binding.spec.secret_transforms
-            )
+            transforms = binding.spec.secret_transforms
+            if any(t.add_keys_from is not None for t in transforms):
+                # addKeysFrom reads other Secrets from the cluster.
+                data = await asyncio.to_thread(
+                    self.cluster.build_secret_data, ns, creds, transforms
+                )
+            else:
+                data = self.cluster.build_secret_data(ns, creds, transforms)
             digest = await asyncio.to_thread(
                 self.cluster.write_binding_secret, ns, name, data, p["binding"]
             )

@@ -115,19 +115,37 @@ def validate_address(address: str) -> str:
 
 
 def _find_forbidden_key(value: Any, path: str) -> str | None:
+    """The path of the first forbidden key inside ``value``, if any.
+
+    Runs for every state write, so the search builds no path strings until it
+    finds something.
+    """
+    trail = _forbidden_trail(value)
+    if trail is None:
+        return None
+    for part in reversed(trail):
+        path = f"{path}[{part}]" if isinstance(part, int) else f"{path}.{part}"
+    return path
+
+
+def _forbidden_trail(value: Any) -> list[str | int] | None:
+    """Keys/indexes leading to a forbidden key, innermost first."""
     if isinstance(value, Mapping):
         for key, item in value.items():
-            here = f"{path}.{key}"
             if key in FORBIDDEN_ATTRIBUTE_KEYS:
-                return here
-            found = _find_forbidden_key(item, here)
-            if found is not None:
-                return found
+                return [key]
+            if isinstance(item, Mapping | list | tuple):
+                trail = _forbidden_trail(item)
+                if trail is not None:
+                    trail.append(key)
+                    return trail
     elif isinstance(value, list | tuple):
         for index, item in enumerate(value):
-            found = _find_forbidden_key(item, f"{path}[{index}]")
-            if found is not None:
-                return found
+            if isinstance(item, Mapping | list | tuple):
+                trail = _forbidden_trail(item)
+                if trail is not None:
+                    trail.append(index)
+                    return trail
     return None
 
 
