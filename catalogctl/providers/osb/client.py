@@ -1,9 +1,10 @@
 """The OSB v2.17 platform client: the only code in catalogctl that talks to brokers.
 
-One :class:`OSBClient` per broker wraps one pooled ``httpx.AsyncClient``.  Each
-method sends exactly one HTTP request and returns an outcome value from
-:mod:`~catalogctl.providers.osb.outcomes`; httpx exceptions never escape (a
-transport error becomes :class:`TimedOut` or :class:`Unreachable`).  Retrying,
+One :class:`OSBClient` per broker owns one keep-alive pool
+(:class:`~catalogctl.providers.osb.http.BrokerHTTP`).  Each method sends
+exactly one HTTP request and returns an outcome value from
+:mod:`~catalogctl.providers.osb.outcomes`; transport exceptions never escape (a
+failed exchange becomes :class:`TimedOut` or :class:`Unreachable`).  Retrying,
 polling and orphan mitigation are decisions made above this layer, by the
 engine, :mod:`poller` and :mod:`orphan`, using those outcome values.
 
@@ -44,6 +45,14 @@ from catalogctl.providers.osb.config import (
     BrokerConnection,
     OriginatingIdentity,
 )
+from catalogctl.providers.osb.http import (
+    BrokerHTTP,
+    ConnectFailed,
+    ExchangeFailed,
+    ExchangeTimedOut,
+    HTTPFailure,
+    RawResponse,
+)
 from catalogctl.providers.osb.identity import originating_identity_header
 from catalogctl.providers.osb.limits import RequestLimiter
 from catalogctl.providers.osb.outcomes import (
@@ -53,11 +62,12 @@ from catalogctl.providers.osb.outcomes import (
     Unreachable,
     classify,
 )
-from catalogctl.providers.osb.transport import PooledTransport
 
 logger = logging.getLogger(__name__)
 
 _MUTATING: Final = frozenset({"PUT", "PATCH", "DELETE"})
+
+_USER_AGENT: Final = "catalogctl"
 
 UNSET: Final[Any] = object()
 """Marker for "use the connection's configured identity"."""
@@ -83,7 +93,9 @@ def binding_path(instance_id: str, binding_id: str) -> str:
 class OSBClient:
     """Async client for one broker (see module docstring for the wire rules).
 
-    ``transport`` lets tests inject ``httpx.MockTransport``; ``global_slots`` is
+    ``transport`` lets unit tests inject ``httpx.MockTransport`` (fake clocks,
+    handlers that raise); otherwise requests go over :class:`BrokerHTTP`.
+    ``global_slots`` is
     the run-wide ``--parallelism`` semaphore shared by every broker's client;
     ``max_connections`` is the pool size (and in-flight limit) used when the
     connection sets no ``max_in_flight``.
@@ -110,26 +122,26 @@ class OSBClient:
             global_slots=global_slots,
         )
         self._base = conn.url.rstrip("/")
-        limits = httpx.Limits(max_connections=in_flight, max_keepalive_connections=in_flight)
-        #: Our own pool is called directly: httpx's client layer (URL merging,
-        #: cookies, auth and redirect flows) costs more CPU per request than
-        #: the HTTP exchange itself, and an OSB request needs none of it.
-        self._direct: PooledTransport | None = None
+        #: The broker's own pool; ``None`` when a test injects an httpx transport.
+        self._pool: BrokerHTTP | None = None
+        self._http: httpx.AsyncClient | None = None
         if transport is None:
-            transport = self._direct = PooledTransport(
-                verify=conn.ssl_verify(), max_keepalive=in_flight
+            self._pool = BrokerHTTP(
+                conn.url, verify=conn.ssl_verify(), max_idle=in_flight, user_agent=_USER_AGENT
             )
-        self._timeout = {k: conn.timeout for k in ("connect", "read", "write", "pool")}
-        self._http = httpx.AsyncClient(
-            transport=transport,
-            timeout=httpx.Timeout(conn.timeout),
-            limits=limits,
-            follow_redirects=False,
-            trust_env=False,
-        )
+        else:
+            self._http = httpx.AsyncClient(
+                transport=transport,
+                timeout=httpx.Timeout(conn.timeout),
+                follow_redirects=False,
+                trust_env=False,
+            )
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._pool is not None:
+            await self._pool.aclose()
+        if self._http is not None:
+            await self._http.aclose()
 
     async def __aenter__(self) -> OSBClient:
         return self
@@ -374,22 +386,27 @@ class OSBClient:
 
     # ------------------------------------------------------------------ transport
 
-    def _headers(self, request_id: str, identity: OriginatingIdentity | None) -> dict[str, str]:
-        headers = {
-            "X-Broker-API-Version": self.conn.api_version,
-            "X-Broker-API-Request-Identity": request_id,
-            "Content-Type": "application/json",
-            "Accept": "application/json",
-        }
+    def _headers(
+        self, request_id: str, identity: OriginatingIdentity | None
+    ) -> list[tuple[str, str]]:
+        headers = [
+            ("X-Broker-API-Version", self.conn.api_version),
+            ("X-Broker-API-Request-Identity", request_id),
+            ("Content-Type", "application/json"),
+            ("Accept", "application/json"),
+        ]
         auth = self.conn.auth
         if isinstance(auth, BasicAuth):
             pair = f"{auth.username}:{auth.password.reveal()}".encode()
-            headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
+            headers.append(("Authorization", "Basic " + base64.b64encode(pair).decode("ascii")))
         elif isinstance(auth, BearerAuth):
-            headers["Authorization"] = f"Bearer {auth.token.reveal()}"
+            headers.append(("Authorization", f"Bearer {auth.token.reveal()}"))
         if identity is not None:
-            headers["X-Broker-API-Originating-Identity"] = originating_identity_header(
-                self.conn.platform, identity
+            headers.append(
+                (
+                    "X-Broker-API-Originating-Identity",
+                    originating_identity_header(self.conn.platform, identity),
+                )
             )
         return headers
 
@@ -406,7 +423,7 @@ class OSBClient:
         if identity is UNSET:
             identity = self.conn.originating_identity
         request_id = str(uuid.uuid4())
-        url = self._base + path + _query(query or {})
+        target = path + _query(query or {})
         content = json.dumps(body, separators=(",", ":")).encode() if body is not None else None
         if content is None and method in _MUTATING:
             content = b""
@@ -414,69 +431,56 @@ class OSBClient:
         logger.debug("osb %s: %s %s request_id=%s", self.conn.name, method, path, request_id)
         started = time.monotonic()
         async with self.limiter.slot():
-            try:
-                # httpx timeouts are per phase (connect, each read); the outer
-                # bound makes the configured timeout apply to the whole exchange,
-                # so a broker that trickles bytes cannot hold us forever.
-                async with asyncio.timeout(self.conn.timeout):
-                    if self._direct is not None:
-                        response = await self._direct.handle_async_request(
-                            httpx.Request(
-                                method,
-                                url,
-                                headers=headers,
-                                content=content,
-                                extensions={"timeout": self._timeout},
-                            )
-                        )
-                    else:
-                        response = await self._http.request(
-                            method, url, content=content, headers=headers
-                        )
-            except (TimeoutError, httpx.ReadTimeout, httpx.WriteTimeout) as e:
-                outcome: Outcome = TimedOut(
-                    detail=f"no response within {self.conn.timeout:g}s ({type(e).__name__})",
-                    request_id=request_id,
-                )
-                self._log_failure(method, path, request_id, outcome, started)
-                return outcome
-            except (
-                httpx.ConnectError,
-                httpx.ConnectTimeout,
-                httpx.PoolTimeout,
-                httpx.InvalidURL,
-            ) as e:
-                outcome = Unreachable(
-                    reason=f"cannot connect ({type(e).__name__})",
-                    request_sent=False,
-                    request_id=request_id,
-                )
-                self._log_failure(method, path, request_id, outcome, started)
-                return outcome
-            except httpx.HTTPError as e:
-                # ReadError, RemoteProtocolError, WriteError, ...: the request may
-                # have reached the broker.  The message of httpx errors can embed
-                # the URL but never headers, so no credentials leak through it.
-                outcome = Unreachable(
-                    reason=f"connection failed ({type(e).__name__})",
-                    request_sent=True,
-                    request_id=request_id,
-                )
-                self._log_failure(method, path, request_id, outcome, started)
-                return outcome
-        elapsed_ms = (time.monotonic() - started) * 1000
+            if self._pool is not None:
+                try:
+                    response = await self._pool.request(
+                        method, target, headers, content, timeout=self.conn.timeout
+                    )
+                except HTTPFailure as e:
+                    outcome = _failure_outcome(e, request_id)
+                    self._log_failure(method, path, request_id, outcome, started)
+                    return outcome
+            else:
+                try:
+                    response = await self._via_httpx(method, target, headers, content)
+                except HTTPFailure as e:
+                    outcome = _failure_outcome(e, request_id)
+                    self._log_failure(method, path, request_id, outcome, started)
+                    return outcome
         logger.debug(
             "osb %s: %s %s -> %d in %.1f ms request_id=%s",
             self.conn.name,
             method,
             path,
-            response.status_code,
-            elapsed_ms,
+            response.status,
+            (time.monotonic() - started) * 1000,
             request_id,
         )
-        lowered = {k.lower(): v for k, v in response.headers.items()}
-        outcome = classify(kind, response.status_code, response.content, lowered)
+        outcome = classify(kind, response.status, response.content, response.headers)
         return _with_request_id(outcome, request_id)
+
+    async def _via_httpx(
+        self, method: str, target: str, headers: list[tuple[str, str]], content: bytes | None
+    ) -> RawResponse:
+        """The injected-transport path, with httpx errors mapped like :class:`BrokerHTTP`'s."""
+        assert self._http is not None
+        try:
+            # httpx timeouts are per phase; the outer bound covers the whole exchange.
+            async with asyncio.timeout(self.conn.timeout):
+                response = await self._http.request(
+                    method, self._base + target, content=content, headers=headers
+                )
+        except (TimeoutError, httpx.ReadTimeout, httpx.WriteTimeout) as e:
+            raise ExchangeTimedOut(
+                f"no response within {self.conn.timeout:g}s ({type(e).__name__})"
+            ) from None
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.InvalidURL) as e:
+            raise ConnectFailed(f"cannot connect ({type(e).__name__})") from None
+        except httpx.HTTPError as e:
+            # The message of httpx errors can embed the URL but never headers.
+            raise ExchangeFailed(f"connection failed ({type(e).__name__})") from None
+        lowered = {k.lower(): v for k, v in response.headers.items()}
+        return RawResponse(response.status_code, lowered, response.content)
 
     def _log_failure(
         self, method: str, path: str, request_id: str, outcome: Outcome, started: float
@@ -490,6 +494,13 @@ class OSBClient:
             (time.monotonic() - started) * 1000,
             request_id,
         )
+
+
+def _failure_outcome(failure: HTTPFailure, request_id: str) -> Outcome:
+    """A failed exchange as an outcome: only a sent request can have been acted on."""
+    if isinstance(failure, ExchangeTimedOut):
+        return TimedOut(detail=failure.reason, request_id=request_id)
+    return Unreachable(reason=failure.reason, request_sent=failure.sent, request_id=request_id)
 
 
 def _with_request_id(outcome: Outcome, request_id: str) -> Outcome:
