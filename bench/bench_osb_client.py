@@ -1,4 +1,4 @@
-"""What does OSBClient add per request on top of a bare httpx request?
+"""What does OSBClient cost per request next to a bare httpx request?
 
 The client builds percent-encoded URLs, headers (version, request identity,
 originating identity, auth), takes a limiter slot, enforces a whole-exchange
@@ -7,11 +7,13 @@ times ``OSBClient.instance_last_operation`` against a raw
 ``httpx.AsyncClient.get`` of the same URL with the same static headers, in the
 same run, two ways:
 
-* **in-process** (``httpx.MockTransport``): no network, so the difference is
-  the client's own CPU cost per request;
+* **in-process** (``httpx.MockTransport``, the client's test seam): no
+  network, so the difference is the OSB layer's own CPU cost per request
+  (URL, headers, limiter slot, timeout, classification);
 * **local broker** (programmable broker in a separate process over
-  127.0.0.1): the end-to-end figure a user sees, where the network stack and
-  the broker dominate.
+  127.0.0.1): the end-to-end figure a user sees.  Here OSBClient uses its own
+  keep-alive pool (``providers/osb/http.py``), not httpx, so a negative
+  difference is what that pool saves against httpx's stack.
 
 Run: ``python bench/bench_osb_client.py [--requests 3000]``.  Medians of
 interleaved batches, in microseconds per request.
@@ -111,7 +113,7 @@ async def run(args: argparse.Namespace) -> int:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
-    print(f"{'':22}{'OSBClient':>12}{'raw httpx':>12}{'overhead':>12}   (µs/request, median)")
+    print(f"{'':22}{'OSBClient':>12}{'raw httpx':>12}{'difference':>12}   (µs/request, median)")
     for name, res in (("in-process (mock)", mock), ("local broker (HTTP)", live)):
         print(f"{name:22}{res['client']:12.1f}{res['raw']:12.1f}{res['overhead']:12.1f}")
     return 0
