@@ -49,3 +49,30 @@ def test_small_applies_get_no_bar(total: int) -> None:
     bar = io.StringIO()
     run_steps(Progress(lambda _: None, bar=bar, total=total), 3)
     assert bar.getvalue() == ""
+
+
+def test_long_steps_report_still_running_each_interval() -> None:
+    lines: list[str] = []
+    progress = Progress(lines.append, interval=0.05)
+
+    def ticks() -> list[str]:
+        return [line for line in lines if "Still" in line]
+
+    async def main() -> None:
+        async def slow() -> None:
+            async with progress.step("ServiceInstance/ns/slow", "provision"):
+                while len(ticks()) < 3:
+                    await asyncio.sleep(0.01)
+
+        async def fast() -> None:
+            async with progress.step("ServiceInstance/ns/fast", "bind"):
+                await asyncio.sleep(0)
+
+        await asyncio.gather(slow(), fast())
+        await asyncio.sleep(0.15)  # nothing runs any more: no more lines
+        progress.close()
+
+    asyncio.run(main())
+    # Only the running step ticks, with its elapsed time, and ticking stops with it.
+    assert ticks() == ["ServiceInstance/ns/slow: Still provisioning... [0s elapsed]"] * 3
+    assert lines[-1].startswith("ServiceInstance/ns/slow: Provisioned after 0s")
