@@ -340,3 +340,11 @@ def test_a_connection_closed_while_idle_is_not_reused() -> None:
 
     assert asyncio.run(run()) == [200, 200, 200]
     assert connections == 3
+
+
+@pytest.mark.parametrize("size", [1, 3, 10_000])
+def test_bare_line_feeds_are_accepted_as_line_ends(size: int) -> None:
+    raw = CHUNKED.replace(b"\r\n", b"\n")
+    parser = parse_in_pieces(raw, size)
+    assert (parser.status, parser.content) == (201, b'{"a": [1, 2, 3}')
+    assert parser.headers["content-type"] == "application/json"

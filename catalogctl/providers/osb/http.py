@@ -51,6 +51,8 @@ _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 #: Upper bound on a status line plus header fields (and on a chunk-size line).
 MAX_HEAD_BYTES: Final = 64 * 1024
 _STATUS_LINE: Final = re.compile(rb"HTTP/1\.([0-9]) ([0-9]{3})(?: [^\r\n]*)?")
+_HEAD_END: Final = re.compile(rb"\r?\n\r?\n")
+_EOL: Final = re.compile(rb"\r?\n")
 _TOKEN: Final = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 #: Characters that must never reach the wire inside a request line or field.
 _UNSAFE: Final = re.compile(r"[\x00-\x1f\x7f]")
@@ -158,21 +160,25 @@ class ResponseParser:
                     return False
                 self._state = "chunk-end"
             elif state == "chunk-end":
-                if len(self._buffer) < 2:
+                ending = _line_end(self._buffer)
+                if ending is None:
                     return False
-                if self._buffer[:2] != b"\r\n":
+                if ending < 0:
                     raise ExchangeFailed("the broker's answer is not valid HTTP/1.1 (chunk)")
-                del self._buffer[:2]
+                del self._buffer[:ending]
                 self._state = "chunk-size"
             elif state == "trailers":
-                if self._buffer[:2] == b"\r\n":
-                    del self._buffer[:2]
+                ending = _line_end(self._buffer)
+                if ending is None:
+                    return False
+                if ending > 0:  # an empty line: no trailer fields
+                    del self._buffer[:ending]
                 else:
-                    end = self._buffer.find(b"\r\n\r\n")
-                    if end < 0:
+                    found = _HEAD_END.search(self._buffer)
+                    if found is None:
                         self._check_size()
                         return False
-                    del self._buffer[: end + 4]  # trailer fields are not used
+                    del self._buffer[: found.end()]  # trailer fields are not used
                 self._state = "done"
             elif state == "until-close":
                 return False
@@ -186,12 +192,13 @@ class ResponseParser:
             raise ExchangeFailed("the broker's answer has oversized header fields")
 
     def _head(self) -> bool:
-        end = self._buffer.find(b"\r\n\r\n")
-        if end < 0:
+        # RFC 9112 2.2: a bare LF may be accepted as a line terminator.
+        found = _HEAD_END.search(self._buffer)
+        if found is None:
             self._check_size()
             return False
-        lines = bytes(self._buffer[:end]).split(b"\r\n")
-        del self._buffer[: end + 4]
+        lines = _EOL.split(bytes(self._buffer[: found.start()]))
+        del self._buffer[: found.end()]
         match = _STATUS_LINE.fullmatch(lines[0])
         if match is None:
             raise ExchangeFailed("the broker's answer is not valid HTTP/1.1 (status line)")
@@ -243,12 +250,12 @@ class ResponseParser:
         self._state = "length" if self._remaining else "done"
 
     def _chunk_size(self) -> bool:
-        end = self._buffer.find(b"\r\n")
+        end = self._buffer.find(b"\n")
         if end < 0:
             self._check_size()
             return False
-        line = bytes(self._buffer[:end]).split(b";", 1)[0].strip(b" \t")
-        del self._buffer[: end + 2]
+        line = bytes(self._buffer[:end]).split(b";", 1)[0].strip(b" \t\r")
+        del self._buffer[: end + 1]
         try:
             size = int(line, 16)
         except ValueError:
@@ -261,6 +268,17 @@ class ResponseParser:
             self._remaining = size
             self._state = "chunk-data"
         return True
+
+
+def _line_end(buffer: bytearray) -> int | None:
+    """Length of the CRLF (or bare LF) at the start of ``buffer``; -1 if none; None: wait."""
+    if buffer[:1] == b"\n":
+        return 1
+    if buffer[:2] == b"\r\n":
+        return 2
+    if buffer == b"\r" or not buffer:
+        return None
+    return -1
 
 
 def serialize_request(
