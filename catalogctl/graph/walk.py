@@ -23,6 +23,12 @@ from typing import Any, Generic, Protocol, TypeVar
 
 N = TypeVar("N", bound=Hashable)
 
+#: Nodes started per event-loop turn.  Started all at once, a thousand
+#: independent nodes would each run to their first await before any of them
+#: got further, holding back the walk's first request by all of that work.
+_BURST = 32
+_NOT_STARTED: Any = object()
+
 
 class Walkable(Protocol[N]):
     """What a graph must offer to be walked (ResourceGraph and StepGraph do)."""
@@ -62,7 +68,9 @@ async def walk(
     """Run ``work`` on every node in dependency order, in parallel where possible.
 
     When ``stop`` is set, no new node starts; running ones finish.  Exceptions
-    from ``work`` are recorded, never raised, except cancellation.
+    from ``work`` are recorded, never raised, except cancellation.  A node
+    counts as started when ``work`` begins, so one scheduled in the same loop
+    turn as the stop is reported as not started.
     """
     result: WalkResult[N] = WalkResult()
     waiting = {node: len(graph.dependencies(node)) for node in graph.nodes}
@@ -75,6 +83,15 @@ async def walk(
         finished.append(task)
         wake.set()
 
+    def stopped() -> bool:
+        return stop is not None and stop.is_set()
+
+    async def start(node: N) -> Any:
+        if stopped():
+            return _NOT_STARTED
+        await work(node)
+        return None
+
     def skip_descendants(node: N) -> None:
         for d in graph.descendants(node):
             if d not in result.skipped and d not in result.failed:
@@ -82,13 +99,21 @@ async def walk(
                 waiting.pop(d, None)
 
     while ready or running:
-        while ready and not (stop is not None and stop.is_set()):
+        started = 0
+        while ready and not stopped():
+            if started == _BURST:
+                # Let the nodes started so far take their first steps (and
+                # send their first requests) before starting more.
+                await asyncio.sleep(0)
+                started = 0
+                continue
             node = ready.popleft()
             waiting.pop(node, None)
-            task = asyncio.ensure_future(work(node))
+            task = asyncio.ensure_future(start(node))
             running[task] = node
             task.add_done_callback(on_done)
-        if stop is not None and stop.is_set() and ready:
+            started += 1
+        if stopped() and ready:
             # Reported once, below, with everything else still waiting.
             ready.clear()
         if not running:
@@ -102,6 +127,9 @@ async def walk(
             if exc is not None:
                 result.failed[node] = exc
                 skip_descendants(node)
+                continue
+            if done.result() is _NOT_STARTED:
+                result.not_started.append(node)
                 continue
             result.succeeded.append(node)
             for child in graph.dependents(node):

@@ -447,6 +447,13 @@ class OSBClient:
                     outcome = _failure_outcome(e, request_id)
                     self._log_failure(method, path, request_id, outcome, started)
                     return outcome
+        if self.limiter.contended:
+            # Answers to requests sent together arrive together.  Each answer's
+            # processing (classification, the caller's journal step) would
+            # otherwise run before any request queued for the freed slots is
+            # sent; two loop turns let those go out first.
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
         logger.debug(
             "osb %s: %s %s -> %d in %.1f ms request_id=%s",
             self.conn.name,

@@ -70,6 +70,13 @@ class RequestLimiter:
         self.in_flight = 0
         self.peak_in_flight = 0
 
+    @property
+    def contended(self) -> bool:
+        """Whether requests are queued for a slot (this broker's or the run-wide one)."""
+        return (self._global is not None and self._global.locked()) or (
+            self._sem is not None and self._sem.locked()
+        )
+
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
         """Hold one request slot for the duration of the ``async with`` body."""
