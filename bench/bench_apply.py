@@ -76,41 +76,64 @@ class BenchBroker:
             return 200, {}, {}
         return 404, {}, {}
 
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            while True:
-                line = await reader.readline()
-                if not line:
-                    return
-                arrived = loop.time()  # the latency runs from here, not from after parsing
-                method, target, _ = line.decode("latin-1").split(" ", 2)
-                length = 0
-                while (header := await reader.readline()) not in (b"\r\n", b"\n", b""):
-                    name, _, value = header.decode("latin-1").partition(":")
-                    if name.strip().lower() == "content-length":
-                        length = int(value.strip())
-                if length:
-                    await reader.readexactly(length)
-                status, body, headers = self.route(method, target.split("?", 1)[0])
-                await asyncio.sleep(max(0.0, arrived + LATENCY - loop.time()))
-                data = json.dumps(body).encode()
-                head = [f"HTTP/1.1 {status} X", "Content-Type: application/json",
-                        f"Content-Length: {len(data)}"]
-                head += [f"{k}: {v}" for k, v in headers.items()]
-                writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + data)
-                await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError, ValueError):
-            return
-        finally:
-            writer.close()
+    def answer(self, head: bytes) -> bytes:
+        """The whole response to a request whose head (request line and fields) is ``head``."""
+        method, target, _ = head.split(b"\r\n", 1)[0].decode("latin-1").split(" ", 2)
+        status, body, headers = self.route(method, target.split("?", 1)[0])
+        data = json.dumps(body).encode()
+        fields = [
+            f"HTTP/1.1 {status} X",
+            "Content-Type: application/json",
+            f"Content-Length: {len(data)}",
+        ]
+        fields += [f"{k}: {v}" for k, v in headers.items()]
+        return ("\r\n".join(fields) + "\r\n\r\n").encode() + data
 
     async def serve(self) -> None:
-        server = await asyncio.start_server(self.handle, "127.0.0.1", 0, backlog=1024)
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(
+            lambda: _BrokerConnection(self, loop), "127.0.0.1", 0, backlog=1024
+        )
         port = server.sockets[0].getsockname()[1]
         print(f"http://127.0.0.1:{port}", flush=True)
         async with server:
             await server.serve_forever()
+
+
+class _BrokerConnection(asyncio.Protocol):
+    """One client connection: answers each request exactly LATENCY after it arrived.
+
+    A protocol rather than streams, and the answer built on arrival, so the
+    harness's own CPU adds as little as possible to the nominal latency.
+    """
+
+    def __init__(self, broker: BenchBroker, loop: asyncio.AbstractEventLoop) -> None:
+        self.broker = broker
+        self.loop = loop
+        self.buffer = bytearray()
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        arrived = self.loop.time()
+        self.buffer += data
+        while (end := self.buffer.find(b"\r\n\r\n")) >= 0:
+            head = bytes(self.buffer[:end])
+            length = 0
+            for line in head.split(b"\r\n")[1:]:
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            if len(self.buffer) < end + 4 + length:
+                return
+            del self.buffer[: end + 4 + length]
+            self.loop.call_at(arrived + LATENCY, self.send, self.broker.answer(head))
+
+    def send(self, response: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(response)
 
 
 class _RemoteBroker:
