@@ -431,29 +431,17 @@ class OSBClient:
         logger.debug("osb %s: %s %s request_id=%s", self.conn.name, method, path, request_id)
         started = time.monotonic()
         async with self.limiter.slot():
-            if self._pool is not None:
-                try:
+            try:
+                if self._pool is not None:
                     response = await self._pool.request(
                         method, target, headers, content, timeout=self.conn.timeout
                     )
-                except HTTPFailure as e:
-                    outcome = _failure_outcome(e, request_id)
-                    self._log_failure(method, path, request_id, outcome, started)
-                    return outcome
-            else:
-                try:
+                else:
                     response = await self._via_httpx(method, target, headers, content)
-                except HTTPFailure as e:
-                    outcome = _failure_outcome(e, request_id)
-                    self._log_failure(method, path, request_id, outcome, started)
-                    return outcome
-        if self.limiter.contended:
-            # Answers to requests sent together arrive together.  Each answer's
-            # processing (classification, the caller's journal step) would
-            # otherwise run before any request queued for the freed slots is
-            # sent; two loop turns let those go out first.
-            await asyncio.sleep(0)
-            await asyncio.sleep(0)
+            except HTTPFailure as e:
+                outcome = _failure_outcome(e, request_id)
+                self._log_failure(method, path, request_id, outcome, started)
+                return outcome
         logger.debug(
             "osb %s: %s %s -> %d in %.1f ms request_id=%s",
             self.conn.name,
@@ -463,6 +451,13 @@ class OSBClient:
             (time.monotonic() - started) * 1000,
             request_id,
         )
+        if self.limiter.contended:
+            # Answers to requests sent together arrive together.  Each answer's
+            # processing (classification, the caller's journal step) would
+            # otherwise run before any request queued for the freed slots is
+            # sent; two loop turns let those go out first.
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
         outcome = classify(kind, response.status, response.content, response.headers)
         return _with_request_id(outcome, request_id)
 

@@ -48,6 +48,7 @@ __all__ = [
 ]
 
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+_CLOSED_EARLY: Final = "connection closed before a complete response (ReadError)"
 #: Upper bound on a status line plus header fields (and on a chunk-size line).
 MAX_HEAD_BYTES: Final = 64 * 1024
 _STATUS_LINE: Final = re.compile(rb"HTTP/1\.([0-9]) ([0-9]{3})(?: [^\r\n]*)?")
@@ -128,7 +129,7 @@ class ResponseParser:
             return True
         if self._state == "done":
             return True
-        raise ExchangeFailed("connection closed before a complete response (ReadError)")
+        raise ExchangeFailed(_CLOSED_EARLY)
 
     # -- states ------------------------------------------------------------------
 
@@ -139,24 +140,14 @@ class ResponseParser:
                 if not self._head():
                     return False
             elif state == "length":
-                take = min(self._remaining, len(self._buffer))
-                if take:
-                    self._body.append(bytes(self._buffer[:take]))
-                    del self._buffer[:take]
-                    self._remaining -= take
-                if self._remaining:
+                if not self._take_body():
                     return False
                 self._state = "done"
             elif state == "chunk-size":
                 if not self._chunk_size():
                     return False
             elif state == "chunk-data":
-                take = min(self._remaining, len(self._buffer))
-                if take:
-                    self._body.append(bytes(self._buffer[:take]))
-                    del self._buffer[:take]
-                    self._remaining -= take
-                if self._remaining:
+                if not self._take_body():
                     return False
                 self._state = "chunk-end"
             elif state == "chunk-end":
@@ -186,6 +177,15 @@ class ResponseParser:
                 if self._buffer:
                     raise ExchangeFailed("the broker sent bytes after its answer")
                 return True
+
+    def _take_body(self) -> bool:
+        """Move up to the expected number of body bytes out of the buffer; True when all came."""
+        take = min(self._remaining, len(self._buffer))
+        if take:
+            self._body.append(bytes(self._buffer[:take]))
+            del self._buffer[:take]
+            self._remaining -= take
+        return not self._remaining
 
     def _check_size(self) -> None:
         if len(self._buffer) > MAX_HEAD_BYTES:
@@ -364,7 +364,7 @@ class _Connection(asyncio.Protocol):
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_exception(
-                ExchangeFailed("connection closed before a complete response (ReadError)")
+                ExchangeFailed(_CLOSED_EARLY)
             )
 
     # -- exchange ------------------------------------------------------------------
