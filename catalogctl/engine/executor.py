@@ -192,7 +192,49 @@ class Applier:
             else:
                 await self._apply(change)
 
-        return await walk(self.step_graph(), work, stop=stop)
+        warming = self._warm_up()
+        try:
+            return await walk(self.step_graph(), work, stop=stop)
+        finally:
+            for task in warming:
+                task.cancel()
+            await asyncio.gather(*warming, return_exceptions=True)
+
+    def _warm_up(self) -> list[asyncio.Future[Any]]:
+        """Start what the first steps would each wait for: broker connections, namespace UIDs.
+
+        Both would otherwise be fetched by the first steps themselves, one
+        event-loop hop after another on a loop busy starting the walk, and
+        every one of a run's first requests (hence its first polls, and the
+        whole schedule after them) would start that much later.  Failures are
+        ignored here: the step that needs the connection or UID reports them.
+        """
+        requests: dict[str, int] = {}
+        records: dict[str, Mapping[str, Any]] = {}
+        namespaces: set[str] = set()
+        for change in self.plan.changes:
+            if change.kind not in ("ServiceInstance", "ServiceBinding"):
+                continue
+            record = change.private.get("broker")
+            if not isinstance(record, Mapping):
+                prior = self.journal.get(change.address)
+                record = prior.attributes.get("broker_record") if prior is not None else None
+            if isinstance(record, Mapping) and isinstance(record.get("address"), str):
+                address = record["address"]
+                records[address] = record
+                requests[address] = requests.get(address, 0) + 1
+            if change.action in (Action.CREATE, Action.REPLACE):
+                namespaces.add(change.address.split("/")[1])
+        warming: list[asyncio.Future[Any]] = []
+        for address, record in records.items():
+            try:
+                _, client = self._client(record)
+            except (CatalogctlError, ValueError):
+                continue
+            warming.append(asyncio.ensure_future(client.warm(requests[address])))
+        for namespace in sorted(namespaces):
+            warming.append(asyncio.ensure_future(self._namespace_uid(namespace)))
+        return warming
 
     # ------------------------------------------------------------------ dispatch
     async def _apply(self, change: Change) -> None:
@@ -279,6 +321,7 @@ class Applier:
         max_duration: Any = None,
         retry_after: str | None = None,
         elapsed_before: float = 0.0,
+        accepted_at: float | None = None,
     ) -> tuple[bool, str, bool]:
         """Poll until terminal; on Ctrl-C/SIGTERM stop waiting at once.
 
@@ -299,6 +342,7 @@ class Applier:
                     maximum_polling_duration=float(max_duration) if max_duration else None,
                     retry_after=retry_after,
                     elapsed_before=elapsed_before,
+                    accepted_at=accepted_at,
                 )
             )
         )
@@ -401,6 +445,7 @@ class Applier:
                 )
                 return
             if isinstance(outcome, Accepted):
+                accepted_at = self.scheduler.clock.monotonic()
                 in_flight = base.model_copy(
                     update={
                         "operation": InFlightOperation(
@@ -425,6 +470,7 @@ class Applier:
                     operation=outcome.operation,
                     max_duration=p.get("maximum_polling_duration"),
                     retry_after=outcome.retry_after,
+                    accepted_at=accepted_at,
                     elapsed_before=resumed_after,
                 )
                 if ok:
@@ -560,6 +606,7 @@ class Applier:
                 )
                 return
             if isinstance(outcome, Accepted):
+                accepted_at = self.scheduler.clock.monotonic()
                 await self._persist(
                     updating.model_copy(
                         update={
@@ -583,6 +630,7 @@ class Applier:
                     operation=outcome.operation,
                     max_duration=p.get("maximum_polling_duration"),
                     retry_after=outcome.retry_after,
+                    accepted_at=accepted_at,
                 )
                 if ok:
                     await self._persist(
@@ -638,6 +686,7 @@ class Applier:
                 await self._persist(prior.address)
                 return
             if isinstance(outcome, Accepted):
+                accepted_at = self.scheduler.clock.monotonic()
                 await self._persist(
                     deleting.model_copy(
                         update={
@@ -658,6 +707,7 @@ class Applier:
                     operation=outcome.operation,
                     max_duration=prior.attributes.get("maximum_polling_duration"),
                     retry_after=outcome.retry_after,
+                    accepted_at=accepted_at,
                 )
                 if ok:
                     await self._persist(prior.address)
@@ -751,6 +801,7 @@ class Applier:
             if isinstance(outcome, Done):
                 credentials = outcome.body.get("credentials", {})
             elif isinstance(outcome, Accepted):
+                accepted_at = self.scheduler.clock.monotonic()
                 await self._persist(
                     base.model_copy(
                         update={
@@ -773,6 +824,7 @@ class Applier:
                     operation=outcome.operation,
                     max_duration=p.get("maximum_polling_duration"),
                     retry_after=outcome.retry_after,
+                    accepted_at=accepted_at,
                     elapsed_before=resumed_after,
                 )
                 if not ok:

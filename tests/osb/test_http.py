@@ -189,6 +189,48 @@ def test_concurrent_requests_open_at_most_as_many_connections_as_in_flight(
     assert len({r.peer for r in programmable_broker.requests}) <= 4
 
 
+def test_warm_opens_connections_that_the_next_requests_use(
+    programmable_broker: ProgrammableBroker,
+) -> None:
+    async def run() -> tuple[int, int]:
+        pool = BrokerHTTP(programmable_broker.url, max_idle=4)
+        try:
+            # Asked for more than the pool keeps: only max_idle are opened.
+            ready = await pool.warm(10, timeout=5)
+            sem = asyncio.Semaphore(4)
+
+            async def one() -> None:
+                async with sem:
+                    response = await pool.request("GET", "/v2/catalog", HEADERS, None, timeout=5)
+                    assert response.status == 200
+
+            await asyncio.gather(*(one() for _ in range(12)))
+            return ready, len(pool._all)
+        finally:
+            await pool.aclose()
+
+    ready, kept = asyncio.run(run())
+    assert ready == 4 and kept == 4
+    # Nothing was sent by warm itself; the requests ran over the 4 warm connections.
+    assert len(programmable_broker.requests) == 12
+    assert len({r.peer for r in programmable_broker.requests}) == 4
+
+
+def test_warm_against_an_unreachable_broker_opens_nothing_and_raises_nothing() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+
+    async def run() -> int:
+        pool = BrokerHTTP(f"http://127.0.0.1:{port}")
+        try:
+            return await pool.warm(3, timeout=2)
+        finally:
+            await pool.aclose()
+
+    assert asyncio.run(run()) == 0
+
+
 def test_a_connection_the_server_closes_is_replaced(
     programmable_broker: ProgrammableBroker,
 ) -> None:

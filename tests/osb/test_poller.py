@@ -175,6 +175,35 @@ async def test_first_poll_honours_retry_after_of_the_202(clock: FakeClock) -> No
 
 
 @pytest.mark.asyncio
+async def test_first_poll_and_deadline_count_from_when_the_202_arrived(clock: FakeClock) -> None:
+    # The caller wrote the operation to state (3 s here) before waiting: the
+    # broker's Retry-After and the deadline still run from the 202 itself.
+    broker = ScriptedBroker(clock, forever(in_progress()))
+    client, sched = make(clock, broker)
+    accepted = clock.now
+    clock.now += 3
+    result = await sched.wait(
+        target(client, retry_after="5", accepted_at=accepted, maximum_polling_duration=12)
+    )
+    await sched.aclose()
+    assert result.reason == TIMED_OUT
+    assert broker.gaps(accepted) == [5, 1, 2, 4]
+    assert clock.now - accepted == 12
+
+
+@pytest.mark.asyncio
+async def test_a_202_older_than_its_retry_after_is_polled_at_once(clock: FakeClock) -> None:
+    broker = ScriptedBroker(clock, [SUCCEEDED])
+    client, sched = make(clock, broker)
+    accepted = clock.now
+    clock.now += 9
+    result = await sched.wait(target(client, retry_after="2", accepted_at=accepted))
+    await sched.aclose()
+    assert result.state == "succeeded"
+    assert broker.gaps(accepted) == [9]
+
+
+@pytest.mark.asyncio
 async def test_deadline_is_the_plans_maximum_polling_duration(clock: FakeClock) -> None:
     broker = ScriptedBroker(clock, forever(in_progress()))
     client, sched = make(clock, broker, global_timeout=3600.0)

@@ -137,6 +137,15 @@ class OSBClient:
                 trust_env=False,
             )
 
+    async def warm(self, requests: int) -> None:
+        """Open connections for the first ``requests`` requests (at most the in-flight limit).
+
+        Nothing is sent; a broker that cannot be reached is reported by the
+        requests themselves.
+        """
+        if self._pool is not None and requests > 0:
+            await self._pool.warm(requests, timeout=self.conn.timeout)
+
     async def aclose(self) -> None:
         if self._pool is not None:
             await self._pool.aclose()

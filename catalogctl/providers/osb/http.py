@@ -465,6 +465,11 @@ class BrokerHTTP:
             if conn.open and now - conn.idle_since < self._keepalive_expiry:
                 return conn
             self._discard(conn)
+        return await self._connect(loop, deadline, timeout)
+
+    async def _connect(
+        self, loop: asyncio.AbstractEventLoop, deadline: float, timeout: float
+    ) -> _Connection:
         try:
             async with asyncio.timeout_at(deadline):
                 _, protocol = await loop.create_connection(
@@ -482,6 +487,34 @@ class BrokerHTTP:
             raise ConnectFailed(f"cannot connect ({e.strerror or type(e).__name__})") from None
         self._all.add(protocol)
         return protocol
+
+    async def warm(self, connections: int, *, timeout: float) -> int:
+        """Open connections until ``connections`` are idle; return how many are.
+
+        An apply about to send a burst of requests opens them together, ahead
+        of its first state write, instead of one connect (and TLS handshake)
+        per request on an event loop already busy starting the walk.  A
+        connection that cannot be opened is left out: the request that would
+        have used it reports the failure.
+        """
+        loop = asyncio.get_running_loop()
+        wanted = min(connections, self._max_idle) - len(self._idle)
+        if wanted <= 0:
+            return len(self._idle)
+        deadline = loop.time() + timeout
+        opened = await asyncio.gather(
+            *(self._connect(loop, deadline, timeout) for _ in range(wanted)),
+            return_exceptions=True,
+        )
+        now = loop.time()
+        for conn in opened:
+            if isinstance(conn, _Connection):
+                if conn.open and len(self._idle) < self._max_idle:
+                    conn.idle_since = now
+                    self._idle.append(conn)
+                else:
+                    self._discard(conn)
+        return len(self._idle)
 
     def _discard(self, conn: _Connection) -> None:
         conn.close()

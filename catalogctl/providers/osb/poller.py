@@ -106,7 +106,10 @@ class PollTarget:
     of the Service Plan prior to the update MUST be used").  ``retry_after`` is
     the raw header of the 202 that started the operation, if any;
     ``elapsed_before`` is time already spent (an operation resumed after a
-    crash keeps its deadline).  ``send_identity=False`` is for orphan
+    crash keeps its deadline).  ``accepted_at`` is when the 202 arrived, on the
+    scheduler's clock: the caller records the operation durably before it
+    waits, and that write must not push the first poll (or the deadline)
+    later than the broker asked for.  ``send_identity=False`` is for orphan
     mitigation, whose requests carry no originating identity.
     """
 
@@ -122,6 +125,7 @@ class PollTarget:
     on_progress: Callable[[PollProgress], None] | None = None
     retry_after: str | None = None
     elapsed_before: float = 0.0
+    accepted_at: float | None = None
     send_identity: bool = True
 
     def __post_init__(self) -> None:
@@ -225,20 +229,21 @@ class PollScheduler:
     async def wait(self, target: PollTarget) -> PollResult:
         """Poll ``target`` until it is terminal or its deadline passes."""
         now = self.clock.monotonic()
+        origin = now if target.accepted_at is None else min(target.accepted_at, now)
         limit = self.global_timeout
         if target.maximum_polling_duration is not None and target.maximum_polling_duration > 0:
             limit = min(limit, target.maximum_polling_duration)
         entry = _Entry(
             target=target,
             future=asyncio.get_running_loop().create_future(),
-            started=now - target.elapsed_before,
-            deadline=now - target.elapsed_before + limit,
+            started=origin - target.elapsed_before,
+            deadline=origin - target.elapsed_before + limit,
             backoff=self.initial_interval,
         )
         first = self._retry_after_delay(target.retry_after)
         if first is None:
             first = self._next_backoff(entry)
-        self._push(entry, min(now + first, max(entry.deadline, now)))
+        self._push(entry, min(origin + first, max(entry.deadline, now)))
         self.stats.operations += 1
         self._ensure_loop()
         try:
