@@ -53,8 +53,13 @@ class BenchBroker:
 
     def __init__(self) -> None:
         self.created: dict[str, float] = {}
+        #: OSB requests answered so far (the bench reads it through /bench/requests)
+        self.requests = 0
 
     def route(self, method: str, path: str) -> tuple[int, Any, dict[str, str]]:
+        if path == "/bench/requests":
+            return 200, {"requests": self.requests}, {}
+        self.requests += 1
         if path == "/v2/catalog":
             return 200, CATALOG, {}
         if m := _LAST_OP.match(path):
@@ -136,12 +141,16 @@ class _BrokerConnection(asyncio.Protocol):
             self.transport.write(response)
 
 
-class _RemoteBroker:
-    """The broker process's URL; request counts come from catalogctl's side."""
+def requests_answered(url: str) -> int:
+    """How many OSB requests the harness broker has answered so far.
 
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.requests = 0
+    Counted by the broker, not by catalogctl: a debug-level log handler on
+    catalogctl's side would add its own cost to every request measured.
+    """
+    import urllib.request
+
+    with urllib.request.urlopen(url + "/bench/requests") as answer:
+        return int(json.load(answer)["requests"])
 
 
 async def probe_latency(url: str, in_flight: int, per_connection: int = 60) -> float:
@@ -196,21 +205,8 @@ def write_desired(directory: Path, url: str, n: int) -> Path:
     return services
 
 
-def catalogctl_apply(work: Path, services: Path, parallelism: int) -> tuple[float, float, int]:
-    """Run catalogctl's apply in-process; return (walk s, whole command s, HTTP requests)."""
-    import logging
-
-    sent = [0]
-
-    class Count(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            if " -> " in record.msg:  # the client's one debug line per answered request
-                sent[0] += 1
-
-    client_log = logging.getLogger("catalogctl.providers.osb.client")
-    client_log.setLevel(logging.DEBUG)
-    client_log.propagate = False
-    client_log.addHandler(Count())
+def catalogctl_apply(work: Path, services: Path, parallelism: int) -> tuple[float, float]:
+    """Run catalogctl's apply in-process; return (walk s, whole command s)."""
     from catalogctl.engine.brokers import BrokerSettings
     from catalogctl.engine.cluster import open_cluster
     from catalogctl.engine.inputs import load_inputs
@@ -235,7 +231,7 @@ def catalogctl_apply(work: Path, services: Path, parallelism: int) -> tuple[floa
 
     session.apply(inputs=inputs, confirm=confirm)
     end = time.perf_counter()
-    return end - started[0], end - t0, sent[0]
+    return end - started[0], end - t0
 
 
 async def terraform_like(url: str, n: int, slots: int) -> float:
@@ -310,13 +306,15 @@ def main() -> None:
         [sys.executable, __file__, "--serve"], stdout=subprocess.PIPE, text=True
     )
     assert proc.stdout is not None
-    broker = _RemoteBroker(proc.stdout.readline().strip())
+    url = proc.stdout.readline().strip()
     try:
-        harness = asyncio.run(probe_latency(broker.url, args.parallelism))
+        harness = asyncio.run(probe_latency(url, args.parallelism))
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
-            services = write_desired(work, broker.url, n)
-            walk, whole, requests = catalogctl_apply(work, services, args.parallelism)
+            services = write_desired(work, url, n)
+            before = requests_answered(url)
+            walk, whole = catalogctl_apply(work, services, args.parallelism)
+            requests = requests_answered(url) - before
         critical = LATENCY + PROVISION_SECONDS + LATENCY + LATENCY
         minimum_requests = 3 * n  # PUT instance, one poll after Retry-After, PUT binding
         throughput = minimum_requests * LATENCY / args.parallelism
@@ -346,7 +344,7 @@ def main() -> None:
             f"{real_bound:.2f} s, walk = {walk / real_bound:.2f}x it"
         )
         if not args.skip_terraform_like:
-            tf = asyncio.run(terraform_like(broker.url, n, 10))
+            tf = asyncio.run(terraform_like(url, n, 10))
             print(
                 f"Terraform-like walk (parallelism 10, slot held per operation): {tf:.2f} s "
                 f"= {tf / walk:.1f}x catalogctl's walk"
