@@ -49,6 +49,7 @@ from catalogctl.providers.osb.poller import OperationKind as PollKind
 from catalogctl.providers.osb.poller import PollScheduler, PollTarget, ResourceType
 from catalogctl.providers.osb.retrying import retry_on_concurrency_error
 from catalogctl.state.backend import Journal
+from catalogctl.state.journal import EncodedStep, encode_step
 from catalogctl.state.models import (
     InFlightOperation,
     OperationKind,
@@ -65,6 +66,11 @@ class Persister:
     but steps arriving while a write is in progress are written together with
     one fsync, off the event loop: a thousand concurrent provisions cost a
     handful of fsyncs instead of a thousand serial ones.
+
+    A step is checked and encoded on the loop, as it arrives, and only the
+    write goes to a worker thread.  Encoding is CPU under the GIL either way;
+    done on the worker, a batch of it held the GIL for milliseconds while the
+    loop waited to send requests and read answers.
     """
 
     #: Steps written per append.  Bounded so that the first of a thousand
@@ -74,12 +80,13 @@ class Persister:
 
     def __init__(self, journal: Journal) -> None:
         self._journal = journal
-        self._pending: list[tuple[ResourceState | str, asyncio.Future[None]]] = []
+        self._pending: list[tuple[EncodedStep, asyncio.Future[None]]] = []
         self._writer: asyncio.Future[None] | None = None
 
     async def __call__(self, step: ResourceState | str) -> None:
+        encoded = encode_step(step)  # an invalid step fails its own caller only
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((step, future))
+        self._pending.append((encoded, future))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.ensure_future(self._drain())
         await future
@@ -89,7 +96,9 @@ class Persister:
             batch = self._pending[: self.max_batch]
             del self._pending[: self.max_batch]
             try:
-                await asyncio.to_thread(self._journal.record_batch, [step for step, _ in batch])
+                await asyncio.to_thread(
+                    self._journal.record_encoded, [encoded for encoded, _ in batch]
+                )
             except Exception as exc:  # every waiter of the batch learns why
                 for _, future in batch:
                     if not future.done():

@@ -29,12 +29,15 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC
 from types import TracebackType
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from pydantic import AwareDatetime, Field
 
 import catalogctl
 from catalogctl.state.models import ResourceState, State, _Frozen, utcnow
+
+if TYPE_CHECKING:
+    from catalogctl.state.journal import EncodedStep
 
 
 def _current_user() -> str:
@@ -90,6 +93,10 @@ class Journal(Protocol):
 
     def record_batch(self, steps: Sequence[ResourceState | str]) -> None:
         """Several records/forgets (str = address) made durable together."""
+        ...
+
+    def record_encoded(self, steps: Sequence[EncodedStep]) -> None:
+        """Steps already checked by ``encode_step``, made durable together."""
         ...
 
     def get(self, address: str) -> ResourceState | None: ...

@@ -93,6 +93,41 @@ def encode_forget(address: str) -> bytes:
     return json.dumps({"op": "forget", "address": address}).encode("utf-8") + b"\n"
 
 
+@dataclass(frozen=True)
+class EncodedStep:
+    """A step checked and turned into its journal line, ready to append."""
+
+    line: bytes
+    entry: Entry
+
+
+def encode_step(step: ResourceState | str) -> EncodedStep:
+    """Check one step and encode it; raises :class:`StateError` for an invalid one.
+
+    A ResourceState is validated from exactly the bytes that will be replayed:
+    ``model_copy`` and ``model_construct`` skip validation, so without this a
+    resource built with them could slip a credential past the model's guard
+    into the journal, or write a line that replay would then reject.  A str
+    is an address to forget.
+    """
+    if isinstance(step, str):
+        try:
+            validate_address(step)
+        except ValueError as exc:
+            raise StateError(str(exc)) from None
+        return EncodedStep(encode_forget(step), Forget(step))
+    if not isinstance(step, ResourceState):
+        raise TypeError(
+            f"a journal step is a ResourceState or an address, not {type(step).__name__}"
+        )
+    line = encode_record(step)
+    try:
+        resource = ResourceState.model_validate_json(line[len(_RECORD_PREFIX) : -2])
+    except ValidationError as exc:
+        raise StateError(f"refusing to record an invalid resource: {_summarise(exc)}") from None
+    return EncodedStep(line, Record(resource))
+
+
 @dataclass
 class ParsedJournal:
     """A decoded journal: header (None if even that was torn) and its steps."""
@@ -285,21 +320,14 @@ class BaseJournal(ABC):
         """
         if not isinstance(resource, ResourceState):
             raise TypeError(f"record() takes a ResourceState, not {type(resource).__name__}")
-        line = encode_record(resource)
-        # Validate exactly the bytes that will be replayed.  ``model_copy`` and
-        # ``model_construct`` skip validation, so without this a resource built
-        # with them could slip a credential past the model's guard into the
-        # journal, or write a line that replay would then reject.
-        try:
-            resource = ResourceState.model_validate_json(line[len(_RECORD_PREFIX) : -2])
-        except ValidationError as exc:
-            raise StateError(f"refusing to record an invalid resource: {_summarise(exc)}") from None
+        step = encode_step(resource)
+        assert isinstance(step.entry, Record)
         with self._mutex:
             self._check_writable()
-            if self._work.resources.get(resource.address) == resource:
+            if self._work.resources.get(resource.address) == step.entry.resource:
                 return
-            self._append_checked(line)
-            self._work.apply(Record(resource))
+            self._append_checked(step.line)
+            self._work.apply(step.entry)
 
     def forget(self, address: str) -> None:
         """Persist that ``address`` is no longer tracked (O(1))."""
@@ -322,33 +350,22 @@ class BaseJournal(ABC):
         callers that each wait for their own step keep write-ahead order while
         a thousand concurrent steps cost a handful of fsyncs, not a thousand.
         """
-        lines: list[bytes] = []
-        entries: list[Entry] = []
-        for step in steps:
-            if isinstance(step, str):
-                try:
-                    validate_address(step)
-                except ValueError as exc:
-                    raise StateError(str(exc)) from None
-                lines.append(encode_forget(step))
-                entries.append(Forget(step))
-                continue
-            line = encode_record(step)
-            try:
-                resource = ResourceState.model_validate_json(line[len(_RECORD_PREFIX) : -2])
-            except ValidationError as exc:
-                raise StateError(
-                    f"refusing to record an invalid resource: {_summarise(exc)}"
-                ) from None
-            lines.append(line)
-            entries.append(Record(resource))
-        if not lines:
+        self.record_encoded([encode_step(step) for step in steps])
+
+    def record_encoded(self, steps: Sequence[EncodedStep]) -> None:
+        """Append steps already checked by :func:`encode_step`: one write, one fsync.
+
+        The split lets an asyncio caller encode on its own thread and hand
+        only the write to a worker: encoding is CPU under the GIL, and done
+        on a worker it would stall the event loop in millisecond slices.
+        """
+        if not steps:
             return
         with self._mutex:
             self._check_writable()
-            self._append_checked(b"".join(lines))
-            for entry in entries:
-                self._work.apply(entry)
+            self._append_checked(b"".join(step.line for step in steps))
+            for step in steps:
+                self._work.apply(step.entry)
 
     def get(self, address: str) -> ResourceState | None:
         """The value of ``address`` including this run's steps so far."""
