@@ -14,6 +14,10 @@ import networkx as nx
 Step = tuple[str, str]  # (phase, address); phase is "destroy" or "apply"
 
 
+def _step_key(step: Step) -> tuple[bool, str]:
+    return (step[0] != "destroy", step[1])
+
+
 class StepGraph:
     """A DAG of apply steps with the interface :func:`catalogctl.graph.walk.walk` needs."""
 
@@ -38,18 +42,21 @@ class StepGraph:
         """
         graph = cls()
         destroy_set, apply_set = set(destroy), set(apply)
-        for a in destroy_set:
-            graph._g.add_node(("destroy", a))
-        for a in apply_set:
-            graph._g.add_node(("apply", a))
-            if a in destroy_set:
-                graph._g.add_edge(("destroy", a), ("apply", a))
+        # Bulk adds: node by node, networkx's bookkeeping was a visible share
+        # of the time before an apply's first request.
+        nodes: list[Step] = [("destroy", a) for a in destroy_set]
+        nodes += [("apply", a) for a in apply_set]
+        edges: list[tuple[Step, Step]] = [
+            (("destroy", a), ("apply", a)) for a in apply_set if a in destroy_set
+        ]
         for a, deps in depends_on.items():
             for d in deps:
                 if a in apply_set and d in apply_set:
-                    graph._g.add_edge(("apply", d), ("apply", a))
+                    edges.append((("apply", d), ("apply", a)))
                 if a in destroy_set and d in destroy_set:
-                    graph._g.add_edge(("destroy", a), ("destroy", d))
+                    edges.append((("destroy", a), ("destroy", d)))
+        graph._g.add_nodes_from(nodes)
+        graph._g.add_edges_from(edges)
         for a, deps in (previously or {}).items():
             if a not in apply_set or a in destroy_set:
                 continue
@@ -60,9 +67,17 @@ class StepGraph:
 
     @property
     def nodes(self) -> list[Step]:
-        return list(
-            nx.lexicographical_topological_sort(self._g, key=lambda s: (s[0] != "destroy", s[1]))
-        )
+        """Every step, destroys first, then by address (not a dependency order: see ``order``).
+
+        The walk needs a deterministic order only, and sorting is a fraction
+        of a topological sort's cost on the way to an apply's first request.
+        """
+        return sorted(self._g.nodes, key=_step_key)
+
+    @property
+    def order(self) -> list[Step]:
+        """Every step in a dependency order, ties broken like ``nodes``."""
+        return list(nx.lexicographical_topological_sort(self._g, key=_step_key))
 
     def dependencies(self, node: Step) -> list[Step]:
         return sorted(self._g.predecessors(node))

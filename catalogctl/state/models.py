@@ -128,24 +128,37 @@ def _find_forbidden_key(value: Any, path: str) -> str | None:
     return path
 
 
+#: Types that cannot hold a key: the searches below skip them without an ABC check.
+_SCALAR_TYPES = frozenset({str, int, float, bool, type(None)})
+
+
 def _forbidden_trail(value: Any) -> list[str | int] | None:
-    """Keys/indexes leading to a forbidden key, innermost first."""
-    if isinstance(value, Mapping):
+    """Keys/indexes leading to a forbidden key, innermost first.
+
+    Every state write runs this over the resource's attributes, so scalars
+    are skipped by exact type and a mapping's own keys are checked with one
+    set operation before its values are searched.
+    """
+    if type(value) is dict or (type(value) not in _SCALAR_TYPES and isinstance(value, Mapping)):
+        if not FORBIDDEN_ATTRIBUTE_KEYS.isdisjoint(value):
+            for key in value:
+                if key in FORBIDDEN_ATTRIBUTE_KEYS:
+                    return [key]
         for key, item in value.items():
-            if key in FORBIDDEN_ATTRIBUTE_KEYS:
-                return [key]
-            if isinstance(item, Mapping | list | tuple):
-                trail = _forbidden_trail(item)
-                if trail is not None:
-                    trail.append(key)
-                    return trail
+            if type(item) in _SCALAR_TYPES:
+                continue
+            trail = _forbidden_trail(item)
+            if trail is not None:
+                trail.append(key)
+                return trail
     elif isinstance(value, list | tuple):
         for index, item in enumerate(value):
-            if isinstance(item, Mapping | list | tuple):
-                trail = _forbidden_trail(item)
-                if trail is not None:
-                    trail.append(index)
-                    return trail
+            if type(item) in _SCALAR_TYPES:
+                continue
+            trail = _forbidden_trail(item)
+            if trail is not None:
+                trail.append(index)
+                return trail
     return None
 
 
@@ -164,16 +177,24 @@ def _sort_keys(value: dict[str, JsonValue]) -> dict[str, JsonValue]:
     Free-form objects are kept in canonical order from validation on, so the
     fast serialiser (field order for models, stored order for dicts) yields the
     same bytes for the same content whatever order the YAML or broker used.
+    Runs on every state write: scalars are passed through without a call.
     """
+    out: dict[str, JsonValue] = {}
+    for key in sorted(value):
+        item = value[key]
+        if type(item) is dict or type(item) is list:
+            item = _sorted_container(item)
+        out[key] = item
+    return out
 
-    def sort(item: JsonValue) -> JsonValue:
-        if isinstance(item, dict):
-            return {k: sort(item[k]) for k in sorted(item)}
-        if isinstance(item, list):
-            return [sort(x) for x in item]
-        return item
 
-    return {k: sort(value[k]) for k in sorted(value)}
+def _sorted_container(item: dict[str, JsonValue] | list[JsonValue]) -> JsonValue:
+    if type(item) is dict:
+        return _sort_keys(item)
+    return [
+        _sorted_container(x) if type(x) is dict or type(x) is list else x
+        for x in item
+    ]
 
 
 class ResourceStatus(StrEnum):

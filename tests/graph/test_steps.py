@@ -6,7 +6,9 @@ from catalogctl.graph.steps import StepGraph
 
 
 def order(graph: StepGraph) -> list[tuple[str, str]]:
-    return graph.nodes
+    seq = graph.order
+    assert sorted(seq) == sorted(graph.nodes)
+    return seq
 
 
 def before(seq: list[tuple[str, str]], a: tuple[str, str], b: tuple[str, str]) -> bool:
