@@ -55,10 +55,13 @@ class BenchBroker:
         self.created: dict[str, float] = {}
         #: OSB requests answered so far (the bench reads it through /bench/requests)
         self.requests = 0
+        #: how much earlier than due an answer's timer is set, learnt from how late
+        #: timers fire (asyncio's timers wait in whole milliseconds of epoll)
+        self.lead = 0.0
 
     def route(self, method: str, path: str) -> tuple[int, Any, dict[str, str]]:
         if path == "/bench/requests":
-            return 200, {"requests": self.requests}, {}
+            return 200, {"requests": self.requests, "lead_ms": self.lead * 1000}, {}
         self.requests += 1
         if path == "/v2/catalog":
             return 200, CATALOG, {}
@@ -106,7 +109,7 @@ class BenchBroker:
 
 
 class _BrokerConnection(asyncio.Protocol):
-    """One client connection: answers each request exactly LATENCY after it arrived.
+    """One client connection: answers each request LATENCY after it arrived.
 
     A protocol rather than streams, and the answer built on arrival, so the
     harness's own CPU adds as little as possible to the nominal latency.
@@ -134,9 +137,14 @@ class _BrokerConnection(asyncio.Protocol):
             if len(self.buffer) < end + 4 + length:
                 return
             del self.buffer[: end + 4 + length]
-            self.loop.call_at(arrived + LATENCY, self.send, self.broker.answer(head))
+            due = arrived + LATENCY
+            self.loop.call_at(due - self.broker.lead, self.send, due, self.broker.answer(head))
 
-    def send(self, response: bytes) -> None:
+    def send(self, due: float, response: bytes) -> None:
+        # Integral control of the timer lead: answers leave LATENCY after
+        # arrival on average, instead of up to a millisecond later.
+        late = self.loop.time() - due
+        self.broker.lead = min(0.002, max(0.0, self.broker.lead + 0.05 * late))
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(response)
 
@@ -156,29 +164,53 @@ def requests_answered(url: str) -> int:
 async def probe_latency(url: str, in_flight: int, per_connection: int = 60) -> float:
     """The harness broker's real mean answer time at ``in_flight`` concurrent requests.
 
-    A bare asyncio client (a few µs per request) on keep-alive connections:
-    what it measures above LATENCY is the broker process's and the kernel's
-    share, which the nominal bound does not include.
+    A bare client: one asyncio protocol per keep-alive connection that times
+    from writing a request to the last byte of its answer and sends the next
+    at once (a few us each), so what it measures above LATENCY is the broker
+    process's and the kernel's share, which the nominal bound does not include.
     """
     host, port = url.removeprefix("http://").split(":")
     request = b"GET /v2/catalog HTTP/1.1\r\nHost: bench\r\nX-Broker-API-Version: 2.17\r\n\r\n"
+    loop = asyncio.get_running_loop()
     samples: list[float] = []
 
-    async def connection() -> None:
-        reader, writer = await asyncio.open_connection(host, int(port))
-        for _ in range(per_connection):
-            t0 = time.perf_counter()
-            writer.write(request)
-            length = 0
-            await reader.readline()
-            while (header := await reader.readline()) != b"\r\n":
-                if header.lower().startswith(b"content-length:"):
-                    length = int(header.split(b":")[1])
-            await reader.readexactly(length)
-            samples.append(time.perf_counter() - t0)
-        writer.close()
+    class Probe(asyncio.Protocol):
+        def __init__(self) -> None:
+            self.buffer = b""
+            self.left = per_connection
+            self.done = loop.create_future()
+            self.sent = 0.0
 
-    await asyncio.gather(*(connection() for _ in range(in_flight)))
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            assert isinstance(transport, asyncio.Transport)
+            self.transport = transport
+            self.send()
+
+        def send(self) -> None:
+            self.sent = time.perf_counter()
+            self.transport.write(request)
+
+        def data_received(self, data: bytes) -> None:
+            self.buffer += data
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            length = int(self.buffer.lower().split(b"content-length:", 1)[1].split(b"\r\n")[0])
+            if len(self.buffer) < end + 4 + length:
+                return
+            samples.append(time.perf_counter() - self.sent)
+            self.buffer = self.buffer[end + 4 + length :]
+            self.left -= 1
+            if self.left:
+                self.send()
+            else:
+                self.transport.close()
+                self.done.set_result(None)
+
+    probes = [
+        (await loop.create_connection(Probe, host, int(port)))[1] for _ in range(in_flight)
+    ]
+    await asyncio.gather(*(p.done for p in probes))
     return sum(samples) / len(samples)
 
 
