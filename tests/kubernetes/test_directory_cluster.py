@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
 import stat
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +59,31 @@ def test_secret_round_trip_layout_and_mode(cluster: DirectoryCluster) -> None:
     assert cluster.read_secret(NS, SECRET) == {"topic": b"orders", "bin": b"\x00\x01"}
     assert cluster.observe_binding_secret(NS, SECRET) == obs
     assert [p.name for p in path.parent.iterdir()] == [f"{SECRET}.yaml"]  # no temp files left
+
+
+def test_a_temp_file_left_by_a_killed_writer_does_not_block_the_next_write(
+    cluster: DirectoryCluster,
+) -> None:
+    cluster.write_binding_secret(namespace=NS, name=SECRET, owner=OWNER, data={"a": b"1"})
+    directory = cluster.root / NS / "secret"
+    # What a process killed between creating its temp file and the rename
+    # leaves behind, under the name this process and thread would use.
+    stale = directory / f".{SECRET}.yaml.{os.getpid()}.{threading.get_ident()}.tmp"
+    stale.write_text("torn")
+    cluster.write_binding_secret(namespace=NS, name=SECRET, owner=OWNER, data={"a": b"2"})
+    assert cluster.read_secret(NS, SECRET) == {"a": b"2"}
+    assert [p.name for p in directory.iterdir()] == [f"{SECRET}.yaml"]
+
+
+def test_a_workload_file_keeps_its_mode_whatever_the_umask(cluster: DirectoryCluster) -> None:
+    old = os.umask(0o077)
+    try:
+        cluster.write_binding_secret(namespace=NS, name=SECRET, owner=OWNER, data={"a": b"1"})
+        cluster._write(NS, "Deployment", "app", workload("Deployment", "app", NS))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(cluster.path_of(NS, "Deployment", "app").stat().st_mode) == 0o644
+    assert stat.S_IMODE(cluster.path_of(NS, "Secret", SECRET).stat().st_mode) == 0o600
 
 
 def test_plaintext_warning_logged_once(

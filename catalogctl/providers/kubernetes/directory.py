@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import tempfile
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -63,19 +62,39 @@ _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _Dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
-def _atomic_write(path: Path, text: str, mode: int) -> None:
-    """Write ``text`` to ``path`` via a temp file + rename, with ``mode`` permissions.
+def _atomic_write(path: Path, data: bytes, mode: int, made_dirs: set[str] | None = None) -> None:
+    """Write ``data`` to ``path`` via a temp file + rename, with ``mode`` permissions.
 
-    A new directory for private files (mode 0600) is created 0700.
+    A new directory for private files (mode 0600) is created 0700; ``made_dirs``
+    remembers directories already made, so a thousand Secret writes do not
+    each ask for it again.  Plain ``os`` calls rather than ``tempfile`` and a
+    text wrapper: this runs on worker threads during an apply, and its Python
+    time is GIL time taken from the event loop.  The temp name is unique per
+    process and thread; callers hold the object's lock.
     """
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700 if mode == 0o600 else 0o755)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    parent = os.path.dirname(path)
+    if made_dirs is None or parent not in made_dirs:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700 if mode == 0o600 else 0o755)
+        if made_dirs is not None:
+            made_dirs.add(parent)
+    tmp = f"{parent}/.{path.name}.{os.getpid()}.{threading.get_ident()}.tmp"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
+        fd = os.open(tmp, flags, 0o600)
+    except FileExistsError:
+        # Left by a killed process that had this pid and thread id: no live
+        # writer can own it (this process holds the object's lock).
+        os.unlink(tmp)
+        fd = os.open(tmp, flags, 0o600)
+    try:
+        try:
+            os.fchmod(fd, mode)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -94,6 +113,8 @@ class DirectoryCluster:
         self._default_namespace = default_namespace
         self._locks: dict[Path, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        self._made_dirs: set[str] = set()
+        self._plaintext_warned = False
 
     @property
     def description(self) -> str:
@@ -149,11 +170,14 @@ class DirectoryCluster:
         mode = 0o600 if kind == "Secret" else 0o644
         text = yaml.dump(dict(obj), Dumper=_Dumper, sort_keys=False, default_flow_style=False)
         try:
-            _atomic_write(path, text, mode)
+            _atomic_write(path, text.encode("utf-8"), mode, self._made_dirs)
         except OSError as e:
             raise ClusterError(f"write {path}: {e.strerror}") from None
 
     def _warn_plaintext(self) -> None:
+        if self._plaintext_warned:  # checked before resolving the path: once per write
+            return
+        self._plaintext_warned = True
         root = self.root.resolve()
         with self._warned_lock:
             if root in self._warned:

@@ -363,9 +363,7 @@ class _Connection(asyncio.Protocol):
         self.open = False
         waiter = self._waiter
         if waiter is not None and not waiter.done():
-            waiter.set_exception(
-                ExchangeFailed(_CLOSED_EARLY)
-            )
+            waiter.set_exception(ExchangeFailed(_CLOSED_EARLY))
 
     # -- exchange ------------------------------------------------------------------
 
