@@ -439,11 +439,16 @@ class OSBClient:
         headers = self._headers(request_id, identity)
         logger.debug("osb %s: %s %s request_id=%s", self.conn.name, method, path, request_id)
         started = time.monotonic()
-        async with self.limiter.slot():
+        async with self.limiter.slot() as slot:
             try:
                 if self._pool is not None:
                     response = await self._pool.request(
-                        method, target, headers, content, timeout=self.conn.timeout
+                        method,
+                        target,
+                        headers,
+                        content,
+                        timeout=self.conn.timeout,
+                        on_answer=slot.release,
                     )
                 else:
                     response = await self._via_httpx(method, target, headers, content)
@@ -460,13 +465,6 @@ class OSBClient:
             (time.monotonic() - started) * 1000,
             request_id,
         )
-        if self.limiter.contended:
-            # Answers to requests sent together arrive together.  Each answer's
-            # processing (classification, the caller's journal step) would
-            # otherwise run before any request queued for the freed slots is
-            # sent; two loop turns let those go out first.
-            await asyncio.sleep(0)
-            await asyncio.sleep(0)
         outcome = classify(kind, response.status, response.content, response.headers)
         return _with_request_id(outcome, request_id)
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import re
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 from urllib.parse import urlsplit
@@ -112,6 +113,11 @@ class ResponseParser:
     @property
     def content(self) -> bytes:
         return b"".join(self._body)
+
+    @property
+    def done(self) -> bool:
+        """Whether the final response is complete."""
+        return self._state == "done"
 
     def feed(self, data: bytes) -> bool:
         if self._state == "done":
@@ -319,13 +325,26 @@ def ssl_context(verify: ssl.SSLContext | bool) -> ssl.SSLContext:
 
 
 class _Connection(asyncio.Protocol):
-    """One socket; at most one exchange at a time."""
+    """One socket; at most one exchange at a time.
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    ``on_idle`` takes the connection back into its pool the moment an answer
+    is complete and the connection may carry another request: a request
+    woken by the slot that answer freed then finds it idle, instead of
+    opening a new connection because the finished exchange's task has not
+    run yet.
+    """
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        on_idle: Callable[[_Connection], None] | None = None,
+    ) -> None:
         self._loop = loop
+        self._on_idle = on_idle
         self._transport: asyncio.Transport | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._parser: ResponseParser | None = None
+        self._on_answer: Callable[[], None] | None = None
         self.open = True
         self.idle_since = loop.time()
 
@@ -343,7 +362,7 @@ class _Connection(asyncio.Protocol):
             return
         try:
             if parser.feed(data):
-                waiter.set_result(None)
+                self._answered(waiter)
         except ExchangeFailed as e:
             waiter.set_exception(e)
             self.close()
@@ -354,10 +373,24 @@ class _Connection(asyncio.Protocol):
         if parser is not None and waiter is not None and not waiter.done():
             try:
                 parser.feed_eof()
-                waiter.set_result(None)
+                self._answered(waiter)
             except ExchangeFailed as e:
                 waiter.set_exception(e)
         return False
+
+    def _answered(self, waiter: asyncio.Future[None]) -> None:
+        """An answer is complete: free the connection and the caller's slot, then wake it."""
+        parser, on_answer = self._parser, self._on_answer
+        self._waiter = self._parser = self._on_answer = None
+        if parser is not None and parser.keep_alive and self.open:
+            self.idle_since = self._loop.time()
+            if self._on_idle is not None:
+                self._on_idle(self)
+        else:
+            self.close()
+        if on_answer is not None:
+            on_answer()
+        waiter.set_result(None)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.open = False
@@ -367,21 +400,28 @@ class _Connection(asyncio.Protocol):
 
     # -- exchange ------------------------------------------------------------------
 
-    async def exchange(self, request: bytes) -> ResponseParser:
+    async def exchange(
+        self,
+        request: bytes,
+        parser: ResponseParser,
+        on_answer: Callable[[], None] | None = None,
+    ) -> None:
+        """Send ``request`` and wait until ``parser`` holds the whole answer.
+
+        Once the answer is complete the connection is no longer this
+        exchange's (see the class docstring): the caller must not touch it
+        after ``parser.done``.
+        """
         assert self._transport is not None
-        parser = self._parser = ResponseParser()
-        self._waiter = self._loop.create_future()
+        waiter = self._waiter = self._loop.create_future()
+        self._parser = parser
+        self._on_answer = on_answer
         try:
             self._transport.write(request)
-            await self._waiter
+            await waiter
         finally:
-            self._waiter = None
-            self._parser = None
-        if parser.keep_alive and self.open:
-            self.idle_since = self._loop.time()
-        else:
-            self.close()
-        return parser
+            if self._waiter is waiter:  # failed or cancelled before the answer
+                self._waiter = self._parser = self._on_answer = None
 
     def close(self) -> None:
         self.open = False
@@ -427,31 +467,45 @@ class BrokerHTTP:
         body: bytes | None,
         *,
         timeout: float,
+        on_answer: Callable[[], None] | None = None,
     ) -> RawResponse:
         """One exchange within ``timeout`` seconds overall (connecting included).
 
         ``target`` is the path and query after the broker URL's own path,
-        already percent-encoded.  Raises :class:`HTTPFailure` subclasses only.
+        already percent-encoded.  ``on_answer`` runs in the socket callback
+        that completes a well-formed answer, before this coroutine resumes
+        (the caller frees its request slot there).  Raises
+        :class:`HTTPFailure` subclasses only.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         request = serialize_request(method, self.base_path + target, self._fixed + headers, body)
         conn = await self._checkout(loop, deadline, timeout)
+        parsed = ResponseParser()
         try:
             async with asyncio.timeout_at(deadline):
-                parsed = await conn.exchange(request)
+                await conn.exchange(request, parsed, on_answer)
         except TimeoutError:
-            self._discard(conn)
-            raise ExchangeTimedOut(f"no response within {timeout:g}s (ReadTimeout)") from None
-        except BaseException:  # failed or cancelled mid-exchange: the socket state is unknown
-            self._discard(conn)
+            if not parsed.done:
+                self._discard(conn)
+                raise ExchangeTimedOut(f"no response within {timeout:g}s (ReadTimeout)") from None
+            # The answer was complete in time; only this task woke up late.
+        except BaseException:
+            # Failed or cancelled mid-exchange: the socket state is unknown.
+            # (An answer already complete left the connection in the pool.)
+            if not parsed.done:
+                self._discard(conn)
             raise
-        response = RawResponse(parsed.status, parsed.headers, parsed.content)
-        if conn.open and len(self._idle) < self._max_idle:
+        if not conn.open:
+            self._all.discard(conn)
+        return RawResponse(parsed.status, parsed.headers, parsed.content)
+
+    def _returned(self, conn: _Connection) -> None:
+        """A connection whose exchange just ended in a reusable state."""
+        if len(self._idle) < self._max_idle:
             self._idle.append(conn)
         else:
             self._discard(conn)
-        return response
 
     async def _checkout(
         self, loop: asyncio.AbstractEventLoop, deadline: float, timeout: float
@@ -471,7 +525,7 @@ class BrokerHTTP:
         try:
             async with asyncio.timeout_at(deadline):
                 _, protocol = await loop.create_connection(
-                    lambda: _Connection(loop),
+                    lambda: _Connection(loop, self._returned),
                     self.host,
                     self.port,
                     ssl=self._ssl,

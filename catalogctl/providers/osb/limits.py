@@ -70,16 +70,15 @@ class RequestLimiter:
         self.in_flight = 0
         self.peak_in_flight = 0
 
-    @property
-    def contended(self) -> bool:
-        """Whether requests are queued for a slot (this broker's or the run-wide one)."""
-        return (self._global is not None and self._global.locked()) or (
-            self._sem is not None and self._sem.locked()
-        )
-
     @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        """Hold one request slot for the duration of the ``async with`` body."""
+    async def slot(self) -> AsyncIterator[Slot]:
+        """Hold one request slot until ``Slot.release`` or the end of the ``async with``.
+
+        The HTTP layer releases it as soon as the answer's last byte is read,
+        from the socket callback itself: a request queued for the slot is then
+        woken first, before the task that sent the finished request even
+        resumes to process its answer.
+        """
         if self._global is not None:
             await self._global.acquire()
         try:
@@ -88,15 +87,39 @@ class RequestLimiter:
             try:
                 if self._bucket is not None:
                     await self._bucket.acquire()
-                self.in_flight += 1
-                self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
-                try:
-                    yield
-                finally:
-                    self.in_flight -= 1
-            finally:
+            except BaseException:
                 if self._sem is not None:
                     self._sem.release()
-        finally:
+                raise
+        except BaseException:
             if self._global is not None:
                 self._global.release()
+            raise
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        held = Slot(self)
+        try:
+            yield held
+        finally:
+            held.release()
+
+    def _release(self) -> None:
+        self.in_flight -= 1
+        if self._sem is not None:
+            self._sem.release()
+        if self._global is not None:
+            self._global.release()
+
+
+class Slot:
+    """One held request slot; ``release`` is idempotent."""
+
+    __slots__ = ("_limiter",)
+
+    def __init__(self, limiter: RequestLimiter) -> None:
+        self._limiter: RequestLimiter | None = limiter
+
+    def release(self) -> None:
+        limiter, self._limiter = self._limiter, None
+        if limiter is not None:
+            limiter._release()
