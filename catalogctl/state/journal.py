@@ -331,16 +331,13 @@ class BaseJournal(ABC):
 
     def forget(self, address: str) -> None:
         """Persist that ``address`` is no longer tracked (O(1))."""
-        try:
-            validate_address(address)
-        except ValueError as exc:
-            raise StateError(str(exc)) from None
+        step = encode_step(address)
         with self._mutex:
             self._check_writable()
             if address not in self._work.resources:
                 return
-            self._append_checked(encode_forget(address))
-            self._work.apply(Forget(address))
+            self._append_checked(step.line)
+            self._work.apply(step.entry)
 
     def record_batch(self, steps: Sequence[ResourceState | str]) -> None:
         """Persist several steps with one append and one fsync (group commit).

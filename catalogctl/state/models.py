@@ -139,26 +139,24 @@ def _forbidden_trail(value: Any) -> list[str | int] | None:
     are skipped by exact type and a mapping's own keys are checked with one
     set operation before its values are searched.
     """
+    pairs: Iterable[tuple[str | int, Any]]
     if type(value) is dict or (type(value) not in _SCALAR_TYPES and isinstance(value, Mapping)):
         if not FORBIDDEN_ATTRIBUTE_KEYS.isdisjoint(value):
             for key in value:
                 if key in FORBIDDEN_ATTRIBUTE_KEYS:
                     return [key]
-        for key, item in value.items():
-            if type(item) in _SCALAR_TYPES:
-                continue
-            trail = _forbidden_trail(item)
-            if trail is not None:
-                trail.append(key)
-                return trail
+        pairs = value.items()
     elif isinstance(value, list | tuple):
-        for index, item in enumerate(value):
-            if type(item) in _SCALAR_TYPES:
-                continue
-            trail = _forbidden_trail(item)
-            if trail is not None:
-                trail.append(index)
-                return trail
+        pairs = enumerate(value)
+    else:
+        return None
+    for key, item in pairs:
+        if type(item) in _SCALAR_TYPES:
+            continue
+        trail = _forbidden_trail(item)
+        if trail is not None:
+            trail.append(key)
+            return trail
     return None
 
 
@@ -191,10 +189,7 @@ def _sort_keys(value: dict[str, JsonValue]) -> dict[str, JsonValue]:
 def _sorted_container(item: dict[str, JsonValue] | list[JsonValue]) -> JsonValue:
     if type(item) is dict:
         return _sort_keys(item)
-    return [
-        _sorted_container(x) if type(x) is dict or type(x) is list else x
-        for x in item
-    ]
+    return [_sorted_container(x) if type(x) is dict or type(x) is list else x for x in item]
 
 
 class ResourceStatus(StrEnum):
