@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from catalogctl.engine.admission import Admission
 from catalogctl.engine.brokers import BrokerRecord, Brokers
 from catalogctl.engine.planner import merged_parameters
 from catalogctl.engine.ports import ClusterPort
@@ -109,6 +110,10 @@ class Persister:
                     future.set_result(None)
 
 
+#: Kinds whose steps send broker requests, and so go through admission.
+_BROKER_KINDS = frozenset({"ServiceInstance", "ServiceBinding"})
+
+
 class StepFailed(CatalogctlError):
     """One resource's step failed; the message is safe to print."""
 
@@ -130,6 +135,8 @@ class Applier:
     scheduler: PollScheduler
     progress: Progress
     options: ApplyOptions = field(default_factory=ApplyOptions)
+    #: the run's --parallelism: steps that talk to a broker are admitted a few times this
+    parallelism: int = 16
     #: binding address -> credentials received in this run (memory only, never persisted)
     _credentials: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     _persister: Persister | None = None
@@ -167,6 +174,8 @@ class Applier:
         if self._persister is None:
             self._persister = Persister(self.journal)
         await self._persister(step)
+        # A step's first record is its write-ahead: it is ready to send.
+        Admission.let_through()
 
     # ------------------------------------------------------------------ walk
     def step_graph(self) -> StepGraph:
@@ -193,13 +202,17 @@ class Applier:
         self._stop = stop
         changes = {c.address: c for c in self.plan.changes}
 
+        admission = Admission(2 * max(1, self.parallelism))
+
         async def work(step: Step) -> None:
             phase, address = step
             change = changes[address]
-            if phase == "destroy":
-                await self._destroy(change)
+            run = self._destroy if phase == "destroy" else self._apply
+            if change.kind in _BROKER_KINDS:
+                async with admission.admitted():
+                    await run(change)
             else:
-                await self._apply(change)
+                await run(change)
 
         warming = self._warm_up()
         try:
@@ -337,6 +350,7 @@ class Applier:
         The operation string is already in state, so the next apply resumes
         polling where this one stopped, with the deadline counted from the start.
         """
+        Admission.let_through()  # waiting on a poll is not preparing a request
         waiting = asyncio.ensure_future(
             self.scheduler.wait(
                 PollTarget(

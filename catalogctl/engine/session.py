@@ -14,9 +14,10 @@ import signal
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO, TypeVar
+from typing import Any, TextIO, TypeVar
 
 from catalogctl.engine.brokers import Brokers, BrokerSettings
+from catalogctl.engine.executor import Applier, ApplyOptions, summarize
 from catalogctl.engine.inputs import Inputs
 from catalogctl.engine.planner import make_plan
 from catalogctl.engine.ports import ClusterPort
@@ -24,11 +25,9 @@ from catalogctl.engine.progress import Progress
 from catalogctl.errors import Interrupted, StalePlanError
 from catalogctl.plan.inputs import DiffOptions
 from catalogctl.plan.model import Action, Mode, Plan
+from catalogctl.providers.osb.poller import PollScheduler
 from catalogctl.state.backend import StateBackend
 from catalogctl.state.models import State
-
-if TYPE_CHECKING:
-    from catalogctl.engine.executor import ApplyOptions
 
 T = TypeVar("T")
 
@@ -161,9 +160,6 @@ class Session:
         return journal.commit(serial_bump=True)
 
     async def _apply(self, plan: Plan, state: State) -> tuple[State, bool, Exception | None]:
-        from catalogctl.engine.executor import Applier, ApplyOptions, summarize
-        from catalogctl.providers.osb.poller import PollScheduler
-
         brokers = self._brokers()
         scheduler = PollScheduler(max_interval=self.poll_max_interval)
         stop = asyncio.Event()
@@ -185,6 +181,7 @@ class Session:
                 scheduler,
                 progress,
                 self.apply_options or ApplyOptions(),
+                parallelism=self.parallelism,
             )
             result = await applier.run(stop)
         finally:
