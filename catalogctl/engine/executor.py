@@ -24,7 +24,7 @@ from catalogctl.engine.ports import ClusterPort
 from catalogctl.engine.progress import Progress
 from catalogctl.errors import ApplyFailed, BrokerError, CatalogctlError, InputError
 from catalogctl.graph.steps import Step, StepGraph
-from catalogctl.graph.walk import WalkResult, walk
+from catalogctl.graph.walk import NotStarted, WalkResult, walk
 from catalogctl.model.address import Address
 from catalogctl.model.bindings import ServiceBinding
 from catalogctl.model.desired import LoadedResource
@@ -210,6 +210,8 @@ class Applier:
             run = self._destroy if phase == "destroy" else self._apply
             if change.kind in _BROKER_KINDS:
                 async with admission.admitted():
+                    if stop is not None and stop.is_set():
+                        raise NotStarted  # stopped while it waited for admission
                     await run(change)
             else:
                 await run(change)

@@ -30,6 +30,16 @@ _BURST = 32
 _NOT_STARTED: Any = object()
 
 
+class NotStarted(Exception):
+    """Raised by ``work`` for a node that did not start after all.
+
+    For work that waits before it begins (an admission queue, say) and finds
+    the walk stopped meanwhile: the node is reported as not started, not as
+    failed, and its dependents are left waiting like every other node the
+    stop kept from starting.
+    """
+
+
 class Walkable(Protocol[N]):
     """What a graph must offer to be walked (ResourceGraph and StepGraph do)."""
 
@@ -124,6 +134,9 @@ async def walk(
             done = finished.popleft()
             node = running.pop(done)
             exc = done.exception()
+            if isinstance(exc, NotStarted):
+                result.not_started.append(node)
+                continue
             if exc is not None:
                 result.failed[node] = exc
                 skip_descendants(node)
