@@ -152,18 +152,24 @@ def test_request_bytes_carry_length_and_refuse_injected_lines() -> None:
 # --- over real sockets ---------------------------------------------------------------
 
 
-def test_sequential_requests_reuse_one_connection(programmable_broker: ProgrammableBroker) -> None:
+def catalog_statuses(url: str, times: int) -> list[int]:
+    """The statuses of ``times`` sequential catalog requests through one pool."""
+
     async def run() -> list[int]:
-        pool = BrokerHTTP(programmable_broker.url)
+        pool = BrokerHTTP(url)
         try:
             return [
                 (await pool.request("GET", "/v2/catalog", HEADERS, None, timeout=5)).status
-                for _ in range(5)
+                for _ in range(times)
             ]
         finally:
             await pool.aclose()
 
-    assert asyncio.run(run()) == [200] * 5
+    return asyncio.run(run())
+
+
+def test_sequential_requests_reuse_one_connection(programmable_broker: ProgrammableBroker) -> None:
+    assert catalog_statuses(programmable_broker.url, 5) == [200] * 5
     assert len({r.peer for r in programmable_broker.requests}) == 1
 
 
@@ -237,18 +243,7 @@ def test_a_connection_the_server_closes_is_replaced(
     programmable_broker.script(
         "GET", "/v2/catalog$", status=200, body={"services": []}, headers={"Connection": "close"}
     )
-
-    async def run() -> list[int]:
-        pool = BrokerHTTP(programmable_broker.url)
-        try:
-            return [
-                (await pool.request("GET", "/v2/catalog", HEADERS, None, timeout=5)).status
-                for _ in range(3)
-            ]
-        finally:
-            await pool.aclose()
-
-    assert asyncio.run(run()) == [200, 200, 200]
+    assert catalog_statuses(programmable_broker.url, 3) == [200, 200, 200]
     assert len({r.peer for r in programmable_broker.requests}) == 2
 
 
