@@ -276,6 +276,12 @@ class BaseJournal(ABC):
 
     def __init__(self, base: State, *, lock_id: str | None) -> None:
         self._work = JournalWork(base)
+        #: Serialises writers (append, then apply, in one order) and is held
+        #: across the fsync.  Always taken before ``_mutex``.
+        self._write_lock = threading.Lock()
+        #: Guards the in-memory view only, never held across I/O: the event
+        #: loop reads the view (``get``) while a worker thread waits for an
+        #: fsync, and must not stall behind the disk.
         self._mutex = threading.Lock()
         self._open = True
         self._broken: str | None = None
@@ -322,22 +328,22 @@ class BaseJournal(ABC):
             raise TypeError(f"record() takes a ResourceState, not {type(resource).__name__}")
         step = encode_step(resource)
         assert isinstance(step.entry, Record)
-        with self._mutex:
-            self._check_writable()
-            if self._work.resources.get(resource.address) == step.entry.resource:
-                return
-            self._append_checked(step.line)
-            self._work.apply(step.entry)
+        with self._write_lock:
+            with self._mutex:
+                self._check_writable()
+                if self._work.resources.get(resource.address) == step.entry.resource:
+                    return
+            self._write_and_apply(step.line, [step])
 
     def forget(self, address: str) -> None:
         """Persist that ``address`` is no longer tracked (O(1))."""
         step = encode_step(address)
-        with self._mutex:
-            self._check_writable()
-            if address not in self._work.resources:
-                return
-            self._append_checked(step.line)
-            self._work.apply(step.entry)
+        with self._write_lock:
+            with self._mutex:
+                self._check_writable()
+                if address not in self._work.resources:
+                    return
+            self._write_and_apply(step.line, [step])
 
     def record_batch(self, steps: Sequence[ResourceState | str]) -> None:
         """Persist several steps with one append and one fsync (group commit).
@@ -358,11 +364,10 @@ class BaseJournal(ABC):
         """
         if not steps:
             return
-        with self._mutex:
-            self._check_writable()
-            self._append_checked(b"".join(step.line for step in steps))
-            for step in steps:
-                self._work.apply(step.entry)
+        with self._write_lock:
+            with self._mutex:
+                self._check_writable()
+            self._write_and_apply(b"".join(step.line for step in steps), steps)
 
     def get(self, address: str) -> ResourceState | None:
         """The value of ``address`` including this run's steps so far."""
@@ -389,7 +394,7 @@ class BaseJournal(ABC):
         Pass ``serial_bump=False`` only for bookkeeping that must not
         invalidate saved plans; the change is still written.
         """
-        with self._mutex:
+        with self._write_lock, self._mutex:
             if not self._open:
                 raise StateError("journal is already closed or committed")
             base = self._work.base
@@ -406,7 +411,7 @@ class BaseJournal(ABC):
 
     def close(self) -> None:
         """Stop writing without compacting; the next read replays the steps."""
-        with self._mutex:
+        with self._write_lock, self._mutex:
             if self._open:
                 self._open = False
                 self._release()
@@ -436,6 +441,18 @@ class BaseJournal(ABC):
                 f"journal stopped accepting steps after a write failed ({self._broken}); "
                 "commit or close it"
             )
+
+    def _write_and_apply(self, line: bytes, steps: Sequence[EncodedStep]) -> None:
+        """Append ``line`` durably, then make ``steps`` visible to readers.
+
+        The caller holds ``_write_lock`` (so steps are applied in the order
+        they were written) but not ``_mutex``: readers see a step only once it
+        is durable, and are not held up by the write.
+        """
+        self._append_checked(line)
+        with self._mutex:
+            for step in steps:
+                self._work.apply(step.entry)
 
     def _append_checked(self, line: bytes) -> None:
         try:

@@ -10,6 +10,7 @@ import stat
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import pytest
@@ -341,6 +342,51 @@ def test_each_step_is_fsynced_before_record_returns(
             assert synced_sizes[-1] == (directory / JOURNAL_FILE).stat().st_size
         assert len(synced_sizes) == 3
         monkeypatch.setattr(os, "fsync", real_fsync)  # the fd number is reused later
+        journal.commit()
+
+
+def test_reads_do_not_wait_for_an_fsync_in_progress(
+    directory: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The event loop reads the journal's view while a worker thread appends."""
+    backend = LocalBackend(directory)
+    with locked(backend):
+        journal = backend.begin(backend.read())
+        journal.record(instance("a"))
+        journal_fd = journal._fd
+        real_fsync = os.fsync
+        in_fsync = threading.Event()
+        release = threading.Event()
+
+        def slow_fsync(fd: int) -> None:
+            if fd == journal_fd:
+                in_fsync.set()
+                assert release.wait(10)
+            real_fsync(fd)
+
+        monkeypatch.setattr(os, "fsync", slow_fsync)
+        writer = threading.Thread(target=journal.record_batch, args=([instance("b")],))
+        writer.start()
+        try:
+            assert in_fsync.wait(10)
+            done = threading.Event()
+            seen: list[object] = []
+
+            def read() -> None:
+                seen.append(journal.get("ServiceInstance/ns/a"))
+                seen.append(journal.get("ServiceInstance/ns/b"))
+                done.set()
+
+            threading.Thread(target=read).start()
+            # With the fsync still blocked, the read has already returned...
+            assert done.wait(5), "journal.get() waited for an fsync in progress"
+            # ...and does not see the step that is not yet durable.
+            assert seen == [instance("a"), None]
+        finally:
+            release.set()
+            writer.join(10)
+        assert journal.get("ServiceInstance/ns/b") == instance("b")
+        monkeypatch.setattr(os, "fsync", real_fsync)
         journal.commit()
 
 
