@@ -79,7 +79,8 @@ def test_a_workload_file_keeps_its_mode_whatever_the_umask(cluster: DirectoryClu
     old = os.umask(0o077)
     try:
         cluster.write_binding_secret(namespace=NS, name=SECRET, owner=OWNER, data={"a": b"1"})
-        cluster._write(NS, "Deployment", "app", workload("Deployment", "app", NS))
+        path = str(cluster.path_of(NS, "Deployment", "app"))
+        cluster._write(path, "Deployment", workload("Deployment", "app", NS))
     finally:
         os.umask(old)
     assert stat.S_IMODE(cluster.path_of(NS, "Deployment", "app").stat().st_mode) == 0o644

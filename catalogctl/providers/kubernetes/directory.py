@@ -17,9 +17,10 @@ write goes to a temporary file in the same directory and is renamed into
 place, so a crash never leaves a half-written object.  A lock per object
 serialises read-modify-write sequences on it from the engine's threads, while
 writes of different objects (a thousand binding Secrets) run side by side —
-one lock for the whole directory made their fsyncs strictly serial.  YAML goes
-through libyaml when PyYAML has it: the pure-Python emitter cost a millisecond
-of CPU per Secret, time the event loop waits for under the GIL.
+one lock for the whole directory made their fsyncs strictly serial.  Files are
+written by :func:`dump_yaml` and read through libyaml when PyYAML has it, and
+paths are plain strings: this code runs on worker threads during an apply,
+and every microsecond of its Python is GIL time the event loop waits for.
 """
 
 from __future__ import annotations
@@ -53,16 +54,16 @@ from catalogctl.providers.kubernetes.secrets import (
     secret_data_digest,
     secret_manifest,
 )
+from catalogctl.providers.kubernetes.yamltext import dump_yaml
 
 __all__ = ["DirectoryCluster"]
 
 logger = logging.getLogger(__name__)
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_Dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
-def _atomic_write(path: Path, data: bytes, mode: int, made_dirs: set[str] | None = None) -> None:
+def _atomic_write(path: str, data: bytes, mode: int, made_dirs: set[str] | None = None) -> None:
     """Write ``data`` to ``path`` via a temp file + rename, with ``mode`` permissions.
 
     A new directory for private files (mode 0600) is created 0700; ``made_dirs``
@@ -72,12 +73,12 @@ def _atomic_write(path: Path, data: bytes, mode: int, made_dirs: set[str] | None
     time is GIL time taken from the event loop.  The temp name is unique per
     process and thread; callers hold the object's lock.
     """
-    parent = os.path.dirname(path)
+    parent, base = os.path.split(path)
     if made_dirs is None or parent not in made_dirs:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700 if mode == 0o600 else 0o755)
+        os.makedirs(parent, mode=0o700 if mode == 0o600 else 0o755, exist_ok=True)
         if made_dirs is not None:
             made_dirs.add(parent)
-    tmp = f"{parent}/.{path.name}.{os.getpid()}.{threading.get_ident()}.tmp"
+    tmp = f"{parent}/.{base}.{os.getpid()}.{threading.get_ident()}.tmp"
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
         fd = os.open(tmp, flags, 0o600)
@@ -110,8 +111,9 @@ class DirectoryCluster:
 
     def __init__(self, root: str | os.PathLike[str], default_namespace: str = "default") -> None:
         self.root = Path(root)
+        self._root = str(self.root)
         self._default_namespace = default_namespace
-        self._locks: dict[Path, threading.Lock] = {}
+        self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._made_dirs: set[str] = set()
         self._plaintext_warned = False
@@ -128,32 +130,41 @@ class DirectoryCluster:
 
     def path_of(self, namespace: str, kind: str, name: str) -> Path:
         """Where an object lives; names are validated so they cannot escape the root."""
+        return Path(self._path(namespace, kind, name))
+
+    def _path(self, namespace: str, kind: str, name: str) -> str:
         for part in (namespace, name):
             if not part or "/" in part or part in (".", "..") or "\0" in part:
                 raise ClusterError(
                     f"{kind} {namespace}/{name}: invalid name for {self.description}"
                 )
-        return self.root / namespace / kind.lower() / f"{name}.yaml"
+        return f"{self._root}/{namespace}/{kind.lower()}/{name}.yaml"
 
     @contextlib.contextmanager
-    def _locked(self, namespace: str, kind: str, name: str) -> Iterator[None]:
-        """Hold the lock of one object for a read-modify-write sequence."""
-        path = self.path_of(namespace, kind, name)
+    def _locked(self, path: str) -> Iterator[None]:
+        """Hold the lock of the object at ``path`` for a read-modify-write sequence."""
         with self._locks_guard:
             lock = self._locks.setdefault(path, threading.Lock())
         with lock:
             yield
 
     def _read(self, namespace: str, kind: str, name: str) -> dict[str, Any] | None:
-        path = self.path_of(namespace, kind, name)
+        return self._read_at(self._path(namespace, kind, name), namespace, kind, name)
+
+    def _read_at(self, path: str, namespace: str, kind: str, name: str) -> dict[str, Any] | None:
         try:
-            text = path.read_text(encoding="utf-8")
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
             return None
         except OSError as e:
             raise ClusterError(f"read {path}: {e.strerror}") from None
         try:
-            obj = yaml.load(text, Loader=_Loader)
+            with open(fd, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            raise ClusterError(f"read {path}: {e.strerror}") from None
+        try:
+            obj = yaml.load(data, Loader=_Loader)
         except yaml.YAMLError:
             # The parser's message may quote file content, which can be Secret data.
             raise ClusterError(f"read {path}: not valid YAML") from None
@@ -165,10 +176,9 @@ class DirectoryCluster:
         meta.setdefault("namespace", namespace)
         return obj
 
-    def _write(self, namespace: str, kind: str, name: str, obj: Mapping[str, Any]) -> None:
-        path = self.path_of(namespace, kind, name)
+    def _write(self, path: str, kind: str, obj: Mapping[str, Any]) -> None:
         mode = 0o600 if kind == "Secret" else 0o644
-        text = yaml.dump(dict(obj), Dumper=_Dumper, sort_keys=False, default_flow_style=False)
+        text = dump_yaml(obj)
         try:
             _atomic_write(path, text.encode("utf-8"), mode, self._made_dirs)
         except OSError as e:
@@ -210,8 +220,9 @@ class DirectoryCluster:
     def write_binding_secret(
         self, *, namespace: str, name: str, owner: str, data: Mapping[str, bytes]
     ) -> SecretObservation:
-        with self._locked(namespace, "Secret", name):
-            current = self._read(namespace, "Secret", name)
+        path = self._path(namespace, "Secret", name)
+        with self._locked(path):
+            current = self._read_at(path, namespace, "Secret", name)
             if current is not None:
                 check_owner(
                     "Secret", namespace, name, current.get("metadata") or {}, owner, "overwrite"
@@ -223,18 +234,19 @@ class DirectoryCluster:
                 if before.data_sha256 == secret_data_digest(data) and current == body:
                     return before
             self._warn_plaintext()
-            self._write(namespace, "Secret", name, body)
+            self._write(path, "Secret", body)
             logger.info("wrote Secret %s/%s for %s to %s", namespace, name, owner, self.root)
             return observation_of(namespace, name, body)
 
     def delete_binding_secret(self, *, namespace: str, name: str, owner: str) -> bool:
-        with self._locked(namespace, "Secret", name):
-            current = self._read(namespace, "Secret", name)
+        path = self._path(namespace, "Secret", name)
+        with self._locked(path):
+            current = self._read_at(path, namespace, "Secret", name)
             if current is None:
                 return False
             check_owner("Secret", namespace, name, current.get("metadata") or {}, owner, "delete")
             try:
-                self.path_of(namespace, "Secret", name).unlink()
+                os.unlink(path)
             except FileNotFoundError:
                 return False
             logger.info("deleted Secret %s/%s of %s from %s", namespace, name, owner, self.root)
@@ -273,23 +285,25 @@ class DirectoryCluster:
     def apply_mapping(
         self, *, namespace: str, kind: str, name: str, entries: MappingEntries
     ) -> MappingPatch:
-        with self._locked(namespace, kind, name):
+        path = self._path(namespace, kind, name)
+        with self._locked(path):
             obj = self._require_workload(namespace, kind, name)
             result = plan_apply(obj, entries)
             if result.changed:
-                self._write(namespace, kind, name, result.after)
+                self._write(path, kind, result.after)
             return result
 
     def remove_mapping(
         self, *, namespace: str, kind: str, name: str, address: str
     ) -> MappingPatch | None:
-        with self._locked(namespace, kind, name):
+        path = self._path(namespace, kind, name)
+        with self._locked(path):
             obj = self.read_workload(namespace, kind, name)
             if obj is None:
                 return None
             result = plan_remove(obj, address)
             if result.changed:
-                self._write(namespace, kind, name, result.after)
+                self._write(path, kind, result.after)
             return result
 
     def namespace_uid(self, namespace: str) -> str | None:
