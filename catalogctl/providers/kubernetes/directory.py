@@ -29,13 +29,20 @@ import contextlib
 import logging
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import yaml
 
 from catalogctl.errors import ClusterError
+from catalogctl.providers.kubernetes.filewrites import (
+    GroupCommit,
+    TempFile,
+    atomic_write,
+    fsync_directory,
+)
 from catalogctl.providers.kubernetes.mappings import (
     POD_SPEC_PATHS,
     MappingEntries,
@@ -63,44 +70,21 @@ logger = logging.getLogger(__name__)
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def _atomic_write(path: str, data: bytes, mode: int, made_dirs: set[str] | None = None) -> None:
-    """Write ``data`` to ``path`` via a temp file + rename, with ``mode`` permissions.
+@dataclass(eq=False)
+class _SecretWrite:
+    """One binding Secret to write, and what became of it."""
 
-    A new directory for private files (mode 0600) is created 0700; ``made_dirs``
-    remembers directories already made, so a thousand Secret writes do not
-    each ask for it again.  Plain ``os`` calls rather than ``tempfile`` and a
-    text wrapper: this runs on worker threads during an apply, and its Python
-    time is GIL time taken from the event loop.  The temp name is unique per
-    process and thread; callers hold the object's lock.
-    """
-    parent, base = os.path.split(path)
-    if made_dirs is None or parent not in made_dirs:
-        os.makedirs(parent, mode=0o700 if mode == 0o600 else 0o755, exist_ok=True)
-        if made_dirs is not None:
-            made_dirs.add(parent)
-    tmp = f"{parent}/.{base}.{os.getpid()}.{threading.get_ident()}.tmp"
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    try:
-        fd = os.open(tmp, flags, 0o600)
-    except FileExistsError:
-        # Left by a killed process that had this pid and thread id: no live
-        # writer can own it (this process holds the object's lock).
-        os.unlink(tmp)
-        fd = os.open(tmp, flags, 0o600)
-    try:
-        try:
-            os.fchmod(fd, mode)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    path: str
+    namespace: str
+    name: str
+    owner: str
+    data: Mapping[str, bytes]
+    result: SecretObservation | None = None
+    error: Exception | None = None
+
+
+def _write_error(path: str, error: OSError) -> ClusterError:
+    return ClusterError(f"write {path}: {error.strerror}")
 
 
 class DirectoryCluster:
@@ -117,6 +101,7 @@ class DirectoryCluster:
         self._locks_guard = threading.Lock()
         self._made_dirs: set[str] = set()
         self._plaintext_warned = False
+        self._secret_writes = GroupCommit(self._write_secrets, key=lambda job: job.path)
 
     @property
     def description(self) -> str:
@@ -178,9 +163,8 @@ class DirectoryCluster:
 
     def _write(self, path: str, kind: str, obj: Mapping[str, Any]) -> None:
         mode = 0o600 if kind == "Secret" else 0o644
-        text = dump_yaml(obj)
         try:
-            _atomic_write(path, text.encode("utf-8"), mode, self._made_dirs)
+            atomic_write(path, dump_yaml(obj).encode("utf-8"), mode, self._made_dirs)
         except OSError as e:
             raise ClusterError(f"write {path}: {e.strerror}") from None
 
@@ -220,23 +204,80 @@ class DirectoryCluster:
     def write_binding_secret(
         self, *, namespace: str, name: str, owner: str, data: Mapping[str, bytes]
     ) -> SecretObservation:
-        path = self._path(namespace, "Secret", name)
-        with self._locked(path):
-            current = self._read_at(path, namespace, "Secret", name)
-            if current is not None:
-                check_owner(
-                    "Secret", namespace, name, current.get("metadata") or {}, owner, "overwrite"
+        """Write one binding Secret; concurrent callers' writes are grouped (see filewrites)."""
+        job = _SecretWrite(self._path(namespace, "Secret", name), namespace, name, owner, data)
+        self._secret_writes.run(job)
+        if job.error is not None:
+            raise job.error
+        assert job.result is not None
+        return job.result
+
+    def _write_secrets(self, jobs: Sequence[_SecretWrite]) -> None:
+        """Write a batch of Secrets (distinct files): temp files, fsyncs, renames, dirs."""
+        with contextlib.ExitStack() as held:
+            pending: list[tuple[_SecretWrite, TempFile, SecretObservation]] = []
+            for job in jobs:
+                held.enter_context(self._locked(job.path))
+                try:
+                    prepared = self._prepare_secret(job)
+                except OSError as e:
+                    job.error = _write_error(job.path, e)
+                    continue
+                except Exception as e:  # this job's own failure (ownership, bad YAML, ...)
+                    job.error = e
+                    continue
+                if prepared is not None:
+                    pending.append((job, *prepared))
+            synced: list[tuple[_SecretWrite, TempFile, SecretObservation]] = []
+            try:
+                for job, temp, after in pending:
+                    try:
+                        temp.sync()
+                        temp.install()
+                    except OSError as e:
+                        temp.discard()
+                        job.error = _write_error(job.path, e)
+                        continue
+                    synced.append((job, temp, after))
+            finally:
+                for _, temp, _ in pending:
+                    if temp.fd is not None:  # not reached: an unexpected error above
+                        temp.discard()
+            directories = {os.path.dirname(job.path) for job, _, _ in synced}
+            broken: dict[str, OSError] = {}
+            for directory in directories:
+                try:
+                    fsync_directory(directory)
+                except OSError as e:
+                    broken[directory] = e
+            for job, _, after in synced:
+                failed = broken.get(os.path.dirname(job.path))
+                if failed is not None:
+                    job.error = _write_error(job.path, failed)
+                    continue
+                job.result = after
+                logger.info(
+                    "wrote Secret %s/%s for %s to %s", job.namespace, job.name, job.owner, self.root
                 )
-            body = secret_manifest(namespace, name, owner, data, base=current)
-            body["metadata"].pop("resourceVersion", None)
-            if current is not None:
-                before = observation_of(namespace, name, current)
-                if before.data_sha256 == secret_data_digest(data) and current == body:
-                    return before
-            self._warn_plaintext()
-            self._write(path, "Secret", body)
-            logger.info("wrote Secret %s/%s for %s to %s", namespace, name, owner, self.root)
-            return observation_of(namespace, name, body)
+
+    def _prepare_secret(self, job: _SecretWrite) -> tuple[TempFile, SecretObservation] | None:
+        """Check ownership and write the temp file; None when the Secret is already as wanted."""
+        namespace, name = job.namespace, job.name
+        current = self._read_at(job.path, namespace, "Secret", name)
+        if current is not None:
+            check_owner(
+                "Secret", namespace, name, current.get("metadata") or {}, job.owner, "overwrite"
+            )
+        body = secret_manifest(namespace, name, job.owner, job.data, base=current)
+        body["metadata"].pop("resourceVersion", None)
+        if current is not None:
+            before = observation_of(namespace, name, current)
+            if before.data_sha256 == secret_data_digest(job.data) and current == body:
+                job.result = before
+                return None
+        self._warn_plaintext()
+        temp = TempFile.write(job.path, dump_yaml(body).encode("utf-8"), 0o600, self._made_dirs)
+        return temp, observation_of(namespace, name, body)
 
     def delete_binding_secret(self, *, namespace: str, name: str, owner: str) -> bool:
         path = self._path(namespace, "Secret", name)
