@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 from catalogctl.engine.brokers import Brokers, BrokerSettings
+from catalogctl.engine.cyclegc import cycle_collection_paused
 from catalogctl.engine.executor import Applier, ApplyOptions, summarize
 from catalogctl.engine.inputs import Inputs
 from catalogctl.engine.planner import make_plan
@@ -172,25 +173,26 @@ class Session:
         journal = self.backend.begin(state)
         steps = sum(2 if c.action is Action.REPLACE else 1 for c in plan.actionable)
         progress = Progress(self.emit, bar=self.progress_bar, total=steps)
-        try:
-            applier = Applier(
-                plan,
-                journal,
-                brokers,
-                self.cluster,
-                scheduler,
-                progress,
-                self.apply_options or ApplyOptions(),
-                parallelism=self.parallelism,
-            )
-            result = await applier.run(stop)
-        finally:
-            progress.close()
-            for sig in installed:
-                loop.remove_signal_handler(sig)
-            await scheduler.aclose()
-            await brokers.aclose()
-        committed = journal.commit(serial_bump=True)
+        async with cycle_collection_paused():
+            try:
+                applier = Applier(
+                    plan,
+                    journal,
+                    brokers,
+                    self.cluster,
+                    scheduler,
+                    progress,
+                    self.apply_options or ApplyOptions(),
+                    parallelism=self.parallelism,
+                )
+                result = await applier.run(stop)
+            finally:
+                progress.close()
+                for sig in installed:
+                    loop.remove_signal_handler(sig)
+                await scheduler.aclose()
+                await brokers.aclose()
+            committed = journal.commit(serial_bump=True)
         return committed, stop.is_set(), summarize(result)
 
 
