@@ -75,19 +75,19 @@ def submit_all(
 
 def test_jobs_queued_during_a_write_go_out_together() -> None:
     recorder = Recorder()
-    group: GroupCommit[Job] = GroupCommit(recorder, key=lambda j: j.key)
+    group: GroupCommit[Job] = GroupCommit(recorder, key=lambda j: j.key, writers=1)
     jobs = [Job(f"k{n}", n) for n in range(21)]
     outcome = submit_all(group, recorder, jobs)
     assert outcome == {n: None for n in range(21)}
     assert recorder.batches == [[0], list(range(1, 21))]
     # Each job was written exactly once, by one of the submitting threads.
     assert all(job.written_by is not None for job in jobs)
-    assert not group._busy and not group._queue
+    assert group._active == 0 and not group._queue and not group._writing
 
 
 def test_a_batch_holds_at_most_max_batch_jobs_and_one_per_key() -> None:
     recorder = Recorder()
-    group: GroupCommit[Job] = GroupCommit(recorder, key=lambda j: j.key, max_batch=4)
+    group: GroupCommit[Job] = GroupCommit(recorder, key=lambda j: j.key, writers=1, max_batch=4)
     keys = ["a", "b", "a", "c", "d", "e", "a"]
     jobs = [Job("first", 0)] + [Job(k, n + 1) for n, k in enumerate(keys)]
     submit_all(group, recorder, jobs)
@@ -105,11 +105,11 @@ def test_a_batch_holds_at_most_max_batch_jobs_and_one_per_key() -> None:
 
 def test_a_failing_batch_fails_its_own_jobs_only() -> None:
     recorder = Recorder(fail=lambda batch: any(job.n == 0 for job in batch))
-    group: GroupCommit[Job] = GroupCommit(recorder, key=lambda j: j.key)
+    group: GroupCommit[Job] = GroupCommit(recorder, key=lambda j: j.key, writers=1)
     outcome = submit_all(group, recorder, [Job(f"k{n}", n) for n in range(5)])
     assert isinstance(outcome[0], RuntimeError)
     assert [outcome[n] for n in range(1, 5)] == [None] * 4
-    assert not group._busy
+    assert group._active == 0
 
 
 def test_one_submitter_alone_writes_its_own_batch_on_its_own_thread() -> None:
@@ -149,25 +149,82 @@ def test_a_discarded_temp_file_changes_nothing(tmp_path: Path) -> None:
     assert os.listdir(tmp_path) == ["f.yaml"]
 
 
+def test_two_batches_are_written_at_once_and_never_for_one_key() -> None:
+    """With two writers, a second batch starts while the first is held; keys stay apart."""
+    started = threading.Semaphore(0)
+    release = threading.Event()
+    in_progress: list[set[str]] = []
+    overlap: list[set[str]] = []
+    lock = threading.Lock()
+
+    def write_batch(batch: Sequence[Job]) -> None:
+        keys = {job.key for job in batch}
+        with lock:
+            for other in in_progress:
+                if other & keys:
+                    overlap.append(other & keys)
+            in_progress.append(keys)
+        started.release()
+        assert release.wait(10)
+        with lock:
+            in_progress.remove(keys)
+
+    group: GroupCommit[Job] = GroupCommit(write_batch, key=lambda j: j.key, writers=2)
+    threads = [
+        threading.Thread(target=group.run, args=(Job(key, n),))
+        for n, key in enumerate(["a", "a", "b", "a", "c"])
+    ]
+    threads[0].start()
+    assert started.acquire(timeout=10)
+    threads[1].start()  # same key as the batch in progress: must wait
+    time.sleep(0.05)
+    assert group._active == 1
+    threads[2].start()  # another key: a second writer takes it at once
+    assert started.acquire(timeout=10)
+    assert group._active == 2
+    for t in threads[3:]:
+        t.start()
+    release.set()
+    for t in threads:
+        t.join(10)
+        assert not t.is_alive()
+    assert overlap == []
+    assert group._active == 0 and not group._queue and not group._writing
+
+
+def test_the_number_of_writers_and_batch_size_must_be_positive() -> None:
+    with pytest.raises(ValueError):
+        GroupCommit(lambda batch: None, key=str, writers=0)
+    with pytest.raises(ValueError):
+        GroupCommit(lambda batch: None, key=str, max_batch=0)
+
+
 def test_concurrent_secret_writes_are_grouped_and_each_lands(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Writes queued behind a slow fsync share a batch; a foreign Secret fails alone."""
+    """Writes queued behind slow fsyncs share a batch; a foreign Secret fails alone."""
     cluster = DirectoryCluster(tmp_path)
     foreign = tmp_path / "default" / "secret" / "taken.yaml"
     foreign.parent.mkdir(parents=True)
     foreign.write_text("apiVersion: v1\nkind: Secret\nmetadata:\n  name: taken\n")
     real_fsync = os.fsync
-    held = threading.Event()
+    holding = threading.Semaphore(0)
+    held = 0
+    held_lock = threading.Lock()
     release = threading.Event()
     dir_syncs: list[int] = []
 
     def fsync(fd: int) -> None:
+        nonlocal held
         if os.path.isdir(f"/proc/self/fd/{fd}"):
             dir_syncs.append(fd)
-        elif not held.is_set():
-            held.set()
-            assert release.wait(10)
+        else:
+            with held_lock:
+                hold = held < 2  # the first file fsync of each of the two writers
+                held += hold
+            if hold:
+                holding.release()
+                assert release.wait(10)
         real_fsync(fd)
 
     monkeypatch.setattr(os, "fsync", fsync)
@@ -181,10 +238,11 @@ def test_concurrent_secret_writes_are_grouped_and_each_lands(
         except BaseException as exc:
             errors[name] = exc
 
-    first = threading.Thread(target=write, args=("s0",))
-    first.start()
-    assert held.wait(10)
-    names = [f"s{n}" for n in range(1, 30)] + ["taken"]
+    first = [threading.Thread(target=write, args=(f"s{n}",)) for n in range(2)]
+    for t in first:
+        t.start()
+        assert holding.acquire(timeout=10)  # both writers are now in an fsync
+    names = [f"s{n}" for n in range(2, 30)] + ["taken"]
     threads = [threading.Thread(target=write, args=(name,)) for name in names]
     for t in threads:
         t.start()
@@ -192,14 +250,14 @@ def test_concurrent_secret_writes_are_grouped_and_each_lands(
     while len(cluster._secret_writes._queue) < len(names) and time.monotonic() < deadline:
         time.sleep(0.001)
     release.set()
-    for t in [first, *threads]:
+    for t in [*first, *threads]:
         t.join(10)
     monkeypatch.setattr(os, "fsync", real_fsync)
     assert list(errors) == ["taken"] and isinstance(errors["taken"], OwnershipError)
     for n in range(30):
         assert cluster.read_secret("default", f"s{n}") == {"n": f"s{n}".encode()}
-    # Two batches: the held one, then the 30 queued behind it (one directory fsync each).
-    assert len(dir_syncs) == 2
+    # Three batches: the two held, then the 29 queued behind them (one directory fsync each).
+    assert len(dir_syncs) == 3
     assert sorted(os.listdir(foreign.parent)) == sorted(
         [f"s{n}.yaml" for n in range(30)] + ["taken.yaml"]
     )

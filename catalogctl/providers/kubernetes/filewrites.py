@@ -127,19 +127,22 @@ class _Ticket(Generic[J]):
     wake: threading.Event = field(default_factory=threading.Event)
     finished: bool = False
     failure: BaseException | None = None
-    #: this ticket's thread is to write the next batch
-    leads: bool = False
+    #: set when this ticket's thread is to write a batch (this ticket first)
+    batch: list[_Ticket[J]] | None = None
 
 
 class GroupCommit(Generic[J]):
-    """Jobs submitted from many threads, written a batch at a time by one of them.
+    """Jobs submitted from many threads, written a batch at a time by a few of them.
 
-    No thread of its own: the first submitter finding nobody writing writes a
-    batch (the jobs queued so far, up to ``max_batch``, at most one per key),
-    then hands the lead to the oldest job still queued and returns; every
-    other submitter sleeps until its job is done or the lead comes to it.  So
-    each thread writes at most one batch, and nothing is left running when
-    the last job is done.
+    No thread of its own: a submitter finding fewer than ``writers`` batches
+    in progress writes one (the jobs queued so far, its own first, up to
+    ``max_batch``, at most one per key and none whose key another batch is
+    writing), and when it is done the oldest job still waiting is handed the
+    next batch; every other submitter sleeps until its job is done or a batch
+    is handed to it.  So each thread writes at most one batch, and nothing is
+    left running when the last job is done.  A few writers rather than one:
+    a writer spends most of a batch waiting (for fsyncs, and for the GIL
+    between its system calls), and one alone fell behind a thousand bindings.
 
     ``write_batch`` must record each job's own outcome in the job; an
     exception escaping it is raised to every submitter of that batch.
@@ -150,26 +153,29 @@ class GroupCommit(Generic[J]):
         write_batch: Callable[[Sequence[J]], None],
         key: Callable[[J], str],
         *,
+        writers: int = 2,
         max_batch: int = 64,
     ) -> None:
+        if writers < 1 or max_batch < 1:
+            raise ValueError("writers and max_batch must be positive")
         self._write_batch = write_batch
         self._key = key
+        self._writers = writers
         self._max_batch = max_batch
         self._lock = threading.Lock()
         self._queue: list[_Ticket[J]] = []
-        self._busy = False
+        self._writing: set[str] = set()
+        self._active = 0
 
     def run(self, job: J) -> None:
         """Submit ``job`` and return once a batch holding it has been written."""
         ticket = _Ticket(job, self._key(job))
         with self._lock:
             self._queue.append(ticket)
-            if not self._busy:
-                self._busy = ticket.leads = True
+            self._dispatch()
         while True:
-            if ticket.leads:
-                ticket.leads = False
-                self._lead()
+            if ticket.batch is not None:
+                self._write(ticket.batch)
             if ticket.finished:
                 if ticket.failure is not None:
                     raise ticket.failure
@@ -177,20 +183,34 @@ class GroupCommit(Generic[J]):
             ticket.wake.wait()
             ticket.wake.clear()
 
-    def _lead(self) -> None:
-        with self._lock:
+    def _dispatch(self) -> None:
+        """Hand batches to waiting submitters while fewer than ``writers`` are written.
+
+        Called with the lock held.  A batch is led by the oldest job whose key
+        no batch in progress holds; a second job for one key waits, since it
+        must read what the first one wrote.
+        """
+        while self._active < self._writers:
             batch: list[_Ticket[J]] = []
             keys: set[str] = set()
             rest: list[_Ticket[J]] = []
             for ticket in self._queue:
-                # A second job for one object waits for the next batch: it
-                # must read what the first one wrote.
-                if len(batch) < self._max_batch and ticket.key not in keys:
+                key = ticket.key
+                if len(batch) < self._max_batch and key not in keys and key not in self._writing:
                     batch.append(ticket)
-                    keys.add(ticket.key)
+                    keys.add(key)
                 else:
                     rest.append(ticket)
+            if not batch:
+                return
             self._queue = rest
+            self._writing |= keys
+            self._active += 1
+            leader = batch[0]
+            leader.batch = batch
+            leader.wake.set()
+
+    def _write(self, batch: list[_Ticket[J]]) -> None:
         failure: BaseException | None = None
         try:
             self._write_batch([t.job for t in batch])
@@ -198,12 +218,10 @@ class GroupCommit(Generic[J]):
             failure = exc
         with self._lock:
             for ticket in batch:
+                ticket.batch = None
                 ticket.finished = True
                 ticket.failure = failure
                 ticket.wake.set()
-            if self._queue:
-                nxt = self._queue[0]
-                nxt.leads = True
-                nxt.wake.set()
-            else:
-                self._busy = False
+            self._writing.difference_update(t.key for t in batch)
+            self._active -= 1
+            self._dispatch()
