@@ -20,7 +20,7 @@ from typing import Any
 from catalogctl.engine.admission import Admission
 from catalogctl.engine.brokers import BrokerRecord, Brokers
 from catalogctl.engine.planner import merged_parameters
-from catalogctl.engine.ports import ClusterPort
+from catalogctl.engine.ports import BindingSecretWrite, ClusterPort
 from catalogctl.engine.progress import Progress
 from catalogctl.errors import ApplyFailed, BrokerError, CatalogctlError, InputError
 from catalogctl.graph.steps import Step, StepGraph
@@ -110,6 +110,55 @@ class Persister:
                     future.set_result(None)
 
 
+class SecretWriter:
+    """Binding Secrets handed to a target that groups writes, a batch per thread trip.
+
+    For a target whose ``write_binding_secrets`` beats one call per Secret
+    (files sharing fsyncs), the Secrets that become due while earlier ones
+    are being written go over together: one worker-thread trip for a batch
+    instead of one per Secret, whose wake-ups and GIL hand-offs delayed the
+    event loop reading broker answers.  At most ``trips`` batches are out at
+    once (the directory target writes two at a time), each of at most
+    ``max_batch``.  Each caller still awaits its own Secret, and gets its own
+    error.
+    """
+
+    max_batch = 64
+    trips = 2
+
+    def __init__(self, cluster: ClusterPort) -> None:
+        self._cluster = cluster
+        self._pending: list[tuple[BindingSecretWrite, asyncio.Future[str]]] = []
+        self._drains: set[asyncio.Future[None]] = set()
+
+    async def __call__(self, write: BindingSecretWrite) -> str:
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._pending.append((write, future))
+        if len(self._drains) < self.trips:
+            drain = asyncio.ensure_future(self._drain())
+            self._drains.add(drain)
+            drain.add_done_callback(self._drains.discard)
+        return await future
+
+    async def _drain(self) -> None:
+        while self._pending:
+            batch = self._pending[: self.max_batch]
+            del self._pending[: self.max_batch]
+            try:
+                results = await asyncio.to_thread(
+                    self._cluster.write_binding_secrets, [write for write, _ in batch]
+                )
+            except Exception as exc:  # every waiter of the batch learns why
+                results = [exc] * len(batch)
+            for (_, future), result in zip(batch, results, strict=True):
+                if future.done():
+                    continue
+                if isinstance(result, Exception):
+                    future.set_exception(result)
+                else:
+                    future.set_result(result)
+
+
 #: Kinds whose steps send broker requests, and so go through admission.
 _BROKER_KINDS = frozenset({"ServiceInstance", "ServiceBinding"})
 
@@ -140,6 +189,7 @@ class Applier:
     #: binding address -> credentials received in this run (memory only, never persisted)
     _credentials: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     _persister: Persister | None = None
+    _secret_writer: SecretWriter | None = None
     _stop: asyncio.Event | None = None
     #: broker address -> connection record from this plan (the configuration wins over state)
     _current_brokers: dict[str, BrokerRecord] = field(default_factory=dict)
@@ -938,9 +988,14 @@ class Applier:
                 )
             else:
                 data = self.cluster.build_secret_data(ns, creds, transforms)
-            digest = await asyncio.to_thread(
-                self.cluster.write_binding_secret, ns, name, data, p["binding"]
-            )
+            if self.cluster.groups_secret_writes:
+                if self._secret_writer is None:
+                    self._secret_writer = SecretWriter(self.cluster)
+                digest = await self._secret_writer(BindingSecretWrite(ns, name, data, p["binding"]))
+            else:
+                digest = await asyncio.to_thread(
+                    self.cluster.write_binding_secret, ns, name, data, p["binding"]
+                )
         await self._persist(
             ResourceState(
                 address=change.address,

@@ -84,13 +84,13 @@ def test_an_apply_runs_its_steps_with_the_collector_paused(
     tmp_path: Path, programmable_broker: ProgrammableBroker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: list[bool] = []
-    original = DirectoryCluster.write_binding_secret
+    original = DirectoryCluster.write_binding_secrets
 
-    def recording(self: DirectoryCluster, **kwargs: object) -> object:
+    def recording(self: DirectoryCluster, writes: object) -> object:
         seen.append(gc.isenabled())
-        return original(self, **kwargs)  # type: ignore[arg-type]
+        return original(self, writes)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(DirectoryCluster, "write_binding_secret", recording)
+    monkeypatch.setattr(DirectoryCluster, "write_binding_secrets", recording)
     ws = Workspace(tmp_path, cluster_dir=tmp_path / "cluster")
     ws.write("broker.yaml", broker_yaml(programmable_broker.url, name="prog", auth=False))
     ws.write(

@@ -54,6 +54,7 @@ from catalogctl.providers.kubernetes.mappings import (
     plan_remove,
 )
 from catalogctl.providers.kubernetes.secrets import (
+    BindingSecretWrite,
     SecretObservation,
     check_owner,
     decode_data,
@@ -205,12 +206,36 @@ class DirectoryCluster:
         self, *, namespace: str, name: str, owner: str, data: Mapping[str, bytes]
     ) -> SecretObservation:
         """Write one binding Secret; concurrent callers' writes are grouped (see filewrites)."""
-        job = _SecretWrite(self._path(namespace, "Secret", name), namespace, name, owner, data)
-        self._secret_writes.run(job)
-        if job.error is not None:
-            raise job.error
-        assert job.result is not None
-        return job.result
+        result = self.write_binding_secrets([BindingSecretWrite(namespace, name, data, owner)])[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def write_binding_secrets(
+        self, writes: Sequence[BindingSecretWrite]
+    ) -> list[SecretObservation | Exception]:
+        """Write several binding Secrets in as few batches as the other writers allow."""
+        results: list[SecretObservation | Exception | None] = [None] * len(writes)
+        jobs: list[tuple[int, _SecretWrite]] = []
+        for i, w in enumerate(writes):
+            try:
+                path = self._path(w.namespace, "Secret", w.name)
+            except ClusterError as e:
+                results[i] = e
+                continue
+            jobs.append((i, _SecretWrite(path, w.namespace, w.name, w.owner, w.data)))
+        escaped = self._secret_writes.run_many([job for _, job in jobs])
+        for (i, job), failure in zip(jobs, escaped, strict=True):
+            if failure is not None:
+                if not isinstance(failure, Exception):
+                    raise failure
+                results[i] = failure
+            elif job.error is not None:
+                results[i] = job.error
+            else:
+                assert job.result is not None
+                results[i] = job.result
+        return [r for r in results if r is not None]
 
     def _write_secrets(self, jobs: Sequence[_SecretWrite]) -> None:
         """Write a batch of Secrets (distinct files): temp files, fsyncs, renames, dirs."""

@@ -124,6 +124,7 @@ J = TypeVar("J")
 class _Ticket(Generic[J]):
     job: J
     key: str
+    #: set whenever this ticket is handed a batch or finishes (shared by one submission)
     wake: threading.Event = field(default_factory=threading.Event)
     finished: bool = False
     failure: BaseException | None = None
@@ -169,19 +170,31 @@ class GroupCommit(Generic[J]):
 
     def run(self, job: J) -> None:
         """Submit ``job`` and return once a batch holding it has been written."""
-        ticket = _Ticket(job, self._key(job))
+        failure = self.run_many([job])[0]
+        if failure is not None:
+            raise failure
+
+    def run_many(self, jobs: Sequence[J]) -> list[BaseException | None]:
+        """Submit ``jobs`` together; return, per job, what escaped its batch's write (or None).
+
+        One caller with many jobs (an event loop handing over the Secrets
+        that became due together) waits once for all of them instead of
+        tying up a thread per job.
+        """
+        wake = threading.Event()
+        mine = [_Ticket(job, self._key(job), wake) for job in jobs]
         with self._lock:
-            self._queue.append(ticket)
+            self._queue.extend(mine)
             self._dispatch()
         while True:
-            if ticket.batch is not None:
-                self._write(ticket.batch)
-            if ticket.finished:
-                if ticket.failure is not None:
-                    raise ticket.failure
-                return
-            ticket.wake.wait()
-            ticket.wake.clear()
+            for ticket in mine:
+                batch = ticket.batch
+                if batch is not None:
+                    self._write(batch)
+            if all(ticket.finished for ticket in mine):
+                return [ticket.failure for ticket in mine]
+            wake.wait()
+            wake.clear()
 
     def _dispatch(self) -> None:
         """Hand batches to waiting submitters while fewer than ``writers`` are written.

@@ -24,7 +24,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from catalogctl.errors import ClusterError, OwnershipError, ProviderError
 from catalogctl.model.bindings import SecretTransform
@@ -38,6 +38,7 @@ __all__ = [
     "MANAGED_BY_LABEL",
     "MANAGED_BY_VALUE",
     "OWNER_ANNOTATION",
+    "BindingSecretWrite",
     "MissingSecretError",
     "SecretObservation",
     "SecretTransformError",
@@ -297,6 +298,16 @@ def build_secret_data(
         credentials, transforms, read_secret, namespace=namespace, binding=binding
     )
     return serialize_credentials(creds)
+
+
+class BindingSecretWrite(NamedTuple):
+    """One binding Secret to create or update (see ``write_binding_secrets``)."""
+
+    namespace: str
+    name: str
+    data: Mapping[str, bytes]
+    #: the binding address that owns the Secret
+    owner: str
 
 
 def secret_data_digest(data: Mapping[str, bytes]) -> str:
