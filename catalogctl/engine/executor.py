@@ -22,7 +22,7 @@ from catalogctl.engine.brokers import BrokerRecord, Brokers
 from catalogctl.engine.planner import merged_parameters
 from catalogctl.engine.ports import BindingSecretWrite, ClusterPort
 from catalogctl.engine.progress import Progress
-from catalogctl.errors import ApplyFailed, BrokerError, CatalogctlError, InputError
+from catalogctl.errors import ApplyFailed, BrokerError, CatalogctlError, ClusterError, InputError
 from catalogctl.graph.steps import Step, StepGraph
 from catalogctl.graph.walk import NotStarted, WalkResult, walk
 from catalogctl.model.address import Address
@@ -144,10 +144,15 @@ class SecretWriter:
         while self._pending:
             batch = self._pending[: self.max_batch]
             del self._pending[: self.max_batch]
+            results: list[str | Exception]
             try:
                 results = await asyncio.to_thread(
                     self._cluster.write_binding_secrets, [write for write, _ in batch]
                 )
+                if len(results) != len(batch):
+                    raise ClusterError(
+                        f"the cluster answered {len(results)} of {len(batch)} Secret writes"
+                    )
             except Exception as exc:  # every waiter of the batch learns why
                 results = [exc] * len(batch)
             for (_, future), result in zip(batch, results, strict=True):

@@ -89,6 +89,21 @@ async def test_a_failed_trip_fails_each_of_its_secrets() -> None:
     assert all(isinstance(r, ClusterError) and "disk full" in str(r) for r in results)
 
 
+@pytest.mark.asyncio
+async def test_a_short_answer_fails_the_batch_instead_of_hanging_it() -> None:
+    class Short:
+        groups_secret_writes = True
+
+        def write_binding_secrets(self, writes: Sequence[BindingSecretWrite]) -> list[Any]:
+            return ["only-one"]
+
+    writer = SecretWriter(Short())  # type: ignore[arg-type]
+    results = await asyncio.wait_for(
+        asyncio.gather(writer(write("a")), writer(write("b")), return_exceptions=True), 5
+    )
+    assert all(isinstance(r, ClusterError) and "1 of 2" in str(r) for r in results)
+
+
 def test_directory_batch_reports_each_write_on_its_own(tmp_path: Path) -> None:
     cluster = Cluster(DirectoryCluster(tmp_path))
     assert cluster.groups_secret_writes

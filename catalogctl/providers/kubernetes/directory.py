@@ -13,14 +13,16 @@ so both targets produce the same objects.
 
 Secrets written here are plaintext on disk (base64 is not encryption): files
 are created with mode 0600 and a warning is logged once per directory.  Every
-write goes to a temporary file in the same directory and is renamed into
-place, so a crash never leaves a half-written object.  A lock per object
-serialises read-modify-write sequences on it from the engine's threads, while
-writes of different objects (a thousand binding Secrets) run side by side —
-one lock for the whole directory made their fsyncs strictly serial.  Files are
-written by :func:`dump_yaml` and read through libyaml when PyYAML has it, and
-paths are plain strings: this code runs on worker threads during an apply,
-and every microsecond of its Python is GIL time the event loop waits for.
+write goes to a temporary file in the same directory, is fsync'd and renamed
+into place, so a crash never leaves a half-written object.  A lock per object
+serialises read-modify-write sequences on it from the engine's threads.
+Binding Secrets (a thousand in a large apply) are written in groups
+(:class:`~catalogctl.providers.kubernetes.filewrites.GroupCommit`, at most two
+batches at a time, one fsync per directory per batch) rather than each on its
+own thread.  Files are written by :func:`dump_yaml` and read through libyaml
+when PyYAML has it, and paths are plain strings: this code runs on worker
+threads during an apply, and every microsecond of its Python is GIL time the
+event loop waits for.
 """
 
 from __future__ import annotations
