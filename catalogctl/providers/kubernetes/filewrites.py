@@ -139,9 +139,9 @@ class GroupCommit(Generic[J]):
     in progress writes one (the jobs queued so far, its own first, up to
     ``max_batch``, at most one per key and none whose key another batch is
     writing), and when it is done the oldest job still waiting is handed the
-    next batch; every other submitter sleeps until its job is done or a batch
-    is handed to it.  So each thread writes at most one batch, and nothing is
-    left running when the last job is done.  A few writers rather than one:
+    next batch; every other submitter sleeps until its jobs are done or a
+    batch is handed to it.  So a thread writes only batches led by its own
+    jobs, and nothing is left running when the last job is done.  A few writers rather than one:
     a writer spends most of a batch waiting (for fsyncs, and for the GIL
     between its system calls), and one alone fell behind a thousand bindings.
 
