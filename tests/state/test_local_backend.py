@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,7 @@ from catalogctl.state.local import (
     LOCK_FILE,
     LOCK_INFO_FILE,
     STATE_FILE,
+    LocalJournal,
 )
 from tests.state.conformance import (
     BackendFactory,
@@ -345,14 +348,22 @@ def test_each_step_is_fsynced_before_record_returns(
         journal.commit()
 
 
+@contextlib.contextmanager
+def journal_holding(directory: Path, *names: str) -> Iterator[LocalJournal]:
+    """A locked backend's open journal that has recorded instances ``names``."""
+    backend = LocalBackend(directory)
+    with locked(backend):
+        journal = backend.begin(backend.read())
+        for name in names:
+            journal.record(instance(name))
+        yield journal
+
+
 def test_reads_do_not_wait_for_an_fsync_in_progress(
     directory: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The event loop reads the journal's view while a worker thread appends."""
-    backend = LocalBackend(directory)
-    with locked(backend):
-        journal = backend.begin(backend.read())
-        journal.record(instance("a"))
+    with journal_holding(directory, "a") as journal:
         journal_fd = journal._fd
         real_fsync = os.fsync
         in_fsync = threading.Event()
@@ -393,10 +404,7 @@ def test_reads_do_not_wait_for_an_fsync_in_progress(
 def test_failed_append_stops_the_journal_but_keeps_earlier_steps(
     directory: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    backend = LocalBackend(directory)
-    with locked(backend):
-        journal = backend.begin(backend.read())
-        journal.record(instance("a"))
+    with journal_holding(directory, "a") as journal:
         real_write = os.write
 
         def full_disk(fd: int, data: bytes) -> int:

@@ -59,12 +59,8 @@ def _scalar(value: Any) -> str:
         if not value.isascii():
             raise _Unsupported
         return json.dumps(value)
-    if value is None:
-        return "null"
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
+    if value is None or type(value) is bool:
+        return json.dumps(value)  # null, true, false
     if type(value) is int:
         return str(value)
     raise _Unsupported
