@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from catalogctl.engine.admission import Admission
+from catalogctl.engine.batching import ThreadBatches
 from catalogctl.engine.brokers import BrokerRecord, Brokers
 from catalogctl.engine.planner import merged_parameters
 from catalogctl.engine.ports import BindingSecretWrite, ClusterPort
@@ -81,33 +82,17 @@ class Persister:
 
     def __init__(self, journal: Journal) -> None:
         self._journal = journal
-        self._pending: list[tuple[EncodedStep, asyncio.Future[None]]] = []
-        self._writer: asyncio.Future[None] | None = None
+        self._batches: ThreadBatches[EncodedStep, None] = ThreadBatches(
+            self._write, max_batch=self.max_batch
+        )
 
     async def __call__(self, step: ResourceState | str) -> None:
         encoded = encode_step(step)  # an invalid step fails its own caller only
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((encoded, future))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.ensure_future(self._drain())
-        await future
+        await self._batches.submit(encoded)
 
-    async def _drain(self) -> None:
-        while self._pending:
-            batch = self._pending[: self.max_batch]
-            del self._pending[: self.max_batch]
-            try:
-                await asyncio.to_thread(
-                    self._journal.record_encoded, [encoded for encoded, _ in batch]
-                )
-            except Exception as exc:  # every waiter of the batch learns why
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            for _, future in batch:
-                if not future.done():
-                    future.set_result(None)
+    def _write(self, steps: list[EncodedStep]) -> list[None]:
+        self._journal.record_encoded(steps)
+        return [None] * len(steps)
 
 
 class SecretWriter:
@@ -127,41 +112,17 @@ class SecretWriter:
     trips = 2
 
     def __init__(self, cluster: ClusterPort) -> None:
-        self._cluster = cluster
-        self._pending: list[tuple[BindingSecretWrite, asyncio.Future[str]]] = []
-        self._drains: set[asyncio.Future[None]] = set()
+        self._batches: ThreadBatches[BindingSecretWrite, str] = ThreadBatches(
+            cluster.write_binding_secrets,
+            max_batch=self.max_batch,
+            trips=self.trips,
+            short_answer=lambda got, sent: ClusterError(
+                f"the cluster answered {got} of {sent} Secret writes"
+            ),
+        )
 
     async def __call__(self, write: BindingSecretWrite) -> str:
-        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self._pending.append((write, future))
-        if len(self._drains) < self.trips:
-            drain = asyncio.ensure_future(self._drain())
-            self._drains.add(drain)
-            drain.add_done_callback(self._drains.discard)
-        return await future
-
-    async def _drain(self) -> None:
-        while self._pending:
-            batch = self._pending[: self.max_batch]
-            del self._pending[: self.max_batch]
-            results: list[str | Exception]
-            try:
-                results = await asyncio.to_thread(
-                    self._cluster.write_binding_secrets, [write for write, _ in batch]
-                )
-                if len(results) != len(batch):
-                    raise ClusterError(
-                        f"the cluster answered {len(results)} of {len(batch)} Secret writes"
-                    )
-            except Exception as exc:  # every waiter of the batch learns why
-                results = [exc] * len(batch)
-            for (_, future), result in zip(batch, results, strict=True):
-                if future.done():
-                    continue
-                if isinstance(result, Exception):
-                    future.set_exception(result)
-                else:
-                    future.set_result(result)
+        return await self._batches.submit(write)
 
 
 #: Kinds whose steps send broker requests, and so go through admission.
@@ -292,7 +253,7 @@ class Applier:
         records: dict[str, Mapping[str, Any]] = {}
         namespaces: set[str] = set()
         for change in self.plan.changes:
-            if change.kind not in ("ServiceInstance", "ServiceBinding"):
+            if change.kind not in _BROKER_KINDS:
                 continue
             record = change.private.get("broker")
             if not isinstance(record, Mapping):
