@@ -75,6 +75,25 @@ none: ~
     assert doc.data["none"] is None
 
 
+def test_a_scalar_written_plain_and_quoted_in_one_file_keeps_each_type() -> None:
+    # Tags are resolved once per distinct (text, quoting): the cache must not
+    # hand the plain reading to the quoted spelling or the other way round.
+    text = """\
+a: {x: "true", y: true, z: 'true', w: true}
+---
+b: [10, "10", 10, '10', 0x10, "0x10", null, "null", 1.5, "1.5"]
+---
+"yes": yes
+1: one
+"""
+    docs = parse_text(text, "f.yaml")[0]
+    assert docs[0].data == {"a": {"x": "true", "y": True, "z": "true", "w": True}}
+    b = docs[1].data["b"]
+    assert b == [10, "10", 10, "10", 16, "0x10", None, "null", 1.5, "1.5"]
+    assert [type(v) for v in b[:4]] == [int, str, int, str]
+    assert docs[2].data == {"yes": True, "1": "one"}
+
+
 def test_duplicate_keys_are_recorded_with_both_positions_and_first_value_kept() -> None:
     text = "a: 1\nb:\n  c: 2\n  d: 3\n  c: 4\na: 5\n"
     docs, problems = parse_text(text, "f.yaml")
