@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import random
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from catalogctl.providers.osb.params import (
     ParameterError,
     SecretParameters,
     UnusableSchemaError,
+    _go_float,
     check_schema,
     go_json_marshal,
     merge_parameters,
@@ -388,3 +390,33 @@ def test_patch_nested_change_resends_top_level_value_and_tracks_sensitivity() ->
     patch = parameters_patch({"cfg": {"a": 1, "b": 1}, "pw": "old"}, merged)
     assert patch.payload == {"cfg": {"a": 1, "b": 2}, "pw": "new"}
     assert patch.sensitive_keys == {"pw"}
+
+
+def test_go_json_marshal_of_random_strings_and_integers_matches_the_general_path() -> None:
+    # Plain strings and exact integers take shortcuts; both must agree with the
+    # character-by-character escaper and the float64 formatter for every input.
+    rng = random.Random(7)
+    alphabet = 'ab Z09-_./:"\\<>&\n\r\t\x00\x01\x1f\x7f é€😀\u2028\u2029\ud800'
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+        assert go_json_marshal(text) == _go_string_by_character(text), repr(text)
+    for value in [0, 1, -1, 2**53, -(2**53), 2**53 + 1, -(2**53) - 1, 10**21, 10**22, 12345]:
+        assert go_json_marshal(value) == _go_float(float(value)), value
+
+
+def _go_string_by_character(text: str) -> str:
+    """Go's escaping written out per character, as encoding/json's encodeState does."""
+    out = ['"']
+    for ch in text:
+        code = ord(ch)
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ch in "\n\r\t":
+            out.append({"\n": "\\n", "\r": "\\r", "\t": "\\t"}[ch])
+        elif code < 0x20 or ch in "<>&" or code in (0x2028, 0x2029):
+            out.append(f"\\u{code:04x}")
+        elif 0xD800 <= code <= 0xDFFF:
+            out.append("\\ufffd")
+        else:
+            out.append(ch)
+    return "".join(out) + '"'

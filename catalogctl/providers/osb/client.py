@@ -37,10 +37,8 @@ import re
 import time
 import uuid
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
-
-import httpx
 
 from catalogctl.providers.osb.config import (
     BasicAuth,
@@ -65,6 +63,11 @@ from catalogctl.providers.osb.outcomes import (
     Unreachable,
     classify,
 )
+
+if TYPE_CHECKING:
+    # Only the injected test transport uses httpx; importing it costs every
+    # command ~0.1 s (ssl contexts, certifi, h11, email), so it waits until then.
+    import httpx
 
 logger = logging.getLogger(__name__)
 
@@ -150,6 +153,8 @@ class OSBClient:
                 conn.url, verify=conn.ssl_verify(), max_idle=in_flight, user_agent=_USER_AGENT
             )
         else:
+            import httpx
+
             self._http = httpx.AsyncClient(
                 transport=transport,
                 timeout=httpx.Timeout(conn.timeout),
@@ -493,6 +498,8 @@ class OSBClient:
     ) -> RawResponse:
         """The injected-transport path, with httpx errors mapped like :class:`BrokerHTTP`'s."""
         assert self._http is not None
+        import httpx
+
         try:
             # httpx timeouts are per phase; the outer bound covers the whole exchange.
             async with asyncio.timeout(self.conn.timeout):

@@ -531,7 +531,17 @@ def _go_float(value: float) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
+#: Text Go writes between the quotes as is: no quote, backslash, control
+#: character, ``<>&``, line/paragraph separator or lone surrogate.
+_GO_PLAIN = re.compile(r'[^"\\\x00-\x1f<>&\u2028\u2029\ud800-\udfff]*')
+
+#: Integers a float64 holds exactly; Go prints them as their digits.
+_EXACT_INT = 2**53
+
+
 def _go_string(text: str) -> str:
+    if _GO_PLAIN.fullmatch(text):
+        return f'"{text}"'  # the common case, without a loop per character
     out = ['"']
     for ch in text:
         code = ord(ch)
@@ -572,6 +582,8 @@ def go_json_marshal(value: Any) -> str:
     if value is False:
         return "false"
     if isinstance(value, int):
+        if -_EXACT_INT <= value <= _EXACT_INT:
+            return str(value)
         return _go_float(float(value))
     if isinstance(value, float):
         return _go_float(value)
