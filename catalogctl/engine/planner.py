@@ -11,7 +11,7 @@ import asyncio
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -549,9 +549,6 @@ async def make_plan(
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         version=__version__,
         upgrades_available=tuple(resolution.upgrades),
+        private=resolution.private,
     )
-    changes = tuple(
-        replace(c, private={**resolution.private.get(c.address, {}), **c.private})
-        for c in plan.changes
-    )
-    return replace(plan, changes=changes)
+    return plan

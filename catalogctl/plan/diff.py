@@ -314,8 +314,15 @@ def compute_plan(
     created_at: str = "",
     version: str = "",
     upgrades_available: tuple[str, ...] = (),
+    private: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Plan:
-    """Compute the plan.  Pure: same inputs, same plan."""
+    """Compute the plan.  Pure: same inputs, same plan.
+
+    ``private`` holds, per address, what apply needs and the plan does not
+    show (specs, broker records); each change carries its own entry, under
+    what the decision itself adds.
+    """
+    carried = private or {}
     options = options or DiffOptions()
     drift = tuple(_drift(state, observed))
     mode = (
@@ -387,7 +394,7 @@ def compute_plan(
     for address, decision in decisions.items():
         d = wanted[address]
         s = state.get(address)
-        changes[address] = _change(d, s, decision)
+        changes[address] = _change(d, s, decision, carried.get(address))
 
     for address in state.addresses():
         if address in wanted:
@@ -405,6 +412,7 @@ def compute_plan(
             after=None,
             sensitive_paths=_state_sensitive(s),
             depends_on=tuple(s.depends_on),
+            private=dict(carried.get(address) or {}),
         )
 
     if options.refresh_only:
@@ -447,7 +455,12 @@ def _state_dependents(state: State, roots: set[str]) -> set[str]:
     return found
 
 
-def _change(d: DesiredResource, s: ResourceState | None, decision: _Decision) -> Change:
+def _change(
+    d: DesiredResource,
+    s: ResourceState | None,
+    decision: _Decision,
+    carried: Mapping[str, Any] | None,
+) -> Change:
     before = state_attributes(s) if s is not None else None
     after = dict(d.attributes)
     unknown: list[JSONPath] = []
@@ -487,5 +500,5 @@ def _change(d: DesiredResource, s: ResourceState | None, decision: _Decision) ->
         sensitive_paths=sensitive,
         requires_replace=decision.requires_replace,
         depends_on=d.depends_on,
-        private=dict(decision.private or {}),
+        private={**(carried or {}), **(decision.private or {})},
     )
