@@ -7,7 +7,7 @@ one parser serves the CLI and the state file alike.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 CLUSTER_SCOPED_KINDS = frozenset({"ClusterServiceBroker"})
 
@@ -29,6 +29,19 @@ class Address:
     kind: str
     namespace: str
     name: str
+    #: Addresses key the graph and every per-resource map, and are hashed
+    #: twenty-odd times each per plan: the hash is computed once.
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.kind, self.namespace, self.name)))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __reduce__(self) -> tuple[type[Address], tuple[str, str, str]]:
+        # String hashes differ between processes: a copy computes its own.
+        return (Address, (self.kind, self.namespace, self.name))
 
     def __str__(self) -> str:
         if self.namespace:
