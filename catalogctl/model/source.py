@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import yaml
 
@@ -62,27 +62,30 @@ STDIN = "-"
 _STR_TAG = "tag:yaml.org,2002:str"
 
 
-class Position(NamedTuple):
-    """A 1-based line and column in a named file.
-
-    A named tuple rather than a dataclass: one is made for every field of every
-    document, and building a tuple costs a quarter of a frozen dataclass.
-    """
+@dataclass(frozen=True)
+class Position:
+    """A 1-based line and column in a named file."""
 
     file: str
     line: int
     column: int
 
 
+#: 1-based (line, column) of a field; the file is the document's.
+Mark = tuple[int, int]
+
+
 @dataclass
 class Document:
-    """One YAML document: its plain value and the position of each field path."""
+    """One YAML document: its plain value and where each field path was written."""
 
     file: str
     index: int
     data: Any
     start: Position
-    positions: dict[PathKey, Position] = field(default_factory=dict)
+    #: (line, column) of every field path; kept as bare tuples because only a
+    #: problem report turns one into a :class:`Position`.
+    marks: dict[PathKey, Mark] = field(default_factory=dict)
     #: Keys written twice in one mapping: (path, position of the repeat, of the first).
     duplicate_keys: list[tuple[PathKey, Position, Position]] = field(default_factory=list)
 
@@ -94,9 +97,9 @@ class Document:
         """
         key = tuple(path)
         while key:
-            pos = self.positions.get(key)
-            if pos is not None:
-                return pos
+            mark = self.marks.get(key)
+            if mark is not None:
+                return Position(self.file, *mark)
             key = key[:-1]
         return self.start
 
@@ -106,12 +109,17 @@ def _position(file: str, node: yaml.Node) -> Position:
     return Position(file, mark.line + 1, mark.column + 1)
 
 
+def _mark(node: yaml.Node) -> Mark:
+    mark = node.start_mark
+    return (mark.line + 1, mark.column + 1)
+
+
 class _Converter:
-    """Turns a node tree into plain values, recording positions and duplicate keys."""
+    """Turns a node tree into plain values, recording marks and duplicate keys."""
 
     def __init__(self, file: str) -> None:
         self.file = file
-        self.positions: dict[PathKey, Position] = {}
+        self.marks: dict[PathKey, Mark] = {}
         self.duplicates: list[tuple[PathKey, Position, Position]] = []
 
     def convert(self, node: yaml.Node, path: PathKey) -> Any:
@@ -138,10 +146,11 @@ class _Converter:
                 child = (*path, key)
                 if key in result:
                     # Reported by the loader, which knows the resource's address.
-                    first = self.positions.get(child, _position(self.file, node))
+                    line, column = self.marks.get(child, _mark(node))
+                    first = Position(self.file, line, column)
                     self.duplicates.append((child, _position(self.file, key_node), first))
                     continue
-                self.positions[child] = _position(self.file, key_node)
+                self.marks[child] = _mark(key_node)
                 result[key] = self.convert(value_node, child)
             for merged in merges:
                 for k, v in merged.items():
@@ -151,7 +160,7 @@ class _Converter:
             items = []
             for i, item in enumerate(node.value):
                 child = (*path, i)
-                self.positions[child] = _position(self.file, item)
+                self.marks[child] = _mark(item)
                 items.append(self.convert(item, child))
             return items
         value = _CONSTRUCTOR.construct_object(node, deep=True)
@@ -179,7 +188,7 @@ def parse_text(text: str, file: str) -> tuple[list[Document], list[Problem]]:
                     index,
                     data,
                     _position(file, node),
-                    converter.positions,
+                    converter.marks,
                     converter.duplicates,
                 )
             )

@@ -39,11 +39,11 @@ def test_multi_document_text_skips_empty_documents() -> None:
 
 def test_positions_of_keys_and_list_items() -> None:
     doc = parse_text(TWO_DOCS, "f.yaml")[0][0]
-    assert doc.positions[("metadata", "name")] == Position("f.yaml", 5, 3)
-    assert doc.positions[("spec", "items", 0)] == Position("f.yaml", 8, 7)
-    assert doc.positions[("spec", "items", 0, "value")] == Position("f.yaml", 9, 7)
-    assert doc.positions[("spec", "items", 1)] == Position("f.yaml", 10, 7)
-    assert doc.positions[("spec", "items", 1, "value")] == Position("f.yaml", 10, 19)
+    assert doc.position_of(("metadata", "name")) == Position("f.yaml", 5, 3)
+    assert doc.position_of(("spec", "items", 0)) == Position("f.yaml", 8, 7)
+    assert doc.position_of(("spec", "items", 0, "value")) == Position("f.yaml", 9, 7)
+    assert doc.position_of(("spec", "items", 1)) == Position("f.yaml", 10, 7)
+    assert doc.position_of(("spec", "items", 1, "value")) == Position("f.yaml", 10, 19)
 
 
 def test_position_of_a_missing_field_is_its_nearest_parent() -> None:
