@@ -274,7 +274,8 @@ def _syntax_message(exc: yaml.MarkedYAMLError, text: str) -> str:
     return what
 
 
-def _expand(path: str) -> Iterator[Path]:
+def expand_path(path: str) -> Iterator[Path]:
+    """The files one ``-f`` argument names: itself, or a directory's YAML files, sorted."""
     p = Path(path)
     if p.is_dir():
         found = sorted(q for q in p.rglob("*") if q.suffix in (".yaml", ".yml") and q.is_file())
@@ -322,7 +323,7 @@ def _read_sources(paths: Iterable[str]) -> tuple[list[Document], list[Problem]]:
         if not os.path.exists(arg):
             problems.append(Problem(arg, 0, 0, "", "", "no such file or directory"))
             continue
-        for file in _expand(arg):
+        for file in expand_path(arg):
             name = str(file)
             try:
                 text = file.read_text(encoding="utf-8")
