@@ -43,7 +43,8 @@ from catalogctl.providers.kubernetes.filewrites import (
     GroupCommit,
     TempFile,
     atomic_write,
-    fsync_directory,
+    fsync_directories,
+    sync_all,
 )
 from catalogctl.providers.kubernetes.mappings import (
     POD_SPEC_PATHS,
@@ -257,9 +258,11 @@ class DirectoryCluster:
                     pending.append((job, *prepared))
             synced: list[tuple[_SecretWrite, TempFile, SecretObservation]] = []
             try:
-                for job, temp, after in pending:
+                failures = sync_all([temp for _, temp, _ in pending])
+                for (job, temp, after), failure in zip(pending, failures, strict=True):
                     try:
-                        temp.sync()
+                        if failure is not None:
+                            raise failure
                         temp.install()
                     except OSError as e:
                         temp.discard()
@@ -270,13 +273,7 @@ class DirectoryCluster:
                 for _, temp, _ in pending:
                     if temp.fd is not None:  # not reached: an unexpected error above
                         temp.discard()
-            directories = {os.path.dirname(job.path) for job, _, _ in synced}
-            broken: dict[str, OSError] = {}
-            for directory in directories:
-                try:
-                    fsync_directory(directory)
-                except OSError as e:
-                    broken[directory] = e
+            broken = fsync_directories(os.path.dirname(job.path) for job, _, _ in synced)
             for job, _, after in synced:
                 failed = broken.get(os.path.dirname(job.path))
                 if failed is not None:
