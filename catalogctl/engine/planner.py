@@ -190,18 +190,26 @@ async def resolve(
         out.private[address] = {"broker": records[address].to_dict()}
 
     resolved: dict[str, ResolvedPlan] = {}
+    # Thousands of instances share a handful of selectors: each is resolved once.
+    by_reference: dict[PlanReference, ResolvedPlan | PlanResolutionError] = {}
     for res, inst in desired.of_type(ServiceInstance):
         address = str(res.address)
         ref = _plan_reference(inst, res.address.namespace)
-        try:
-            plan = resolve_plan(
-                ref, visible_catalogs(ref, cluster=cluster_catalogs, namespaced=namespaced)
-            )
-        except PlanResolutionError as exc:
+        plan_or_error = by_reference.get(ref)
+        if plan_or_error is None:
+            try:
+                plan_or_error = resolve_plan(
+                    ref, visible_catalogs(ref, cluster=cluster_catalogs, namespaced=namespaced)
+                )
+            except PlanResolutionError as exc:
+                plan_or_error = exc
+            by_reference[ref] = plan_or_error
+        if isinstance(plan_or_error, PlanResolutionError):
             # Point at the field the resolver blamed (an unknown plan is the plan's fault).
-            where = ("spec", exc.field) if exc.field else _selector_path(inst)
-            problems.append(res.problem(where, str(exc)))
+            where = ("spec", plan_or_error.field) if plan_or_error.field else _selector_path(inst)
+            problems.append(res.problem(where, str(plan_or_error)))
             continue
+        plan = plan_or_error
         resolved[address] = plan
         merged, found = merged_parameters(
             res, inst.spec.parameters, inst.spec.parameters_from, cluster

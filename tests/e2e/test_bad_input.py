@@ -126,6 +126,22 @@ def test_unknown_plan(
     assert _kube_writes(kube_apiserver) == []
 
 
+def test_instances_sharing_an_unknown_plan_are_each_reported_at_their_own_line(
+    ws: Workspace, programmable_broker: ProgrammableBroker
+) -> None:
+    # The selector is resolved once for both; each instance still gets its own problem.
+    a = ws.write("a.yaml", instance_yaml("a", "platinum"))
+    b = ws.write("b.yaml", instance_yaml("b", "platinum") + "---\n" + instance_yaml("c"))
+    result = ws.run("plan")
+    assert result.exit_code == 1, (result.stdout, result.stderr)
+    problems = [line for line in result.stderr.splitlines() if "platinum" in line]
+    assert len(problems) == 2, result.stderr
+    assert problems[0].startswith(f"{a}:8:3: ServiceInstance/apps/a: "), problems
+    assert problems[1].startswith(f"{b}:8:3: ServiceInstance/apps/b: "), problems
+    assert "ServiceInstance/apps/c" not in result.stderr
+    assert mutating(programmable_broker.requests) == []
+
+
 def test_bad_input_after_apply_changes_nothing(
     ws: Workspace, programmable_broker: ProgrammableBroker, kube_apiserver: KubeApiServer
 ) -> None:
