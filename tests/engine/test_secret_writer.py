@@ -142,3 +142,6 @@ def test_a_target_without_grouping_is_written_one_by_one(tmp_path: Path) -> None
     results = cluster.write_binding_secrets([write("a"), write("b")])
     assert results == [secret_data_digest({"k": b"a"}), secret_data_digest({"k": b"b"})]
     assert target.calls == ["a", "b"]
+    # The answer is kept per target: handing the facade another target asks again.
+    cluster.target = DirectoryCluster(tmp_path)
+    assert cluster.groups_secret_writes

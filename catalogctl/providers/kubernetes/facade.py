@@ -36,6 +36,9 @@ class Cluster:
     def __init__(self, target: ClusterTarget, sources: ChainSecretSource | None = None) -> None:
         self.target = target
         self.sources = sources or ChainSecretSource.standard(target)
+        # A runtime Protocol check inspects the target's attributes each time
+        # (tens of microseconds); the engine asks once per Secret it writes.
+        self._grouping: tuple[ClusterTarget, bool] | None = None
 
     @classmethod
     def open(
@@ -90,11 +93,15 @@ class Cluster:
     @property
     def groups_secret_writes(self) -> bool:
         """Whether :meth:`write_binding_secrets` is faster than one call per Secret."""
-        return isinstance(self.target, GroupsSecretWrites)
+        target = self.target
+        if self._grouping is None or self._grouping[0] is not target:
+            self._grouping = (target, isinstance(target, GroupsSecretWrites))
+        return self._grouping[1]
 
     def write_binding_secrets(self, writes: Sequence[BindingSecretWrite]) -> list[str | Exception]:
         """Create or update several Secrets; per write, the digest of its data or its error."""
-        if isinstance(self.target, GroupsSecretWrites):
+        if self.groups_secret_writes:
+            assert isinstance(self.target, GroupsSecretWrites)
             observed = self.target.write_binding_secrets(writes)
         else:
             observed = []
