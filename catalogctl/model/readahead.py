@@ -79,7 +79,8 @@ class Sources:
         os.close(fd)
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
+        with contextlib.suppress(ChildProcessError):  # reaped elsewhere already
+            os.waitpid(pid, 0)
 
     def _collect(self) -> Result | None:
         assert self._child is not None
@@ -87,7 +88,10 @@ class Sources:
         self._child = None
         with open(fd, "rb") as pipe:
             payload = pipe.read()
-        _, status = os.waitpid(pid, 0)
+        try:
+            _, status = os.waitpid(pid, 0)
+        except ChildProcessError:  # reaped elsewhere: its exit status is unknown
+            return None
         if os.waitstatus_to_exitcode(status) != 0:
             return None
         try:
