@@ -37,7 +37,7 @@ class Cluster:
         self.target = target
         self.sources = sources or ChainSecretSource.standard(target)
         # A runtime Protocol check inspects the target's attributes each time
-        # (tens of microseconds); the engine asks once per Secret it writes.
+        # (a few microseconds); the engine asks once per Secret it writes.
         self._grouping: tuple[ClusterTarget, bool] | None = None
 
     @classmethod
