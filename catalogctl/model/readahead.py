@@ -32,7 +32,14 @@ from collections.abc import Iterable
 from typing import Any
 
 from catalogctl.errors import Problem
-from catalogctl.model.source import STDIN, Document, Position, expand_path, read_sources
+from catalogctl.model.source import (
+    STDIN,
+    Document,
+    FileMarks,
+    Position,
+    expand_path,
+    read_sources,
+)
 
 #: Below this much YAML (about 700 resources, 50 ms of parsing) a child costs
 #: more than it saves.
@@ -153,28 +160,30 @@ def _position(pos: Position) -> tuple[str, int, int]:
 
 
 def _encode(result: Result) -> Any:
+    """Plain values for ``marshal``: each file's text once, then its documents and problems."""
     documents, problems = result
+    texts: dict[int, int] = {}  # id(FileMarks) -> its index in ``files``
+    files: list[tuple[str, str]] = []
+    encoded = []
+    for d in documents:
+        source = -1
+        if d.source is not None:
+            source = texts.get(id(d.source), -1)
+            if source < 0:
+                source = texts[id(d.source)] = len(files)
+                files.append((d.source.file, d.source.text))
+        duplicates = [(path, _position(a), _position(b)) for path, a, b in d.duplicate_keys]
+        encoded.append((d.file, d.index, d.data, _position(d.start), duplicates, source))
     return (
-        [
-            (
-                d.file,
-                d.index,
-                d.data,
-                _position(d.start),
-                d.marks,
-                [
-                    (path, _position(again), _position(first))
-                    for path, again, first in d.duplicate_keys
-                ],
-            )
-            for d in documents
-        ],
+        files,
+        encoded,
         [(p.file, p.line, p.column, p.resource, p.field, p.message) for p in problems],
     )
 
 
 def _decode(value: Any) -> Result:
-    documents, problems = value
+    files, documents, problems = value
+    sources = [FileMarks(file, text) for file, text in files]
     return (
         [
             Document(
@@ -182,10 +191,10 @@ def _decode(value: Any) -> Result:
                 index,
                 data,
                 Position(*start),
-                marks,
-                [(path, Position(*again), Position(*first)) for path, again, first in duplicates],
+                [(path, Position(*a), Position(*b)) for path, a, b in duplicates],
+                sources[source] if source >= 0 else None,
             )
-            for file, index, data, start, marks, duplicates in documents
+            for file, index, data, start, duplicates, source in documents
         ],
         [Problem(*p) for p in problems],
     )

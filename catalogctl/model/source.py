@@ -75,19 +75,53 @@ class Position:
 Mark = tuple[int, int]
 
 
+class FileMarks:
+    """Where each field of each document in one file's text was written, found on first use.
+
+    Marks are read only to report a problem.  Recording them while parsing
+    was a third of the conversion's time and more than half of what a
+    read-ahead child sends back, so the text is kept instead and parsed again,
+    once for the whole file, when one of its documents is first asked where
+    a field is.
+    """
+
+    def __init__(self, file: str, text: str) -> None:
+        self.file = file
+        self.text = text
+        self._by_index: dict[int, dict[PathKey, Mark]] | None = None
+
+    def of(self, index: int) -> dict[PathKey, Mark]:
+        """The marks of the document numbered ``index`` (as ``Document.index`` counts)."""
+        if self._by_index is None:
+            self._by_index = {}
+            try:
+                for i, node in enumerate(yaml.compose_all(self.text, Loader=_Loader)):
+                    if node is not None and not _is_empty(node):
+                        converter = _Converter(self.file, marks=True)
+                        converter.convert(node, ())
+                        self._by_index[i] = converter.marks
+            except yaml.YAMLError:
+                pass  # the first read stopped at the same error, with the same documents
+        return self._by_index.get(index, {})
+
+
 @dataclass
 class Document:
-    """One YAML document: its plain value and where each field path was written."""
+    """One YAML document: its plain value, and where its fields were written."""
 
     file: str
     index: int
     data: Any
     start: Position
-    #: (line, column) of every field path; kept as bare tuples because only a
-    #: problem report turns one into a :class:`Position`.
-    marks: dict[PathKey, Mark] = field(default_factory=dict)
     #: Keys written twice in one mapping: (path, position of the repeat, of the first).
     duplicate_keys: list[tuple[PathKey, Position, Position]] = field(default_factory=list)
+    #: The text it was read from, for :meth:`position_of`; None for one built in code.
+    source: FileMarks | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def marks(self) -> dict[PathKey, Mark]:
+        """(line, column) of every field path (list items included)."""
+        return self.source.of(self.index) if self.source is not None else {}
 
     def position_of(self, path: Iterable[str | int]) -> Position:
         """Position of ``path``, or of its nearest existing parent.
@@ -95,9 +129,10 @@ class Document:
         A missing field has no node of its own, so the message points at the
         mapping that should have held it.
         """
+        marks = self.marks
         key = tuple(path)
         while key:
-            mark = self.marks.get(key)
+            mark = marks.get(key)
             if mark is not None:
                 return Position(self.file, *mark)
             key = key[:-1]
@@ -115,18 +150,25 @@ def _mark(node: yaml.Node) -> Mark:
 
 
 class _Converter:
-    """Turns a node tree into plain values, recording marks and duplicate keys."""
+    """Turns a node tree into plain values, noting duplicate keys (and marks if asked).
 
-    def __init__(self, file: str) -> None:
+    Without marks a duplicate key is only noted (``found_duplicate``); the
+    document is then converted again with marks to say where both copies are.
+    """
+
+    def __init__(self, file: str, *, marks: bool = False) -> None:
         self.file = file
+        self.track = marks
         self.marks: dict[PathKey, Mark] = {}
         self.duplicates: list[tuple[PathKey, Position, Position]] = []
+        self.found_duplicate = False
 
     def convert(self, node: yaml.Node, path: PathKey) -> Any:
         kind = node.__class__
         if kind is yaml.ScalarNode and node.tag == _STR_TAG:
             # Most scalars are strings: skip the constructor's dispatch.
             return node.value
+        track = self.track
         if kind is yaml.MappingNode:
             result: dict[str, Any] = {}
             merges: list[dict[str, Any]] = []
@@ -143,20 +185,25 @@ class _Converter:
                 else:
                     raw_key = _CONSTRUCTOR.construct_object(key_node, deep=True)
                     key = raw_key if isinstance(raw_key, str) else str(raw_key)
-                child = (*path, key)
+                child = (*path, key) if track else path
                 if key in result:
                     # Reported by the loader, which knows the resource's address.
-                    line, column = self.marks.get(child, _mark(node))
-                    first = Position(self.file, line, column)
-                    self.duplicates.append((child, _position(self.file, key_node), first))
+                    self.found_duplicate = True
+                    if track:
+                        line, column = self.marks.get(child, _mark(node))
+                        first = Position(self.file, line, column)
+                        self.duplicates.append((child, _position(self.file, key_node), first))
                     continue
-                self.marks[child] = _mark(key_node)
+                if track:
+                    self.marks[child] = _mark(key_node)
                 result[key] = self.convert(value_node, child)
             for merged in merges:
                 for k, v in merged.items():
                     result.setdefault(k, v)
             return result
         if kind is yaml.SequenceNode:
+            if not track:
+                return [self.convert(item, path) for item in node.value]
             items = []
             for i, item in enumerate(node.value):
                 child = (*path, i)
@@ -175,6 +222,7 @@ def parse_text(text: str, file: str) -> tuple[list[Document], list[Problem]]:
     """Parse a multi-document YAML text; empty documents are skipped."""
     problems: list[Problem] = []
     documents: list[Document] = []
+    source = FileMarks(file, text)
     try:
         for index, node in enumerate(yaml.compose_all(text, Loader=_Loader)):
             if node is None or _is_empty(node):
@@ -182,15 +230,11 @@ def parse_text(text: str, file: str) -> tuple[list[Document], list[Problem]]:
                 continue
             converter = _Converter(file)
             data = converter.convert(node, ())
+            if converter.found_duplicate:
+                converter = _Converter(file, marks=True)
+                converter.convert(node, ())
             documents.append(
-                Document(
-                    file,
-                    index,
-                    data,
-                    _position(file, node),
-                    converter.marks,
-                    converter.duplicates,
-                )
+                Document(file, index, data, _position(file, node), converter.duplicates, source)
             )
     except yaml.MarkedYAMLError as exc:
         line, column = _error_position(exc, text)

@@ -76,6 +76,8 @@ _IN_FRESH_PROCESS = textwrap.dedent(
     print(json.dumps({
         "forked": forked,
         "same": (documents, problems) == serial,
+        "same_marks": [d.marks for d in documents] == [d.marks for d in serial[0]],
+        "marks": sum(len(d.marks) for d in documents),
         "documents": len(documents),
         "problems": [p.render() for p in problems],
         "duplicates": [repr(d.duplicate_keys) for d in documents if d.duplicate_keys],
@@ -112,6 +114,7 @@ def test_a_child_reads_large_inputs_and_answers_exactly_what_a_serial_read_gives
     result = _run_fresh(str(services), str(extra), str(tmp_path / "missing.yaml"), "result")
     assert result["forked"] is True
     assert result["same"] is True
+    assert result["same_marks"] is True and result["marks"] > 1600 * 10
     assert result["documents"] == 1600 + 1 + 2
     problems = result["problems"]
     assert isinstance(problems, list) and len(problems) == 2

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from catalogctl.model.source import Position, parse_text, read_sources
+from catalogctl.model.source import Document, Position, parse_text, read_sources
 
 TWO_DOCS = """\
 # leading comment
@@ -92,6 +92,20 @@ b: [10, "10", 10, '10', 0x10, "0x10", null, "null", 1.5, "1.5"]
     assert b == [10, "10", 10, "10", 16, "0x10", None, "null", 1.5, "1.5"]
     assert [type(v) for v in b[:4]] == [int, str, int, str]
     assert docs[2].data == {"yes": True, "1": "one"}
+
+
+def test_positions_come_from_the_files_text_once_asked_for(tmp_path: Path) -> None:
+    path = tmp_path / "f.yaml"
+    path.write_text(TWO_DOCS + "---\nkind: C\nspec: [1, 2\n", encoding="utf-8")
+    docs, problems = read_sources([str(path)])
+    assert [d.data["kind"] for d in docs] == ["A", "B"] and len(problems) == 1
+    path.unlink()  # positions are worked out from the text read, not from the file again
+    assert docs[1].position_of(("kind",)) == Position(str(path), 14, 1)
+    assert docs[0].position_of(("spec", "items", 1, "value")) == Position(str(path), 10, 19)
+    assert docs[0].source is docs[1].source  # one parse for the whole file
+    assert docs[0].marks[("metadata",)] == (4, 1)
+    built = Document("ServiceInstance/a/b", 0, {}, Position("ServiceInstance/a/b", 0, 0))
+    assert built.marks == {} and built.position_of(("spec",)) == built.start
 
 
 def test_duplicate_keys_are_recorded_with_both_positions_and_first_value_kept() -> None:
