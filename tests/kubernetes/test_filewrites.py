@@ -12,13 +12,7 @@ import pytest
 
 from catalogctl.errors import OwnershipError
 from catalogctl.providers.kubernetes.directory import DirectoryCluster
-from catalogctl.providers.kubernetes.filewrites import (
-    GroupCommit,
-    TempFile,
-    atomic_write,
-    fsync_directories,
-    sync_all,
-)
+from catalogctl.providers.kubernetes.filewrites import GroupCommit, TempFile, atomic_write
 
 OWNER = "ServiceBinding/default/b"
 
@@ -267,50 +261,3 @@ def test_concurrent_secret_writes_are_grouped_and_each_lands(
     assert sorted(os.listdir(foreign.parent)) == sorted(
         [f"s{n}.yaml" for n in range(30)] + ["taken.yaml"]
     )
-
-
-def test_sync_all_issues_fsyncs_together_and_reports_each_files_error(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    temps = [TempFile.write(str(tmp_path / f"f{n}"), b"x", 0o600) for n in range(5)]
-    real_fsync = os.fsync
-    # Four fsyncs must be in the kernel at once to pass: one at a time, the barrier breaks.
-    together = threading.Barrier(4, timeout=10)
-    broken = temps[4].fd
-
-    def fsync(fd: int) -> None:
-        if fd == broken:
-            raise OSError(5, "Input/output error")
-        together.wait()
-        real_fsync(fd)
-
-    monkeypatch.setattr(os, "fsync", fsync)
-    failures = sync_all(temps)
-    assert failures[:4] == [None] * 4
-    assert isinstance(failures[4], OSError) and failures[4].errno == 5
-    assert all(temp.fd is None for temp in temps)  # every file closed, failed or not
-    for temp in temps[:4]:
-        temp.install()
-    assert os.path.exists(temps[4].tmp) and not (tmp_path / "f4").exists()
-    temps[4].discard()
-    assert sorted(p.name for p in tmp_path.iterdir()) == [f"f{n}" for n in range(4)]
-
-
-def test_fsync_directories_syncs_each_once_and_names_the_failures(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    for name in ("a", "b", "c"):
-        (tmp_path / name).mkdir()
-    synced: list[str] = []
-    real_fsync = os.fsync
-
-    def fsync(fd: int) -> None:
-        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
-        real_fsync(fd)
-
-    monkeypatch.setattr(os, "fsync", fsync)
-    paths = [str(tmp_path / n) for n in ("a", "b", "a", "c", "b")]
-    assert fsync_directories([*paths, str(tmp_path / "missing")]).keys() == {
-        str(tmp_path / "missing")
-    }
-    assert sorted(synced) == [str(tmp_path / n) for n in ("a", "b", "c")]

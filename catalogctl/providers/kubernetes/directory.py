@@ -43,8 +43,7 @@ from catalogctl.providers.kubernetes.filewrites import (
     GroupCommit,
     TempFile,
     atomic_write,
-    fsync_directories,
-    sync_all,
+    fsync_directory,
 )
 from catalogctl.providers.kubernetes.mappings import (
     POD_SPEC_PATHS,
@@ -258,11 +257,9 @@ class DirectoryCluster:
                     pending.append((job, *prepared))
             synced: list[tuple[_SecretWrite, TempFile, SecretObservation]] = []
             try:
-                failures = sync_all([temp for _, temp, _ in pending])
-                for (job, temp, after), failure in zip(pending, failures, strict=True):
+                for job, temp, after in pending:
                     try:
-                        if failure is not None:
-                            raise failure
+                        temp.sync()
                         temp.install()
                     except OSError as e:
                         temp.discard()
@@ -273,7 +270,13 @@ class DirectoryCluster:
                 for _, temp, _ in pending:
                     if temp.fd is not None:  # not reached: an unexpected error above
                         temp.discard()
-            broken = fsync_directories(os.path.dirname(job.path) for job, _, _ in synced)
+            directories = {os.path.dirname(job.path) for job, _, _ in synced}
+            broken: dict[str, OSError] = {}
+            for directory in directories:
+                try:
+                    fsync_directory(directory)
+                except OSError as e:
+                    broken[directory] = e
             for job, _, after in synced:
                 failed = broken.get(os.path.dirname(job.path))
                 if failed is not None:

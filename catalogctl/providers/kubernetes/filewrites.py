@@ -10,11 +10,9 @@ loop waits for — small.
 apply of a thousand bindings asks for a thousand Secret files within a few
 seconds; written by a dozen threads side by side, their file creations and
 fsyncs contended in the kernel and their GIL hand-offs delayed the event loop
-reading broker answers.  Grouped, a few threads at a time write a batch: all
-temp files, then their fsyncs, then the renames and one fsync per directory.
-The fsyncs of a batch are issued several at once (:func:`sync_all`,
-:func:`fsync_directories`) so the kernel overlaps their writes and journal
-commits instead of serving them one after another.
+reading broker answers.  Grouped, one thread at a time writes a batch: all
+temp files, then their fsyncs (the first commits the filesystem journal for
+the rest), then the renames and one fsync per directory.
 """
 
 from __future__ import annotations
@@ -22,19 +20,11 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-__all__ = [
-    "GroupCommit",
-    "TempFile",
-    "atomic_write",
-    "fsync_directories",
-    "fsync_directory",
-    "sync_all",
-]
+__all__ = ["GroupCommit", "TempFile", "atomic_write", "fsync_directory"]
 
 _FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -125,56 +115,6 @@ def fsync_directory(path: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-#: fsyncs issued at once by :func:`sync_all` and :func:`fsync_directories`.
-SYNC_THREADS = 8
-
-_sync_pool: ThreadPoolExecutor | None = None
-_sync_pool_lock = threading.Lock()
-
-
-def _pool() -> ThreadPoolExecutor:
-    """The process's fsync threads, started on first use (they only wait in the kernel)."""
-    global _sync_pool
-    with _sync_pool_lock:
-        if _sync_pool is None:
-            _sync_pool = ThreadPoolExecutor(SYNC_THREADS, thread_name_prefix="catalogctl-fsync")
-        return _sync_pool
-
-
-_T = TypeVar("_T")
-
-
-def _concurrently(call: Callable[[_T], None], items: Sequence[_T]) -> list[OSError | None]:
-    def attempt(item: _T) -> OSError | None:
-        try:
-            call(item)
-        except OSError as exc:
-            return exc
-        return None
-
-    if len(items) < 2:
-        return [attempt(item) for item in items]
-    return list(_pool().map(attempt, items))
-
-
-def sync_all(temps: Sequence[TempFile]) -> list[OSError | None]:
-    """:meth:`TempFile.sync` each of ``temps``, several at once; per file, its error or None.
-
-    One after another, each fsync waited for its own data write and journal
-    commit (48 Secret files: 25-30 ms); issued together the kernel overlaps
-    them (12-17 ms), and a batch written while the event loop is busy holds
-    its Secrets back for less time.
-    """
-    return _concurrently(TempFile.sync, temps)
-
-
-def fsync_directories(paths: Iterable[str]) -> dict[str, OSError]:
-    """:func:`fsync_directory` each of ``paths``, several at once; the ones that failed."""
-    ordered = sorted(set(paths))
-    failures = _concurrently(fsync_directory, ordered)
-    return {path: exc for path, exc in zip(ordered, failures, strict=True) if exc is not None}
 
 
 J = TypeVar("J")
