@@ -6,6 +6,14 @@ same run, a Terraform-like walk of the same work (parallelism 10, a slot held
 for each whole operation, polling included).
 
     python bench/bench_apply.py [--instances 1000] [--parallelism 16] [--skip-terraform-like]
+
+Run it on a quiet machine, and not within minutes of deleting many files on
+the same file system (another run's cleanup, a test suite): ext4 without a
+journal, as on the machines this was measured on, checks every inode freed in
+the last one to six minutes when it creates a file (``recently_deleted`` in
+``ext4_create``: a tenth of all CPU samples in a run right after another one),
+and the walk creates two thousand files (binding Secrets in the cluster
+directory, the journal, the state).
 """
 
 from __future__ import annotations
