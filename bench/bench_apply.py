@@ -12,8 +12,9 @@ the same file system (another run's cleanup, a test suite): ext4 without a
 journal, as on the machines this was measured on, checks every inode freed in
 the last one to six minutes when it creates a file (``recently_deleted`` in
 ``ext4_create``: a tenth of all CPU samples in a run right after another one),
-and the walk creates two thousand files (binding Secrets in the cluster
-directory, the journal, the state).
+and the walk creates a thousand files (the binding Secrets in the cluster
+directory, each a temporary file renamed into place) besides the journal and
+the state.
 """
 
 from __future__ import annotations
