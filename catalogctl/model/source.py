@@ -95,11 +95,10 @@ class FileMarks:
         if self._by_index is None:
             self._by_index = {}
             try:
-                for i, node in enumerate(yaml.compose_all(self.text, Loader=_Loader)):
-                    if node is not None and not _is_empty(node):
-                        converter = _Converter(self.file, marks=True)
-                        converter.convert(node, ())
-                        self._by_index[i] = converter.marks
+                for i, node in _document_nodes(self.text):
+                    converter = _Converter(self.file, marks=True)
+                    converter.convert(node, ())
+                    self._by_index[i] = converter.marks
             except yaml.YAMLError:
                 pass  # the first read stopped at the same error, with the same documents
         return self._by_index.get(index, {})
@@ -139,14 +138,23 @@ class Document:
         return self.start
 
 
-def _position(file: str, node: yaml.Node) -> Position:
-    mark = node.start_mark
-    return Position(file, mark.line + 1, mark.column + 1)
-
-
 def _mark(node: yaml.Node) -> Mark:
     mark = node.start_mark
     return (mark.line + 1, mark.column + 1)
+
+
+def _position(file: str, node: yaml.Node) -> Position:
+    return Position(file, *_mark(node))
+
+
+def _document_nodes(text: str) -> Iterator[tuple[int, yaml.Node]]:
+    """(index, root node) of each document that holds something; indexes count them all.
+
+    ``---`` followed by nothing or only comments is skipped, as kubectl allows.
+    """
+    for index, node in enumerate(yaml.compose_all(text, Loader=_Loader)):
+        if node is not None and not _is_empty(node):
+            yield index, node
 
 
 class _Converter:
@@ -224,10 +232,7 @@ def parse_text(text: str, file: str) -> tuple[list[Document], list[Problem]]:
     documents: list[Document] = []
     source = FileMarks(file, text)
     try:
-        for index, node in enumerate(yaml.compose_all(text, Loader=_Loader)):
-            if node is None or _is_empty(node):
-                # ``---`` followed by nothing or only comments, as kubectl allows.
-                continue
+        for index, node in _document_nodes(text):
             converter = _Converter(file)
             data = converter.convert(node, ())
             if converter.found_duplicate:
