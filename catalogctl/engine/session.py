@@ -219,15 +219,16 @@ def check_fresh(plan: Plan, state: State) -> None:
 
 
 def read_plan_file(path: str | Path) -> Plan:
-    import json
-
     from catalogctl.errors import InputError
+    from catalogctl.model import limits
 
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        data = limits.load_json(limits.read_text(Path(path)), str(path))
         if data.get("kind") != "catalogctl-plan":
             raise InputError(f"{path}: not a catalogctl plan file")
         return Plan.from_dict(data["plan"])
+    except limits.InputTooLarge as exc:
+        raise InputError(f"cannot read plan file: {exc.problem.render()}") from None
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise InputError(f"{path}: cannot read plan file: {exc}") from None
 

@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from catalogctl.errors import Problem
+from catalogctl.model import limits
 
 _BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -99,7 +100,7 @@ class FileMarks:
                     converter = _Converter(self.file, marks=True)
                     converter.convert(node, ())
                     self._by_index[i] = converter.marks
-            except yaml.YAMLError:
+            except (yaml.YAMLError, limits.InputTooLarge):
                 pass  # the first read stopped at the same error, with the same documents
         return self._by_index.get(index, {})
 
@@ -170,6 +171,7 @@ class _Converter:
         self.marks: dict[PathKey, Mark] = {}
         self.duplicates: list[tuple[PathKey, Position, Position]] = []
         self.found_duplicate = False
+        self.budget = limits.NodeBudget(file)
 
     def convert(self, node: yaml.Node, path: PathKey) -> Any:
         kind = node.__class__
@@ -178,6 +180,7 @@ class _Converter:
             return node.value
         track = self.track
         if kind is yaml.MappingNode:
+            self.budget.enter(node)
             result: dict[str, Any] = {}
             merges: list[dict[str, Any]] = []
             for key_node, value_node in node.value:
@@ -208,15 +211,19 @@ class _Converter:
             for merged in merges:
                 for k, v in merged.items():
                     result.setdefault(k, v)
+            self.budget.leave()
             return result
         if kind is yaml.SequenceNode:
+            self.budget.enter(node)
             if not track:
-                return [self.convert(item, path) for item in node.value]
-            items = []
-            for i, item in enumerate(node.value):
-                child = (*path, i)
-                self.marks[child] = _mark(item)
-                items.append(self.convert(item, child))
+                items = [self.convert(item, path) for item in node.value]
+            else:
+                items = []
+                for i, item in enumerate(node.value):
+                    child = (*path, i)
+                    self.marks[child] = _mark(item)
+                    items.append(self.convert(item, child))
+            self.budget.leave()
             return items
         value = _CONSTRUCTOR.construct_object(node, deep=True)
         if not isinstance(value, str | int | float | bool | type(None)):
@@ -231,10 +238,17 @@ def parse_text(text: str, file: str) -> tuple[list[Document], list[Problem]]:
     problems: list[Problem] = []
     documents: list[Document] = []
     source = FileMarks(file, text)
+    too_large = limits.text_problem(text, file)
+    if too_large is not None:
+        return documents, [too_large]
     try:
         for index, node in _document_nodes(text):
             converter = _Converter(file)
-            data = converter.convert(node, ())
+            try:
+                data = converter.convert(node, ())
+            except limits.InputTooLarge as exc:
+                problems.append(limits.explain(node, file) or exc.problem)
+                break
             if converter.found_duplicate:
                 converter = _Converter(file, marks=True)
                 converter.convert(node, ())
@@ -365,7 +379,7 @@ def _read_sources(paths: Iterable[str]) -> tuple[list[Document], list[Problem]]:
     problems: list[Problem] = []
     for arg in paths:
         if arg == STDIN:
-            docs, probs = parse_text(sys.stdin.read(), "<stdin>")
+            docs, probs = parse_text(sys.stdin.read(limits.MAX_TEXT_BYTES + 1), "<stdin>")
             documents.extend(docs)
             problems.extend(probs)
             continue
@@ -375,7 +389,10 @@ def _read_sources(paths: Iterable[str]) -> tuple[list[Document], list[Problem]]:
         for file in expand_path(arg):
             name = str(file)
             try:
-                text = file.read_text(encoding="utf-8")
+                text = limits.read_text(file)
+            except limits.InputTooLarge as exc:
+                problems.append(exc.problem)
+                continue
             except (OSError, UnicodeDecodeError) as exc:
                 problems.append(Problem(name, 0, 0, "", "", f"cannot read file: {exc}"))
                 continue
