@@ -12,14 +12,23 @@ from typing import Any, Protocol
 
 from catalogctl.model.bindings import SecretTransform
 from catalogctl.model.podmappings import PodMapping
+from catalogctl.providers.kubernetes.access import Access
 from catalogctl.providers.kubernetes.mappings import MappingObservation
 from catalogctl.providers.kubernetes.secrets import BindingSecretWrite, SecretObservation
 
-__all__ = ["BindingSecretWrite", "ClusterPort", "MappingObservation", "SecretObservation"]
+__all__ = [
+    "Access",
+    "BindingSecretWrite",
+    "ClusterPort",
+    "MappingObservation",
+    "SecretObservation",
+]
 
 
 class ClusterPort(Protocol):
     def read_secret_key(self, namespace: str, name: str, key: str) -> bytes: ...
+
+    def read_secret(self, namespace: str, name: str) -> dict[str, bytes]: ...
 
     def build_secret_data(
         self, namespace: str, credentials: Mapping[str, Any], transforms: list[SecretTransform]
@@ -57,3 +66,7 @@ class ClusterPort(Protocol):
     ) -> MappingObservation: ...
 
     def namespace_uid(self, namespace: str) -> str | None: ...
+
+    def check_access(self, accesses: Sequence[Access]) -> list[str]:
+        """Why some of ``accesses`` would fail; empty when all are expected to work."""
+        ...

@@ -22,6 +22,7 @@ from catalogctl.engine.executor import Applier, ApplyOptions, summarize
 from catalogctl.engine.inputs import Inputs
 from catalogctl.engine.planner import make_plan
 from catalogctl.engine.ports import ClusterPort
+from catalogctl.engine.preflight import needs_of_desired, needs_of_plan, preflight
 from catalogctl.engine.progress import Progress
 from catalogctl.errors import Interrupted, StalePlanError
 from catalogctl.plan.inputs import DiffOptions
@@ -133,10 +134,17 @@ class Session:
         options = options or DiffOptions()
         with self.locked("apply"):
             state = self._read()
+            # Checks before the first broker request (planning asks brokers too).
             if saved is not None:
                 check_fresh(saved, state)
+                if saved.mode is not Mode.REFRESH_ONLY:
+                    preflight(needs_of_plan(saved, state), self.cluster, self.backend)
                 plan = saved
             else:
+                if not options.refresh_only:
+                    desired = inputs.desired if inputs is not None else None
+                    needs = needs_of_desired(desired, state, destroy=options.destroy)
+                    preflight(needs, self.cluster, self.backend)
                 plan = self._planned(inputs, state, options, refresh)
             if plan.mode is Mode.REFRESH_ONLY or not plan.actionable:
                 return plan, self._settle(state)

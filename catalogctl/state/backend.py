@@ -167,6 +167,14 @@ class StateWriter(Protocol):
         """Open a journal extending ``state``, which must be what is stored now."""
         ...
 
+    def check_writable(self) -> list[str]:
+        """Why a run could not record its steps and commit (empty: it can), changing nothing.
+
+        Called before a run's first broker request, so a broken backend is found
+        before anything exists that state would have to remember.
+        """
+        ...
+
 
 @runtime_checkable
 class StateBackend(StateReader, StateLocker, StateWriter, Protocol):

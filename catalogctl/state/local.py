@@ -292,6 +292,28 @@ class LocalBackend(StateBackend):
 
     # -- writing -------------------------------------------------------------
 
+    def check_writable(self) -> list[str]:
+        """The directory takes a new file, and the files a commit replaces are files.
+
+        A probe file is created and removed: permission bits say nothing for
+        root or on a read-only mount.
+        """
+        where = self.describe()
+        if not self.directory.is_dir():
+            return [f"{where}: {self.directory} is not a directory"]
+        problems = [
+            f"{where}: {path} is not a regular file"
+            for path in (self.state_path, self.backup_path, self.journal_path)
+            if path.exists() and not path.is_file()
+        ]
+        probe = self.directory / f".catalogctl-probe.{os.getpid()}"
+        try:
+            os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
+            probe.unlink()
+        except OSError as exc:
+            problems.append(f"{where}: cannot write in {self.directory}: {exc.strerror}")
+        return problems
+
     def begin(self, state: State) -> LocalJournal:
         if self._lock is None:
             raise StateError(f"{self.describe()}: begin() needs the state lock; lock() first")

@@ -29,6 +29,7 @@ from tests.kube.selectors import parse_field_selector, parse_label_selector
 from tests.kube.store import Obj, Options, Store
 
 JSON = "application/json"
+SSAR_PATH = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
 PATCH_TYPES = {
     "application/json-patch+json": "json",
     "application/merge-patch+json": "merge",
@@ -194,6 +195,9 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/version":
             self._send_json(200, discovery.VERSION_INFO)
             return
+        if self.command == "POST" and path == SSAR_PATH:
+            self._access_review(raw, content_type)
+            return
         doc = self._discovery(parts)
         if doc is not None:
             self._send_json(200, doc)
@@ -214,6 +218,21 @@ class Handler(BaseHTTPRequestHandler):
             self._delete_collection(route, query)
         else:
             raise errors.method_not_allowed()
+
+    def _access_review(self, raw: bytes, content_type: str) -> None:
+        """``SelfSubjectAccessReview``: allowed unless a :meth:`EmulatorServer.deny` rule matches.
+
+        Like an apiserver with ``--authorization-mode AlwaysAllow`` plus the denials a
+        test sets; the review is answered, requests themselves are not checked.
+        """
+        review = self._body(raw, content_type)
+        attrs = ((review or {}).get("spec") or {}).get("resourceAttributes") or {}
+        denied = self.emulator.denied(attrs)
+        review = dict(review or {})
+        review["status"] = {"allowed": not denied}
+        if denied:
+            review["status"]["reason"] = "denied by the emulator's test rules"
+        self._send_json(201, review)
 
     def _discovery(self, parts: list[str]) -> dict[str, Any] | None:
         reg = self.store.registry
@@ -483,6 +502,7 @@ class EmulatorServer:
         self.store = Store(event_log_size=event_log_size)
         self.requests: list[RequestRecord] = []
         self.faults: list[FaultRule] = []
+        self._denials: list[dict[str, str]] = []
         self._active_watches = 0
         self._httpd = _HTTPServer((host, port), Handler)
         self._httpd.emulator = self
@@ -521,6 +541,18 @@ class EmulatorServer:
     def watch_started(self, delta: int) -> None:
         with self.store.cond:
             self._active_watches += delta
+
+    def deny(self, verb: str = "*", resource: str = "*", namespace: str = "*",
+             group: str = "*") -> None:
+        """Make ``SelfSubjectAccessReview`` answer "not allowed" for matching attributes."""
+        with self.store.cond:
+            self._denials.append({"verb": verb, "resource": resource, "namespace": namespace,
+                                  "group": group})
+
+    def denied(self, attrs: dict[str, Any]) -> bool:
+        with self.store.cond:
+            return any(all(rule[k] in ("*", attrs.get(k, "")) for k in rule)
+                       for rule in self._denials)
 
     def record(self, rec: RequestRecord) -> None:
         with self.store.cond:

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
+from catalogctl.providers.kubernetes.access import Access
 from catalogctl.providers.kubernetes.mappings import (
     MappingEntries,
     MappingObservation,
@@ -135,4 +136,13 @@ class ClusterTarget(Protocol):
 
     def namespace_uid(self, namespace: str) -> str | None:
         """The namespace's UID (OSB ``space_guid``), or None when unknown or not permitted."""
+        ...
+
+    # --- preflight ---
+
+    def check_access(self, accesses: Sequence[Access]) -> list[str]:
+        """Why some of ``accesses`` would fail (target unreachable, forbidden, not writable).
+
+        An empty list means every write an apply may make is expected to work.
+        """
         ...

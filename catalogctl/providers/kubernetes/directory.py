@@ -28,8 +28,10 @@ event loop waits for.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
+import stat
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -39,6 +41,7 @@ from typing import Any, ClassVar
 import yaml
 
 from catalogctl.errors import ClusterError
+from catalogctl.providers.kubernetes.access import Access
 from catalogctl.providers.kubernetes.filewrites import (
     GroupCommit,
     TempFile,
@@ -103,6 +106,8 @@ class DirectoryCluster:
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._made_dirs: set[str] = set()
+        #: directories under the root found to be real directories (not links)
+        self._real_dirs: set[str] = set()
         self._plaintext_warned = False
         self._secret_writes = GroupCommit(self._write_secrets, key=lambda job: job.path)
 
@@ -126,7 +131,34 @@ class DirectoryCluster:
                 raise ClusterError(
                     f"{kind} {namespace}/{name}: invalid name for {self.description}"
                 )
+        self._refuse_links(f"{self._root}/{namespace}", f"{self._root}/{namespace}/{kind.lower()}")
         return f"{self._root}/{namespace}/{kind.lower()}/{name}.yaml"
+
+    def _refuse_links(self, *directories: str) -> None:
+        """Raise ClusterError if the root or one of ``directories`` is a link or not a directory.
+
+        A link committed into a cluster directory would send writes (Secrets!)
+        anywhere on the machine, so none is followed: directories are checked
+        with ``lstat`` (once per run each; missing ones are created real), files
+        are opened with ``O_NOFOLLOW``.
+        """
+        for path in (self._root, *directories):
+            if path in self._real_dirs:
+                continue
+            try:
+                st = os.lstat(path)
+            except FileNotFoundError:
+                return  # created as a real directory when written to
+            except OSError as e:
+                raise ClusterError(f"{path}: {e.strerror}") from None
+            if stat.S_ISLNK(st.st_mode):
+                raise ClusterError(
+                    f"{path} is a symbolic link; catalogctl does not follow links in "
+                    f"{self.description}"
+                )
+            if not stat.S_ISDIR(st.st_mode):
+                raise ClusterError(f"{path} is not a directory ({self.description})")
+            self._real_dirs.add(path)
 
     @contextlib.contextmanager
     def _locked(self, path: str) -> Iterator[None]:
@@ -141,10 +173,15 @@ class DirectoryCluster:
 
     def _read_at(self, path: str, namespace: str, kind: str, name: str) -> dict[str, Any] | None:
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
         except FileNotFoundError:
             return None
         except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise ClusterError(
+                    f"{path} is a symbolic link; catalogctl does not follow links in "
+                    f"{self.description}"
+                ) from None
             raise ClusterError(f"read {path}: {e.strerror}") from None
         try:
             with open(fd, "rb") as f:
@@ -375,5 +412,64 @@ class DirectoryCluster:
             return result
 
     def namespace_uid(self, namespace: str) -> str | None:
-        """Directories have no namespace objects, so no UID (brokers get no space_guid)."""
+        """Directories have no namespace objects, so no UID (brokers get the namespace name)."""
         return None
+
+    # --- permissions ------------------------------------------------------------------------------
+
+    def check_access(self, accesses: Sequence[Access]) -> list[str]:
+        """Whether every directory the accesses write to is a real, writable directory.
+
+        Each existing directory on the way (root, namespace, kind) must be a
+        directory and not a link; the deepest existing one must take a new
+        file (a probe file is created and removed: permission bits alone say
+        nothing for root or on a read-only mount).
+        """
+        problems: list[str] = []
+        wanted = sorted({(a.namespace, a.resource) for a in accesses})
+        probed: set[str] = set()
+        for namespace, resource in wanted:
+            kind_dir = _KIND_DIRS.get(resource, resource)
+            try:
+                self._path(namespace, kind_dir, "probe")
+            except ClusterError as e:
+                if str(e) not in problems:
+                    problems.append(str(e))
+                continue
+            deepest = _deepest_existing(f"{self._root}/{namespace}/{kind_dir}")
+            if deepest in probed:
+                continue
+            probed.add(deepest)
+            if not os.path.isdir(deepest):
+                problems.append(f"{deepest} is not a directory ({self.description})")
+                continue
+            probe = f"{deepest}/.catalogctl-probe.{os.getpid()}.{threading.get_ident()}"
+            try:
+                os.close(
+                    os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+                )
+                os.unlink(probe)
+            except OSError as e:
+                problems.append(f"cannot write in {deepest} ({self.description}): {e.strerror}")
+        return problems
+
+
+#: resource (as in an Access) -> the directory its objects live in
+_KIND_DIRS: dict[str, str] = {
+    "secrets": "secret",
+    "deployments": "deployment",
+    "statefulsets": "statefulset",
+    "daemonsets": "daemonset",
+    "jobs": "job",
+    "cronjobs": "cronjob",
+}
+
+
+def _deepest_existing(path: str) -> str:
+    """``path`` or its nearest ancestor that exists (without following a final link)."""
+    while not os.path.lexists(path):
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    return path

@@ -17,6 +17,7 @@ from typing import Any
 
 from catalogctl.model.bindings import SecretTransform
 from catalogctl.model.podmappings import PodMapping
+from catalogctl.providers.kubernetes.access import Access
 from catalogctl.providers.kubernetes.cluster import ClusterTarget, GroupsSecretWrites
 from catalogctl.providers.kubernetes.connection import KubeOptions
 from catalogctl.providers.kubernetes.mappings import MappingObservation, mapping_entries
@@ -69,6 +70,10 @@ class Cluster:
     def read_secret_key(self, namespace: str, name: str, key: str) -> bytes:
         """A Secret value for ``parametersFrom``/``authInfo``; MissingSecretError when absent."""
         return self.sources.require_key(namespace, name, key)
+
+    def read_secret(self, namespace: str, name: str) -> dict[str, bytes]:
+        """A whole Secret for ``addKeysFrom``; MissingSecretError when absent."""
+        return self.sources.require_secret(namespace, name)
 
     def build_secret_data(
         self, namespace: str, credentials: Mapping[str, Any], transforms: list[SecretTransform]
@@ -172,3 +177,6 @@ class Cluster:
 
     def namespace_uid(self, namespace: str) -> str | None:
         return self.target.namespace_uid(namespace)
+
+    def check_access(self, accesses: Sequence[Access]) -> list[str]:
+        return self.target.check_access(accesses)

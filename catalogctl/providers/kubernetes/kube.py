@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final
 
 from catalogctl.errors import ClusterError
+from catalogctl.providers.kubernetes.access import Access
 from catalogctl.providers.kubernetes.connection import KubeConnection
 from catalogctl.providers.kubernetes.mappings import (
     POD_SPEC_PATHS,
@@ -366,3 +368,71 @@ class KubeCluster:
             raise
         uid = (obj.get("metadata") or {}).get("uid")
         return str(uid) if uid else None
+
+    # --- permissions ------------------------------------------------------------------------------
+
+    def check_access(self, accesses: Sequence[Access]) -> list[str]:
+        """Ask the API server (``SelfSubjectAccessReview``) about each access; list refusals.
+
+        Also lists namespaces that do not exist (writes there would fail too).
+        An unreachable server is one problem: the first review finds it alone.
+        The rest go out a few at a time, as a run touching many namespaces asks
+        hundreds.
+        """
+        if not accesses:
+            return []
+        first = self._review(accesses[0])
+        if isinstance(first, ClusterError):
+            return [str(first)]
+        namespaces = sorted({a.namespace for a in accesses})
+        with ThreadPoolExecutor(max_workers=8, thread_name_prefix="catalogctl-preflight") as pool:
+            answers = [first, *pool.map(self._review, accesses[1:])]
+            found = list(pool.map(self._namespace_exists, namespaces))
+        problems = [
+            f"{self.description}: namespace {namespace} does not exist"
+            for namespace, exists in zip(namespaces, found, strict=True)
+            if exists is False
+        ]
+        for access, answer in zip(accesses, answers, strict=True):
+            if isinstance(answer, ClusterError):
+                if str(answer) not in problems:
+                    problems.append(str(answer))
+            elif answer is not True:
+                why = f" ({answer})" if answer else ""
+                problems.append(f"{self.description}: not allowed to {access}{why}")
+        return problems
+
+    def _review(self, access: Access) -> bool | str | ClusterError:
+        """True when allowed; else the server's reason (may be empty), or the error met."""
+        api = self._api("AuthorizationV1Api")
+        body = {
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SelfSubjectAccessReview",
+            "spec": {
+                "resourceAttributes": {
+                    "namespace": access.namespace,
+                    "group": access.group,
+                    "resource": access.resource,
+                    "verb": access.verb,
+                }
+            },
+        }
+        try:
+            review = self._call("check access", api.create_self_subject_access_review, body)
+        except ClusterError as e:
+            return e
+        status = review.get("status") or {}
+        if status.get("allowed") is True:
+            return True
+        return str(status.get("reason") or "")
+
+    def _namespace_exists(self, namespace: str) -> bool | None:
+        """Whether the namespace exists; None when reading it is not allowed (or fails)."""
+        core = self._api("CoreV1Api")
+        try:
+            self._call(f"read Namespace {namespace}", core.read_namespace, namespace)
+        except KubeApiError as e:
+            return False if e.status == 404 else None
+        except ClusterError:
+            return None
+        return True
