@@ -950,10 +950,10 @@ class Applier:
             if any(t.add_keys_from is not None for t in transforms):
                 # addKeysFrom reads other Secrets from the cluster.
                 data = await asyncio.to_thread(
-                    self.cluster.build_secret_data, ns, creds, transforms
+                    self.cluster.build_secret_data, ns, creds, transforms, p["binding"]
                 )
             else:
-                data = self.cluster.build_secret_data(ns, creds, transforms)
+                data = self.cluster.build_secret_data(ns, creds, transforms, p["binding"])
             if self.cluster.groups_secret_writes:
                 if self._secret_writer is None:
                     self._secret_writer = SecretWriter(self.cluster)

@@ -31,8 +31,14 @@ class ClusterPort(Protocol):
     def read_secret(self, namespace: str, name: str) -> dict[str, bytes]: ...
 
     def build_secret_data(
-        self, namespace: str, credentials: Mapping[str, Any], transforms: list[SecretTransform]
-    ) -> dict[str, bytes]: ...
+        self,
+        namespace: str,
+        credentials: Mapping[str, Any],
+        transforms: list[SecretTransform],
+        binding: str = "",
+    ) -> dict[str, bytes]:
+        """The Secret's data; SecretTransformError (naming ``binding``) when it cannot be built."""
+        ...
 
     def write_binding_secret(
         self, namespace: str, name: str, data: Mapping[str, bytes], owner: str

@@ -57,11 +57,19 @@ def env_var_name_error(value: str) -> str | None:
 
 
 def secret_key_error(value: str) -> str | None:
-    """Return why ``value`` is not a valid Secret data key, or None."""
+    """Return why ``value`` is not a valid Secret data key, or None (the API server's rules).
+
+    Validation of the input, the cluster targets and the check of a broker's
+    credential keys all use this one rule.
+    """
     if len(value) > 253:
         return "must be no more than 253 characters"
     if not _SECRET_KEY.match(value):
         return "a valid config key must consist of alphanumeric characters, '-', '_' or '.'"
+    if value in (".", ".."):
+        return f"must not be {value!r}"
+    if value.startswith(".."):
+        return "must not start with '..'"
     return None
 
 

@@ -10,6 +10,7 @@ import base64
 import binascii
 import re
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 from catalogctl.errors import Problem
@@ -136,8 +137,37 @@ def _check_broker(res: LoadedResource, broker: Broker) -> Iterator[Problem]:
                     f"a ServiceBroker secretRef must be in the broker's namespace "
                     f"({res.address.namespace!r}); omit namespace",
                 )
-            if (err := dns1123_subdomain_error(ref.name)) is not None:
-                yield res.problem((*path, "name"), f"invalid Secret name {ref.name!r}: {err}")
+            yield from _check_secret_ref(res, path, ref.name, ref.namespace)
+
+
+def _check_secret_ref(
+    res: LoadedResource,
+    path: tuple[str | int, ...],
+    name: str,
+    namespace: str | None = None,
+    key: str | None = None,
+) -> Iterator[Problem]:
+    """The name rules a reference to a Secret must follow (namespace and key when given).
+
+    The same rules the API server applies, so what passes here can be read
+    from any cluster target, and no reference reaches outside a namespace.
+    """
+    if namespace is not None and (err := dns1123_label_error(namespace)) is not None:
+        yield res.problem((*path, "namespace"), f"invalid namespace {namespace!r}: {err}")
+    if (err := dns1123_subdomain_error(name)) is not None:
+        yield res.problem((*path, "name"), f"invalid Secret name {name!r}: {err}")
+    if key is not None and (err := secret_key_error(key)) is not None:
+        yield res.problem((*path, "key"), f"invalid key {key!r}: {err}")
+
+
+def _check_parameters_from(res: LoadedResource, sources: list[Any]) -> Iterator[Problem]:
+    for i, source in enumerate(sources):
+        ref = source.secret_key_ref
+        path = ("spec", "parametersFrom", i)
+        if ref is None:
+            yield res.problem(path, "secretKeyRef is required")
+        else:
+            yield from _check_secret_ref(res, (*path, "secretKeyRef"), ref.name, key=ref.key)
 
 
 def _url_error(value: str) -> str | None:
@@ -227,9 +257,7 @@ def _check_instance(
         yield res.problem(
             ("spec", used[1][0]), f"two selector forms at once: {names}; use exactly one"
         )
-    for i, source in enumerate(spec.parameters_from):
-        if source.secret_key_ref is None:
-            yield res.problem(("spec", "parametersFrom", i), "secretKeyRef is required")
+    yield from _check_parameters_from(res, spec.parameters_from)
     if spec.external_id is not None and not spec.external_id.strip():
         yield res.problem(("spec", "externalID"), "must not be empty")
     if spec.update_requests < 0:
@@ -262,9 +290,7 @@ def _check_binding(
         )
     else:
         secrets[secret] = res
-    for i, source in enumerate(spec.parameters_from):
-        if source.secret_key_ref is None:
-            yield res.problem(("spec", "parametersFrom", i), "secretKeyRef is required")
+    yield from _check_parameters_from(res, spec.parameters_from)
     for i, transform in enumerate(spec.secret_transforms):
         path = ("spec", "secretTransforms", i)
         members = [
@@ -301,6 +327,11 @@ def _check_binding(
                     )
             if (err := secret_key_error(add.key)) is not None:
                 yield res.problem((*path, "addKey", "key"), f"invalid key {add.key!r}: {err}")
+        if transform.add_keys_from is not None:
+            ref = transform.add_keys_from.secret_ref
+            yield from _check_secret_ref(
+                res, (*path, "addKeysFrom", "secretRef"), ref.name, ref.namespace
+            )
         if transform.rename_key is not None and (err := secret_key_error(transform.rename_key.to)):
             yield res.problem(
                 (*path, "renameKey", "to"), f"invalid key {transform.rename_key.to!r}: {err}"

@@ -64,7 +64,9 @@ def test_env_var_names(value: str, ok: bool) -> None:
 
 
 @pytest.mark.parametrize(
-    ("value", "ok"), [("ca.crt", True), ("A_b-1", True), ("a/b", False), ("a b", False)]
+    ("value", "ok"),
+    [("ca.crt", True), ("A_b-1", True), (".dot", True), ("a..b", True), ("a/b", False),
+     ("a b", False), (".", False), ("..", False), ("..data", False), ("../../etc/evil", False)],
 )
 def test_secret_keys(value: str, ok: bool) -> None:
     assert (secret_key_error(value) is None) is ok

@@ -41,6 +41,7 @@ from typing import Any, ClassVar
 import yaml
 
 from catalogctl.errors import ClusterError
+from catalogctl.model.names import dns1123_label_error, dns1123_subdomain_error
 from catalogctl.providers.kubernetes.access import Access
 from catalogctl.providers.kubernetes.filewrites import (
     GroupCommit,
@@ -126,11 +127,9 @@ class DirectoryCluster:
         return Path(self._path(namespace, kind, name))
 
     def _path(self, namespace: str, kind: str, name: str) -> str:
-        for part in (namespace, name):
-            if not part or "/" in part or part in (".", "..") or "\0" in part:
-                raise ClusterError(
-                    f"{kind} {namespace}/{name}: invalid name for {self.description}"
-                )
+        # The API server's name rules: no "/", no "..", so no path leaves the root.
+        if dns1123_label_error(namespace) or dns1123_subdomain_error(name):
+            raise ClusterError(f"{kind} {namespace}/{name}: invalid name for {self.description}")
         self._refuse_links(f"{self._root}/{namespace}", f"{self._root}/{namespace}/{kind.lower()}")
         return f"{self._root}/{namespace}/{kind.lower()}/{name}.yaml"
 

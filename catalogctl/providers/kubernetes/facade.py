@@ -76,11 +76,19 @@ class Cluster:
         return self.sources.require_secret(namespace, name)
 
     def build_secret_data(
-        self, namespace: str, credentials: Mapping[str, Any], transforms: list[SecretTransform]
+        self,
+        namespace: str,
+        credentials: Mapping[str, Any],
+        transforms: list[SecretTransform],
+        binding: str = "",
     ) -> dict[str, bytes]:
         """The binding Secret's data; ``addKeysFrom`` reads through the Secret chain."""
         return build_secret_data(
-            dict(credentials), transforms, self.sources.require_secret, namespace=namespace
+            dict(credentials),
+            transforms,
+            self.sources.require_secret,
+            namespace=namespace,
+            binding=binding,
         )
 
     # --- binding Secrets ---

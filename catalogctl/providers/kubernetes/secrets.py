@@ -28,6 +28,7 @@ from typing import Any, Final, NamedTuple
 
 from catalogctl.errors import ClusterError, OwnershipError, ProviderError
 from catalogctl.model.bindings import SecretTransform
+from catalogctl.model.names import secret_key_error
 from catalogctl.providers.kubernetes.jsonpath import (
     JSONPathError,
     evaluate_template,
@@ -297,7 +298,30 @@ def build_secret_data(
     creds = apply_transforms(
         credentials, transforms, read_secret, namespace=namespace, binding=binding
     )
+    check_secret_keys(creds, binding)
     return serialize_credentials(creds)
+
+
+def check_secret_keys(credentials: Mapping[Any, Any], binding: str = "") -> None:
+    """Raise SecretTransformError unless every key is a valid Secret key.
+
+    A broker may return any JSON object; the API server would refuse the
+    Secret mid-apply, and a directory target would write a file named by it.
+    Keys are names, not values, so the message may show them (shortened).
+    """
+    for key in credentials:
+        text = str(key)
+        err = secret_key_error(text)
+        if err is None:
+            continue
+        shown = text if len(text) <= 64 else text[:61] + "..."
+        who = f"{binding}: " if binding else ""
+        raise SecretTransformError(
+            f"{who}the broker's credential key {shown!r} is not a valid Secret key ({err}); "
+            "rename it with a secretTransforms item such as "
+            f"renameKey: {{from: {json.dumps(shown)}, to: <a valid key>}} "
+            "(the binding itself is kept)"
+        )
 
 
 class BindingSecretWrite(NamedTuple):

@@ -234,11 +234,20 @@ _INVALID: Final = _Invalid()
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
+def _json_int(text: str) -> int | float:
+    """A JSON integer as Go's ``interface{}`` decoding keeps it: ``-0`` stays negative zero.
+
+    Service Catalog decoded credentials into float64, so a broker's ``-0`` was
+    written to the Secret as ``-0``; Python's ``int("-0")`` would lose the sign.
+    """
+    return -0.0 if text == "-0" else int(text)
+
+
 def _parse_json(raw: bytes) -> Any:
     if not raw.strip():
         return _INVALID
     try:
-        return json.loads(raw)
+        return json.loads(raw, parse_int=_json_int)
     except (ValueError, UnicodeDecodeError):
         return _INVALID
 
