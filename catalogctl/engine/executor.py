@@ -22,7 +22,7 @@ from catalogctl.engine.batching import ThreadBatches
 from catalogctl.engine.brokers import BrokerRecord, Brokers
 from catalogctl.engine.planner import merged_parameters
 from catalogctl.engine.ports import BindingSecretWrite, ClusterPort
-from catalogctl.engine.progress import Progress
+from catalogctl.engine.progress import Progress, StepInterrupted
 from catalogctl.errors import ApplyFailed, BrokerError, CatalogctlError, ClusterError, InputError
 from catalogctl.graph.steps import Step, StepGraph
 from catalogctl.graph.walk import NotStarted, WalkResult, walk
@@ -393,7 +393,9 @@ class Applier:
             stopping.cancel()
             if not waiting.done():
                 waiting.cancel()
-                raise StepFailed("interrupted while polling; the next apply resumes this operation")
+                raise StepInterrupted(
+                    "interrupted while polling; the next apply resumes this operation"
+                )
         result = await waiting
         return result.succeeded, result.description or result.reason, result.instance_usable
 
@@ -1022,8 +1024,11 @@ def _left_unchanged(kind: RequestKind, outcome: Outcome) -> bool:
     return not needs_orphan_mitigation(kind, outcome)
 
 
-def summarize(result: WalkResult[Step]) -> ApplyFailed | None:
-    """An ApplyFailed listing every failure and skip, or None when all went well."""
+def summarize(result: WalkResult[Step], command: str = "apply") -> ApplyFailed | None:
+    """An ApplyFailed listing every failure and skip, or None when all went well.
+
+    ``command`` (``apply`` or ``destroy``) names the run in the message.
+    """
     if not result.failed and not result.skipped:
         return None
     lines = []
@@ -1031,4 +1036,4 @@ def summarize(result: WalkResult[Step]) -> ApplyFailed | None:
         lines.append(f"{address}: {exc}")
     for (_phase, address), cause in sorted(result.skipped.items()):
         lines.append(f"{address}: skipped: upstream {cause[1]} failed")
-    return ApplyFailed("apply finished with errors:\n  " + "\n  ".join(lines))
+    return ApplyFailed(f"{command} finished with errors:\n  " + "\n  ".join(lines))

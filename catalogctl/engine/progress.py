@@ -19,6 +19,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from catalogctl.errors import CatalogctlError
+
 #: verb -> (present participle, past participle)
 VERBS = {
     "provision": ("Provisioning", "Provisioned"),
@@ -32,6 +34,14 @@ VERBS = {
     "unmap": ("Unmapping", "Unmapped"),
     "mitigate": ("Cleaning up (orphan mitigation)", "Cleaned up"),
 }
+
+
+class StepInterrupted(CatalogctlError):
+    """A step stopped waiting because the run was interrupted (Ctrl-C, SIGTERM).
+
+    Its operation is recorded in state and the next apply resumes it, so it is
+    reported as interrupted, never as failed.
+    """
 
 
 @dataclass(slots=True)
@@ -109,6 +119,13 @@ class Progress:
             self._ticker = asyncio.ensure_future(self._tick())
         try:
             yield info
+        except (StepInterrupted, asyncio.CancelledError):
+            self._running.pop(token, None)
+            elapsed = int(time.monotonic() - start)
+            self._line(
+                f"{address}: {doing} interrupted after {elapsed}s; the next apply resumes it"
+            )
+            raise
         except BaseException:
             self._running.pop(token, None)
             self._failed += 1

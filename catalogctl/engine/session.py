@@ -201,7 +201,8 @@ class Session:
                 await scheduler.aclose()
                 await brokers.aclose()
             committed = journal.commit(serial_bump=True)
-        return committed, stop.is_set(), summarize(result)
+        command = "destroy" if plan.mode is Mode.DESTROY else "apply"
+        return committed, stop.is_set(), summarize(result, command)
 
 
 def check_fresh(plan: Plan, state: State) -> None:

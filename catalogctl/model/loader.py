@@ -22,6 +22,7 @@ from catalogctl.model.desired import (
 from catalogctl.model.instances import ServiceInstance
 from catalogctl.model.podmappings import PodMapping
 from catalogctl.model.source import Document, read_sources
+from catalogctl.model.suggest import suggest
 from catalogctl.model.validate import validate_desired
 
 SERVICE_CATALOG_GROUP = "servicecatalog.k8s.io"
@@ -83,8 +84,11 @@ def _message(error: Any, model: type[BaseModel]) -> str:
     if kind == "missing":
         return "required field is missing"
     if kind == "extra_forbidden":
-        hint = _did_you_mean(model, error["loc"])
-        return "unknown field" + (f" (did you mean {hint!r}?)" if hint else "")
+        found = _did_you_mean(model, error["loc"])
+        if found is None:
+            return "unknown field"
+        hint, why = found
+        return f"unknown field (did you mean {hint!r}?{f' {why}' if why else ''})"
     if kind in _EXPECTED:
         msg = f"must be {_EXPECTED[kind]}, got {_type_name(value)}"
         if kind == "string_type" and isinstance(value, bool | int | float):
@@ -113,7 +117,7 @@ def _unwrap(annotation: Any, want_item: bool) -> Any:
     return annotation
 
 
-def _did_you_mean(model: type[BaseModel], loc: tuple[Any, ...]) -> str | None:
+def _did_you_mean(model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[str, str] | None:
     """The closest known field name to an unknown one, found by walking the models."""
     current: Any = model
     parts = list(loc[:-1])
@@ -131,8 +135,7 @@ def _did_you_mean(model: type[BaseModel], loc: tuple[Any, ...]) -> str | None:
     if not (isinstance(current, type) and issubclass(current, BaseModel)):
         return None
     names = [f.alias or n for n, f in current.model_fields.items()]
-    close = difflib.get_close_matches(str(loc[-1]), names, n=1, cutoff=0.7)
-    return close[0] if close else None
+    return suggest(str(loc[-1]), names)
 
 
 def _schema_problems(

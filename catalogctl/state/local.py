@@ -424,7 +424,9 @@ class LocalJournal(BaseJournal):
     def _drop(self) -> None:
         path = self._backend.journal_path
         try:
-            path.unlink()
+            # Already gone (removed by hand during the run): the state written
+            # just before holds every step, so that is the goal, not an error.
+            path.unlink(missing_ok=True)
             _fsync_dir(path.parent)
         except OSError as exc:
             # The state is already complete; a leftover journal is recognised

@@ -461,15 +461,41 @@ class State(_Frozen):
             raise StateError(f"{source}: expected a JSON object at the top level")
         version = raw.get("version")
         if isinstance(version, int) and version > STATE_FORMAT_VERSION:
-            raise StateError(
-                f"{source}: state format version {version} was written by a newer "
-                f"catalogctl ({raw.get('catalogctl_version', 'unknown')}); "
-                f"this is {catalogctl.__version__}, which reads version {STATE_FORMAT_VERSION}"
-            )
+            raise StateError(_newer_format(source, version, raw.get("catalogctl_version")))
         try:
             return cls.model_validate(raw, context={"stored": True})
         except ValidationError as exc:
             raise StateError(f"{source}: invalid state: {_summarise(exc)}") from None
+
+
+def _release(text: str) -> tuple[int, ...] | None:
+    """``0.10.2`` as (0, 10, 2) for comparing releases; None when not of that form."""
+    parts = text.split(".")
+    return tuple(int(p) for p in parts) if all(p.isdigit() for p in parts) else None
+
+
+def _newer_format(source: str, version: int, writer: Any) -> str:
+    """Why a state in a format this release cannot read is refused, with both versions.
+
+    The format version decides; the release that wrote it is only reported,
+    and called newer only when it is.
+    """
+    ours = catalogctl.__version__
+    message = (
+        f"{source}: state format version {version} is newer than this catalogctl ({ours}) "
+        f"reads (format version {STATE_FORMAT_VERSION})"
+    )
+    if not isinstance(writer, str) or not writer:
+        return message + "; the file does not say which catalogctl wrote it"
+    theirs, mine = _release(writer), _release(ours)
+    if theirs is not None and mine is not None and theirs > mine:
+        return message + f"; it was written by catalogctl {writer}: upgrade to at least that"
+    return message + (
+        f"; the file says catalogctl {writer} wrote it, which writes format version "
+        f"{STATE_FORMAT_VERSION} or older: it was changed by something else"
+        if writer == ours
+        else f"; it says it was written by catalogctl {writer}"
+    )
 
 
 def _summarise(exc: ValidationError) -> str:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+import catalogctl
 from catalogctl.errors import LockError, StateError
 from catalogctl.state import LocalBackend, State, StateBackend
 from catalogctl.state.local import (
@@ -224,10 +225,32 @@ def test_state_from_a_newer_catalogctl_is_refused(directory: Path) -> None:
     state["version"] = 2
     state["catalogctl_version"] = "9.0.0"
     (directory / STATE_FILE).write_text(json.dumps(state))
-    with pytest.raises(
-        StateError, match=r"version 2 was written by a newer catalogctl \(9\.0\.0\)"
-    ):
+    with pytest.raises(StateError) as caught:
         LocalBackend(directory).read()
+    assert str(caught.value) == (
+        f"{directory / STATE_FILE}: state format version 2 is newer than this catalogctl "
+        f"({catalogctl.__version__}) reads (format version 1); it was written by catalogctl "
+        "9.0.0: upgrade to at least that"
+    )
+
+
+def test_a_newer_format_from_this_very_release_is_not_blamed_on_a_newer_release(
+    directory: Path,
+) -> None:
+    directory.mkdir()
+    state = json.loads(State.new().to_json())
+    state["version"] = 2
+    assert state["catalogctl_version"] == catalogctl.__version__
+    (directory / STATE_FILE).write_text(json.dumps(state))
+    with pytest.raises(StateError) as caught:
+        LocalBackend(directory).read()
+    message = str(caught.value)
+    assert "newer catalogctl" not in message
+    assert message.endswith(
+        f"state format version 2 is newer than this catalogctl ({catalogctl.__version__}) "
+        f"reads (format version 1); the file says catalogctl {catalogctl.__version__} wrote it, "
+        "which writes format version 1 or older: it was changed by something else"
+    )
 
 
 def test_force_unlock_refuses_a_running_holder(directory: Path) -> None:
