@@ -323,14 +323,17 @@ def test_catalog_restrictions_filter_classes_and_plans(
     filename = write_yaml(tmp_path, broker_yaml(obapi_env.url, restrictions=restrictions))
     plans = catalog(tmp_path, filename, "plans", "-o", "json")
     assert plans.exit_code == 0, plans.stderr
-    # sc_free: a plan without "free" (nobind) is not free for restrictions, as in Service
-    # Catalog; obapi-queue keeps no plan at all and is dropped as a class.
+    # A plan without "free" (nobind) is free, as OSB says, for restrictions too.
     assert [(p["class_external_name"], p["external_name"]) for p in json.loads(plans.stdout)] == [
-        ("obapi-db", "small")
+        ("obapi-db", "small"),
+        ("obapi-queue", "nobind"),
     ]
     classes = catalog(tmp_path, filename, "classes")
     assert classes.exit_code == 0, classes.stderr
-    assert [line.split()[1] for line in classes.stdout.splitlines()[1:]] == ["obapi-db"]
+    assert [line.split()[1] for line in classes.stdout.splitlines()[1:]] == [
+        "obapi-db",
+        "obapi-queue",
+    ]
     hidden = catalog(tmp_path, filename, "describe", "obapi-db/large")
     assert hidden.exit_code == 1
     assert hidden.stderr_lines == [

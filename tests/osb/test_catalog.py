@@ -107,16 +107,15 @@ def test_parses_fields_and_ignores_unknown_ones() -> None:
     assert small.schemas.instance_update is None and small.schemas.binding_create is None
 
 
-def test_free_has_two_defaults() -> None:
+def test_free_defaults_to_true_as_osb_says() -> None:
     catalog = parse_catalog(RAW, broker="b1")
     std = catalog.services[1].plans[0]  # no "free" field at all
     assert std.free_raw is None
     assert std.free is True  # OSB default
-    assert std.sc_free is False  # Service Catalog's spec.free
     large = catalog.services[0].plans[1]
-    assert (large.free, large.sc_free) == (False, False)
+    assert large.free is False
     small = catalog.services[0].plans[0]
-    assert (small.free, small.sc_free) == (True, True)
+    assert small.free is True
 
 
 def test_effective_flags_plan_overrides_offering() -> None:
@@ -433,7 +432,7 @@ def test_parses_a_real_brokers_catalog_over_http(obapi_broker: Any) -> None:
         ),
         [catalog],
     )
-    assert nobind.bindable is False and nobind.plan.free is True and not nobind.plan.sc_free
+    assert nobind.bindable is False and nobind.plan.free is True
     small = resolve_plan(
         PlanReference(
             cluster_service_class_external_name="obapi-db",

@@ -46,9 +46,9 @@ def test_client_cache_parser_and_resolver_together(obapi_broker: ObapiBroker,
 
     restrictions = CatalogRestrictions.from_spec(None, ["spec.free=true"], namespaced=False)
     catalog = apply_restrictions(cached.parse(), restrictions)
-    # "large" is not free and "nobind" has no free field (missing means false here).
+    # "large" is not free; "nobind" has no free field, so it is free (OSB's default).
     assert {s.name: [p.name for p in s.plans] for s in catalog.services} == {
-        "obapi-db": ["small"], "obapi-queue": ["standard"]}
+        "obapi-db": ["small"], "obapi-queue": ["standard", "nobind"]}
 
     plan = resolve_plan(PlanReference(cluster_service_class_external_name="obapi-db"),
                         [catalog])  # one visible plan left, so the plan may be omitted

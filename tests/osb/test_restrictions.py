@@ -149,7 +149,7 @@ def test_property_sets() -> None:
         "name": "pa-unset",
         "spec.externalName": "unset",
         "spec.externalID": "pa-unset",
-        "spec.free": "false",
+        "spec.free": "true",
         "spec.serviceClass.name": "svc-a",
     }
 
@@ -187,12 +187,12 @@ def test_class_name_property_is_the_escaped_kubernetes_name() -> None:
     assert list(_visible(r)) == ["Gamma"]
 
 
-def test_spec_free_uses_service_catalog_semantics() -> None:
+def test_spec_free_follows_the_osb_default() -> None:
     free = CatalogRestrictions.from_spec(None, ["spec.free=true"], namespaced=False)
-    # "unset" has no free field: OSB says free, Service Catalog's spec.free says false.
-    assert _visible(free) == {"alpha": ["free"], "Gamma": ["free"]}
+    # "unset" has no free field: OSB says free, so spec.free=true keeps it.
+    assert _visible(free) == {"alpha": ["free", "unset"], "Gamma": ["free"]}
     paid = CatalogRestrictions.from_spec(None, ["spec.free!=true"], namespaced=False)
-    assert _visible(paid) == {"alpha": ["paid", "unset"], "beta": ["paid"]}
+    assert _visible(paid) == {"alpha": ["paid"], "beta": ["paid"]}
 
 
 def test_requirements_are_anded_and_empty_classes_dropped() -> None:

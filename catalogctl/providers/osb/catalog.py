@@ -8,14 +8,10 @@ brokers, so only the fields we cannot work without (``id`` and ``name`` of
 offerings and plans, correct JSON types) are hard errors.  Softer deviations are
 collected as :attr:`Catalog.warnings` for the caller to show.
 
-Two notions of ``free`` exist and both are kept on :class:`ServicePlan`:
-
-* :attr:`ServicePlan.free` is the OSB meaning: a missing ``free`` means **true**.
-  Use it anywhere catalogctl talks OSB semantics (display, plan output).
-* :attr:`ServicePlan.sc_free` is what Service Catalog put in the Kubernetes
-  ``spec.free`` field (``plan.Free != nil && *plan.Free``): a missing ``free`` means
-  **false**.  It is used only by ``catalogRestrictions`` (``spec.free=true``), so
-  existing restriction selectors filter exactly as they did under Service Catalog.
+``free`` follows OSB everywhere: a plan without it is free (:attr:`ServicePlan.free`),
+in ``catalog plans`` as in a ``catalogRestrictions`` ``spec.free=true`` selector.
+Service Catalog's controller read a missing ``free`` as false for its ``spec.free``
+field; a restriction that relied on that now keeps such plans, as the broker meant.
 
 Identity: OSB says the ``id`` is "the only immutable property"; names are
 resolved to ids on every run and ids are what state stores.  Kubernetes-style
@@ -212,14 +208,6 @@ class ServicePlan:
     def free(self) -> bool:
         """OSB semantics: a plan without ``free`` is free."""
         return True if self.free_raw is None else self.free_raw
-
-    @property
-    def sc_free(self) -> bool:
-        """Service Catalog's ``spec.free``: a plan without ``free`` is *not* free.
-
-        Only for ``catalogRestrictions`` compatibility; see the module docstring.
-        """
-        return self.free_raw is True
 
     @property
     def k8s_name(self) -> str:

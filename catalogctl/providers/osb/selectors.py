@@ -369,13 +369,13 @@ def class_properties(offering: ServiceOffering) -> dict[str, str]:
 def plan_properties(
     offering: ServiceOffering, plan: ServicePlan, *, namespaced: bool
 ) -> dict[str, str]:
-    """The properties a plan selector sees; ``spec.free`` uses missing-means-false."""
+    """The properties a plan selector sees; ``spec.free`` has OSB's default (true)."""
     class_key = "spec.serviceClass.name" if namespaced else "spec.clusterServiceClass.name"
     return {
         "name": plan.k8s_name,
         "spec.externalName": plan.name,
         "spec.externalID": plan.id,
-        "spec.free": "true" if plan.sc_free else "false",
+        "spec.free": "true" if plan.free else "false",
         class_key: offering.k8s_name,
     }
 
