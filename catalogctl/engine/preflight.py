@@ -195,18 +195,28 @@ def _transforms_holder(transforms: list[Any]) -> ServiceBinding:
 
 
 def preflight_problems(needs: Needs, cluster: ClusterPort, backend: StateBackend) -> list[str]:
-    """Every problem found; empty when the run may start.  Never reports a Secret's value."""
+    """Every problem found; empty when the run may start.  Never reports a Secret's value.
+
+    Each Secret is read once however many resources refer to it (a shared
+    broker credential or parameters Secret may serve thousands).
+    """
     problems: list[str] = []
     problems.extend(backend.check_writable())
     problems.extend(cluster.check_access(sorted(needs.accesses)))
+    readers: dict[tuple[str, str, str | None], list[str]] = {}
     for need in sorted(needs.secrets):
+        readers.setdefault((need.namespace, need.name, need.key), []).append(need.referrer)
+    for (namespace, name, key), referrers in readers.items():
         try:
-            if need.key is None:
-                cluster.read_secret(need.namespace, need.name)
+            if key is None:
+                cluster.read_secret(namespace, name)
             else:
-                cluster.read_secret_key(need.namespace, need.name, need.key)
+                cluster.read_secret_key(namespace, name, key)
         except CatalogctlError as exc:
-            problems.append(f"{need.referrer}: {exc}")
+            shown = ", ".join(referrers[:3])
+            if len(referrers) > 3:
+                shown += f" and {len(referrers) - 3} more"
+            problems.append(f"{shown}: {exc}")
     return problems
 
 

@@ -234,3 +234,20 @@ def test_an_unreachable_cluster_is_one_problem_and_no_broker_request(
     assert len(problems) == 1, problems
     assert f"cannot reach cluster http://127.0.0.1:{port}" in problems[0]
     assert programmable_broker.requests == []
+
+
+def test_a_missing_secret_shared_by_several_resources_is_one_problem_naming_them(
+    ws: Workspace, programmable_broker: ProgrammableBroker
+) -> None:
+    shared = "  parametersFrom:\n    - secretKeyRef: {name: shared, key: params}\n"
+    ws.write(
+        "db.yaml",
+        "---\n".join(instance_yaml(f"db{i}") + shared for i in range(5)),
+    )
+    problems = _refused(ws)
+    assert len(problems) == 1, problems
+    assert problems[0].startswith(
+        "ServiceInstance/apps/db0, ServiceInstance/apps/db1, ServiceInstance/apps/db2 "
+        "and 2 more: Secret apps/shared key 'params' not found"
+    )
+    assert programmable_broker.requests == []

@@ -39,16 +39,16 @@ def _refuses(root: Path, link: Path, call: object) -> None:
     )
 
 
+def _write_secret(cluster: DirectoryCluster) -> object:
+    return cluster.write_binding_secret(namespace=NS, name="db-b", owner=OWNER, data=DATA)
+
+
 def test_a_linked_kind_directory_is_refused_for_writes_and_reads(root: Path, outside: Path) -> None:
     (root / NS).mkdir(parents=True)
     link = root / NS / "secret"
     link.symlink_to(outside)
     cluster = DirectoryCluster(root)
-    _refuses(
-        root,
-        link,
-        lambda: cluster.write_binding_secret(namespace=NS, name="db-b", owner=OWNER, data=DATA),
-    )
+    _refuses(root, link, lambda: _write_secret(cluster))
     _refuses(root, link, lambda: cluster.read_secret(NS, "db-b"))
     assert list(outside.iterdir()) == []
 
@@ -58,11 +58,7 @@ def test_a_linked_namespace_directory_is_refused(root: Path, outside: Path) -> N
     link = root / NS
     link.symlink_to(outside)
     cluster = DirectoryCluster(root)
-    _refuses(
-        root,
-        link,
-        lambda: cluster.write_binding_secret(namespace=NS, name="db-b", owner=OWNER, data=DATA),
-    )
+    _refuses(root, link, lambda: _write_secret(cluster))
     assert list(outside.iterdir()) == []
 
 
@@ -73,11 +69,7 @@ def test_a_linked_secret_file_is_neither_read_nor_replaced(root: Path, outside: 
     link = root / NS / "secret" / "db-b.yaml"
     link.symlink_to(target)
     cluster = DirectoryCluster(root)
-    _refuses(
-        root,
-        link,
-        lambda: cluster.write_binding_secret(namespace=NS, name="db-b", owner=OWNER, data=DATA),
-    )
+    _refuses(root, link, lambda: _write_secret(cluster))
     _refuses(root, link, lambda: cluster.read_secret(NS, "db-b"))
     assert link.is_symlink()
     assert target.read_text() == "kind: Secret\nmetadata: {name: victim}\n"
@@ -107,11 +99,7 @@ def test_a_linked_root_is_refused(tmp_path: Path, outside: Path) -> None:
     root = tmp_path / "cluster"
     root.symlink_to(outside)
     cluster = DirectoryCluster(root)
-    _refuses(
-        root,
-        root,
-        lambda: cluster.write_binding_secret(namespace=NS, name="db-b", owner=OWNER, data=DATA),
-    )
+    _refuses(root, root, lambda: _write_secret(cluster))
     assert list(outside.iterdir()) == []
 
 
