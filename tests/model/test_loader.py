@@ -218,7 +218,8 @@ spec:
 """
     desired, problems = load_text(text)
     assert problems == [
-        "in.yaml:7:3: ServiceInstance/default/db: spec.planName: unknown field"
+        "in.yaml:7:3: ServiceInstance/default/db: spec.planName: unknown field (did you mean "
+        "'clusterServicePlanExternalName'? planName is its name in earlier Service Catalog APIs)"
     ]
     assert desired.declares(Address("ServiceInstance", "default", "db"))
     assert Address("ServiceInstance", "default", "db") not in desired.resources
