@@ -2,5 +2,6 @@
 
 pytest_plugins = [
     "tests.fixtures.kube",
+    "tests.fixtures.cluster",
     "tests.fixtures.brokers",
 ]

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from tests.fixtures.kube import KubeApiServer
+from tests.fixtures.kube import KubeEmulator
 
 ApiException = client.ApiException
 
@@ -26,13 +26,13 @@ def secret(name: str, **extra: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def core(kube_apiserver: KubeApiServer) -> client.CoreV1Api:
-    return client.CoreV1Api(kube_apiserver.api_client())
+def core(kube_emulator: KubeEmulator) -> client.CoreV1Api:
+    return client.CoreV1Api(kube_emulator.api_client())
 
 
 @pytest.fixture
-def apps(kube_apiserver: KubeApiServer) -> client.AppsV1Api:
-    return client.AppsV1Api(kube_apiserver.api_client())
+def apps(kube_emulator: KubeEmulator) -> client.AppsV1Api:
+    return client.AppsV1Api(kube_emulator.api_client())
 
 
 def deployment(name: str, replicas: int = 1) -> dict[str, Any]:
@@ -51,8 +51,8 @@ def deployment(name: str, replicas: int = 1) -> dict[str, Any]:
 
 
 def test_create_sets_uid_timestamp_namespace_and_type_meta(
-        kube_apiserver: KubeApiServer, core: client.CoreV1Api) -> None:
-    url = kube_apiserver.url + "/api/v1/namespaces/default/secrets"
+        kube_emulator: KubeEmulator, core: client.CoreV1Api) -> None:
+    url = kube_emulator.url + "/api/v1/namespaces/default/secrets"
     raw = core.api_client.call_api("POST", url, body={"metadata": {"name": "s"}, "data": {}})
     raw.read()
     assert raw.status == 201
@@ -138,9 +138,9 @@ def test_noop_update_keeps_resource_version(core: client.CoreV1Api) -> None:
     assert same.metadata.resource_version == created.metadata.resource_version
 
 
-def test_status_codes_for_each_verb(kube_apiserver: KubeApiServer) -> None:
-    api = kube_apiserver.api_client()
-    base = kube_apiserver.url + "/api/v1/namespaces/default/configmaps"
+def test_status_codes_for_each_verb(kube_emulator: KubeEmulator) -> None:
+    api = kube_emulator.api_client()
+    base = kube_emulator.url + "/api/v1/namespaces/default/configmaps"
 
     def call(method: str, url: str, body: Any = None, ctype: str | None = None) -> int:
         headers = {"Content-Type": ctype} if ctype else None
@@ -160,9 +160,9 @@ def test_status_codes_for_each_verb(kube_apiserver: KubeApiServer) -> None:
     assert call("POST", base + "/c", {"metadata": {"name": "c"}}) == 405
 
 
-def test_method_not_allowed_body(kube_apiserver: KubeApiServer) -> None:
-    api = kube_apiserver.api_client()
-    resp = api.call_api("PUT", kube_apiserver.url + "/api/v1/namespaces/default/secrets",
+def test_method_not_allowed_body(kube_emulator: KubeEmulator) -> None:
+    api = kube_emulator.api_client()
+    resp = api.call_api("PUT", kube_emulator.url + "/api/v1/namespaces/default/secrets",
                         body={})
     assert resp.status == 405
     assert json.loads(resp.read()) == {
@@ -300,10 +300,10 @@ def test_not_found_and_already_exists_bodies(core: client.CoreV1Api) -> None:
         "details": {"name": "x", "kind": "secrets"}, "code": 409}
 
 
-def test_unknown_resource_type_is_not_found(kube_apiserver: KubeApiServer) -> None:
-    api = kube_apiserver.api_client()
+def test_unknown_resource_type_is_not_found(kube_emulator: KubeEmulator) -> None:
+    api = kube_emulator.api_client()
     for path in ("/api/v1/namespaces/default/widgets", "/apis/example.com/v1/widgets"):
-        resp = api.call_api("GET", kube_apiserver.url + path)
+        resp = api.call_api("GET", kube_emulator.url + path)
         assert resp.status == 404
         assert json.loads(resp.read()) == {
             "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
@@ -313,9 +313,9 @@ def test_unknown_resource_type_is_not_found(kube_apiserver: KubeApiServer) -> No
 
 @pytest.mark.parametrize("ctype", ["application/vnd.kubernetes.protobuf", "text/plain"])
 def test_non_json_body_is_unsupported_media_type(
-        kube_apiserver: KubeApiServer, ctype: str) -> None:
-    api = kube_apiserver.api_client()
-    resp = api.call_api("POST", kube_apiserver.url + "/api/v1/namespaces/default/secrets",
+        kube_emulator: KubeEmulator, ctype: str) -> None:
+    api = kube_emulator.api_client()
+    resp = api.call_api("POST", kube_emulator.url + "/api/v1/namespaces/default/secrets",
                         header_params={"Content-Type": ctype}, body="k8s\x00binary")
     assert resp.status == 415
     assert json.loads(resp.read()) == {
@@ -325,9 +325,9 @@ def test_non_json_body_is_unsupported_media_type(
         "reason": "UnsupportedMediaType", "code": 415}
 
 
-def test_malformed_json_is_bad_request(kube_apiserver: KubeApiServer) -> None:
-    api = kube_apiserver.api_client()
-    resp = api.call_api("POST", kube_apiserver.url + "/api/v1/namespaces/default/secrets",
+def test_malformed_json_is_bad_request(kube_emulator: KubeEmulator) -> None:
+    api = kube_emulator.api_client()
+    resp = api.call_api("POST", kube_emulator.url + "/api/v1/namespaces/default/secrets",
                         header_params={"Content-Type": "application/json"}, body="{nope")
     assert resp.status == 400
     assert json.loads(resp.read())["reason"] == "BadRequest"
@@ -402,12 +402,12 @@ def _labelled(core: client.CoreV1Api) -> None:
         core.create_namespaced_config_map(ns, {"metadata": {"name": name, "labels": labels}})
 
 
-def test_list_shape_and_sort_order(kube_apiserver: KubeApiServer, core: client.CoreV1Api) -> None:
+def test_list_shape_and_sort_order(kube_emulator: KubeEmulator, core: client.CoreV1Api) -> None:
     _labelled(core)
-    api = kube_apiserver.api_client()
-    body = json.loads(api.call_api("GET", kube_apiserver.url + "/api/v1/configmaps").read())
+    api = kube_emulator.api_client()
+    body = json.loads(api.call_api("GET", kube_emulator.url + "/api/v1/configmaps").read())
     assert body["kind"] == "ConfigMapList" and body["apiVersion"] == "v1"
-    assert body["metadata"]["resourceVersion"] == str(kube_apiserver.store.rv)
+    assert body["metadata"]["resourceVersion"] == str(kube_emulator.store.rv)
     keys = [(i["metadata"]["namespace"], i["metadata"]["name"]) for i in body["items"]]
     assert keys == [("default", "a"), ("default", "b"), ("default", "c"), ("default", "d"),
                     ("other", "a")]

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from tests.fixtures.kube import KubeApiServer
+from tests.fixtures.kube import KubeEmulator
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -32,14 +32,14 @@ def kubectl_binary() -> str:
 # --- discovery -------------------------------------------------------------------------------
 
 
-def test_version_is_within_kubectl_supported_range(kube_apiserver: KubeApiServer) -> None:
-    info = client.VersionApi(kube_apiserver.api_client()).get_code()
+def test_version_is_within_kubectl_supported_range(kube_emulator: KubeEmulator) -> None:
+    info = client.VersionApi(kube_emulator.api_client()).get_code()
     assert info.major == "1" and 27 <= int(info.minor) <= 31
     assert info.git_version == f"v1.{info.minor}.0"
 
 
-def test_core_and_group_discovery(kube_apiserver: KubeApiServer) -> None:
-    api = kube_apiserver.api_client()
+def test_core_and_group_discovery(kube_emulator: KubeEmulator) -> None:
+    api = kube_emulator.api_client()
     versions = client.CoreApi(api).get_api_versions()
     assert versions.versions == ["v1"]
     assert versions.server_address_by_client_cidrs[0].client_cidr == "0.0.0.0/0"
@@ -53,8 +53,8 @@ def test_core_and_group_discovery(kube_apiserver: KubeApiServer) -> None:
     assert apps_group.name == "apps" and apps_group.versions[0].version == "v1"
 
 
-def test_resource_lists_carry_what_kubectl_maps_with(kube_apiserver: KubeApiServer) -> None:
-    api = kube_apiserver.api_client()
+def test_resource_lists_carry_what_kubectl_maps_with(kube_emulator: KubeEmulator) -> None:
+    api = kube_emulator.api_client()
     core = client.CoreV1Api(api).get_api_resources()
     assert core.group_version == "v1"
     by_name = {r.name: r for r in core.resources}
@@ -71,14 +71,14 @@ def test_resource_lists_carry_what_kubectl_maps_with(kube_apiserver: KubeApiServ
     assert {"jobs", "cronjobs", "jobs/status", "cronjobs/status"} <= batch
 
 
-def test_crd_registration_shows_up_in_discovery(kube_apiserver: KubeApiServer) -> None:
-    api = kube_apiserver.api_client()
+def test_crd_registration_shows_up_in_discovery(kube_emulator: KubeEmulator) -> None:
+    api = kube_emulator.api_client()
     client.ApiextensionsV1Api(api).create_custom_resource_definition({
         "metadata": {"name": "gadgets.example.com"},
         "spec": {"group": "example.com", "scope": "Cluster",
                  "names": {"plural": "gadgets", "kind": "Gadget", "shortNames": ["gd"]},
                  "versions": [{"name": "v1", "served": True, "storage": True}]}})
-    raw = api.call_api("GET", kube_apiserver.url + "/apis/example.com/v1")
+    raw = api.call_api("GET", kube_emulator.url + "/apis/example.com/v1")
     doc = json.loads(raw.read())
     assert doc["resources"] == [{"name": "gadgets", "singularName": "gadget",
                                  "namespaced": False, "kind": "Gadget",
@@ -87,8 +87,8 @@ def test_crd_registration_shows_up_in_discovery(kube_apiserver: KubeApiServer) -
 
 
 @pytest.mark.parametrize("path", ["/healthz", "/readyz", "/livez"])
-def test_health_endpoints(kube_apiserver: KubeApiServer, path: str) -> None:
-    resp = kube_apiserver.api_client().call_api("GET", kube_apiserver.url + path)
+def test_health_endpoints(kube_emulator: KubeEmulator, path: str) -> None:
+    resp = kube_emulator.api_client().call_api("GET", kube_emulator.url + path)
     assert resp.status == 200 and resp.read() == b"ok"
 
 
@@ -122,7 +122,7 @@ def test_module_runs_standalone_and_exits_on_signal(stop_signal: signal.Signals)
 
 
 class Kubectl:
-    def __init__(self, server: KubeApiServer, tmp: Path) -> None:
+    def __init__(self, server: KubeEmulator, tmp: Path) -> None:
         self.base = [kubectl_binary(), "--kubeconfig", str(server.kubeconfig_path),
                      "--cache-dir", str(tmp / "kubecache")]
         self.tmp = tmp
@@ -146,9 +146,9 @@ def web_deployment(replicas: int) -> dict[str, Any]:
                                   "spec": {"containers": [{"name": "app", "image": "nginx"}]}}}}
 
 
-def test_kubectl_smoke(kube_apiserver: KubeApiServer, tmp_path: Path) -> None:
-    kubectl = Kubectl(kube_apiserver, tmp_path)
-    api = kube_apiserver.api_client()
+def test_kubectl_smoke(kube_emulator: KubeEmulator, tmp_path: Path) -> None:
+    kubectl = Kubectl(kube_emulator, tmp_path)
+    api = kube_emulator.api_client()
     core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
 
     version = json.loads(kubectl("version", "-o", "json").stdout)
@@ -202,9 +202,9 @@ def test_kubectl_smoke(kube_apiserver: KubeApiServer, tmp_path: Path) -> None:
     assert apps.list_namespaced_deployment("default").items == []
 
 
-def test_kubectl_typed_create_and_custom_resources(kube_apiserver: KubeApiServer,
+def test_kubectl_typed_create_and_custom_resources(kube_emulator: KubeEmulator,
                                                    tmp_path: Path) -> None:
-    kubectl = Kubectl(kube_apiserver, tmp_path)
+    kubectl = Kubectl(kube_emulator, tmp_path)
     kubectl("create", "namespace", "demo")
     kubectl("-n", "demo", "create", "secret", "generic", "creds", "--from-literal=user=admin")
     kubectl("-n", "demo", "label", "secret", "creds", "team=a")
@@ -222,11 +222,11 @@ def test_kubectl_typed_create_and_custom_resources(kube_apiserver: KubeApiServer
     assert missing.stderr.strip() == 'Error from server (NotFound): namespaces "demo" not found'
 
 
-def test_server_side_table_for_kubectl_get(kube_apiserver: KubeApiServer) -> None:
-    api = kube_apiserver.api_client()
+def test_server_side_table_for_kubectl_get(kube_emulator: KubeEmulator) -> None:
+    api = kube_emulator.api_client()
     client.CoreV1Api(api).create_namespaced_secret(
         "default", {"metadata": {"name": "s"}, "stringData": {"a": "1", "b": "2"}})
-    resp = api.call_api("GET", kube_apiserver.url + "/api/v1/namespaces/default/secrets",
+    resp = api.call_api("GET", kube_emulator.url + "/api/v1/namespaces/default/secrets",
                         header_params={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io,"
                                                  "application/json"})
     table = json.loads(resp.read())
@@ -238,9 +238,9 @@ def test_server_side_table_for_kubectl_get(kube_apiserver: KubeApiServer) -> Non
     assert row["object"]["metadata"]["name"] == "s"
 
 
-def test_kubectl_get_watch_streams_rows(kube_apiserver: KubeApiServer, tmp_path: Path) -> None:
-    kubectl = Kubectl(kube_apiserver, tmp_path)
-    core = client.CoreV1Api(kube_apiserver.api_client())
+def test_kubectl_get_watch_streams_rows(kube_emulator: KubeEmulator, tmp_path: Path) -> None:
+    kubectl = Kubectl(kube_emulator, tmp_path)
+    core = client.CoreV1Api(kube_emulator.api_client())
     core.create_namespaced_config_map("default", {"metadata": {"name": "first"}})
     proc = subprocess.Popen([*kubectl.base, "get", "configmaps", "--watch"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -13,7 +13,7 @@ from kubernetes import client
 from kubernetes.leaderelection.leaderelectionrecord import LeaderElectionRecord
 from kubernetes.leaderelection.resourcelock.leaselock import LeaseLock
 
-from tests.fixtures.kube import KubeApiServer
+from tests.fixtures.kube import KubeEmulator
 
 ApiException = client.ApiException
 SC = ("servicecatalog.k8s.io", "v1beta1")
@@ -28,8 +28,8 @@ def b64(text: str) -> str:
 
 
 @pytest.fixture
-def api(kube_apiserver: KubeApiServer) -> client.ApiClient:
-    return kube_apiserver.api_client()
+def api(kube_emulator: KubeEmulator) -> client.ApiClient:
+    return kube_emulator.api_client()
 
 
 @pytest.fixture
@@ -61,10 +61,10 @@ def test_secret_string_data_is_folded_into_data(core: client.CoreV1Api) -> None:
     ("andrii", 4),
     ('{"mypass": 1}', 0),
 ])
-def test_secret_invalid_base64_is_bad_request(kube_apiserver: KubeApiServer, value: str,
+def test_secret_invalid_base64_is_bad_request(kube_emulator: KubeEmulator, value: str,
                                               offset: int) -> None:
-    api = kube_apiserver.api_client()
-    resp = api.call_api("POST", kube_apiserver.url + "/api/v1/namespaces/default/secrets",
+    api = kube_emulator.api_client()
+    resp = api.call_api("POST", kube_emulator.url + "/api/v1/namespaces/default/secrets",
                         body={"metadata": {"name": "s"}, "data": {"k": value}})
     assert resp.status == 400
     body = json.loads(resp.read())
@@ -172,11 +172,11 @@ def test_lease_replace_without_resource_version_is_invalid(api: client.ApiClient
         "0x0: must be specified for an update")
 
 
-def test_lease_can_be_created_by_put(kube_apiserver: KubeApiServer,
+def test_lease_can_be_created_by_put(kube_emulator: KubeEmulator,
                                      api: client.ApiClient) -> None:
     coord = client.CoordinationV1Api(api)
     made = coord.replace_namespaced_lease("fresh", "default", lease("fresh", "a"))
-    assert kube_apiserver.requests[-1].status == 201
+    assert kube_emulator.requests[-1].status == 201
     assert made.metadata.uid
 
 
@@ -201,12 +201,12 @@ def test_official_lease_lock_acquires_and_renews(api: client.ApiClient) -> None:
     assert rival.create("leader", "default", taken) is False
 
 
-def test_racing_lease_creators_have_exactly_one_winner(kube_apiserver: KubeApiServer) -> None:
+def test_racing_lease_creators_have_exactly_one_winner(kube_emulator: KubeEmulator) -> None:
     results: list[int] = []
     barrier = threading.Barrier(8)
 
     def contend(who: int) -> None:
-        coord = client.CoordinationV1Api(kube_apiserver.api_client())
+        coord = client.CoordinationV1Api(kube_emulator.api_client())
         barrier.wait()
         try:
             coord.create_namespaced_lease("default", lease("race", f"h{who}"))

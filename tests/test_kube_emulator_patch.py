@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from tests.fixtures.kube import KubeApiServer
+from tests.fixtures.kube import KubeEmulator
 
 ApiException = client.ApiException
 MERGE = "application/merge-patch+json"
@@ -23,8 +23,8 @@ def status_of(exc: pytest.ExceptionInfo[ApiException]) -> dict[str, Any]:
 
 
 @pytest.fixture
-def api(kube_apiserver: KubeApiServer) -> client.ApiClient:
-    return kube_apiserver.api_client()
+def api(kube_emulator: KubeEmulator) -> client.ApiClient:
+    return kube_emulator.api_client()
 
 
 @pytest.fixture
@@ -213,10 +213,10 @@ def test_smp_merges_finalizers_as_a_set(core: client.CoreV1Api) -> None:
 
 
 def test_default_dict_patch_from_the_client_is_strategic(
-        kube_apiserver: KubeApiServer, core: client.CoreV1Api) -> None:
+        kube_emulator: KubeEmulator, core: client.CoreV1Api) -> None:
     core.create_namespaced_config_map("default", {"metadata": {"name": "c"}})
     core.patch_namespaced_config_map("c", "default", {"data": {"a": "b"}})
-    assert kube_apiserver.requests[-1].content_type == SMP
+    assert kube_emulator.requests[-1].content_type == SMP
 
 
 # --- JSON merge patch ------------------------------------------------------------------------
@@ -252,11 +252,11 @@ def test_json_patch_operations(core: client.CoreV1Api) -> None:
 
 
 def test_json_patch_list_body_is_sent_as_json_patch(
-        kube_apiserver: KubeApiServer, core: client.CoreV1Api) -> None:
+        kube_emulator: KubeEmulator, core: client.CoreV1Api) -> None:
     core.create_namespaced_config_map("default", {"metadata": {"name": "j"}, "data": {"a": "1"}})
     core.patch_namespaced_config_map("j", "default",
                                      [{"op": "add", "path": "/data/b", "value": "2"}])
-    assert kube_apiserver.requests[-1].content_type == JSON_PATCH
+    assert kube_emulator.requests[-1].content_type == JSON_PATCH
     assert core.read_namespaced_config_map("j", "default").data == {"a": "1", "b": "2"}
 
 
@@ -328,12 +328,12 @@ def test_patch_of_missing_object_is_not_found(core: client.CoreV1Api) -> None:
 
 
 def test_apply_creates_then_merges_and_records_field_manager(
-        kube_apiserver: KubeApiServer, core: client.CoreV1Api) -> None:
+        kube_emulator: KubeEmulator, core: client.CoreV1Api) -> None:
     body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ssa"},
             "data": {"a": "1"}}
     created = core.patch_namespaced_config_map("ssa", "default", body, field_manager="catalogctl",
                                                _content_type=APPLY)
-    assert kube_apiserver.requests[-1].status == 201
+    assert kube_emulator.requests[-1].status == 201
     assert created.data == {"a": "1"}
     assert [(m.manager, m.operation) for m in created.metadata.managed_fields] == [
         ("catalogctl", "Apply")]
@@ -373,13 +373,13 @@ def test_smp_delete_from_primitive_list(core: client.CoreV1Api) -> None:
 
 
 def test_apply_body_is_logged_decoded_from_yaml(
-        kube_apiserver: KubeApiServer, api: client.ApiClient) -> None:
-    url = kube_apiserver.url + "/api/v1/namespaces/default/configmaps/y?fieldManager=me"
+        kube_emulator: KubeEmulator, api: client.ApiClient) -> None:
+    url = kube_emulator.url + "/api/v1/namespaces/default/configmaps/y?fieldManager=me"
     text = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: y\ndata:\n  a: '1'\n"
     resp = api.call_api("PATCH", url, header_params={"Content-Type": APPLY}, body=text)
     assert resp.status == 201
     assert json.loads(resp.read())["data"] == {"a": "1"}
-    assert kube_apiserver.requests[-1].body["data"] == {"a": "1"}
+    assert kube_emulator.requests[-1].body["data"] == {"a": "1"}
 
 
 def test_force_is_only_for_apply(core: client.CoreV1Api) -> None:

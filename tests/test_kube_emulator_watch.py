@@ -12,15 +12,15 @@ import pytest
 import urllib3
 from kubernetes import client, watch
 
-from tests.fixtures.kube import KubeApiServer
+from tests.fixtures.kube import KubeEmulator
 from tests.kube import EmulatorServer
 
 ApiException = client.ApiException
 
 
 @pytest.fixture
-def core(kube_apiserver: KubeApiServer) -> client.CoreV1Api:
-    return client.CoreV1Api(kube_apiserver.api_client())
+def core(kube_emulator: KubeEmulator) -> client.CoreV1Api:
+    return client.CoreV1Api(kube_emulator.api_client())
 
 
 def cm(name: str, **labels: str) -> dict[str, Any]:
@@ -43,13 +43,13 @@ def events(core: client.CoreV1Api, count: int | None = None,
 
 
 def test_watch_without_version_starts_with_current_state_then_goes_live(
-        kube_apiserver: KubeApiServer, core: client.CoreV1Api) -> None:
+        kube_emulator: KubeEmulator, core: client.CoreV1Api) -> None:
     core.create_namespaced_config_map("default", cm("b"))
     core.create_namespaced_config_map("default", cm("a"))
 
     def later() -> None:
         deadline = time.monotonic() + 5
-        while not kube_apiserver.active_watches and time.monotonic() < deadline:
+        while not kube_emulator.active_watches and time.monotonic() < deadline:
             time.sleep(0.01)
         core.create_namespaced_config_map("default", cm("c"))
         core.patch_namespaced_config_map("c", "default", {"data": {"x": "1"}})
@@ -87,11 +87,11 @@ def test_deleted_event_carries_the_final_object(core: client.CoreV1Api) -> None:
 
 
 def test_too_old_resource_version_gives_410_expired(
-        kube_apiserver: KubeApiServer, core: client.CoreV1Api) -> None:
+        kube_emulator: KubeEmulator, core: client.CoreV1Api) -> None:
     core.create_namespaced_config_map("default", cm("a"))
     old = core.list_namespaced_config_map("default").metadata.resource_version
     core.create_namespaced_config_map("default", cm("b"))
-    compacted = kube_apiserver.store.compact()
+    compacted = kube_emulator.store.compact()
     with pytest.raises(ApiException) as exc:
         events(core, resource_version=old)
     assert exc.value.status == 410
@@ -169,8 +169,8 @@ def test_bookmark_at_timeout_advances_the_watch_resource_version(
     assert int(w.resource_version) > int(start)
 
 
-def test_custom_object_watch(kube_apiserver: KubeApiServer) -> None:
-    custom = client.CustomObjectsApi(kube_apiserver.api_client())
+def test_custom_object_watch(kube_emulator: KubeEmulator) -> None:
+    custom = client.CustomObjectsApi(kube_emulator.api_client())
     custom.create_namespaced_custom_object(
         "servicecatalog.k8s.io", "v1beta1", "default", "servicebindings",
         {"apiVersion": "servicecatalog.k8s.io/v1beta1", "kind": "ServiceBinding",
@@ -185,12 +185,12 @@ def test_custom_object_watch(kube_apiserver: KubeApiServer) -> None:
         ("ADDED", "ServiceBinding", "bind")]
 
 
-def test_stream_is_chunked_json_lines(kube_apiserver: KubeApiServer,
+def test_stream_is_chunked_json_lines(kube_emulator: KubeEmulator,
                                       core: client.CoreV1Api) -> None:
     core.create_namespaced_config_map("default", cm("a"))
     core.create_namespaced_config_map("default", cm("b"))
     http = urllib3.PoolManager()
-    resp = http.request("GET", kube_apiserver.url + "/api/v1/namespaces/default/configmaps"
+    resp = http.request("GET", kube_emulator.url + "/api/v1/namespaces/default/configmaps"
                         "?watch=true&timeoutSeconds=1", preload_content=False)
     assert resp.headers["Transfer-Encoding"] == "chunked"
     assert resp.headers["Content-Type"] == "application/json"
@@ -222,14 +222,14 @@ def test_stop_ends_open_watches() -> None:
     assert time.monotonic() - began < 3
 
 
-def test_server_notices_a_watch_client_hanging_up(kube_apiserver: KubeApiServer,
+def test_server_notices_a_watch_client_hanging_up(kube_emulator: KubeEmulator,
                                                   core: client.CoreV1Api) -> None:
     core.create_namespaced_config_map("default", cm("x"))
     w = watch.Watch()
     for _ in w.stream(core.list_namespaced_config_map, "default", timeout_seconds=60):
-        assert kube_apiserver.active_watches == 1
+        assert kube_emulator.active_watches == 1
         w.stop()  # the client closes the connection; the stream would otherwise idle a minute
     deadline = time.monotonic() + 5
-    while kube_apiserver.active_watches and time.monotonic() < deadline:
+    while kube_emulator.active_watches and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert kube_apiserver.active_watches == 0
+    assert kube_emulator.active_watches == 0

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from tests.fixtures.kube import KubeApiServer
+from tests.fixtures.kube import KubeEmulator
 
 ApiException = client.ApiException
 
@@ -19,8 +19,8 @@ def status_of(exc: pytest.ExceptionInfo[ApiException]) -> dict[str, Any]:
 
 
 @pytest.fixture
-def api(kube_apiserver: KubeApiServer) -> client.ApiClient:
-    return kube_apiserver.api_client()
+def api(kube_emulator: KubeEmulator) -> client.ApiClient:
+    return kube_emulator.api_client()
 
 
 @pytest.fixture
@@ -70,11 +70,11 @@ def test_deployment_defaults(apps: client.AppsV1Api, api: client.ApiClient) -> N
                               {"name": "cfg", "configMap": {"name": "c", "defaultMode": 420}}]
 
 
-def test_template_metadata_has_null_creation_timestamp(kube_apiserver: KubeApiServer,
+def test_template_metadata_has_null_creation_timestamp(kube_emulator: KubeEmulator,
                                                        apps: client.AppsV1Api) -> None:
     apps.create_namespaced_deployment("default", deployment())
-    raw = kube_apiserver.api_client().call_api(
-        "GET", kube_apiserver.url + "/apis/apps/v1/namespaces/default/deployments/w")
+    raw = kube_emulator.api_client().call_api(
+        "GET", kube_emulator.url + "/apis/apps/v1/namespaces/default/deployments/w")
     body = json.loads(raw.read())
     assert body["spec"]["template"]["metadata"] == {"creationTimestamp": None,
                                                     "labels": {"app": "w"}}
@@ -94,10 +94,10 @@ def test_mount_of_missing_volume_is_invalid(apps: client.AppsV1Api) -> None:
         "field": "spec.template.spec.containers[0].volumeMounts[0].name"}]}
 
 
-def test_secret_key_ref_needs_name_and_key(kube_apiserver: KubeApiServer,
+def test_secret_key_ref_needs_name_and_key(kube_emulator: KubeEmulator,
                                            api: client.ApiClient) -> None:
     # sent raw: the typed client would refuse the missing key before it reaches a server
-    resp = api.call_api("POST", kube_apiserver.url + "/apis/apps/v1/namespaces/default/deployments",
+    resp = api.call_api("POST", kube_emulator.url + "/apis/apps/v1/namespaces/default/deployments",
                         body=deployment(containers=[{
                             "name": "app", "image": "app:1",
                             "env": [{"name": "P", "valueFrom": {"secretKeyRef": {"name": "db"}}}],

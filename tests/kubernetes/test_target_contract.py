@@ -1,7 +1,7 @@
 """One behaviour suite for every ClusterTarget: the API target and the directory target.
 
 The engine must not be able to tell the targets apart, so each test runs
-against both: KubeCluster on the API server emulator, and DirectoryCluster on
+against both: KubeCluster on a real kube-apiserver (a namespace per test), and DirectoryCluster on
 a temporary directory seeded with the same workload.
 """
 
@@ -37,24 +37,25 @@ class Target:
     cluster: ClusterTarget
     add_workload: Callable[[dict[str, Any]], None]
     add_foreign_secret: Callable[[str, dict[str, str]], None]
+    ns: str
 
 
 @pytest.fixture(params=["kube", "directory"])
 def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
     if request.param == "kube":
         server = request.getfixturevalue("kube_apiserver")
+        ns = request.getfixturevalue("kube_namespace")
         api = server.api_client()
-        client.CoreV1Api(api).create_namespace({"metadata": {"name": NS}})
 
         def add_workload(obj: dict[str, Any]) -> None:
-            client.AppsV1Api(api).create_namespaced_deployment(NS, obj)
+            client.AppsV1Api(api).create_namespaced_deployment(ns, obj)
 
         def add_secret(name: str, data: dict[str, str]) -> None:
             client.CoreV1Api(api).create_namespaced_secret(
-                NS, {"metadata": {"name": name}, "stringData": data}
+                ns, {"metadata": {"name": name}, "stringData": data}
             )
 
-        yield Target(KubeCluster.from_api_client(api, NS), add_workload, add_secret)
+        yield Target(KubeCluster.from_api_client(api, ns), add_workload, add_secret, ns)
     else:
         root = tmp_path / "cluster"
         directory = DirectoryCluster(root, NS)
@@ -75,81 +76,86 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
                 },
             )
 
-        yield Target(directory, lambda obj: write("Deployment", obj), add_secret_file)
+        yield Target(directory, lambda obj: write("Deployment", obj), add_secret_file, NS)
 
 
 def test_binding_secret_lifecycle(target: Target) -> None:
+    ns = target.ns
     cluster = target.cluster
-    assert not cluster.observe_binding_secret(NS, SECRET).exists
+    assert not cluster.observe_binding_secret(ns, SECRET).exists
     first = cluster.write_binding_secret(
-        namespace=NS, name=SECRET, owner=OWNER, data={"topic": b"orders"}
+        namespace=ns, name=SECRET, owner=OWNER, data={"topic": b"orders"}
     )
     assert (first.exists, first.managed, first.owner, first.keys) == (True, True, OWNER, ("topic",))
     second = cluster.write_binding_secret(
-        namespace=NS, name=SECRET, owner=OWNER, data={"url": b"amqp://q"}
+        namespace=ns, name=SECRET, owner=OWNER, data={"url": b"amqp://q"}
     )
     assert second.keys == ("url",)
     assert second.data_sha256 == secret_data_digest({"url": b"amqp://q"})
-    assert cluster.observe_binding_secret(NS, SECRET) == second
-    assert cluster.read_secret(NS, SECRET) == {"url": b"amqp://q"}
-    assert cluster.read_secret_key(NS, SECRET, "url") == b"amqp://q"
-    assert cluster.delete_binding_secret(namespace=NS, name=SECRET, owner=OWNER)
-    assert not cluster.delete_binding_secret(namespace=NS, name=SECRET, owner=OWNER)
-    assert cluster.read_secret(NS, SECRET) is None
+    assert cluster.observe_binding_secret(ns, SECRET) == second
+    assert cluster.read_secret(ns, SECRET) == {"url": b"amqp://q"}
+    assert cluster.read_secret_key(ns, SECRET, "url") == b"amqp://q"
+    assert cluster.delete_binding_secret(namespace=ns, name=SECRET, owner=OWNER)
+    assert not cluster.delete_binding_secret(namespace=ns, name=SECRET, owner=OWNER)
+    assert cluster.read_secret(ns, SECRET) is None
 
 
 def test_foreign_secrets_are_readable_but_never_overwritten(target: Target) -> None:
+    ns = target.ns
     target.add_foreign_secret("auth", {"username": "u", "password": "p"})
     cluster = target.cluster
-    assert cluster.read_secret(NS, "auth") == {"username": b"u", "password": b"p"}
-    obs = cluster.observe_binding_secret(NS, "auth")
+    assert cluster.read_secret(ns, "auth") == {"username": b"u", "password": b"p"}
+    obs = cluster.observe_binding_secret(ns, "auth")
     assert obs.exists and not obs.managed and obs.owner is None
-    with pytest.raises(OwnershipError, match=f"Secret {NS}/auth exists but is not managed"):
-        cluster.write_binding_secret(namespace=NS, name="auth", owner=OWNER, data={})
+    with pytest.raises(OwnershipError, match=f"Secret {ns}/auth exists but is not managed"):
+        cluster.write_binding_secret(namespace=ns, name="auth", owner=OWNER, data={})
     with pytest.raises(OwnershipError):
-        cluster.delete_binding_secret(namespace=NS, name="auth", owner=OWNER)
+        cluster.delete_binding_secret(namespace=ns, name="auth", owner=OWNER)
 
 
 def test_mapping_lifecycle(target: Target) -> None:
+    ns = target.ns
     cluster = target.cluster
-    target.add_workload(workload())
-    original = cluster.read_workload(NS, "Deployment", "myapp")
+    target.add_workload(workload(namespace=ns))
+    original = cluster.read_workload(ns, "Deployment", "myapp")
     assert original is not None
     entries = mapping_entries(pod_mapping(QUEUE_MAPPING), SECRET)
     before = cluster.observe_mapping(
-        namespace=NS, kind="Deployment", name="myapp", address=entries.address, entries=entries
+        namespace=ns, kind="Deployment", name="myapp", address=entries.address, entries=entries
     )
     assert not before.recorded and len(before.missing) == 5 and not before.in_sync
-    applied = cluster.apply_mapping(namespace=NS, kind="Deployment", name="myapp", entries=entries)
+    applied = cluster.apply_mapping(namespace=ns, kind="Deployment", name="myapp", entries=entries)
     assert [c.action for c in applied.changes] == ["+"] * 5
     after = cluster.observe_mapping(
-        namespace=NS, kind="Deployment", name="myapp", address=entries.address, entries=entries
+        namespace=ns, kind="Deployment", name="myapp", address=entries.address, entries=entries
     )
     assert after.in_sync and after.recorded and len(after.present) == 5
     removed = cluster.remove_mapping(
-        namespace=NS, kind="Deployment", name="myapp", address=entries.address
+        namespace=ns, kind="Deployment", name="myapp", address=entries.address
     )
     assert removed is not None and [c.action for c in removed.changes] == ["-"] * 5
-    final = cluster.read_workload(NS, "Deployment", "myapp") or {}
+    final = cluster.read_workload(ns, "Deployment", "myapp") or {}
     assert final["spec"]["template"] == original["spec"]["template"]
     assert final["metadata"].get("annotations") == original["metadata"].get("annotations")
 
 
 def test_missing_workload_is_reported(target: Target) -> None:
+    ns = target.ns
     entries = mapping_entries(pod_mapping(QUEUE_MAPPING), SECRET)
-    with pytest.raises(WorkloadNotFound, match=f"Deployment {NS}/myapp not found"):
-        target.cluster.apply_mapping(namespace=NS, kind="Deployment", name="myapp", entries=entries)
-    assert target.cluster.read_workload(NS, "Deployment", "myapp") is None
+    with pytest.raises(WorkloadNotFound, match=f"Deployment {ns}/myapp not found"):
+        target.cluster.apply_mapping(namespace=ns, kind="Deployment", name="myapp", entries=entries)
+    assert target.cluster.read_workload(ns, "Deployment", "myapp") is None
     assert (
         target.cluster.remove_mapping(
-            namespace=NS, kind="Deployment", name="myapp", address=entries.address
+            namespace=ns, kind="Deployment", name="myapp", address=entries.address
         )
         is None
     )
 
 
 def test_protocol_conformance(target: Target) -> None:
+    ns = target.ns
     assert isinstance(target.cluster, ClusterTarget)
-    assert target.cluster.default_namespace == NS
-    uid = target.cluster.namespace_uid(NS)
+    assert target.cluster.default_namespace == ns
+    uid = target.cluster.namespace_uid(ns)
     assert uid is None or len(uid) == 36

@@ -46,7 +46,7 @@ from catalogctl.providers.kubernetes.secrets import (
     secret_manifest,
 )
 
-__all__ = ["FIELD_MANAGER", "MAX_ATTEMPTS", "KubeApiError", "KubeCluster"]
+__all__ = ["CRON_JOB_VERSIONS", "FIELD_MANAGER", "MAX_ATTEMPTS", "KubeApiError", "KubeCluster"]
 
 logger = logging.getLogger(__name__)
 
@@ -55,14 +55,16 @@ MAX_ATTEMPTS: Final = 5
 REQUEST_TIMEOUT_S: Final = 30.0
 SMP: Final = "application/strategic-merge-patch+json"
 
-#: kind → (API class name, method suffix)
+#: kind → (API class name, method suffix); CronJob is looked up by discovery instead.
 _WORKLOAD_API: Final[dict[str, tuple[str, str]]] = {
     "Deployment": ("AppsV1Api", "deployment"),
     "StatefulSet": ("AppsV1Api", "stateful_set"),
     "DaemonSet": ("AppsV1Api", "daemon_set"),
     "Job": ("BatchV1Api", "job"),
-    "CronJob": ("BatchV1Api", "cron_job"),
 }
+#: Versions of the batch group that may serve CronJobs, preferred first: batch/v1 from
+#: Kubernetes 1.21, batch/v1beta1 only up to 1.24. A cluster serves one or both.
+CRON_JOB_VERSIONS: Final = ("v1", "v1beta1")
 
 
 class KubeApiError(ClusterError):
@@ -101,6 +103,7 @@ class KubeCluster:
     def __init__(self, connection: KubeConnection, *, timeout: float = REQUEST_TIMEOUT_S) -> None:
         self.connection = connection
         self.timeout = timeout
+        self._cron_job_version: str | None = None
 
     @classmethod
     def from_api_client(cls, api_client: Any, namespace: str = "default") -> KubeCluster:
@@ -254,7 +257,45 @@ class KubeCluster:
 
     # --- workloads --------------------------------------------------------------------------------
 
+    def cron_job_version(self) -> str:
+        """The batch API version this cluster serves CronJobs at (discovered once; a read
+        only, so plan may call it)."""
+        if self._cron_job_version is None:
+            custom = self._api("CustomObjectsApi")
+            for version in CRON_JOB_VERSIONS:
+                found = self._get(
+                    f"discover batch/{version}", custom.get_api_resources, "batch", version
+                )
+                resources = (found or {}).get("resources") or []
+                if any(r.get("name") == "cronjobs" for r in resources if isinstance(r, dict)):
+                    self._cron_job_version = version
+                    break
+            else:
+                raise ClusterError(
+                    f"{self.description} serves no CronJob API "
+                    f"(looked for cronjobs in batch/{' and batch/'.join(CRON_JOB_VERSIONS)})"
+                )
+        return self._cron_job_version
+
+    def _cron_job_methods(self) -> tuple[Callable[..., Any], Callable[..., Any]]:
+        custom = self._api("CustomObjectsApi")
+        version = self.cron_job_version()
+
+        def read(name: str, namespace: str, **kwargs: Any) -> Any:
+            return custom.get_namespaced_custom_object(
+                "batch", version, namespace, "cronjobs", name, **kwargs
+            )
+
+        def patch(name: str, namespace: str, body: Any, **kwargs: Any) -> Any:
+            return custom.patch_namespaced_custom_object(
+                "batch", version, namespace, "cronjobs", name, body, **kwargs
+            )
+
+        return read, patch
+
     def _workload_methods(self, kind: str) -> tuple[Callable[..., Any], Callable[..., Any]]:
+        if kind == "CronJob":
+            return self._cron_job_methods()
         entry = _WORKLOAD_API.get(kind)
         if entry is None:
             raise ClusterError(
