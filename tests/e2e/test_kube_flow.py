@@ -296,8 +296,9 @@ def test_kube_flow(
     assert f'~ PodMapping "{ns}/web-queue"' in plan.stdout
     ws.ok("apply", "--auto-approve")
     restored = _containers(cluster.web_pod())
+    # Put back after the owner's entries, where a new entry goes.
     assert [e["name"] for e in restored["app"]["env"]] == [
-        "LOG_LEVEL", "REGION", "TOPIC", "QUEUE_URI"]
+        "LOG_LEVEL", "REGION", "QUEUE_URI", "TOPIC"]
     assert restored["proxy"] == _containers(web_before)["proxy"]
     ws.ok("drift", code=0)
     ws.ok("plan", "--detailed-exitcode", code=0)

@@ -279,6 +279,7 @@ class TestMappings:
     ) -> None:
         create_workload(api, ns)
         original = pod_spec(kube.read_workload(ns, "Deployment", "myapp") or {})
+        start = len(kube_apiserver.audit(ns))
         result = kube.apply_mapping(
             namespace=ns, kind="Deployment", name="myapp", entries=self.entries()
         )
@@ -294,8 +295,8 @@ class TestMappings:
         assert live["volumes"][:2] == original["volumes"]
         # The server defaulted the secret volume's mode; what we asked for is there as sent.
         assert live["volumes"][2]["secret"]["secretName"] == SECRET
-        assert [(r.verb, r.code) for r in catalogctl_calls(kube_apiserver, ns) if r.mutating] == [
-            ("patch", 200)]
+        calls = catalogctl_calls(kube_apiserver, ns)[start:]
+        assert [(r.verb, r.code) for r in calls if r.mutating] == [("patch", 200)]
         managers = {(f["manager"], f["operation"]) for f in obj["metadata"]["managedFields"]}
         assert ("catalogctl", "Update") in managers
 
@@ -352,12 +353,29 @@ class TestMappings:
         assert kube.apply_mapping(
             namespace=ns, kind="Deployment", name="myapp", entries=self.entries()).changed
         env = pod_spec(kube.read_workload(ns, "Deployment", "myapp") or {})["containers"][0]["env"]
+        # Restored after the owner's entries (where a new entry goes), never before them.
         assert [e["name"] for e in env] == [
-            "LOG_LEVEL", "DB_PASSWORD", "TOPIC", "PROVIDER_APPLICATION_CREDENTIALS"]
+            "LOG_LEVEL", "DB_PASSWORD", "PROVIDER_APPLICATION_CREDENTIALS", "TOPIC"]
         assert kube.observe_mapping(
             namespace=ns, kind="Deployment", name="myapp", address=self.ADDRESS,
             entries=self.entries(),
         ).in_sync
+
+    def test_mapping_the_second_container_keeps_container_order(
+        self, kube: KubeCluster, api: client.ApiClient, ns: str
+    ) -> None:
+        """A patch naming only the sidecar must not move it ahead of the app container (the
+        server's merge puts a patch's items first unless told the order)."""
+        create_workload(api, ns)
+        spec = dict(QUEUE_MAPPING, target={"kind": "Deployment", "name": "myapp",
+                                           "containers": ["sidecar"]})
+        kube.apply_mapping(namespace=ns, kind="Deployment", name="myapp",
+                           entries=self.entries(spec))
+        live = pod_spec(kube.read_workload(ns, "Deployment", "myapp") or {})
+        assert [c["name"] for c in live["containers"]] == ["app", "sidecar"]
+        assert [e["name"] for e in live["containers"][1]["env"]] == [
+            "PROXY_PORT", "TOPIC", "PROVIDER_APPLICATION_CREDENTIALS"]
+        assert [v["name"] for v in live["volumes"]] == ["data", "proxy-certs", "myapp-queue"]
 
     @pytest.mark.parametrize("kind", ["Deployment", "StatefulSet", "DaemonSet", "CronJob"])
     def test_each_workload_kind(

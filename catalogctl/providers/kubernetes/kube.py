@@ -36,6 +36,7 @@ from catalogctl.providers.kubernetes.mappings import (
     observe_entries,
     plan_apply,
     plan_remove,
+    with_element_order,
 )
 from catalogctl.providers.kubernetes.secrets import (
     SecretObservation,
@@ -354,7 +355,7 @@ class KubeCluster:
             result = compute(obj)
             if not result.changed:
                 return result
-            body = json.loads(json.dumps(result.patch))
+            body = json.loads(json.dumps(with_element_order(result.patch, result.after)))
             rv = (obj.get("metadata") or {}).get("resourceVersion")
             if rv:
                 body.setdefault("metadata", {})["resourceVersion"] = rv

@@ -56,6 +56,7 @@ __all__ = [
     "plan_remove",
     "read_records",
     "strategic_merge",
+    "with_element_order",
 ]
 
 MAPPINGS_ANNOTATION: Final = "catalogctl.io/mappings"
@@ -324,6 +325,37 @@ def strategic_merge(original: Mapping[str, Any], patch: Mapping[str, Any]) -> di
     other list (``envFrom``, ``items``, ``args``…) is replaced.
     """
     return _smp_map(copy.deepcopy(dict(original)), patch)
+
+
+def with_element_order(patch: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
+    """``patch`` plus a ``$setElementOrder/<list>`` directive beside every merge-keyed list it
+    touches, naming that list's items in their order in ``after``.
+
+    Without the directive a real apiserver puts items that are new to a list *before* the
+    existing ones (its merge keeps the patch's order first), so a mapped env var would land
+    ahead of the owner's and a container could move; ``kubectl apply`` sends the same
+    directives. Only for the wire: :func:`strategic_merge` already appends.
+    """
+    out: dict[str, Any] = {}
+    for key, value in patch.items():
+        live = after.get(key)
+        if isinstance(value, dict):
+            out[key] = with_element_order(value, live if isinstance(live, dict) else {})
+        elif isinstance(value, list) and key in MERGE_KEYS and isinstance(live, list):
+            merge_key = MERGE_KEYS[key]
+            by_key = {i.get(merge_key): i for i in live if isinstance(i, dict)}
+            out[key] = [
+                with_element_order(i, by_key.get(i.get(merge_key)) or {})
+                if isinstance(i, dict)
+                else i
+                for i in value
+            ]
+            out[f"$setElementOrder/{key}"] = [
+                {merge_key: i.get(merge_key)} for i in live if isinstance(i, dict)
+            ]
+        else:
+            out[key] = value
+    return out
 
 
 def _strip(value: Any) -> Any:
