@@ -123,10 +123,9 @@ def _run(command: list[str], *, cwd: Path | None = None,
             log(f"  {line}")
 
 
-def _source_entries() -> Iterator[tuple[str, list[str], str]]:
-    """Yield (uri, suites, signed_by) for each binary ``deb`` entry of the machine's apt sources,
-    from both the one-line format and deb822 ``.sources`` files."""
-    etc = Path("/etc/apt")
+def _source_entries(etc: Path) -> Iterator[tuple[str, list[str], str]]:
+    """Yield (uri, suites, signed_by) for each binary ``deb`` entry of the apt sources under
+    ``etc``, from both the one-line format and deb822 ``.sources`` files."""
     one_line = [etc / "sources.list", *sorted((etc / "sources.list.d").glob("*.list"))]
     for path in one_line:
         if not path.is_file():
@@ -151,15 +150,15 @@ def _source_entries() -> Iterator[tuple[str, list[str], str]]:
                     yield uri, fields.get("suites", "").split(), fields.get("signed-by", "")
 
 
-def _debian_mirror() -> tuple[str, str]:
-    """The (uri, signed_by) of the machine's Debian archive: the entry that carries the release
-    suite itself (not -security or -updates) and whose release file names Debian."""
+def debian_mirror(etc: Path = Path("/etc/apt"),
+                  os_release: Path = Path("/etc/os-release")) -> tuple[str, str]:
+    """The (uri, signed_by) of the machine's Debian archive: the first entry that carries the
+    release suite itself (this machine's codename or bookworm; not -security or -updates)."""
     codename = ""
-    os_release = Path("/etc/os-release")
     if os_release.is_file():
         match = re.search(r"^VERSION_CODENAME=\"?(\w+)", os_release.read_text(), re.MULTILINE)
         codename = match.group(1) if match else ""
-    for uri, suites, signed_by in _source_entries():
+    for uri, suites, signed_by in _source_entries(etc):
         if any(suite in (codename, SOURCE_SUITE) for suite in suites):
             return uri, signed_by
     raise BuildError("no Debian archive found in /etc/apt/sources.list(.d): the Kubernetes "
@@ -169,7 +168,7 @@ def _debian_mirror() -> tuple[str, str]:
 def _apt_config(root: Path) -> dict[str, str]:
     """A private apt configuration with one deb-src line for the source suite; returns the
     environment that makes ``apt-get`` use it."""
-    uri, signed_by = _debian_mirror()
+    uri, signed_by = debian_mirror()
     lists = root / "lists"
     (lists / "partial").mkdir(parents=True, exist_ok=True)
     (root / "cache" / "archives" / "partial").mkdir(parents=True, exist_ok=True)

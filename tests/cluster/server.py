@@ -12,12 +12,14 @@ Terminating). Tests therefore use a fresh namespace each instead of deleting one
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import secrets
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import time
 from collections.abc import Sequence
@@ -42,7 +44,15 @@ rules:
   - level: Metadata
 """
 READY_TIMEOUT_S = 60.0
+PR_SET_PDEATHSIG = 1
 STOP_TIMEOUT_S = 10.0
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to send SIGTERM when the test process dies, so a
+    killed pytest leaves no etcd or kube-apiserver behind."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def free_port() -> int:
@@ -129,7 +139,8 @@ class LocalCluster:
         log_path = self.workdir / f"{name}.log"
         log = log_path.open("wb")
         popen = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=log,
-                                 stderr=subprocess.STDOUT, start_new_session=True)
+                                 stderr=subprocess.STDOUT, start_new_session=True,
+                                 preexec_fn=_die_with_parent)
         process = _Process(name, popen, log_path, log)
         self._processes.append(process)
         return process
@@ -197,7 +208,8 @@ class LocalCluster:
                                        f"\n{process.tail()}")
             if self.ca_file.exists():
                 try:
-                    answer = httpx.get(f"{self.url}/readyz", verify=str(self.ca_file),
+                    answer = httpx.get(f"{self.url}/readyz",
+                                       verify=ssl.create_default_context(cafile=self.ca_file),
                                        headers={"Authorization": f"Bearer {self.token}"},
                                        timeout=2.0)
                     if answer.status_code == 200 and answer.text == "ok":
