@@ -274,6 +274,11 @@ class TestMappings:
     def entries(self, spec: dict[str, Any] | None = None) -> Any:
         return mapping_entries(pod_mapping(spec or QUEUE_MAPPING), SECRET)
 
+    def observe(self, kube: KubeCluster, ns: str) -> Any:
+        """The queue mapping's observation on Deployment ``myapp``."""
+        return kube.observe_mapping(namespace=ns, kind="Deployment", name="myapp",
+                                    address=self.ADDRESS, entries=self.entries())
+
     def test_apply_leaves_sidecar_and_other_entries_untouched(
         self, kube: KubeCluster, api: client.ApiClient, kube_apiserver: KubeApiServer, ns: str
     ) -> None:
@@ -325,10 +330,7 @@ class TestMappings:
         assert not again.changed
         patches = [r for r in catalogctl_calls(kube_apiserver, ns) if r.verb == "patch"]
         assert len(patches) == 1
-        obs = kube.observe_mapping(
-            namespace=ns, kind="Deployment", name="myapp", address=self.ADDRESS,
-            entries=self.entries(),
-        )
+        obs = self.observe(kube, ns)
         assert obs.in_sync and obs.recorded and len(obs.present) == 5
 
     def test_mapping_removed_by_hand_is_drift_and_apply_restores_it(
@@ -342,10 +344,7 @@ class TestMappings:
                 {"name": "app", "env": [{"name": "TOPIC", "$patch": "delete"}]}]}}}},
             _content_type=SMP,
         )
-        obs = kube.observe_mapping(
-            namespace=ns, kind="Deployment", name="myapp", address=self.ADDRESS,
-            entries=self.entries(),
-        )
+        obs = self.observe(kube, ns)
         assert obs.missing == ("env TOPIC [app]",)
         assert [str(c) for c in obs.pending] == [
             f"+ env TOPIC (from Secret {SECRET} key topic) [container app]"
@@ -356,10 +355,7 @@ class TestMappings:
         # Restored after the owner's entries (where a new entry goes), never before them.
         assert [e["name"] for e in env] == [
             "LOG_LEVEL", "DB_PASSWORD", "PROVIDER_APPLICATION_CREDENTIALS", "TOPIC"]
-        assert kube.observe_mapping(
-            namespace=ns, kind="Deployment", name="myapp", address=self.ADDRESS,
-            entries=self.entries(),
-        ).in_sync
+        assert self.observe(kube, ns).in_sync
 
     def test_mapping_the_second_container_keeps_container_order(
         self, kube: KubeCluster, api: client.ApiClient, ns: str
@@ -438,10 +434,7 @@ class TestMappings:
                 namespace=ns, kind="Deployment", name="myapp", entries=self.entries()
             )
         with pytest.raises(WorkloadNotFound):
-            kube.observe_mapping(
-                namespace=ns, kind="Deployment", name="myapp", address=self.ADDRESS,
-                entries=self.entries(),
-            )
+            self.observe(kube, ns)
         assert kube.remove_mapping(
             namespace=ns, kind="Deployment", name="myapp", address=self.ADDRESS) is None
         gone = kube.observe_mapping(
@@ -465,10 +458,7 @@ class TestMappings:
         assert patches == [409, 200]
         live = kube.read_workload(ns, "Deployment", "myapp") or {}
         assert live["spec"]["replicas"] == 3
-        assert kube.observe_mapping(
-            namespace=ns, kind="Deployment", name="myapp", address=self.ADDRESS,
-            entries=self.entries(),
-        ).in_sync
+        assert self.observe(kube, ns).in_sync
 
     def test_concurrent_mappings_from_threads(
         self, kube: KubeCluster, api: client.ApiClient, ns: str
