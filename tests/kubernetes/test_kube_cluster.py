@@ -298,7 +298,6 @@ class TestMappings:
         assert app["envFrom"][0] == {"configMapRef": {"name": "app-config"}}
         assert app["volumeMounts"][0] == original["containers"][0]["volumeMounts"][0]
         assert live["volumes"][:2] == original["volumes"]
-        # The server defaulted the secret volume's mode; what we asked for is there as sent.
         assert live["volumes"][2]["secret"]["secretName"] == SECRET
         calls = catalogctl_calls(kube_apiserver, ns)[start:]
         assert [(r.verb, r.code) for r in calls if r.mutating] == [("patch", 200)]
@@ -511,8 +510,7 @@ class TestDirectoryEquivalence:
             target.apply_mapping(namespace=ns, kind="Deployment", name="myapp", entries=entries)
         api_obj = kube.read_workload(ns, "Deployment", "myapp") or {}
         dir_obj = dir_cluster.read_workload(ns, "Deployment", "myapp") or {}
-        # The server fills in defaults (defaultMode of the secret volume) the directory lacks.
-        assert strip_defaults(pod_spec(api_obj)) == strip_defaults(pod_spec(dir_obj))
+        assert pod_spec(api_obj) == pod_spec(dir_obj)
         assert api_obj["metadata"]["annotations"] == dir_obj["metadata"]["annotations"]
         assert kube.observe_binding_secret(ns, SECRET) == dir_cluster.observe_binding_secret(
             ns, SECRET
@@ -526,15 +524,6 @@ class TestDirectoryEquivalence:
             == pod_spec(dir_cluster.read_workload(ns, "Deployment", "myapp") or {})
             == pod_spec(original)
         )
-
-
-def strip_defaults(spec: dict[str, Any]) -> dict[str, Any]:
-    """``spec`` without the secret volumes' ``defaultMode`` (420) that the server adds."""
-    copy = json.loads(json.dumps(spec))
-    for volume in copy.get("volumes") or []:
-        if "secret" in volume and volume["secret"].get("defaultMode") == 420:
-            del volume["secret"]["defaultMode"]
-    return copy
 
 
 class TestConnection:
