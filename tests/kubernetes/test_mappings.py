@@ -19,6 +19,7 @@ from catalogctl.providers.kubernetes.mappings import (
     plan_remove,
     read_records,
     strategic_merge,
+    with_element_order,
 )
 from tests.kubernetes.helpers import QUEUE_MAPPING, pod_mapping, workload
 
@@ -427,3 +428,28 @@ def test_moving_a_mapping_to_another_container() -> None:
     ]
     assert read_records(after)["PodMapping/cloud-apps/myapp-queue"].containers == ("sidecar",)
     assert plan_remove(after, "PodMapping/cloud-apps/myapp-queue").after == workload()
+
+
+def test_wire_patch_names_the_order_of_every_list_it_touches() -> None:
+    """The order is the locally merged one (new items last); the server would otherwise put
+    the patch's new items first. Deleted items are left out of it, other fields untouched."""
+    wl = workload()
+    result = plan_apply(wl, mapping_entries(pod_mapping(QUEUE_MAPPING), "cloud-queue-binding"))
+    wire = with_element_order(result.patch, result.after)
+    pod = wire["spec"]["template"]["spec"]
+    assert pod["$setElementOrder/containers"] == [{"name": "app"}, {"name": "sidecar"}]
+    assert pod["$setElementOrder/volumes"] == [
+        {"name": "data"}, {"name": "proxy-certs"}, {"name": "myapp-queue"}]
+    [app] = pod["containers"]
+    assert app["$setElementOrder/env"] == [
+        {"name": n} for n in ("LOG_LEVEL", "DB_PASSWORD", "TOPIC",
+                              "PROVIDER_APPLICATION_CREDENTIALS")]
+    assert app["$setElementOrder/volumeMounts"] == [
+        {"mountPath": "/data"}, {"mountPath": "/var/secrets/provider"}]
+    assert "$setElementOrder/envFrom" not in app  # no merge key: sent whole
+    assert wire["metadata"] == result.patch["metadata"]
+    removal = plan_remove(result.after, "PodMapping/cloud-apps/myapp-queue")
+    wire = with_element_order(removal.patch, removal.after)
+    [app] = wire["spec"]["template"]["spec"]["containers"]
+    assert app["$setElementOrder/env"] == [{"name": "LOG_LEVEL"}, {"name": "DB_PASSWORD"}]
+    assert {"name": "TOPIC", "$patch": "delete"} in app["env"]
