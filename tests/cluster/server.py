@@ -33,6 +33,9 @@ import yaml
 from tests.cluster.build import KUBE_VERSION, Binaries, BuildError, ensure_binaries
 
 CONTEXT = "catalogctl-test"
+# A second user with no permissions but those a test grants it with RBAC; the first token's
+# user is in system:masters and may do anything.
+LIMITED_USER = "limited"
 # Every request at Metadata level (never bodies, so no Secret data), once it has completed:
 # tests read it to prove which calls were made (verbs, codes, user agents), as an operator
 # would from a real cluster's audit log. The blocking mode writes an event before the answer.
@@ -119,6 +122,7 @@ class LocalCluster:
     binaries: Binaries
     url: str = ""
     token: str = ""
+    limited_token: str = ""
     ca_file: Path = field(default_factory=Path)
     kubeconfig_path: Path = field(default_factory=Path)
     audit_log: Path = field(default_factory=Path)
@@ -167,8 +171,10 @@ class LocalCluster:
         subprocess.run(["openssl", "rsa", "-in", str(certs / "sa.key"), "-pubout",
                         "-out", str(certs / "sa.pub")], check=True, capture_output=True)
         self.token = secrets.token_hex(16)
+        self.limited_token = secrets.token_hex(16)
         tokens = certs / "tokens.csv"
-        tokens.write_text(f"{self.token},admin,admin,system:masters\n")
+        tokens.write_text(f"{self.token},admin,admin,system:masters\n"
+                          f"{self.limited_token},{LIMITED_USER},{LIMITED_USER}\n")
         tokens.chmod(0o600)
         policy = self.workdir / "audit-policy.yaml"
         policy.write_text(AUDIT_POLICY)
@@ -182,7 +188,7 @@ class LocalCluster:
             "--service-account-key-file", str(certs / "sa.pub"),
             "--service-account-signing-key-file", str(certs / "sa.key"),
             "--service-account-issuer", "https://kubernetes.default.svc",
-            "--authorization-mode", "AlwaysAllow",
+            "--authorization-mode", "RBAC",
             "--token-auth-file", str(tokens),
             "--service-cluster-ip-range", "10.0.0.0/24",
             "--endpoint-reconciler-type", "none",
@@ -227,9 +233,11 @@ class LocalCluster:
             return []
         return [json.loads(line) for line in self.audit_log.read_text().splitlines() if line]
 
-    def kubeconfig_for(self, path: Path, namespace: str) -> Path:
-        """Another kubeconfig for this server, whose context defaults to ``namespace``."""
-        return write_kubeconfig(path, self.url, self.token, self.ca_file, namespace)
+    def kubeconfig_for(self, path: Path, namespace: str, *, limited: bool = False) -> Path:
+        """Another kubeconfig for this server, whose context defaults to ``namespace``; as
+        :data:`LIMITED_USER` when ``limited``."""
+        token = self.limited_token if limited else self.token
+        return write_kubeconfig(path, self.url, token, self.ca_file, namespace)
 
     def stop(self) -> None:
         for process in reversed(self._processes):

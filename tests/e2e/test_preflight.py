@@ -11,7 +11,7 @@ from kubernetes import client
 
 from tests.brokers.programmable import ProgrammableBroker
 from tests.e2e.conftest import Workspace, binding_yaml, broker_yaml, instance_yaml, mutating
-from tests.fixtures.kube import KubeApiServer, write_kubeconfig
+from tests.fixtures.kube import KubeEmulator, write_kubeconfig
 
 PODMAPPING = """\
 apiVersion: catalogctl.io/v1alpha1
@@ -155,15 +155,15 @@ def test_destroy_checks_before_it_deletes_anything(
 
 @pytest.fixture
 def kube_ws(
-    tmp_path: Path, programmable_broker: ProgrammableBroker, kube_apiserver: KubeApiServer
+    tmp_path: Path, programmable_broker: ProgrammableBroker, kube_emulator: KubeEmulator
 ) -> Workspace:
-    w = Workspace(tmp_path, kubeconfig=kube_apiserver.kubeconfig_path)
+    w = Workspace(tmp_path, kubeconfig=kube_emulator.kubeconfig_path)
     _desired(w, programmable_broker.url)
-    client.CoreV1Api(kube_apiserver.api_client()).create_namespace({"metadata": {"name": "apps"}})
+    client.CoreV1Api(kube_emulator.api_client()).create_namespace({"metadata": {"name": "apps"}})
     return w
 
 
-def _reviews(kube: KubeApiServer) -> list[tuple[str, str, str, str]]:
+def _reviews(kube: KubeEmulator) -> list[tuple[str, str, str, str]]:
     return sorted(
         (
             a.get("namespace", ""),
@@ -178,13 +178,13 @@ def _reviews(kube: KubeApiServer) -> list[tuple[str, str, str, str]]:
 
 
 def test_forbidden_secret_writes_stop_before_any_broker_request(
-    kube_ws: Workspace, programmable_broker: ProgrammableBroker, kube_apiserver: KubeApiServer
+    kube_ws: Workspace, programmable_broker: ProgrammableBroker, kube_emulator: KubeEmulator
 ) -> None:
     kube_ws.write("mapping.yaml", PODMAPPING)
-    kube_apiserver.server.deny(verb="create", resource="secrets", namespace="apps")
-    kube_apiserver.server.deny(verb="patch", resource="deployments", namespace="apps")
+    kube_emulator.server.deny(verb="create", resource="secrets", namespace="apps")
+    kube_emulator.server.deny(verb="patch", resource="deployments", namespace="apps")
     problems = _refused(kube_ws)
-    where = f"cluster {kube_apiserver.url}"
+    where = f"cluster {kube_emulator.url}"
     assert [p.split(": ", 1)[1] for p in problems] == [
         "not allowed to create secrets in namespace apps (denied by the emulator's test rules)",
         "not allowed to patch deployments.apps in namespace apps "
@@ -192,31 +192,31 @@ def test_forbidden_secret_writes_stop_before_any_broker_request(
     ]
     assert all(p.startswith(where) for p in problems), problems
     # The reviews asked: everything a binding Secret and a PodMapping need in "apps".
-    assert _reviews(kube_apiserver) == sorted(
+    assert _reviews(kube_emulator) == sorted(
         [("apps", "", "secrets", v) for v in ("get", "create", "update", "delete")]
         + [("apps", "apps", "deployments", v) for v in ("get", "patch")]
     )
     assert programmable_broker.requests == []
-    assert [r for r in kube_apiserver.requests if r.method != "POST" and r.method != "GET"] == []
+    assert [r for r in kube_emulator.requests if r.method != "POST" and r.method != "GET"] == []
 
 
 def test_an_allowed_run_applies_after_its_reviews(
-    kube_ws: Workspace, programmable_broker: ProgrammableBroker, kube_apiserver: KubeApiServer
+    kube_ws: Workspace, programmable_broker: ProgrammableBroker, kube_emulator: KubeEmulator
 ) -> None:
     kube_ws.ok("apply", "--auto-approve")
-    assert ("apps", "", "secrets", "create") in _reviews(kube_apiserver)
+    assert ("apps", "", "secrets", "create") in _reviews(kube_emulator)
     assert len(programmable_broker.instances) == 1
-    secret = client.CoreV1Api(kube_apiserver.api_client()).read_namespaced_secret("db-b", "apps")
+    secret = client.CoreV1Api(kube_emulator.api_client()).read_namespaced_secret("db-b", "apps")
     assert secret.data
 
 
 def test_a_missing_namespace_is_reported_before_any_broker_request(
-    tmp_path: Path, programmable_broker: ProgrammableBroker, kube_apiserver: KubeApiServer
+    tmp_path: Path, programmable_broker: ProgrammableBroker, kube_emulator: KubeEmulator
 ) -> None:
-    w = Workspace(tmp_path, kubeconfig=kube_apiserver.kubeconfig_path)
+    w = Workspace(tmp_path, kubeconfig=kube_emulator.kubeconfig_path)
     _desired(w, programmable_broker.url)  # namespace "apps" was never created
     assert _refused(w) == [
-        f"cluster {kube_apiserver.url} (context emulator): namespace apps does not exist"
+        f"cluster {kube_emulator.url} (context emulator): namespace apps does not exist"
     ]
     assert programmable_broker.requests == []
 
