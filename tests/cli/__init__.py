@@ -3,8 +3,12 @@ console script does (``catalogctl.cli.main.main``: exit codes, error rendering).
 
 from __future__ import annotations
 
+import os
+import pty
+import select
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,3 +53,44 @@ def run_subprocess(*args: str, cwd: Path | None = None, input: str | None = None
         timeout=60,
     )
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+def run_on_terminal(args: list[str], answer: str, *, cwd: Path | None = None) -> tuple[int, str]:
+    """Run ``catalogctl *args`` on a pseudo-terminal, answer its prompt, return (code, output)."""
+    master, slave = pty.openpty()
+    env = {**os.environ, "NO_COLOR": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "catalogctl", *args],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        close_fds=True,
+        cwd=cwd,
+    )
+    os.close(slave)
+    output = b""
+    answered = False
+    deadline = time.monotonic() + 30
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:  # EIO: the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                output += chunk
+            if not answered and b"Enter a value: " in output:
+                os.write(master, answer.encode() + b"\n")
+                answered = True
+            if proc.poll() is not None and not ready:
+                break
+        code = proc.wait(timeout=30)
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+    return code, output.decode().replace("\r\n", "\n")

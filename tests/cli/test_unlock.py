@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
-import pty
-import select
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from catalogctl.state import LocalBackend
 from catalogctl.state.local import LOCK_INFO_FILE
-from tests.cli import run_cli
+from tests.cli import run_cli, run_on_terminal
 
 _CRASH = """
 import os, sys
@@ -41,46 +37,6 @@ def stale_lock(tmp_path: Path) -> str:
     info = LocalBackend(tmp_path).lock_info()
     assert info is not None and info.id == lock_id
     return lock_id
-
-
-def _on_terminal(args: list[str], answer: str) -> tuple[int, str]:
-    """Run ``catalogctl *args`` on a pseudo-terminal, answer its prompt, return (code, output)."""
-    master, slave = pty.openpty()
-    env = {**os.environ, "NO_COLOR": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "catalogctl", *args],
-        stdin=slave,
-        stdout=slave,
-        stderr=slave,
-        env=env,
-        close_fds=True,
-    )
-    os.close(slave)
-    output = b""
-    answered = False
-    deadline = time.monotonic() + 30
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 0.2)
-            if ready:
-                try:
-                    chunk = os.read(master, 4096)
-                except OSError:  # EIO: the child closed the terminal
-                    break
-                if not chunk:
-                    break
-                output += chunk
-            if not answered and b"Enter a value: " in output:
-                os.write(master, answer.encode() + b"\n")
-                answered = True
-            if proc.poll() is not None and not ready:
-                break
-        code = proc.wait(timeout=30)
-    finally:
-        os.close(master)
-        if proc.poll() is None:
-            proc.kill()
-    return code, output.decode().replace("\r\n", "\n")
 
 
 def test_force_unlock_with_force_clears_a_dead_runs_lock(tmp_path: Path, stale_lock: str) -> None:
@@ -152,7 +108,7 @@ def test_force_unlock_asks_on_a_terminal_and_accepts_only_yes(
     tmp_path: Path, stale_lock: str
 ) -> None:
     args = ["force-unlock", stale_lock, "--state", str(tmp_path)]
-    code, output = _on_terminal(args, "y")
+    code, output = run_on_terminal(args, "y")
     assert code == 1, output
     assert f"Lock {stale_lock} is held by " in output
     assert "for operation 'apply' since " in output
@@ -161,7 +117,7 @@ def test_force_unlock_asks_on_a_terminal_and_accepts_only_yes(
     assert output.endswith("force-unlock cancelled: the lock is still held.\n")
     assert LocalBackend(tmp_path).lock_info() is not None
 
-    code, output = _on_terminal(args, "yes")
+    code, output = run_on_terminal(args, "yes")
     assert code == 0, output
     assert "catalogctl state has been successfully unlocked!" in output
     assert LocalBackend(tmp_path).lock_info() is None

@@ -11,14 +11,26 @@ from catalogctl.cli.console import Console, console_of
 from catalogctl.cli.options import plan_options, read_ahead_sources, run_options
 
 
-def _confirm(console: Console, auto_approve: bool, destroy: bool) -> Any:
-    from catalogctl.cli.views.plan_human import render_plan
-    from catalogctl.errors import UsageError
-    from catalogctl.plan.model import Plan
+class _Prompt:
+    """Shows the plan and asks for ``yes``; ``declined`` tells the command to exit 1.
 
-    def confirm(plan: Plan) -> bool:
+    Without a terminal to ask on (and without --auto-approve) it refuses with a
+    usage error before anything is changed.
+    """
+
+    def __init__(self, console: Console, auto_approve: bool, destroy: bool) -> None:
+        self.console = console
+        self.auto_approve = auto_approve
+        self.destroy = destroy
+        self.declined = False
+
+    def __call__(self, plan: Any) -> bool:
+        from catalogctl.cli.views.plan_human import render_plan
+        from catalogctl.errors import UsageError
+
+        console = self.console
         console.out(render_plan(plan, color=console.color_enabled(), show_footer=False))
-        if auto_approve:
+        if self.auto_approve:
             return True
         if not sys.stdin.isatty():
             raise UsageError(
@@ -28,21 +40,20 @@ def _confirm(console: Console, auto_approve: bool, destroy: bool) -> Any:
         console.out("")
         console.out(
             "Do you really want to destroy all resources?"
-            if destroy
+            if self.destroy
             else "Do you want to perform these actions?"
         )
         console.out(
             "  catalogctl will perform the actions described above."
-            + (" There is no undo." if destroy else "")
+            + (" There is no undo." if self.destroy else "")
         )
         console.out("  Only 'yes' will be accepted to approve.")
         answer = click.prompt("  Enter a value", default="", show_default=False)
         if answer != "yes":
-            console.out("\nApply cancelled.")
+            console.out("\nDestroy cancelled." if self.destroy else "\nApply cancelled.")
+            self.declined = True
             return False
         return True
-
-    return confirm
 
 
 def _summary(console: Console, plan: Any, state_before: Any, destroy: bool) -> None:
@@ -94,10 +105,13 @@ def _run(ctx: click.Context, params: dict[str, Any], *, destroy: bool) -> int:
     )
     # A saved plan was approved when it was made: show it (once it is known
     # to be fresh) and apply it without asking again.
-    confirm = _confirm(console, params["auto_approve"] or saved is not None, destroy)
+    confirm = _Prompt(console, params["auto_approve"] or saved is not None, destroy)
     applied, _ = session.apply(
         inputs=inputs, options=options, refresh=params["refresh"], saved=saved, confirm=confirm
     )
+    if confirm.declined:
+        # Nothing was changed: the cancellation is the whole answer (Terraform exits 1).
+        return 1
     if not applied.actionable:
         # Nothing to do, so confirm never ran: say so.
         from catalogctl.cli.views.plan_human import render_plan
