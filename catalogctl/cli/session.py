@@ -50,7 +50,8 @@ def build_session(console: Console, params: dict[str, Any], namespace: str = "de
         ),
         cluster_id=params.get("cluster_id") or "catalogctl",
         timeout=float(params.get("broker_timeout") or 60.0),
-        catalog_cache_dir=state_dir / "catalog-cache",
+        # Only inside a state that exists: planning must not create a state location.
+        catalog_cache_dir=state_dir / "catalog-cache" if state_dir.is_dir() else None,
     )
     return Session(
         backend=LocalBackend(state_dir),

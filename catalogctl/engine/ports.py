@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from catalogctl.model.bindings import SecretTransform
 from catalogctl.model.podmappings import PodMapping
 from catalogctl.providers.kubernetes.access import Access
-from catalogctl.providers.kubernetes.mappings import MappingObservation
+from catalogctl.providers.kubernetes.mappings import MappingObservation, OwnedRecord
 from catalogctl.providers.kubernetes.secrets import BindingSecretWrite, SecretObservation
 
 __all__ = [
@@ -75,4 +75,14 @@ class ClusterPort(Protocol):
 
     def check_access(self, accesses: Sequence[Access]) -> list[str]:
         """Why some of ``accesses`` would fail; empty when all are expected to work."""
+        ...
+
+    def mapping_records(
+        self, namespace: str, kind: str, name: str
+    ) -> Mapping[str, OwnedRecord] | None:
+        """The mapping records a workload carries (None when it does not exist)."""
+        ...
+
+    def write_for(self, lineage: str, where: str) -> None:
+        """Record the state ``lineage`` (at ``where``) on every object written from now on."""
         ...

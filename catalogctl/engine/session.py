@@ -20,6 +20,7 @@ from catalogctl.engine.brokers import Brokers, BrokerSettings
 from catalogctl.engine.cyclegc import cycle_collection_paused
 from catalogctl.engine.executor import Applier, ApplyOptions, summarize
 from catalogctl.engine.inputs import Inputs
+from catalogctl.engine.ownership import check_ownership, claims_of
 from catalogctl.engine.planner import make_plan
 from catalogctl.engine.ports import ClusterPort
 from catalogctl.engine.preflight import needs_of_desired, needs_of_plan, preflight
@@ -27,6 +28,7 @@ from catalogctl.engine.progress import Progress
 from catalogctl.errors import Interrupted, StalePlanError
 from catalogctl.plan.inputs import DiffOptions
 from catalogctl.plan.model import Action, Mode, Plan
+from catalogctl.providers.kubernetes.statemark import StateMark
 from catalogctl.providers.osb.poller import PollScheduler
 from catalogctl.state.backend import StateBackend
 from catalogctl.state.models import State
@@ -99,9 +101,21 @@ class Session:
         with gc_paused():
             return self.backend.read()
 
+    def state_mark(self, state: State) -> StateMark:
+        """The state this run plans and writes for, as recorded on cluster objects."""
+        where = self.backend.describe()
+        if is_new(state):
+            where += " (new: nothing stored there yet)"
+        return StateMark(state.lineage, where)
+
     async def _plan(
         self, inputs: Inputs | None, state: State, options: DiffOptions, refresh: bool
     ) -> Plan:
+        if inputs is not None and not options.destroy and not options.refresh_only:
+            # Before any broker call: a plan that would take over another
+            # state's objects (a mistyped --state) stops here.
+            claims = claims_of(inputs.desired, state, options.targets)
+            await check_ownership(claims, self.cluster, self.state_mark(state))
         brokers = self._brokers()
         try:
             return await make_plan(
@@ -111,7 +125,15 @@ class Session:
             await brokers.aclose()
 
     def plan(self, inputs: Inputs | None, options: DiffOptions, *, refresh: bool = True) -> Plan:
-        """Compute a plan under the state lock; makes no mutating call."""
+        """Compute a plan under the state lock; makes no mutating call.
+
+        A state that does not exist yet is planned against unlocked, so that
+        planning never creates a state location (a mistyped --state leaves
+        nothing behind); a saved plan of it is stale once anything is stored.
+        """
+        state = self._read()
+        if is_new(state):
+            return self._planned(inputs, state, options, refresh)
         with self.locked("plan"):
             state = self._read()
             return self._planned(inputs, state, options, refresh)
@@ -150,6 +172,7 @@ class Session:
                 return plan, self._settle(state)
             if confirm is not None and not confirm(plan):
                 return plan, state
+            self.cluster.write_for(state.lineage, self.backend.describe())
             committed, interrupted, failure = run_async(self._apply(plan, state))
             if interrupted:
                 raise Interrupted(
@@ -203,6 +226,11 @@ class Session:
             committed = journal.commit(serial_bump=True)
         command = "destroy" if plan.mode is Mode.DESTROY else "apply"
         return committed, stop.is_set(), summarize(result, command)
+
+
+def is_new(state: State) -> bool:
+    """True when nothing was ever stored for this state (its lineage is not fixed yet)."""
+    return state.serial == 0 and not state.resources
 
 
 def check_fresh(plan: Plan, state: State) -> None:

@@ -149,6 +149,7 @@ class LocalBackend(StateBackend):
     # -- reading -------------------------------------------------------------
 
     def read(self) -> State:
+        self._check_directory()
         # Journal first, then state: if a commit lands in between, we see the
         # new state and a journal whose base serial is behind it (ignored),
         # never the old state without the journal's steps.
@@ -284,7 +285,21 @@ class LocalBackend(StateBackend):
             f"using this state, release the lock with: catalogctl force-unlock {holder.id}"
         )
 
+    def _check_directory(self) -> None:
+        """A file where the state directory should be is a mistake worth naming."""
+        for path in (self.directory, *self.directory.parents):
+            if not path.exists():
+                continue
+            if path.is_dir():
+                return
+            hint = f"; the state directory is {path.parent}" if path.name == STATE_FILE else ""
+            raise StateError(
+                f"{path} is a file, but {self.describe()} needs a directory there "
+                f"(it holds {STATE_FILE} and its lock){hint}"
+            )
+
     def _ensure_directory(self) -> None:
+        self._check_directory()
         try:
             self.directory.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
         except OSError as exc:

@@ -18,17 +18,24 @@ class _Prompt:
     usage error before anything is changed.
     """
 
-    def __init__(self, console: Console, auto_approve: bool, destroy: bool) -> None:
+    def __init__(
+        self, console: Console, auto_approve: bool, destroy: bool, where: str = ""
+    ) -> None:
         self.console = console
+        self.where = where
         self.auto_approve = auto_approve
         self.destroy = destroy
         self.declined = False
 
     def __call__(self, plan: Any) -> bool:
+        from catalogctl.cli.commands.plan import new_state_notice
         from catalogctl.cli.views.plan_human import render_plan
         from catalogctl.errors import UsageError
 
         console = self.console
+        notice = new_state_notice(plan, self.where)
+        if notice:
+            console.out(notice)
         console.out(render_plan(plan, color=console.color_enabled(), show_footer=False))
         if self.auto_approve:
             return True
@@ -105,7 +112,8 @@ def _run(ctx: click.Context, params: dict[str, Any], *, destroy: bool) -> int:
     )
     # A saved plan was approved when it was made: show it (once it is known
     # to be fresh) and apply it without asking again.
-    confirm = _Prompt(console, params["auto_approve"] or saved is not None, destroy)
+    where = session.backend.describe()
+    confirm = _Prompt(console, params["auto_approve"] or saved is not None, destroy, where)
     applied, _ = session.apply(
         inputs=inputs, options=options, refresh=params["refresh"], saved=saved, confirm=confirm
     )
@@ -114,8 +122,12 @@ def _run(ctx: click.Context, params: dict[str, Any], *, destroy: bool) -> int:
         return 1
     if not applied.actionable:
         # Nothing to do, so confirm never ran: say so.
+        from catalogctl.cli.commands.plan import new_state_notice
         from catalogctl.cli.views.plan_human import render_plan
 
+        notice = new_state_notice(applied, where)
+        if notice:
+            console.out(notice)
         console.out(render_plan(applied, color=console.color_enabled(), show_footer=False))
         return 0
     _summary(console, applied, None, destroy)

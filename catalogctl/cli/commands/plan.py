@@ -42,6 +42,18 @@ def diff_options(
     )
 
 
+def new_state_notice(plan: Any, where: str) -> str | None:
+    """The one line that says the state does not exist yet (so everything is new).
+
+    A mistyped --state otherwise looks like an ordinary first plan.
+    """
+    from catalogctl.plan.model import Mode
+
+    if plan.serial != 0 or plan.mode is Mode.DESTROY:
+        return None
+    return f"no {where} yet: everything below is new"
+
+
 def expand_targets(inputs: Any, state: Any, options: Any) -> Any:
     """--target means the target plus everything it depends on (Terraform's rule)."""
     from dataclasses import replace
@@ -110,6 +122,13 @@ def plan(ctx: click.Context, /, **params: Any) -> int:
     result = session.plan(inputs, options, refresh=params["refresh"])
     if params["out"]:
         write_plan_file(params["out"], result)
+    notice = new_state_notice(result, session.backend.describe())
+    if notice:
+        # Machine-readable output stays parseable: the notice goes to stderr there.
+        if params["as_json"] or params["as_markdown"]:
+            console.err(notice)
+        else:
+            console.out(notice)
     if params["as_json"]:
         from catalogctl.cli.views.plan_json import render_plan_json
 

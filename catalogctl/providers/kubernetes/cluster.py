@@ -28,6 +28,7 @@ from catalogctl.providers.kubernetes.mappings import (
     MappingPatch,
 )
 from catalogctl.providers.kubernetes.secrets import BindingSecretWrite, SecretObservation
+from catalogctl.providers.kubernetes.statemark import StateMark
 
 __all__ = ["ClusterTarget", "GroupsSecretWrites"]
 
@@ -81,11 +82,19 @@ class ClusterTarget(Protocol):
         ...
 
     def write_binding_secret(
-        self, *, namespace: str, name: str, owner: str, data: Mapping[str, bytes]
+        self,
+        *,
+        namespace: str,
+        name: str,
+        owner: str,
+        data: Mapping[str, bytes],
+        mark: StateMark | None = None,
     ) -> SecretObservation:
         """Create, or replace the data of, the Secret owned by binding address ``owner``.
 
-        Raises OwnershipError when the Secret exists and ``owner`` does not own it.
+        ``mark`` (the state this run writes for) is recorded on the Secret.
+        Raises OwnershipError when the Secret exists and ``owner`` does not own
+        it, or another state (by recorded lineage) does.
         """
         ...
 

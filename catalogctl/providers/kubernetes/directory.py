@@ -68,6 +68,7 @@ from catalogctl.providers.kubernetes.secrets import (
     secret_data_digest,
     secret_manifest,
 )
+from catalogctl.providers.kubernetes.statemark import StateMark
 from catalogctl.providers.kubernetes.yamltext import dump_yaml
 
 __all__ = ["DirectoryCluster"]
@@ -86,6 +87,7 @@ class _SecretWrite:
     name: str
     owner: str
     data: Mapping[str, bytes]
+    mark: StateMark | None = None
     result: SecretObservation | None = None
     error: Exception | None = None
 
@@ -241,10 +243,17 @@ class DirectoryCluster:
         return observation_of(namespace, name, self._read(namespace, "Secret", name))
 
     def write_binding_secret(
-        self, *, namespace: str, name: str, owner: str, data: Mapping[str, bytes]
+        self,
+        *,
+        namespace: str,
+        name: str,
+        owner: str,
+        data: Mapping[str, bytes],
+        mark: StateMark | None = None,
     ) -> SecretObservation:
         """Write one binding Secret; concurrent callers' writes are grouped (see filewrites)."""
-        result = self.write_binding_secrets([BindingSecretWrite(namespace, name, data, owner)])[0]
+        write = BindingSecretWrite(namespace, name, data, owner, mark)
+        result = self.write_binding_secrets([write])[0]
         if isinstance(result, Exception):
             raise result
         return result
@@ -261,7 +270,7 @@ class DirectoryCluster:
             except ClusterError as e:
                 results[i] = e
                 continue
-            jobs.append((i, _SecretWrite(path, w.namespace, w.name, w.owner, w.data)))
+            jobs.append((i, _SecretWrite(path, w.namespace, w.name, w.owner, w.data, w.mark)))
         escaped = self._secret_writes.run_many([job for _, job in jobs])
         for (i, job), failure in zip(jobs, escaped, strict=True):
             if failure is not None:
@@ -329,9 +338,15 @@ class DirectoryCluster:
         current = self._read_at(job.path, namespace, "Secret", name)
         if current is not None:
             check_owner(
-                "Secret", namespace, name, current.get("metadata") or {}, job.owner, "overwrite"
+                "Secret",
+                namespace,
+                name,
+                current.get("metadata") or {},
+                job.owner,
+                "overwrite",
+                job.mark,
             )
-        body = secret_manifest(namespace, name, job.owner, job.data, base=current)
+        body = secret_manifest(namespace, name, job.owner, job.data, base=current, mark=job.mark)
         body["metadata"].pop("resourceVersion", None)
         if current is not None:
             before = observation_of(namespace, name, current)

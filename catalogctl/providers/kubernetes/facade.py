@@ -20,13 +20,19 @@ from catalogctl.model.podmappings import PodMapping
 from catalogctl.providers.kubernetes.access import Access
 from catalogctl.providers.kubernetes.cluster import ClusterTarget, GroupsSecretWrites
 from catalogctl.providers.kubernetes.connection import KubeOptions
-from catalogctl.providers.kubernetes.mappings import MappingObservation, mapping_entries
+from catalogctl.providers.kubernetes.mappings import (
+    MappingObservation,
+    OwnedRecord,
+    mapping_entries,
+    read_records,
+)
 from catalogctl.providers.kubernetes.secrets import (
     BindingSecretWrite,
     SecretObservation,
     build_secret_data,
 )
 from catalogctl.providers.kubernetes.sources import ChainSecretSource
+from catalogctl.providers.kubernetes.statemark import StateMark
 
 __all__ = ["Cluster"]
 
@@ -40,6 +46,12 @@ class Cluster:
         # A runtime Protocol check inspects the target's attributes each time
         # (a few microseconds); the engine asks once per Secret it writes.
         self._grouping: tuple[ClusterTarget, bool] | None = None
+        #: the state this run writes for: recorded on every object written
+        self.mark: StateMark | None = None
+
+    def write_for(self, lineage: str, where: str) -> None:
+        """Mark every object written from now on as belonging to the state ``lineage``."""
+        self.mark = StateMark(lineage, where)
 
     @classmethod
     def open(
@@ -98,7 +110,7 @@ class Cluster:
     ) -> str:
         """Create or update the Secret; return the sha256 digest of its data."""
         obs = self.target.write_binding_secret(
-            namespace=namespace, name=name, owner=owner, data=data
+            namespace=namespace, name=name, owner=owner, data=data, mark=self.mark
         )
         assert obs.data_sha256 is not None
         return obs.data_sha256
@@ -115,14 +127,20 @@ class Cluster:
         """Create or update several Secrets; per write, the digest of its data or its error."""
         if self.groups_secret_writes:
             assert isinstance(self.target, GroupsSecretWrites)
-            observed = self.target.write_binding_secrets(writes)
+            observed = self.target.write_binding_secrets(
+                [w._replace(mark=self.mark) for w in writes]
+            )
         else:
             observed = []
             for w in writes:
                 try:
                     observed.append(
                         self.target.write_binding_secret(
-                            namespace=w.namespace, name=w.name, owner=w.owner, data=w.data
+                            namespace=w.namespace,
+                            name=w.name,
+                            owner=w.owner,
+                            data=w.data,
+                            mark=self.mark,
                         )
                     )
                 except Exception as e:  # each write's error is its own
@@ -160,7 +178,7 @@ class Cluster:
             namespace=namespace,
             kind=target.kind,
             name=target.name,
-            entries=mapping_entries(mapping, secret_name, owner),
+            entries=mapping_entries(mapping, secret_name, owner, self.mark),
         )
 
     def remove_mapping(self, namespace: str, kind: str, name: str, owner: str) -> None:
@@ -180,8 +198,15 @@ class Cluster:
             kind=target.kind,
             name=target.name,
             address=owner,
-            entries=mapping_entries(mapping, secret_name, owner),
+            entries=mapping_entries(mapping, secret_name, owner, self.mark),
         )
+
+    def mapping_records(
+        self, namespace: str, kind: str, name: str
+    ) -> dict[str, OwnedRecord] | None:
+        """The mapping records a workload carries (None when it does not exist)."""
+        workload = self.target.read_workload(namespace, kind, name)
+        return None if workload is None else read_records(workload)
 
     def namespace_uid(self, namespace: str) -> str | None:
         return self.target.namespace_uid(namespace)

@@ -46,6 +46,7 @@ from catalogctl.providers.kubernetes.secrets import (
     secret_data_digest,
     secret_manifest,
 )
+from catalogctl.providers.kubernetes.statemark import StateMark
 
 __all__ = ["CRON_JOB_VERSIONS", "FIELD_MANAGER", "MAX_ATTEMPTS", "KubeApiError", "KubeCluster"]
 
@@ -177,7 +178,13 @@ class KubeCluster:
         return observation_of(namespace, name, self._read_secret_object(namespace, name))
 
     def write_binding_secret(
-        self, *, namespace: str, name: str, owner: str, data: Mapping[str, bytes]
+        self,
+        *,
+        namespace: str,
+        name: str,
+        owner: str,
+        data: Mapping[str, bytes],
+        mark: StateMark | None = None,
     ) -> SecretObservation:
         core = self._api("CoreV1Api")
         ref = f"Secret {namespace}/{name}"
@@ -186,7 +193,7 @@ class KubeCluster:
             current = self._read_secret_object(namespace, name)
             try:
                 if current is None:
-                    body = secret_manifest(namespace, name, owner, data)
+                    body = secret_manifest(namespace, name, owner, data, mark=mark)
                     created = self._call(
                         f"create {ref}",
                         core.create_namespaced_secret,
@@ -197,9 +204,15 @@ class KubeCluster:
                     logger.info("created %s for %s", ref, owner)
                     return observation_of(namespace, name, created)
                 check_owner(
-                    "Secret", namespace, name, current.get("metadata") or {}, owner, "overwrite"
+                    "Secret",
+                    namespace,
+                    name,
+                    current.get("metadata") or {},
+                    owner,
+                    "overwrite",
+                    mark,
                 )
-                body = secret_manifest(namespace, name, owner, data, base=current)
+                body = secret_manifest(namespace, name, owner, data, base=current, mark=mark)
                 before = observation_of(namespace, name, current)
                 old_meta = current.get("metadata") or {}
                 if (

@@ -36,6 +36,7 @@ from typing import Any, Final
 
 from catalogctl.errors import ClusterError, OwnershipError
 from catalogctl.model.podmappings import PodMapping
+from catalogctl.providers.kubernetes.statemark import StateMark
 
 __all__ = [
     "API_VERSIONS",
@@ -129,10 +130,15 @@ class MappingEntries:
     env_from: dict[str, Any] | None = None
     volume: dict[str, Any] | None = None
     mount: dict[str, Any] | None = None
+    #: the state this run writes for, recorded with the mapping's owned entries
+    mark: StateMark | None = None
 
 
 def mapping_entries(
-    mapping: PodMapping, secret_name: str, address: str | None = None
+    mapping: PodMapping,
+    secret_name: str,
+    address: str | None = None,
+    mark: StateMark | None = None,
 ) -> MappingEntries:
     """Translate a PodMapping into env/envFrom/volume/volumeMount objects for ``secret_name``.
 
@@ -180,7 +186,7 @@ def mapping_entries(
         if v.read_only:
             mount["readOnly"] = True
     containers = tuple(spec.target.containers) if spec.target.containers else None
-    return MappingEntries(addr, secret_name, containers, tuple(env), env_from, volume, mount)
+    return MappingEntries(addr, secret_name, containers, tuple(env), env_from, volume, mount, mark)
 
 
 # --- owned-entry records --------------------------------------------------------------------------
@@ -196,9 +202,15 @@ class OwnedRecord:
     env_from: dict[str, Any] | None = None
     volume: str | None = None
     mounts: tuple[str, ...] = ()
+    #: the state that wrote the entries (None: recorded before lineages were)
+    mark: StateMark | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"secret": self.secret, "containers": list(self.containers)}
+        if self.mark is not None:
+            out["lineage"] = self.mark.lineage
+            if self.mark.where:
+                out["state"] = self.mark.where
         if self.env:
             out["env"] = list(self.env)
         if self.env_from is not None:
@@ -219,6 +231,11 @@ class OwnedRecord:
             env_from=dict(env_from) if isinstance(env_from, Mapping) else None,
             volume=str(data["volume"]) if data.get("volume") else None,
             mounts=tuple(str(m) for m in data.get("mounts") or ()),
+            mark=(
+                StateMark(data["lineage"], str(data.get("state") or ""))
+                if isinstance(data.get("lineage"), str) and data["lineage"]
+                else None
+            ),
         )
 
 
@@ -782,6 +799,7 @@ def _build_patch(
             ),
             volume=entries.volume["name"] if entries.volume else None,
             mounts=(entries.mount["mountPath"],) if entries.mount else (),
+            mark=entries.mark or (old.mark if old is not None else None),
         )
     patch = _annotation_patch(workload, new_records)
     if pod_patch:
@@ -830,6 +848,12 @@ def plan_apply(workload: Mapping[str, Any], entries: MappingEntries) -> MappingP
         raise ClusterError(f"{entries.address}: {ref} has no containers to map into")
     records = read_records(workload)
     old = records.get(entries.address)
+    theirs = old.mark if old is not None else None
+    if theirs is not None and entries.mark is not None and theirs.lineage != entries.mark.lineage:
+        raise OwnershipError(
+            f"{ref}: the entries of {entries.address} belong to another state, "
+            f"{theirs.describe()}; refusing to map them for {entries.mark.describe()}"
+        )
     others = {k: v for k, v in records.items() if k != entries.address}
     _check_conflicts(workload, spec, entries, targets, old, others)
     patch, _ = _build_patch(workload, entries, entries.address, targets)

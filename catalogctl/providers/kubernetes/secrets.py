@@ -34,6 +34,12 @@ from catalogctl.providers.kubernetes.jsonpath import (
     evaluate_template,
     parse_template,
 )
+from catalogctl.providers.kubernetes.statemark import (
+    StateMark,
+    controller_of,
+    mark_annotations,
+    mark_of,
+)
 
 __all__ = [
     "MANAGED_BY_LABEL",
@@ -96,6 +102,10 @@ class SecretObservation:
     owner: str | None = None
     data_sha256: str | None = None
     keys: tuple[str, ...] = ()
+    #: the state that last wrote it (None: not recorded, e.g. written before marks existed)
+    mark: StateMark | None = None
+    #: another controller named in its ownerReferences (Service Catalog's ServiceBinding)
+    controller: str | None = None
 
     @property
     def ref(self) -> str:
@@ -332,6 +342,8 @@ class BindingSecretWrite(NamedTuple):
     data: Mapping[str, bytes]
     #: the binding address that owns the Secret
     owner: str
+    #: the state this run writes for (recorded on the Secret)
+    mark: StateMark | None = None
 
 
 def secret_data_digest(data: Mapping[str, bytes]) -> str:
@@ -354,9 +366,12 @@ def secret_data_digest(data: Mapping[str, bytes]) -> str:
 # --- ownership ------------------------------------------------------------------------------------
 
 
-def ownership_metadata(owner: str) -> tuple[dict[str, str], dict[str, str]]:
-    """Labels and annotations that mark a Secret as written by ``owner`` (a binding address)."""
-    return {MANAGED_BY_LABEL: MANAGED_BY_VALUE}, {OWNER_ANNOTATION: owner}
+def ownership_metadata(
+    owner: str, mark: StateMark | None = None
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Labels and annotations that mark a Secret as written by ``owner`` (a binding address)
+    of the state ``mark``."""
+    return {MANAGED_BY_LABEL: MANAGED_BY_VALUE}, {OWNER_ANNOTATION: owner, **mark_annotations(mark)}
 
 
 def owner_of(metadata: Mapping[str, Any]) -> str | None:
@@ -370,12 +385,27 @@ def owner_of(metadata: Mapping[str, Any]) -> str | None:
 
 
 def check_owner(
-    kind: str, namespace: str, name: str, metadata: Mapping[str, Any], owner: str, action: str
+    kind: str,
+    namespace: str,
+    name: str,
+    metadata: Mapping[str, Any],
+    owner: str,
+    action: str,
+    mark: StateMark | None = None,
 ) -> None:
-    """Raise OwnershipError unless ``owner`` owns the object described by ``metadata``."""
+    """Raise OwnershipError unless ``owner`` of the state ``mark`` owns the object.
+
+    An object with no recorded lineage is judged by its owner address alone.
+    """
     actual = owner_of(metadata)
     if actual == owner:
-        return
+        theirs = mark_of(metadata.get("annotations"))
+        if mark is None or theirs is None or theirs.lineage == mark.lineage:
+            return
+        raise OwnershipError(
+            f"{kind} {namespace}/{name} belongs to another state, {theirs.describe()}; "
+            f"refusing to {action} it for {owner} of {mark.describe()}"
+        )
     if actual is None:
         raise OwnershipError(
             f"{kind} {namespace}/{name} exists but is not managed by catalogctl "
@@ -403,6 +433,8 @@ def observation_of(namespace: str, name: str, obj: Mapping[str, Any] | None) -> 
         owner=owner,
         data_sha256=secret_data_digest(data),
         keys=tuple(sorted(data)),
+        mark=mark_of(metadata.get("annotations")) if owner is not None else None,
+        controller=controller_of(metadata),
     )
 
 
@@ -428,13 +460,14 @@ def secret_manifest(
     owner: str,
     data: Mapping[str, bytes],
     base: Mapping[str, Any] | None = None,
+    mark: StateMark | None = None,
 ) -> dict[str, Any]:
     """The Secret object to write: Opaque, ownership marks, data replaced wholesale.
 
     ``base`` is the existing object (when updating); its other labels and
     annotations are kept, because users and tools may annotate the Secret.
     """
-    labels, annotations = ownership_metadata(owner)
+    labels, annotations = ownership_metadata(owner, mark)
     meta: dict[str, Any] = {"name": name, "namespace": namespace}
     if base is not None:
         old = base.get("metadata") or {}
