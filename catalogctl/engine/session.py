@@ -20,6 +20,7 @@ from catalogctl.engine.brokers import Brokers, BrokerSettings
 from catalogctl.engine.cyclegc import cycle_collection_paused
 from catalogctl.engine.executor import Applier, ApplyOptions, summarize
 from catalogctl.engine.inputs import Inputs
+from catalogctl.engine.interrupts import Interrupts
 from catalogctl.engine.ownership import check_ownership, claims_of
 from catalogctl.engine.planner import make_plan
 from catalogctl.engine.ports import ClusterPort
@@ -196,14 +197,11 @@ class Session:
         scheduler = PollScheduler(max_interval=self.poll_max_interval)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        installed = []
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(sig, stop.set)
-                installed.append(sig)
         journal = self.backend.begin(state)
         steps = sum(2 if c.action is Action.REPLACE else 1 for c in plan.actionable)
         progress = Progress(self.emit, bar=self.progress_bar, total=steps)
+        installed = []
+        result = None
         async with cycle_collection_paused():
             try:
                 applier = Applier(
@@ -216,7 +214,19 @@ class Session:
                     self.apply_options or ApplyOptions(),
                     parallelism=self.parallelism,
                 )
-                result = await applier.run(stop)
+                running = asyncio.ensure_future(applier.run(stop))
+                interrupts = Interrupts(stop, self.emit, running.cancel)
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                        loop.add_signal_handler(sig, interrupts)
+                        installed.append(sig)
+                try:
+                    result = await running
+                except asyncio.CancelledError:
+                    # A third interrupt abandons what was in flight; the journal
+                    # already says what to resume.  Any other cancellation is not ours.
+                    if interrupts.count < 3:
+                        raise
             finally:
                 progress.close()
                 for sig in installed:
@@ -225,7 +235,8 @@ class Session:
                 await brokers.aclose()
             committed = journal.commit(serial_bump=True)
         command = "destroy" if plan.mode is Mode.DESTROY else "apply"
-        return committed, stop.is_set(), summarize(result, command)
+        failure = summarize(result, command) if result is not None else None
+        return committed, stop.is_set(), failure
 
 
 def is_new(state: State) -> bool:

@@ -3,7 +3,10 @@
 # cluster directory, show the binding's Secret (keys only) and the patched
 # Deployment, plan again (expecting "No changes."), then stop the broker.
 #
-# Run from anywhere; uses the catalogctl on PATH or .venv/bin/catalogctl.
+# Run from anywhere. Uses $CATALOGCTL if set, otherwise the repository's
+# .venv/bin/catalogctl (not a catalogctl on PATH), and $PYTHON or .venv/bin/python
+# for the broker. QUICKSTART_PORT (default 18089) moves the broker and the
+# broker.yaml the run applies.
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -14,6 +17,10 @@ port="${QUICKSTART_PORT:-18089}"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/catalogctl-quickstart.XXXXXX")"
 cp -R examples/quickstart/cluster "$work/cluster"
+# The services as committed name port 18089; the copy applied names $port.
+cp -R examples/quickstart/services "$work/services"
+sed -i.orig "s#http://127.0.0.1:18089#http://127.0.0.1:$port#" "$work/services/broker.yaml"
+rm -f "$work/services/broker.yaml.orig"
 
 # The demo broker's credentials; catalogctl reads the broker's authInfo Secret
 # (catalogctl-system/cloud-broker-auth) from CATALOGCTL_SECRET_* variables here,
@@ -38,10 +45,10 @@ grep -q READY "$work/broker.log" || { echo "demo broker did not start" >&2; exit
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 step "catalogctl plan"
-"$catalogctl" plan -f examples/quickstart/services
+"$catalogctl" plan -f "$work/services"
 
 step "catalogctl apply --auto-approve"
-"$catalogctl" apply -f examples/quickstart/services --auto-approve
+"$catalogctl" apply -f "$work/services" --auto-approve
 
 step "The binding's Secret (values masked)"
 "$catalogctl" output ServiceBinding/cloud-apps/cloud-queue-binding
@@ -50,6 +57,6 @@ step "The patched Deployment ($work/cluster/cloud-apps/deployment/myapp.yaml)"
 cat "$work/cluster/cloud-apps/deployment/myapp.yaml"
 
 step "catalogctl plan again"
-"$catalogctl" plan -f examples/quickstart/services --detailed-exitcode
+"$catalogctl" plan -f "$work/services" --detailed-exitcode
 
 step "Done: state in $work/state, cluster files in $work/cluster"

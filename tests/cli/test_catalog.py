@@ -663,3 +663,12 @@ def test_help_lists_subcommands() -> None:
     top = run_cli("--help")
     assert "catalog   " in top.stdout or "catalog  " in top.stdout
     assert "Browse broker catalogs: classes, plans and their schemas." in top.stdout
+
+
+def test_the_state_directory_the_cache_creates_is_private(
+    obapi_env: ObapiBroker, tmp_path: Path
+) -> None:
+    result = catalog(tmp_path, write_yaml(tmp_path, broker_yaml(obapi_env.url)), "classes")
+    assert result.exit_code == 0, result.stderr
+    for directory in (tmp_path / "state", tmp_path / "state" / "catalog-cache"):
+        assert directory.stat().st_mode & 0o777 == 0o700, directory

@@ -172,7 +172,8 @@ def apply(ctx: click.Context, /, **params: Any) -> int:
     With PLAN_FILE (from `plan --out`), applies exactly that plan, and refuses
     it if the state changed since. Without it, plans first and asks for
     confirmation (unless --auto-approve). Ctrl-C stops starting new work, lets
-    requests in flight finish, saves state and exits 130; the next apply resumes.
+    requests in flight finish, saves state and exits 130; a third Ctrl-C stops
+    waiting for them. The next apply resumes.
     """
     return _run(ctx, params, destroy=False)
 

@@ -265,7 +265,7 @@ class CatalogCache:
         path = self.path_for(source)
         if path is None:
             return
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _make_private_dirs(path.parent)
         entry = {
             "format": _FORMAT,
             "broker": result.broker,
@@ -287,3 +287,20 @@ class CatalogCache:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             raise
+
+
+def _make_private_dirs(directory: Path) -> None:
+    """``mkdir -p`` giving every directory it creates mode 0700.
+
+    ``Path.mkdir(mode=..., parents=True)`` applies the mode to the last
+    directory only; the cache usually lives in the state directory, which
+    names every service and so must not become world-readable when a
+    ``catalog`` command is the first to create it.
+    """
+    missing: list[Path] = []
+    current = directory
+    while not current.exists():
+        missing.append(current)
+        current = current.parent
+    for path in reversed(missing):
+        path.mkdir(mode=0o700, exist_ok=True)
