@@ -416,7 +416,7 @@ class Applier:
             else (p.get("external_id") or str(uuid.uuid4()))
         )
         params = self._params(change, inst)
-        sensitive = tuple(k for k in params if ("parameters", k) in change.sensitive_paths)
+        sensitive = _sensitive_now(change, params)
         visible = {k: v for k, v in params.items() if k not in sensitive}
         base = ResourceState(
             address=change.address,
@@ -596,7 +596,20 @@ class Applier:
         changed = list(p.get("changed_keys") or [])
         payload = {k: params.get(k) for k in changed} if changed else None
         new_plan = p["plan_id"] if p["plan_id"] != prior.plan_id or p.get("plan_changed") else None
-        sensitive = tuple(k for k in params if ("parameters", k) in change.sensitive_paths)
+        sensitive = _sensitive_now(change, params)
+        if p.get("state_only"):
+            # Only where values come from changed (say a key moved from a Secret to
+            # inline parameters): the broker already holds them, state learns it.
+            await self._persist(
+                prior.model_copy(
+                    update={
+                        "parameters": {k: v for k, v in params.items() if k not in sensitive},
+                        "sensitive_parameter_keys": sensitive,
+                        "parameters_checksum": p.get("parameters_checksum") or None,
+                    }
+                )
+            )
+            return
         updating = prior.model_copy(
             update={
                 "status": ResourceStatus.UPDATING,
@@ -784,7 +797,7 @@ class Applier:
             else (binding.spec.external_id or str(uuid.uuid4()))
         )
         params = self._params(change, binding)
-        sensitive = tuple(k for k in params if ("parameters", k) in change.sensitive_paths)
+        sensitive = _sensitive_now(change, params)
         base = ResourceState(
             address=change.address,
             kind="ServiceBinding",
@@ -1037,3 +1050,16 @@ def summarize(result: WalkResult[Step], command: str = "apply") -> ApplyFailed |
     for (_phase, address), cause in sorted(result.skipped.items()):
         lines.append(f"{address}: skipped: upstream {cause[1]} failed")
     return ApplyFailed(f"{command} finished with errors:\n  " + "\n  ".join(lines))
+
+
+def _sensitive_now(change: Change, params: Mapping[str, Any]) -> tuple[str, ...]:
+    """The parameter keys whose values come from Secrets now, as the plan resolved them.
+
+    Not the change's sensitive paths: those also mask what state hid before, so
+    a key moved from parametersFrom to inline parameters would stay hidden.
+    Plans saved before this was recorded fall back to the paths.
+    """
+    keys = change.private.get("sensitive_keys")
+    if isinstance(keys, list):
+        return tuple(k for k in params if k in keys)
+    return tuple(k for k in params if ("parameters", k) in change.sensitive_paths)

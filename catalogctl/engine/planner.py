@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -140,6 +140,24 @@ def _schema_problems(res: LoadedResource, found: list[Any]) -> list[Problem]:
     ]
 
 
+def create_only_keys(plan: ResolvedPlan, keys: Iterable[str]) -> tuple[str, ...]:
+    """Of ``keys``, those the broker accepts only when an instance is created.
+
+    That is: the create schema declares them, and the update schema declares
+    its keys and admits no others.  A change to one of them needs a new
+    instance, as Terraform's ``# forces replacement`` says.
+    """
+    create = plan.schemas.instance_create or {}
+    update = plan.schemas.instance_update or {}
+    created = create.get("properties")
+    updated = update.get("properties")
+    if not isinstance(created, Mapping) or not isinstance(updated, Mapping):
+        return ()
+    if update.get("additionalProperties", True) is not False:
+        return ()
+    return tuple(sorted(k for k in keys if k in created and k not in updated))
+
+
 def _split_sensitive(
     merged: MergedParameters,
 ) -> tuple[tuple[str, ...], dict[str, Any], dict[str, Any]]:
@@ -158,6 +176,7 @@ async def resolve(
     cluster: ClusterPort,
     *,
     preview_workloads: bool = True,
+    replacing: frozenset[str] = frozenset(),
 ) -> Resolution:
     """Fetch catalogs, resolve plans, merge and validate parameters.
 
@@ -219,15 +238,24 @@ async def resolve(
             continue
         merged_sum = merged.checksum  # computed once: Go-JSON marshalling is not free
         prior = state.get(address)
-        if prior is not None and prior.status is ResourceStatus.READY:
-            # An update sends only the changed keys, so that is what the update schema sees.
+        create_only: tuple[str, ...] = ()
+        if prior is not None and prior.status is ResourceStatus.READY and address not in replacing:
+            # An update sends only the changed keys, so that is what the update schema sees;
+            # a key only the create schema knows forces a replacement, which the create
+            # schema must then accept.
             moved = merged_sum != (prior.parameters_checksum or "")
             payload = {
                 k: v
                 for k, v in merged.values.items()
                 if (k in merged.sensitive_keys and moved) or prior.parameters.get(k) != v
             }
-            found_params = validate_for_plan(plan, "instance_update", payload) if payload else []
+            create_only = create_only_keys(plan, payload)
+            if create_only:
+                found_params = validate_for_plan(plan, "instance_create", merged)
+            elif payload:
+                found_params = validate_for_plan(plan, "instance_update", payload)
+            else:
+                found_params = []
         else:
             found_params = validate_for_plan(plan, "instance_create", merged)
         problems.extend(_schema_problems(res, found_params))
@@ -266,6 +294,7 @@ async def resolve(
             update_requests=inst.spec.update_requests,
             maintenance_info_version=mi,
             retrievable=plan.instances_retrievable,
+            create_only_keys=create_only,
         )
         out.private[address] = {
             "spec": inst.model_dump(by_alias=True, exclude_none=True, mode="json"),
@@ -278,6 +307,7 @@ async def resolve(
             "maintenance_info": mi,
             "external_id": inst.spec.external_id,
             "parameters_checksum": merged_sum,
+            "sensitive_keys": list(sensitive),
         }
 
     for res, binding in desired.of_type(ServiceBinding):
@@ -327,6 +357,7 @@ async def resolve(
             "instance": instance,
             "checksum": checksum,
             "parameters_checksum": merged_sum,
+            "sensitive_keys": list(sensitive),
             "bindings_retrievable": plan.bindings_retrievable,
             "maximum_polling_duration": plan.maximum_polling_duration,
         }
@@ -547,7 +578,14 @@ async def make_plan(
     if inputs is None or options.destroy:
         resolution = Resolution()
     else:
-        resolution = await resolve(inputs, state, brokers, cluster, preview_workloads=do_refresh)
+        resolution = await resolve(
+            inputs,
+            state,
+            brokers,
+            cluster,
+            preview_workloads=do_refresh,
+            replacing=options.replace,
+        )
     observed = await refresh(state, resolution, brokers, cluster) if do_refresh else {}
     plan = compute_plan(
         resolution.desired,

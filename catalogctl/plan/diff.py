@@ -117,6 +117,15 @@ def _decide_instance(
         reasons.append("plan changed outside catalogctl")
         private["plan_changed"] = True
     changed = _changed_parameter_keys(d, s)
+    forcing = [k for k in changed if k in d.create_only_keys]
+    if forcing and d.parameters_checksum != (s.parameters_checksum or ""):
+        return _Decision(
+            Action.REPLACE,
+            f"{', '.join(forcing)} can only be set when an instance is created "
+            "(the plan's update schema does not accept "
+            f"{'it' if len(forcing) == 1 else 'them'})",
+            requires_replace=tuple(("parameters", k) for k in forcing),
+        )
     if d.parameters_checksum != (s.parameters_checksum or ""):
         reasons.append("parameters changed")
         private["changed_keys"] = changed
@@ -124,10 +133,11 @@ def _decide_instance(
         live = o.attributes["parameters"]
         # Drift is a live value that differs from what catalogctl last set (state), not
         # from the configuration: a key the user just edited is not "changed outside".
+        # Only keys state knows the value of can have drifted, as `drift` reports them.
         drifted = sorted(
             k
             for k, v in d.parameters.items()
-            if k in live and live[k] != v and live[k] != s.parameters.get(k, _MISSING)
+            if k in live and k in s.parameters and live[k] != v and live[k] != s.parameters[k]
         )
         if drifted:
             reasons.append("parameters changed outside catalogctl")
@@ -149,7 +159,25 @@ def _decide_instance(
         private["upgrade"] = True
     if reasons:
         return _Decision(Action.UPDATE, "; ".join(reasons), private=private)
+    moved = _sensitivity_moved(d, s)
+    if moved:
+        return _Decision(
+            Action.UPDATE,
+            f"{moved}; only state changes, nothing is sent to the broker",
+            private={"state_only": True},
+        )
     return _Decision(Action.NOOP, "matches the configuration")
+
+
+def _sensitivity_moved(d: DesiredResource, s: ResourceState) -> str:
+    """Why the same values now come from other places (empty when they do not)."""
+    now, before = set(d.sensitive_parameter_keys), set(s.sensitive_parameter_keys)
+    parts = []
+    if before - now:
+        parts.append(", ".join(sorted(before - now)) + " no longer from a Secret")
+    if now - before:
+        parts.append(", ".join(sorted(now - before)) + " now from a Secret")
+    return "; ".join(parts)
 
 
 def _changed_parameter_keys(d: DesiredResource, s: ResourceState) -> list[str]:
@@ -439,6 +467,23 @@ def compute_plan(
     )
 
 
+#: Stands, in a plan's after-value, for a sensitive parameter whose value changed, so
+#: the views show its key (``~ retentionHours = (sensitive value)``). It is never a value.
+SENSITIVE_CHANGED = "(changed)"
+
+
+def _mark_changed_secrets(
+    after: dict[str, Any], d: DesiredResource, s: ResourceState, decision: _Decision
+) -> dict[str, Any]:
+    changed = (decision.private or {}).get("changed_keys") or ()
+    hidden = set(d.sensitive_parameter_keys) | set(s.sensitive_parameter_keys)
+    keys = [k for k in changed if k in hidden and k in d.sensitive_parameter_keys]
+    params = after.get("parameters")
+    if not keys or not isinstance(params, dict):
+        return after
+    return {**after, "parameters": {**params, **dict.fromkeys(keys, SENSITIVE_CHANGED)}}
+
+
 def _state_dependents(state: State, roots: set[str]) -> set[str]:
     """Every resource in state that (transitively) depends on one of ``roots``."""
     dependents: dict[str, list[str]] = {}
@@ -489,6 +534,8 @@ def _change(
     sensitive = tuple(
         dict.fromkeys(list(d.sensitive_paths) + (list(_state_sensitive(s)) if s else []))
     )
+    if s is not None and decision.action is not Action.NOOP:
+        after = _mark_changed_secrets(after, d, s, decision)
     return Change(
         address=d.address,
         kind=d.kind,

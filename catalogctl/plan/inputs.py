@@ -39,6 +39,8 @@ class DesiredResource:
     parameters_checksum: str = ""
     update_requests: int = 0
     maintenance_info_version: str | None = None
+    #: Changed parameter keys the broker accepts only at creation (they force replacement).
+    create_only_keys: tuple[str, ...] = ()
     #: True when the broker can return this binding's credentials again (GET binding).
     retrievable: bool = False
     #: Secret: the binding that produces it.
