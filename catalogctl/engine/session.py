@@ -26,6 +26,7 @@ from catalogctl.engine.planner import make_plan
 from catalogctl.engine.ports import ClusterPort
 from catalogctl.engine.preflight import needs_of_desired, needs_of_plan, preflight
 from catalogctl.engine.progress import Progress
+from catalogctl.engine.targeting import check_addresses, known_addresses
 from catalogctl.errors import Interrupted, StalePlanError
 from catalogctl.plan.inputs import DiffOptions
 from catalogctl.plan.model import Action, Mode, Plan
@@ -112,6 +113,10 @@ class Session:
     async def _plan(
         self, inputs: Inputs | None, state: State, options: DiffOptions, refresh: bool
     ) -> Plan:
+        check_addresses(
+            options,
+            known_addresses(inputs.desired if inputs is not None else None, state.resources),
+        )
         if inputs is not None and not options.destroy and not options.refresh_only:
             # Before any broker call: a plan that would take over another
             # state's objects (a mistyped --state) stops here.

@@ -7,6 +7,8 @@ one parser serves the CLI and the state file alike.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 CLUSTER_SCOPED_KINDS = frozenset({"ClusterServiceBroker"})
@@ -74,3 +76,23 @@ class Address:
         if len(parts) == 2:
             return cls(kind, default_namespace, parts[1])
         return cls(kind, parts[1], parts[2])
+
+
+def near_matches(text: str, known: Iterable[str], limit: int = 3) -> list[str]:
+    """Known addresses that ``text`` may have meant, closest first.
+
+    The same name in another namespace (or of another kind) first, then names
+    of the same kind that differ by a typo.  Similarity of whole addresses is
+    not used: their shared ``Kind/namespace/`` prefix makes everything look close.
+    """
+    candidates = sorted(set(known) - {text})
+    kind, name = text.split("/", 1)[0], text.rsplit("/", 1)[-1]
+    same_name = [a for a in candidates if a.rsplit("/", 1)[-1] == name]
+    names = {a.rsplit("/", 1)[-1] for a in candidates if a.split("/", 1)[0] == kind}
+    typos = set(difflib.get_close_matches(name, names, n=limit, cutoff=0.75))
+    close = [
+        a
+        for a in candidates
+        if a.split("/", 1)[0] == kind and a.rsplit("/", 1)[-1] in typos and a not in same_name
+    ]
+    return [*same_name, *close][:limit]

@@ -323,3 +323,44 @@ def test_state_help_lists_subcommands() -> None:
     assert result.exit_code == 0
     for sub in ("list", "show", "rm", "mv"):
         assert f"  {sub} " in result.stdout
+
+
+# -- namespaces and near matches --
+def test_show_rm_and_mv_take_a_namespace_for_short_addresses(tmp_path: Path) -> None:
+    write_state(tmp_path, [*standard(), instance("ServiceInstance/team-a/cache")])
+    shown = run_cli(
+        "state", "show", "--state", str(tmp_path), "-n", "team-a", "ServiceInstance/cache"
+    )
+    assert shown.exit_code == 0, shown.stderr
+    assert shown.stdout.startswith("# ServiceInstance/team-a/cache:\n")
+    moved = run_cli(
+        "state",
+        "mv",
+        "--state",
+        str(tmp_path),
+        "--namespace",
+        "team-a",
+        "ServiceInstance/cache",
+        "ServiceInstance/cache2",
+    )
+    assert moved.exit_code == 0, moved.stderr
+    assert "ServiceInstance/team-a/cache2" in _stored(tmp_path).resources
+    removed = run_cli(
+        "state", "rm", "--state", str(tmp_path), "-n", "team-a", "ServiceInstance/cache2"
+    )
+    assert removed.exit_code == 0, removed.stderr
+    assert "ServiceInstance/team-a/cache2" not in _stored(tmp_path).resources
+
+
+def test_an_address_in_another_namespace_or_misspelt_is_suggested(tmp_path: Path) -> None:
+    write_state(tmp_path, [*standard(), instance("ServiceInstance/team-a/cache")])
+    result = run_cli("state", "show", "--state", str(tmp_path), "ServiceInstance/cache")
+    assert result.stderr == (
+        "Error: ServiceInstance/default/cache is not in the state "
+        "(did you mean ServiceInstance/team-a/cache?)\n"
+    )
+    result = run_cli("state", "rm", "--state", str(tmp_path), "ServiceBinding/default/db-bindng")
+    assert result.stderr == (
+        "Error: ServiceBinding/default/db-bindng is not in the state "
+        "(did you mean ServiceBinding/default/db-binding?)\n"
+    )

@@ -19,22 +19,27 @@ class _Prompt:
     """
 
     def __init__(
-        self, console: Console, auto_approve: bool, destroy: bool, where: str = ""
+        self,
+        console: Console,
+        auto_approve: bool,
+        destroy: bool,
+        where: str = "",
+        targeted: bool = False,
     ) -> None:
         self.console = console
         self.where = where
+        self.targeted = targeted
         self.auto_approve = auto_approve
         self.destroy = destroy
         self.declined = False
 
     def __call__(self, plan: Any) -> bool:
-        from catalogctl.cli.commands.plan import new_state_notice
+        from catalogctl.cli.commands.plan import plan_notices
         from catalogctl.cli.views.plan_human import render_plan
         from catalogctl.errors import UsageError
 
         console = self.console
-        notice = new_state_notice(plan, self.where)
-        if notice:
+        for notice in plan_notices(plan, self.where, self.targeted):
             console.out(notice)
         console.out(render_plan(plan, color=console.color_enabled(), show_footer=False))
         if self.auto_approve:
@@ -113,7 +118,8 @@ def _run(ctx: click.Context, params: dict[str, Any], *, destroy: bool) -> int:
     # A saved plan was approved when it was made: show it (once it is known
     # to be fresh) and apply it without asking again.
     where = session.backend.describe()
-    confirm = _Prompt(console, params["auto_approve"] or saved is not None, destroy, where)
+    approved = params["auto_approve"] or saved is not None
+    confirm = _Prompt(console, approved, destroy, where, bool(params.get("targets")))
     applied, _ = session.apply(
         inputs=inputs, options=options, refresh=params["refresh"], saved=saved, confirm=confirm
     )
@@ -122,11 +128,10 @@ def _run(ctx: click.Context, params: dict[str, Any], *, destroy: bool) -> int:
         return 1
     if not applied.actionable:
         # Nothing to do, so confirm never ran: say so.
-        from catalogctl.cli.commands.plan import new_state_notice
+        from catalogctl.cli.commands.plan import plan_notices
         from catalogctl.cli.views.plan_human import render_plan
 
-        notice = new_state_notice(applied, where)
-        if notice:
+        for notice in plan_notices(applied, where, bool(params.get("targets"))):
             console.out(notice)
         console.out(render_plan(applied, color=console.color_enabled(), show_footer=False))
         return 0

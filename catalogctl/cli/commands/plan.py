@@ -54,6 +54,26 @@ def new_state_notice(plan: Any, where: str) -> str | None:
     return f"no {where} yet: everything below is new"
 
 
+TARGETING_WARNING = """\
+Warning: Resource targeting is in effect
+
+You are creating a plan with --target, which means that the result of this plan may not
+represent all of the changes requested by the current configuration. --target is for
+exceptional situations, such as recovering from errors or mistakes, not for routine use.
+"""
+
+
+def plan_notices(plan: Any, where: str, targeted: bool) -> list[str]:
+    """What is said before a plan: a state that does not exist yet, targeting in effect."""
+    notices = []
+    notice = new_state_notice(plan, where)
+    if notice:
+        notices.append(notice)
+    if targeted:
+        notices.append(TARGETING_WARNING)
+    return notices
+
+
 def expand_targets(inputs: Any, state: Any, options: Any) -> Any:
     """--target means the target plus everything it depends on (Terraform's rule)."""
     from dataclasses import replace
@@ -122,9 +142,8 @@ def plan(ctx: click.Context, /, **params: Any) -> int:
     result = session.plan(inputs, options, refresh=params["refresh"])
     if params["out"]:
         write_plan_file(params["out"], result)
-    notice = new_state_notice(result, session.backend.describe())
-    if notice:
-        # Machine-readable output stays parseable: the notice goes to stderr there.
+    for notice in plan_notices(result, session.backend.describe(), bool(params["targets"])):
+        # Machine-readable output stays parseable: notices go to stderr there.
         if params["as_json"] or params["as_markdown"]:
             console.err(notice)
         else:

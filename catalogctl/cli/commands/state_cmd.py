@@ -61,8 +61,19 @@ def _lock_options(func: F) -> F:
     return _state_option(func)
 
 
-def canonical_address(text: str) -> str:
-    """``Kind/ns/name`` from user input (``Kind/name`` means namespace ``default``).
+def _namespace_option(func: F) -> F:
+    return click.option(
+        "-n",
+        "--namespace",
+        default="default",
+        show_default=True,
+        envvar="CATALOGCTL_NAMESPACE",
+        help="Namespace of addresses given as Kind/name.",
+    )(func)
+
+
+def canonical_address(text: str, namespace: str = "default") -> str:
+    """``Kind/ns/name`` from user input (``Kind/name`` means namespace ``namespace``).
 
     The same parser as ``--target``, so an address copied from plan output or
     ``state list`` always works.
@@ -71,7 +82,7 @@ def canonical_address(text: str) -> str:
     from catalogctl.model.address import Address
 
     try:
-        return str(Address.parse(text))
+        return str(Address.parse(text, namespace))
     except ValueError as exc:
         raise UsageError(str(exc)) from None
 
@@ -102,13 +113,16 @@ def _transaction(
         backend.unlock(info.id)
 
 
-def _lookup(state: State, text: str) -> ResourceState:
+def _lookup(state: State, text: str, namespace: str = "default") -> ResourceState:
     from catalogctl.errors import UsageError
+    from catalogctl.model.address import near_matches
 
-    address = canonical_address(text)
+    address = canonical_address(text, namespace)
     res = state.get(address)
     if res is None:
-        raise UsageError(f"{address} is not in the state (see `catalogctl state list`)")
+        near = near_matches(address, state.resources)
+        hint = f"did you mean {' or '.join(near)}?" if near else "see `catalogctl state list`"
+        raise UsageError(f"{address} is not in the state ({hint})")
     return res
 
 
@@ -142,6 +156,7 @@ def list_(ctx: click.Context, /, **params: Any) -> int:
 
 @state.command("show")
 @_state_option
+@_namespace_option
 @click.argument("address", metavar="ADDR")
 @click.option("--json", "as_json", is_flag=True, help="Print the resource as stored in state.")
 @click.pass_context
@@ -150,7 +165,7 @@ def show_(ctx: click.Context, /, **params: Any) -> int:
     from catalogctl.cli.commands.show import render_resource
 
     console = console_of(ctx)
-    res = _lookup(_backend(params["state_dir"]).read(), params["address"])
+    res = _lookup(_backend(params["state_dir"]).read(), params["address"], params["namespace"])
     if params["as_json"]:
         console.out(json.dumps(json.loads(res.model_dump_json()), indent=2))
     else:
@@ -166,6 +181,7 @@ def _dependents(current: State, address: str, leaving: set[str]) -> list[str]:
 
 @state.command("rm")
 @_lock_options
+@_namespace_option
 @click.argument("addresses", nargs=-1, required=True, metavar="ADDR...")
 @click.option("--dry-run", is_flag=True, help="Print what would be removed; change nothing.")
 @click.pass_context
@@ -178,7 +194,8 @@ def rm(ctx: click.Context, /, **params: Any) -> int:
     """
     console = console_of(ctx)
     with _transaction(params, "state rm") as (current, begin):
-        targets = sorted({_lookup(current, a).address for a in params["addresses"]})
+        ns = params["namespace"]
+        targets = sorted({_lookup(current, a, ns).address for a in params["addresses"]})
         if params["dry_run"]:
             for address in targets:
                 console.out(f"Would remove {address}")
@@ -258,6 +275,7 @@ def _references_moved(res: ResourceState, src: str, dst: str) -> ResourceState |
 
 @state.command("mv")
 @_lock_options
+@_namespace_option
 @click.argument("source", metavar="SRC")
 @click.argument("destination", metavar="DST")
 @click.option("--dry-run", is_flag=True, help="Print what would be moved; change nothing.")
@@ -274,8 +292,8 @@ def mv(ctx: click.Context, /, **params: Any) -> int:
     from catalogctl.errors import UsageError
 
     console = console_of(ctx)
-    src = canonical_address(params["source"])
-    dst = canonical_address(params["destination"])
+    src = canonical_address(params["source"], params["namespace"])
+    dst = canonical_address(params["destination"], params["namespace"])
     src_kind, dst_kind = src.split("/", 1)[0], dst.split("/", 1)[0]
     if src == dst:
         raise UsageError(f"{src} and {dst} are the same address")
