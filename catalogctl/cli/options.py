@@ -21,9 +21,9 @@ def input_options(func: F) -> F:
         "-n",
         "--namespace",
         default="default",
-        show_default=True,
         envvar="CATALOGCTL_NAMESPACE",
-        help="Namespace for resources that do not set one.",
+        help="Namespace for resources that do not set one [default: default; for commands "
+        "that reach a cluster, the kubeconfig context's namespace if it sets one].",
     )(func)
     func = click.option(
         "-f",

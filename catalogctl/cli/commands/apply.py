@@ -97,6 +97,9 @@ def _run(ctx: click.Context, params: dict[str, Any], *, destroy: bool) -> int:
     from catalogctl.errors import UsageError
 
     console = console_of(ctx)
+    from catalogctl.cli.namespaces import resolve_namespace
+
+    resolve_namespace(ctx, params)
     plan_file = params.get("plan_file")
     saved = None
     inputs = None
@@ -164,9 +167,9 @@ def _common(func: Any) -> Any:
     "-n",
     "--namespace",
     default="default",
-    show_default=True,
     envvar="CATALOGCTL_NAMESPACE",
-    help="Namespace for resources that do not set one.",
+    help="Namespace for resources that do not set one "
+    "[default: the kubeconfig context's namespace, else default].",
 )
 @click.option("--strict-kinds", is_flag=True, help="Treat objects of unmanaged kinds as errors.")
 @_common
@@ -195,9 +198,9 @@ def apply(ctx: click.Context, /, **params: Any) -> int:
     "-n",
     "--namespace",
     default="default",
-    show_default=True,
     envvar="CATALOGCTL_NAMESPACE",
-    help="Namespace for resources that do not set one.",
+    help="Namespace for resources that do not set one "
+    "[default: the kubeconfig context's namespace, else default].",
 )
 @click.option("--strict-kinds", is_flag=True, help="Treat objects of unmanaged kinds as errors.")
 @_common

@@ -36,6 +36,9 @@ def drift(ctx: click.Context, /, **params: Any) -> int:
     from catalogctl.engine.inputs import load_inputs
 
     console = console_of(ctx)
+    from catalogctl.cli.namespaces import resolve_namespace
+
+    resolve_namespace(ctx, params)
     inputs = load_inputs(sources, params["namespace"], params["strict_kinds"])
     session = build_session(console, params, params["namespace"])
     result = session.plan(inputs, diff_options(params, refresh_only=True), refresh=True)

@@ -299,6 +299,9 @@ def import_(ctx: click.Context, /, **params: Any) -> int:
     from catalogctl.model.address import Address
 
     console = console_of(ctx)
+    from catalogctl.cli.namespaces import resolve_namespace
+
+    resolve_namespace(ctx, params)
     osb_id: str = params["osb_id"]
     if not osb_id.strip():
         raise UsageError("ID must not be empty")

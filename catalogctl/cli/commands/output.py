@@ -181,6 +181,9 @@ def output(ctx: click.Context, /, **params: Any) -> int:
     from catalogctl.state.local import LocalBackend
 
     console = console_of(ctx)
+    from catalogctl.cli.namespaces import resolve_namespace
+
+    resolve_namespace(ctx, params)
     state = LocalBackend(params["state_dir"]).read()
     if params["address"]:
         try:

@@ -129,12 +129,14 @@ def plan(ctx: click.Context, /, **params: Any) -> int:
     2 changes present (only with --detailed-exitcode).
     """
     sources = read_ahead_sources(ctx, params["filenames"])
+    from catalogctl.cli.namespaces import resolve_namespace
     from catalogctl.cli.session import build_session
     from catalogctl.cli.views.plan_human import render_plan
     from catalogctl.engine.inputs import load_inputs
     from catalogctl.engine.session import write_plan_file
 
     console = console_of(ctx)
+    resolve_namespace(ctx, params)
     inputs = load_inputs(sources, params["namespace"], params["strict_kinds"])
     options = diff_options(params, destroy=params["destroy"], refresh_only=params["refresh_only"])
     options = expand_targets(inputs, None, options)

@@ -34,6 +34,7 @@ __all__ = [
     "ClusterConfigNotFound",
     "KubeConnection",
     "KubeOptions",
+    "context_namespace",
     "kubeconfig_paths",
 ]
 
@@ -96,6 +97,45 @@ def _first_current_context(paths: list[Path]) -> str | None:
         if isinstance(data, dict) and data.get("current-context"):
             return str(data["current-context"])
     return None
+
+
+def context_namespace(options: KubeOptions, environ: Mapping[str, str] | None = None) -> str | None:
+    """The namespace kubectl would default to: the chosen context's, or the Pod's in-cluster.
+
+    Reads the kubeconfig files only (no ``kubernetes`` import, no connection),
+    so commands can settle their default namespace before loading the YAML.
+    Raises InputError, as kubectl does, when ``--context`` (or
+    ``current-context``) names a context no file defines.
+    """
+    import yaml
+
+    env = os.environ if environ is None else environ
+    paths = kubeconfig_paths(options.kubeconfig, env)
+    if not paths:
+        if options.context:
+            raise InputError(f"--context: context {options.context!r} not found: no kubeconfig")
+        if _in_cluster(env):
+            ns_file = Path(IN_CLUSTER_NAMESPACE_FILE)
+            return ns_file.read_text().strip() or None if ns_file.is_file() else None
+        return None
+    contexts: dict[str, Any] = {}
+    for path in paths:
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            continue  # the client's loader reports unreadable files when it connects
+        for entry in (data.get("contexts") if isinstance(data, dict) else None) or ():
+            if isinstance(entry, dict) and entry.get("name"):
+                contexts.setdefault(str(entry["name"]), entry.get("context") or {})
+    wanted = options.context or _first_current_context(paths)
+    if not wanted:
+        return None
+    if wanted not in contexts:
+        flag = "--context" if options.context else "current-context"
+        names = ", ".join(sorted(contexts)) or "none"
+        raise InputError(f"{flag}: context {wanted!r} not found in kubeconfig (contexts: {names})")
+    namespace = contexts[wanted].get("namespace") if isinstance(contexts[wanted], dict) else None
+    return str(namespace) if namespace else None
 
 
 def _in_cluster(environ: Mapping[str, str]) -> bool:
