@@ -87,11 +87,33 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 
+#: Flags of the top-level group that may also be written after the command name.
+GLOBAL_FLAGS = frozenset({"--no-color", "-v", "-vv", "-vvv", "--verbose"})
+
+
+def globals_first(args: list[str]) -> list[str]:
+    """Move global flags written after the command (``plan --no-color``) before it.
+
+    Only up to ``--``, after which everything is an argument.
+    """
+    command_at = next((i for i, a in enumerate(args) if not a.startswith("-")), None)
+    if command_at is None:
+        return args
+    head, tail = args[: command_at + 1], args[command_at + 1 :]
+    end = tail.index("--") if "--" in tail else len(tail)
+    moved = [a for a in tail[:end] if a in GLOBAL_FLAGS]
+    kept = [a for a in tail[:end] if a not in GLOBAL_FLAGS] + tail[end:]
+    return [*moved, *head, *kept] if moved else args
+
+
 class LazyGroup(click.Group):
     """A group that imports a command's module only when the command is used."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, globals_first(list(args)))
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         entry = COMMANDS.get(cmd_name)
@@ -100,7 +122,22 @@ class LazyGroup(click.Group):
         module = importlib.import_module(entry[0])
         command = getattr(module, entry[1])
         assert isinstance(command, click.Command)
+        from catalogctl.cli.helptext import decorate
+
+        decorate(command, cmd_name)
         return command
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and name not in COMMANDS:
+            import difflib
+
+            close = difflib.get_close_matches(name, list(COMMANDS), n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise click.UsageError(f"no such command {name!r}{hint}", ctx)
+        return super().resolve_command(ctx, args)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
@@ -109,7 +146,12 @@ class LazyGroup(click.Group):
                 formatter.write_dl(rows)
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog="\b\nExamples:\n  catalogctl plan -f services/\n"
+    "  catalogctl apply -f services/ --auto-approve\n  catalogctl plan --help",
+)
 @click.version_option(__version__, "--version", prog_name="catalogctl")
 @click.option("-v", "--verbose", count=True, help="More output (-vv for debug logs).")
 @click.option("--no-color", is_flag=True, help="Disable colour output (also: NO_COLOR set).")

@@ -138,3 +138,91 @@ def read_ahead_sources(ctx: click.Context, filenames: tuple[str, ...]) -> Any:
     sources = read_ahead(filenames)
     ctx.call_on_close(sources.close)
     return sources
+
+
+def output_option(
+    *formats: str,
+    flags: tuple[str, ...] = (),
+    format_flag: bool = False,
+    renamed: dict[str, str] | None = None,
+) -> Callable[[F], F]:
+    """``-o/--output FORMAT`` (the first format is the default), the one output convention.
+
+    Older spellings stay for one release as deprecated aliases: boolean
+    ``flags`` (``--json`` means ``-o json``), ``--format FORMAT`` with
+    ``format_flag``, and ``renamed`` values (``table`` for ``human``).  Read
+    the choice with :func:`output_format`, which warns about old spellings.
+    """
+
+    def decorate(func: F) -> F:
+        for flag in reversed(flags):
+            name = flag.removeprefix("--")
+            func = click.option(
+                flag,
+                f"deprecated_{name}",
+                is_flag=True,
+                help=f"Deprecated: use -o {name}.",
+            )(func)
+        if format_flag:
+            func = click.option(
+                "--format",
+                "deprecated_format",
+                type=click.Choice(formats),
+                help="Deprecated: use -o.",
+            )(func)
+        func = click.option(
+            "-o",
+            "--output",
+            "output",
+            type=click.Choice([*formats, *(renamed or {})]),
+            default=None,
+            metavar="|".join(formats),
+            help=f"Output format [default: {formats[0]}].",
+        )(func)
+        return func
+
+    return decorate
+
+
+def output_format(
+    params: dict[str, Any], default: str = "human", renamed: dict[str, str] | None = None
+) -> str:
+    """The format chosen with ``-o`` or an old spelling (which earns a warning on stderr)."""
+    from catalogctl.errors import UsageError
+
+    chosen: str | None = params.pop("output", None)
+    if chosen in (renamed or {}):
+        assert chosen is not None
+        new = (renamed or {})[chosen]
+        click.echo(f"Warning: -o {chosen} is deprecated; use -o {new}.", err=True)
+        chosen = new
+    for key in [k for k in params if k.startswith("deprecated_")]:
+        value = params.pop(key)
+        if not value:
+            continue
+        name = key.removeprefix("deprecated_")
+        wanted = str(value) if name == "format" else name
+        old = f"--format {value}" if name == "format" else f"--{name}"
+        click.echo(f"Warning: {old} is deprecated; use -o {wanted}.", err=True)
+        if chosen is not None and chosen != wanted:
+            raise UsageError(f"{old} contradicts -o {chosen}: pass one of them")
+        chosen = wanted
+    return chosen or default
+
+
+def run_options_only(*names: str) -> Callable[[F], F]:
+    """Those of :func:`run_options` (by parameter name) a command really uses.
+
+    A command's help must not list flags it ignores.
+    """
+
+    def decorate(func: F) -> F:
+        def probe() -> None: ...
+
+        wanted = [
+            p for p in getattr(run_options(probe), "__click_params__", []) if p.name in names
+        ]
+        func.__click_params__ = [*getattr(func, "__click_params__", []), *wanted]  # type: ignore[attr-defined]
+        return func
+
+    return decorate

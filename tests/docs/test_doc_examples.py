@@ -157,7 +157,8 @@ def test_validate_command_accepts_the_reference_examples(tmp_path: Path) -> None
 def _listed_commands(*group: str) -> list[str]:
     result = CliRunner().invoke(cli, [*group, "--help"])
     assert result.exit_code == 0, result.output
-    section = result.output.split("Commands:", 1)[1]
+    # the section ends at the first blank line (the examples follow it)
+    section = result.output.split("Commands:", 1)[1].split("\n\n", 1)[0]
     return [m.group(1) for m in re.finditer(r"^  (\S+)", section, re.MULTILINE)]
 
 

@@ -79,7 +79,7 @@ def run_render(tmp_path: Path, desired: str, *extra: str) -> tuple[Any, Path]:
     src = tmp_path / "desired.yaml"
     src.write_text(desired)
     out = tmp_path / "rendered"
-    return run_cli("render", "mappings", "-f", str(src), "-o", str(out), *extra), out
+    return run_cli("render", "mappings", "-f", str(src), "--output-dir", str(out), *extra), out
 
 
 def test_renders_one_patch_per_workload(tmp_path: Path, registered: None) -> None:

@@ -142,16 +142,37 @@ def _run(ctx: click.Context, params: dict[str, Any], *, destroy: bool) -> int:
     return 0
 
 
-def _common(func: Any) -> Any:
+def _approval(func: Any) -> Any:
     func = click.option(
         "--auto-approve", is_flag=True, help="Apply without asking for confirmation."
     )(func)
-    func = click.option(
+    return click.option(
         "--no-orphan-mitigation",
         is_flag=True,
         help="Do not delete resources whose creation failed uncertainly; leave them tainted.",
     )(func)
-    return plan_options(run_options(func))
+
+
+def _common(func: Any) -> Any:
+    return _approval(plan_options(run_options(func)))
+
+
+def _destroy_common(func: Any) -> Any:
+    """destroy's flags: no --replace or --upgrade, and --target grows the other way."""
+    func = click.option(
+        "--target",
+        "targets",
+        multiple=True,
+        metavar="ADDR",
+        help="Destroy only ADDR and everything that depends on it. Repeatable.",
+    )(func)
+    func = click.option(
+        "--refresh/--no-refresh",
+        default=True,
+        show_default=True,
+        help="Read live broker and cluster state before planning.",
+    )(func)
+    return _approval(run_options(func))
 
 
 @click.command()
@@ -203,7 +224,7 @@ def apply(ctx: click.Context, /, **params: Any) -> int:
     "[default: the kubeconfig context's namespace, else default].",
 )
 @click.option("--strict-kinds", is_flag=True, help="Treat objects of unmanaged kinds as errors.")
-@_common
+@_destroy_common
 @click.pass_context
 def destroy(ctx: click.Context, /, **params: Any) -> int:
     """Delete everything catalogctl manages in this state.

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from catalogctl.cli.console import Console, console_of
+from catalogctl.cli.options import output_format, output_option
 
 if TYPE_CHECKING:
     import asyncio
@@ -172,19 +173,16 @@ def source_options(func: F) -> F:
             type=click.IntRange(1, 1024),
             help="Catalog requests in flight at once, across all brokers.",
         ),
-        click.option(
-            "-o",
-            "--output",
-            "output",
-            type=click.Choice(["table", "json", "yaml"]),
-            default="table",
-            show_default=True,
-            help="Output format.",
-        ),
     ]
     for option in reversed(options):
         func = option(func)
-    return func
+    return output_option("human", "json", "yaml", renamed={"table": "human"})(func)
+
+
+def _table_or_data(params: dict[str, Any]) -> None:
+    """Settle ``params["output"]``: ``table`` (human) or a data format."""
+    fmt = output_format(params, renamed={"table": "human"})
+    params["output"] = "table" if fmt == "human" else fmt
 
 
 # --------------------------------------------------------------------------- fetching
@@ -680,6 +678,7 @@ def classes(ctx: click.Context, /, **params: Any) -> int:
     offering's id (usable as clusterServiceClassName); EXTERNAL NAME is the
     OSB name (clusterServiceClassExternalName).
     """
+    _table_or_data(params)
     console, fetched = _fetch_or_fail(ctx, params)
     found = [
         (item.broker, offering) for item in fetched.catalogs for offering in item.catalog.services
@@ -708,6 +707,7 @@ def plans(ctx: click.Context, /, **params: Any) -> int:
     """
     from catalogctl.errors import UsageError
 
+    _table_or_data(params)
     console, fetched = _fetch_or_fail(ctx, params)
     selector: str | None = params.get("class_selector")
     if selector:
@@ -776,6 +776,7 @@ def describe(ctx: click.Context, /, **params: Any) -> int:
     class_selector, slash, plan_selector = text.rpartition("/")
     if not slash or not class_selector or not plan_selector:
         raise UsageError(f"{text!r}: expected CLASS/PLAN (see `catalogctl catalog plans CLASS`)")
+    _table_or_data(params)
     console, fetched = _fetch_or_fail(ctx, params)
     offerings = select_offerings(fetched.catalogs, class_selector)
     if not offerings:

@@ -8,20 +8,19 @@ from typing import Any
 import click
 
 from catalogctl.cli.console import console_of
-from catalogctl.cli.options import input_options, read_ahead_sources, run_options
+from catalogctl.cli.options import (
+    input_options,
+    output_format,
+    output_option,
+    read_ahead_sources,
+    run_options,
+)
 
 
 @click.command()
 @input_options
 @run_options
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["human", "json", "markdown"]),
-    default="human",
-    show_default=True,
-    help="Report format; markdown fits a pull-request comment.",
-)
+@output_option("human", "json", "markdown", "yaml", format_flag=True)
 @click.pass_context
 def drift(ctx: click.Context, /, **params: Any) -> int:
     """Report changes made outside catalogctl (plan --refresh-only --detailed-exitcode).
@@ -36,15 +35,20 @@ def drift(ctx: click.Context, /, **params: Any) -> int:
     from catalogctl.engine.inputs import load_inputs
 
     console = console_of(ctx)
+    fmt = output_format(params)
     from catalogctl.cli.namespaces import resolve_namespace
 
     resolve_namespace(ctx, params)
     inputs = load_inputs(sources, params["namespace"], params["strict_kinds"])
     session = build_session(console, params, params["namespace"])
     result = session.plan(inputs, diff_options(params, refresh_only=True), refresh=True)
-    if params["fmt"] == "json":
+    if fmt == "json":
         console.out(json.dumps(render_drift_json(result), indent=2, sort_keys=True))
-    elif params["fmt"] == "markdown":
+    elif fmt == "yaml":
+        import yaml
+
+        console.out(yaml.safe_dump(render_drift_json(result), sort_keys=True), nl=False)
+    elif fmt == "markdown":
         console.out(render_drift_markdown(result))
     else:
         console.out(render_drift_human(result, color=console.color_enabled()))

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from catalogctl.cli.console import console_of
-from catalogctl.cli.options import run_options
+from catalogctl.cli.options import output_format, output_option, run_options_only
 
 if TYPE_CHECKING:
     from catalogctl.engine.ports import ClusterPort
@@ -151,7 +151,7 @@ def render_json(outputs: list[BindingOutput], show_secrets: bool) -> dict[str, A
 
 @click.command()
 @click.argument("address", required=False, metavar="[ADDR]")
-@run_options
+@run_options_only("state_dir", "kubeconfig", "kube_context", "cluster_dir", "secrets_dir")
 @click.option(
     "-n",
     "--namespace",
@@ -165,9 +165,7 @@ def render_json(outputs: list[BindingOutput], show_secrets: bool) -> dict[str, A
     is_flag=True,
     help="Read the values from the binding's Secret in the cluster and print them.",
 )
-@click.option(
-    "--json", "as_json", is_flag=True, help="Print a JSON object keyed by binding address."
-)
+@output_option("human", "json", flags=("--json",))
 @click.pass_context
 def output(ctx: click.Context, /, **params: Any) -> int:
     """Show the credentials of ServiceBinding ADDR (every binding if omitted).
@@ -181,6 +179,7 @@ def output(ctx: click.Context, /, **params: Any) -> int:
     from catalogctl.state.local import LocalBackend
 
     console = console_of(ctx)
+    fmt = output_format(params)
     from catalogctl.cli.namespaces import resolve_namespace
 
     resolve_namespace(ctx, params)
@@ -216,7 +215,7 @@ def output(ctx: click.Context, /, **params: Any) -> int:
         for out in outputs:
             if out.keys is not None:
                 _read_values(session.cluster, out)
-    if params["as_json"]:
+    if fmt == "json":
         console.out(json.dumps(render_json(outputs, show_secrets), indent=2, sort_keys=True))
         return 0
     if not outputs:

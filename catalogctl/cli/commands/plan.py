@@ -8,7 +8,14 @@ from typing import Any
 import click
 
 from catalogctl.cli.console import console_of
-from catalogctl.cli.options import input_options, plan_options, read_ahead_sources, run_options
+from catalogctl.cli.options import (
+    input_options,
+    output_format,
+    output_option,
+    plan_options,
+    read_ahead_sources,
+    run_options,
+)
 
 
 def diff_options(
@@ -40,6 +47,22 @@ def diff_options(
         targets=targets or None,
         replace=addresses(params.get("replace") or (), "--replace"),
     )
+
+
+def render_plan_as(plan: Any, fmt: str) -> str:
+    """A plan as ``json``, ``yaml`` (the JSON document) or ``markdown``."""
+    if fmt == "markdown":
+        from catalogctl.cli.views import render_plan_markdown
+
+        return str(render_plan_markdown(plan))
+    from catalogctl.cli.views.plan_json import render_plan_json
+
+    document = render_plan_json(plan)
+    if fmt == "yaml":
+        import yaml
+
+        return str(yaml.safe_dump(document, sort_keys=True)).rstrip("\n")
+    return json.dumps(document, indent=2, sort_keys=True)
 
 
 def new_state_notice(plan: Any, where: str) -> str | None:
@@ -101,18 +124,7 @@ def expand_targets(inputs: Any, state: Any, options: Any) -> Any:
     metavar="FILE",
     help="Save the plan; apply it later with `catalogctl apply FILE`.",
 )
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print a machine-readable JSON plan (sensitive values masked).",
-)
-@click.option(
-    "--markdown",
-    "as_markdown",
-    is_flag=True,
-    help="Print the plan as Markdown (for a pull-request comment).",
-)
+@output_option("human", "json", "markdown", "yaml", flags=("--json", "--markdown"))
 @click.option(
     "--detailed-exitcode", is_flag=True, help="Exit 0 with no changes, 1 on error, 2 with changes."
 )
@@ -136,6 +148,7 @@ def plan(ctx: click.Context, /, **params: Any) -> int:
     from catalogctl.engine.session import write_plan_file
 
     console = console_of(ctx)
+    fmt = output_format(params)
     resolve_namespace(ctx, params)
     inputs = load_inputs(sources, params["namespace"], params["strict_kinds"])
     options = diff_options(params, destroy=params["destroy"], refresh_only=params["refresh_only"])
@@ -146,20 +159,14 @@ def plan(ctx: click.Context, /, **params: Any) -> int:
         write_plan_file(params["out"], result)
     for notice in plan_notices(result, session.backend.describe(), bool(params["targets"])):
         # Machine-readable output stays parseable: notices go to stderr there.
-        if params["as_json"] or params["as_markdown"]:
+        if fmt != "human":
             console.err(notice)
         else:
             console.out(notice)
-    if params["as_json"]:
-        from catalogctl.cli.views.plan_json import render_plan_json
-
-        console.out(json.dumps(render_plan_json(result), indent=2, sort_keys=True))
-    elif params["as_markdown"]:
-        from catalogctl.cli.views import render_plan_markdown
-
-        console.out(render_plan_markdown(result))
-    else:
+    if fmt == "human":
         console.out(render_plan(result, color=console.color_enabled(), saved_to=params["out"]))
+    else:
+        console.out(render_plan_as(result, fmt))
     if params["detailed_exitcode"] and result.has_changes:
         return 2
     return 0

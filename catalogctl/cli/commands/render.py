@@ -21,11 +21,16 @@ def render() -> None:
 @render.command("mappings")
 @input_options
 @click.option(
-    "-o",
     "--output-dir",
-    required=True,
     type=click.Path(file_okay=False, writable=True),
     help="Directory for the patch files and kustomization.yaml (created if missing).",
+)
+@click.option(
+    "-o",
+    "old_output_dir",
+    metavar="DIR",
+    type=click.Path(file_okay=False, writable=True),
+    help="Deprecated: use --output-dir (-o is the output format everywhere else).",
 )
 @click.option(
     "--component",
@@ -38,7 +43,8 @@ def mappings(
     filenames: tuple[str, ...],
     namespace: str,
     strict_kinds: bool,
-    output_dir: str,
+    output_dir: str | None,
+    old_output_dir: str | None,
     component: bool,
 ) -> None:
     """Write PodMappings as kustomize strategic-merge patches.
@@ -52,6 +58,16 @@ def mappings(
     from pathlib import Path
 
     import yaml
+
+    from catalogctl.errors import UsageError
+
+    if old_output_dir is not None:
+        click.echo("Warning: -o DIR is deprecated; use --output-dir DIR.", err=True)
+        if output_dir is not None and output_dir != old_output_dir:
+            raise UsageError("-o and --output-dir name different directories: pass one")
+        output_dir = old_output_dir
+    if output_dir is None:
+        raise UsageError("pass --output-dir DIR: where the patches and kustomization.yaml go")
 
     from catalogctl.engine.inputs import load_inputs
     from catalogctl.model.address import Address

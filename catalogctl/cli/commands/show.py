@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from catalogctl.cli.console import console_of
+from catalogctl.cli.options import output_format, output_option
 
 if TYPE_CHECKING:
     from catalogctl.state.models import ResourceState, State
@@ -189,12 +190,7 @@ def render_state(state: State) -> str:
     envvar="CATALOGCTL_STATE",
     help="Directory of the local state backend.",
 )
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print the state as stored (or the plan as JSON); never contains credentials.",
-)
+@output_option("human", "json", "yaml", "markdown", flags=("--json",))
 @click.pass_context
 def show(ctx: click.Context, /, **params: Any) -> int:
     """Show the current state, or a saved plan file.
@@ -205,14 +201,15 @@ def show(ctx: click.Context, /, **params: Any) -> int:
     Exit codes: 0 success, 1 error.
     """
     console = console_of(ctx)
+    fmt = output_format(params)
     if params["plan_file"]:
         from catalogctl.engine.session import read_plan_file
 
         plan = read_plan_file(params["plan_file"])
-        if params["as_json"]:
-            from catalogctl.cli.views.plan_json import render_plan_json
+        if fmt != "human":
+            from catalogctl.cli.commands.plan import render_plan_as
 
-            console.out(json.dumps(render_plan_json(plan), indent=2, sort_keys=True))
+            console.out(render_plan_as(plan, fmt))
         else:
             from catalogctl.cli.views.plan_human import render_plan
 
@@ -221,8 +218,16 @@ def show(ctx: click.Context, /, **params: Any) -> int:
     from catalogctl.state.local import LocalBackend
 
     state = LocalBackend(params["state_dir"]).read()
-    if params["as_json"]:
+    if fmt == "markdown":
+        from catalogctl.errors import UsageError
+
+        raise UsageError("-o markdown shows a saved plan: pass PLAN_FILE")
+    if fmt == "json":
         console.out(state.to_json(), nl=False)
+    elif fmt == "yaml":
+        import yaml
+
+        console.out(yaml.safe_dump(json.loads(state.to_json()), sort_keys=True), nl=False)
     else:
         console.out(render_state(state))
     return 0

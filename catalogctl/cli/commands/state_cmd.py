@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from catalogctl.cli.console import Console, console_of
+from catalogctl.cli.options import output_format, output_option
 
 if TYPE_CHECKING:
     from catalogctl.state.backend import Journal
@@ -138,18 +139,27 @@ def state() -> None:
 @state.command("list")
 @_state_option
 @click.argument("prefixes", nargs=-1, metavar="[ADDR-PREFIX]...")
+@output_option("human", "json", "yaml")
 @click.pass_context
 def list_(ctx: click.Context, /, **params: Any) -> int:
-    """Print tracked addresses, one per line, sorted.
+    """Print tracked addresses, one per line, sorted (-o json/yaml: a list).
 
     With ADDR-PREFIX arguments, only addresses starting with one of them
     (e.g. `ServiceBinding/` or `ServiceInstance/team-a/`).
     """
     console = console_of(ctx)
+    fmt = output_format(params)
     current = _backend(params["state_dir"]).read()
     prefixes: tuple[str, ...] = params["prefixes"]
-    for address in current.addresses():
-        if not prefixes or address.startswith(prefixes):
+    listed = [a for a in current.addresses() if not prefixes or a.startswith(prefixes)]
+    if fmt == "json":
+        console.out(json.dumps(listed, indent=2))
+    elif fmt == "yaml":
+        import yaml
+
+        console.out(yaml.safe_dump(listed), nl=False)
+    else:
+        for address in listed:
             console.out(address)
     return 0
 
@@ -158,16 +168,21 @@ def list_(ctx: click.Context, /, **params: Any) -> int:
 @_state_option
 @_namespace_option
 @click.argument("address", metavar="ADDR")
-@click.option("--json", "as_json", is_flag=True, help="Print the resource as stored in state.")
+@output_option("human", "json", "yaml", flags=("--json",))
 @click.pass_context
 def show_(ctx: click.Context, /, **params: Any) -> int:
-    """Show one resource in state (human, or --json as stored)."""
+    """Show one resource in state (human, or -o json/yaml as stored)."""
     from catalogctl.cli.commands.show import render_resource
 
     console = console_of(ctx)
+    fmt = output_format(params)
     res = _lookup(_backend(params["state_dir"]).read(), params["address"], params["namespace"])
-    if params["as_json"]:
+    if fmt == "json":
         console.out(json.dumps(json.loads(res.model_dump_json()), indent=2))
+    elif fmt == "yaml":
+        import yaml
+
+        console.out(yaml.safe_dump(json.loads(res.model_dump_json()), sort_keys=True), nl=False)
     else:
         console.out(render_resource(res))
     return 0
