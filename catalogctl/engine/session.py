@@ -28,6 +28,7 @@ from catalogctl.engine.preflight import needs_of_desired, needs_of_plan, preflig
 from catalogctl.engine.progress import Progress
 from catalogctl.engine.targeting import check_addresses, known_addresses
 from catalogctl.errors import Interrupted, StalePlanError
+from catalogctl.plan.accept import accepted_steps
 from catalogctl.plan.inputs import DiffOptions
 from catalogctl.plan.model import Action, Mode, Plan
 from catalogctl.providers.kubernetes.statemark import StateMark
@@ -174,6 +175,12 @@ class Session:
                     needs = needs_of_desired(desired, state, destroy=options.destroy)
                     preflight(needs, self.cluster, self.backend)
                 plan = self._planned(inputs, state, options, refresh)
+            if plan.mode is Mode.REFRESH_ONLY and plan.drift:
+                if confirm is not None and not confirm(plan):
+                    return plan, state
+                journal = self.backend.begin(state)
+                journal.record_batch(accepted_steps(state, plan.drift))
+                return plan, journal.commit(serial_bump=True)
             if plan.mode is Mode.REFRESH_ONLY or not plan.actionable:
                 return plan, self._settle(state)
             if confirm is not None and not confirm(plan):

@@ -49,16 +49,24 @@ class _Prompt:
                 "apply needs confirmation, but stdin is not a terminal: pass --auto-approve "
                 "(or apply a saved plan file)"
             )
+        from catalogctl.plan.model import Mode
+
+        refresh_only = plan.mode is Mode.REFRESH_ONLY
         console.out("")
-        console.out(
-            "Do you really want to destroy all resources?"
-            if self.destroy
-            else "Do you want to perform these actions?"
-        )
-        console.out(
-            "  catalogctl will perform the actions described above."
-            + (" There is no undo." if self.destroy else "")
-        )
+        if refresh_only:
+            console.out("Would you like to update the catalogctl state to reflect these changes?")
+            console.out("  catalogctl will write these changes to the state without changing")
+            console.out("  any broker or cluster object.")
+        else:
+            console.out(
+                "Do you really want to destroy all resources?"
+                if self.destroy
+                else "Do you want to perform these actions?"
+            )
+            console.out(
+                "  catalogctl will perform the actions described above."
+                + (" There is no undo." if self.destroy else "")
+            )
         console.out("  Only 'yes' will be accepted to approve.")
         answer = click.prompt("  Enter a value", default="", show_default=False)
         if answer != "yes":
@@ -111,7 +119,9 @@ def _run(ctx: click.Context, params: dict[str, Any], *, destroy: bool) -> int:
         inputs = load_inputs(sources, params["namespace"], params["strict_kinds"])
     elif not destroy:
         raise UsageError("pass -f/--filename with the desired state, or a saved plan file")
-    options = diff_options(params, destroy=destroy)
+    options = diff_options(params, destroy=destroy, refresh_only=bool(params.get("refresh_only")))
+    if options.refresh_only and saved is not None:
+        raise UsageError("--refresh-only plans anew: do not pass a saved plan with it")
     if inputs is not None:
         options = expand_targets(inputs, None, options)
     session = build_session(console, params, params["namespace"])
@@ -129,6 +139,19 @@ def _run(ctx: click.Context, params: dict[str, Any], *, destroy: bool) -> int:
     if confirm.declined:
         # Nothing was changed: the cancellation is the whole answer (Terraform exits 1).
         return 1
+    from catalogctl.plan.model import Mode
+
+    if applied.mode is Mode.REFRESH_ONLY and applied.drift:
+        from catalogctl.plan.accept import not_accepted
+
+        _summary(console, applied, None, destroy)
+        left = not_accepted(applied.drift)
+        if left:
+            console.out(
+                "Not accepted (the next apply repairs them): "
+                + ", ".join(sorted({d.address for d in left}))
+            )
+        return 0
     if not applied.actionable:
         # Nothing to do, so confirm never ran: say so.
         from catalogctl.cli.commands.plan import plan_notices
@@ -193,6 +216,11 @@ def _destroy_common(func: Any) -> Any:
     "[default: the kubeconfig context's namespace, else default].",
 )
 @click.option("--strict-kinds", is_flag=True, help="Treat objects of unmanaged kinds as errors.")
+@click.option(
+    "--refresh-only",
+    is_flag=True,
+    help="Show changes made outside catalogctl and accept them into state; change nothing else.",
+)
 @_common
 @click.pass_context
 def apply(ctx: click.Context, /, **params: Any) -> int:
