@@ -61,6 +61,14 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "catalogctl import -f services/ ServiceInstance/cloud-apps/queue "
         "8b4e0a52-5c1e-4a87-9a77-3c1f2e9d7a10",
     ),
+    "get": (
+        "catalogctl get instances -n cloud-apps",
+        "catalogctl get bindings -A --refresh",
+    ),
+    "describe": (
+        "catalogctl describe ServiceInstance/cloud-apps/queue",
+        "catalogctl describe -n cloud-apps ServiceBinding/queue-binding --refresh",
+    ),
     "force-unlock": ("catalogctl force-unlock 0b9d7f4e-8d1c-4c49-a7b5-2f8f0a6c9e11",),
     "catalog": ("catalogctl catalog classes -f services/",),
     "catalog classes": ("catalogctl catalog classes -f services/",),

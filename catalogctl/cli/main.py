@@ -79,6 +79,16 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "force_unlock",
         "Release a state lock left by a run that died.",
     ),
+    "get": (
+        "catalogctl.cli.commands.get",
+        "get",
+        "List instances or bindings with their status (svcat get).",
+    ),
+    "describe": (
+        "catalogctl.cli.commands.describe",
+        "describe",
+        "Show one instance or binding: status, operation, bindings.",
+    ),
     "catalog": (
         "catalogctl.cli.commands.catalog",
         "catalog",

@@ -22,14 +22,14 @@ from catalogctl.engine.executor import Applier, ApplyOptions, summarize
 from catalogctl.engine.inputs import Inputs
 from catalogctl.engine.interrupts import Interrupts
 from catalogctl.engine.ownership import check_ownership, claims_of
-from catalogctl.engine.planner import make_plan
+from catalogctl.engine.planner import Resolution, make_plan, refresh
 from catalogctl.engine.ports import ClusterPort
 from catalogctl.engine.preflight import needs_of_desired, needs_of_plan, preflight
 from catalogctl.engine.progress import Progress
 from catalogctl.engine.targeting import check_addresses, known_addresses
 from catalogctl.errors import Interrupted, StalePlanError
 from catalogctl.plan.accept import accepted_steps
-from catalogctl.plan.inputs import DiffOptions
+from catalogctl.plan.inputs import DiffOptions, ObservedResource
 from catalogctl.plan.model import Action, Mode, Plan
 from catalogctl.providers.kubernetes.statemark import StateMark
 from catalogctl.providers.osb.poller import PollScheduler
@@ -130,6 +130,19 @@ class Session:
             )
         finally:
             await brokers.aclose()
+
+    def observe(self, state: State, addresses: list[str]) -> dict[str, ObservedResource]:
+        """What the brokers and the cluster say now about ``addresses`` (reads only)."""
+        subset = state.model_copy(update={"resources": {a: state.resources[a] for a in addresses}})
+
+        async def run() -> dict[str, ObservedResource]:
+            brokers = self._brokers()
+            try:
+                return await refresh(subset, Resolution(), brokers, self.cluster)
+            finally:
+                await brokers.aclose()
+
+        return run_async(run())
 
     def plan(self, inputs: Inputs | None, options: DiffOptions, *, refresh: bool = True) -> Plan:
         """Compute a plan under the state lock; makes no mutating call.
