@@ -226,3 +226,16 @@ def run_options_only(*names: str) -> Callable[[F], F]:
         return func
 
     return decorate
+
+
+def namespace_option(help_text: str) -> Callable[[F], F]:
+    """``-n/--namespace NS`` for commands that read state only (default ``default``)."""
+    return click.option(
+        "-n",
+        "--namespace",
+        default="default",
+        show_default=True,
+        metavar="NS",
+        envvar="CATALOGCTL_NAMESPACE",
+        help=help_text,
+    )

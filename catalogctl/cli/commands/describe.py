@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from catalogctl.cli.console import console_of
-from catalogctl.cli.options import run_options_only
+from catalogctl.cli.options import namespace_option, run_options_only
 
 if TYPE_CHECKING:
     from catalogctl.plan.inputs import ObservedResource
@@ -105,15 +105,7 @@ def render_description(
 
 @click.command()
 @click.argument("address", metavar="KIND/NS/NAME")
-@click.option(
-    "-n",
-    "--namespace",
-    default="default",
-    show_default=True,
-    metavar="NS",
-    envvar="CATALOGCTL_NAMESPACE",
-    help="Namespace of ADDR given as Kind/name.",
-)
+@namespace_option("Namespace of ADDR given as Kind/name.")
 @click.option("--refresh", is_flag=True, help="Ask the broker (read-only) for the live status.")
 @run_options_only("state_dir", "kubeconfig", "kube_context", "cluster_dir", "secrets_dir")
 @click.pass_context

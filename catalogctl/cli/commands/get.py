@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from catalogctl.cli.console import console_of
-from catalogctl.cli.options import run_options_only
+from catalogctl.cli.options import namespace_option, run_options_only
 
 if TYPE_CHECKING:
     from catalogctl.plan.inputs import ObservedResource
@@ -57,15 +57,7 @@ def display_value(res: ResourceState, key: str) -> str:
 
 @click.command()
 @click.argument("what", type=click.Choice(sorted(_KINDS)), metavar="instances|bindings")
-@click.option(
-    "-n",
-    "--namespace",
-    default="default",
-    show_default=True,
-    metavar="NS",
-    envvar="CATALOGCTL_NAMESPACE",
-    help="Only this namespace.",
-)
+@namespace_option("Only this namespace.")
 @click.option("-A", "--all-namespaces", is_flag=True, help="Every namespace.")
 @click.option("--refresh", is_flag=True, help="Ask the brokers (read-only) for the live status.")
 @run_options_only("state_dir", "kubeconfig", "kube_context", "cluster_dir", "secrets_dir")

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from catalogctl.cli.console import Console, console_of
-from catalogctl.cli.options import output_format, output_option
+from catalogctl.cli.options import namespace_option, output_format, output_option
 
 if TYPE_CHECKING:
     from catalogctl.state.backend import Journal
@@ -62,15 +62,7 @@ def _lock_options(func: F) -> F:
     return _state_option(func)
 
 
-def _namespace_option(func: F) -> F:
-    return click.option(
-        "-n",
-        "--namespace",
-        default="default",
-        show_default=True,
-        envvar="CATALOGCTL_NAMESPACE",
-        help="Namespace of addresses given as Kind/name.",
-    )(func)
+_namespace_option = namespace_option("Namespace of addresses given as Kind/name.")
 
 
 def canonical_address(text: str, namespace: str = "default") -> str:
