@@ -25,7 +25,7 @@ import yaml
 from kubernetes import client
 
 from tests.brokers.obapi import ObapiBroker
-from tests.fixtures.kube import KubeApiServer
+from tests.fixtures.cluster import KubeApiServer
 
 WORKFLOW = Path(__file__).resolve().parents[2] / "examples" / "ci" / "catalogctl.yml.example"
 HEAD_SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -47,7 +47,7 @@ apiVersion: servicecatalog.k8s.io/v1beta1
 kind: ServiceInstance
 metadata:
   name: db
-  namespace: apps
+  namespace: {ns}
 spec:
   clusterServiceClassExternalName: obapi-db
   clusterServicePlanExternalName: small
@@ -58,7 +58,7 @@ apiVersion: servicecatalog.k8s.io/v1beta1
 kind: ServiceBinding
 metadata:
   name: db-binding
-  namespace: apps
+  namespace: {ns}
 spec:
   instanceRef:
     name: db
@@ -182,15 +182,16 @@ def test_the_workflow_keeps_secrets_out_of_scripts_and_waits_for_the_lock() -> N
 
 
 @pytest.fixture
-def runner(tmp_path: Path, obapi_broker: ObapiBroker, kube_apiserver: KubeApiServer) -> Runner:
-    client.CoreV1Api(kube_apiserver.api_client()).create_namespace({"metadata": {"name": "apps"}})
+def runner(
+    tmp_path: Path, obapi_broker: ObapiBroker, kube_apiserver: KubeApiServer, kube_namespace: str
+) -> Runner:
     (tmp_path / "copies").mkdir()
     return Runner(
         tmp_path / "copies",
         {
             "secrets.CLOUD_BROKER_USERNAME": obapi_broker.username,
             "secrets.CLOUD_BROKER_PASSWORD": obapi_broker.password,
-            "secrets.KUBECONFIG": kube_apiserver.kubeconfig_path.read_text(),
+            "secrets.KUBECONFIG": kube_apiserver.kubeconfig(kube_namespace).read_text(),
             "github.event.pull_request.head.sha": HEAD_SHA,
         },
         tmp_path / "shared-state",
@@ -198,9 +199,10 @@ def runner(tmp_path: Path, obapi_broker: ObapiBroker, kube_apiserver: KubeApiSer
 
 
 def test_pull_request_merge_and_nightly_drift_run_in_order(
-    runner: Runner, obapi_broker: ObapiBroker, kube_apiserver: KubeApiServer
+    runner: Runner, obapi_broker: ObapiBroker, kube_apiserver: KubeApiServer, kube_namespace: str
 ) -> None:
-    services = SERVICES.format(url=obapi_broker.url)
+    ns = kube_namespace
+    services = SERVICES.format(url=obapi_broker.url, ns=ns)
 
     # A pull request: plan, upload the plan, comment the saved plan.
     planned = runner.run_job("plan", services)
@@ -213,7 +215,7 @@ def test_pull_request_merge_and_nightly_drift_run_in_order(
     assert _codes(applied) == [("Kubeconfig", 0), ("Apply the reviewed plan", 0)], applied
     assert len(obapi_broker.instances) == 1
     core = client.CoreV1Api(kube_apiserver.api_client())
-    assert core.read_namespaced_secret("db-binding", "apps").data
+    assert core.read_namespaced_secret("db-binding", ns).data
 
     # The same plan once more is stale: refused, nothing provisioned twice.
     again = runner.run_job("apply", None)
@@ -225,7 +227,7 @@ def test_pull_request_merge_and_nightly_drift_run_in_order(
     # through `tee`).
     quiet = runner.run_job("drift", services)
     assert _codes(quiet) == [("Kubeconfig", 0), ("Drift", 0)], quiet
-    core.delete_namespaced_secret("db-binding", "apps")
+    core.delete_namespaced_secret("db-binding", ns)
     drifted = runner.run_job("drift", services)
     assert _codes(drifted) == [("Kubeconfig", 0), ("Drift", 2)], drifted
-    assert "Secret/apps/db-binding" in drifted[-1][2]
+    assert f"Secret/{ns}/db-binding" in drifted[-1][2]

@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.brokers.programmable import ProgrammableBroker
+from tests.cluster.server import CONTEXT
 from tests.e2e.conftest import Workspace, broker_yaml
-from tests.fixtures.kube import KubeApiServer, write_kubeconfig
+from tests.fixtures.cluster import KubeApiServer
 
 NO_NAMESPACE = """\
 apiVersion: servicecatalog.k8s.io/v1beta1
@@ -28,29 +29,35 @@ def _ws(tmp_path: Path, broker: ProgrammableBroker, kubeconfig: Path) -> Workspa
 
 
 def test_an_unknown_context_is_an_error(
-    tmp_path: Path, programmable_broker: ProgrammableBroker, kube_apiserver: KubeApiServer
+    tmp_path: Path,
+    programmable_broker: ProgrammableBroker,
+    kube_apiserver: KubeApiServer,
+    kube_namespace: str,
 ) -> None:
-    ws = _ws(tmp_path, programmable_broker, kube_apiserver.kubeconfig_path)
-    seen = len(kube_apiserver.requests)
+    ws = _ws(tmp_path, programmable_broker, kube_apiserver.kubeconfig(kube_namespace))
+    seen = len(kube_apiserver.audit(kube_namespace))
     for command in ("plan", "apply", "drift"):
         result = ws.run(command, "--context", "nope")
         assert result.exit_code == 1, (command, result.stdout, result.stderr)
         assert result.stderr == (
-            "Error: --context: context 'nope' not found in kubeconfig (contexts: emulator)\n"
+            f"Error: --context: context 'nope' not found in kubeconfig (contexts: {CONTEXT})\n"
         )
     assert programmable_broker.requests == []
-    assert kube_apiserver.requests[seen:] == []
+    assert kube_apiserver.audit(kube_namespace)[seen:] == []
 
 
 def test_the_contexts_namespace_is_the_default_namespace(
-    tmp_path: Path, programmable_broker: ProgrammableBroker, kube_apiserver: KubeApiServer
+    tmp_path: Path,
+    programmable_broker: ProgrammableBroker,
+    kube_apiserver: KubeApiServer,
+    kube_namespace: str,
 ) -> None:
-    kubeconfig = write_kubeconfig(tmp_path / "team-a.kubeconfig", kube_apiserver.url, "team-a")
-    ws = _ws(tmp_path, programmable_broker, kubeconfig)
-    plan = ws.ok("plan", "--context", "emulator")
-    assert '+ ServiceInstance "team-a/db"' in plan.stdout
+    ns = kube_namespace
+    ws = _ws(tmp_path, programmable_broker, kube_apiserver.kubeconfig(ns))
+    plan = ws.ok("plan", "--context", CONTEXT)
+    assert f'+ ServiceInstance "{ns}/db"' in plan.stdout
     explicit = ws.ok("plan", "-n", "other")
     assert '+ ServiceInstance "other/db"' in explicit.stdout
     # --target Kind/name takes the same default
     targeted = ws.ok("plan", "--target", "ServiceInstance/db")
-    assert '+ ServiceInstance "team-a/db"' in targeted.stdout
+    assert f'+ ServiceInstance "{ns}/db"' in targeted.stdout

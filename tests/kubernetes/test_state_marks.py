@@ -13,7 +13,7 @@ from catalogctl.errors import OwnershipError
 from catalogctl.providers.kubernetes import DirectoryCluster, KubeCluster, mapping_entries
 from catalogctl.providers.kubernetes.mappings import read_records
 from catalogctl.providers.kubernetes.statemark import StateMark
-from tests.fixtures.kube import KubeApiServer
+from tests.fixtures.cluster import KubeApiServer
 from tests.kubernetes.helpers import QUEUE_MAPPING, pod_mapping, workload
 
 NS = "cloud-apps"
@@ -24,11 +24,12 @@ THEIRS = StateMark("22222222-2222-4222-8222-222222222222", "local state at other
 
 
 @pytest.fixture
-def kube(kube_apiserver: KubeApiServer) -> KubeCluster:
+def kube(kube_apiserver: KubeApiServer, kube_namespace: str) -> KubeCluster:
     api = kube_apiserver.api_client()
-    client.CoreV1Api(api).create_namespace({"metadata": {"name": NS}})
-    client.AppsV1Api(api).create_namespaced_deployment(NS, workload())
-    return KubeCluster.from_api_client(api, NS)
+    client.AppsV1Api(api).create_namespaced_deployment(
+        kube_namespace, workload(namespace=kube_namespace)
+    )
+    return KubeCluster.from_api_client(api, kube_namespace)
 
 
 @pytest.fixture
@@ -41,57 +42,64 @@ def directory(tmp_path: Path) -> DirectoryCluster:
 
 
 @pytest.fixture(params=["kube", "directory"])
-def target(request: pytest.FixtureRequest) -> KubeCluster | DirectoryCluster:
+def target(request: pytest.FixtureRequest) -> tuple[KubeCluster | DirectoryCluster, str]:
+    """A cluster target and the namespace its Deployment ``myapp`` lives in."""
     result: KubeCluster | DirectoryCluster = request.getfixturevalue(request.param)
-    return result
+    ns = request.getfixturevalue("kube_namespace") if request.param == "kube" else NS
+    return result, ns
 
 
-def test_a_secret_records_its_state_and_refuses_another(
-    target: KubeCluster | DirectoryCluster,
-) -> None:
-    target.write_binding_secret(namespace=NS, name=SECRET, owner=OWNER, data={"k": b"1"}, mark=OURS)
-    seen = target.observe_binding_secret(NS, SECRET)
-    assert seen.mark == OURS
+Target = tuple[KubeCluster | DirectoryCluster, str]
+
+
+def test_a_secret_records_its_state_and_refuses_another(target: Target) -> None:
+    cluster, ns = target
+    cluster.write_binding_secret(
+        namespace=ns, name=SECRET, owner=OWNER, data={"k": b"1"}, mark=OURS
+    )
+    assert cluster.observe_binding_secret(ns, SECRET).mark == OURS
     # the same state rewrites it
-    target.write_binding_secret(namespace=NS, name=SECRET, owner=OWNER, data={"k": b"2"}, mark=OURS)
+    cluster.write_binding_secret(
+        namespace=ns, name=SECRET, owner=OWNER, data={"k": b"2"}, mark=OURS
+    )
     with pytest.raises(OwnershipError) as err:
-        target.write_binding_secret(
-            namespace=NS, name=SECRET, owner=OWNER, data={"k": b"3"}, mark=THEIRS
+        cluster.write_binding_secret(
+            namespace=ns, name=SECRET, owner=OWNER, data={"k": b"3"}, mark=THEIRS
         )
     assert str(err.value) == (
-        f"Secret {NS}/{SECRET} belongs to another state, local state at state (lineage "
+        f"Secret {ns}/{SECRET} belongs to another state, local state at state (lineage "
         f"{OURS.lineage}); refusing to overwrite it for {OWNER} of local state at other "
         f"(lineage {THEIRS.lineage})"
     )
-    assert target.read_secret(NS, SECRET) == {"k": b"2"}
+    assert cluster.read_secret(ns, SECRET) == {"k": b"2"}
 
 
-def test_a_secret_written_before_lineages_is_adopted_by_its_owner(
-    target: KubeCluster | DirectoryCluster,
-) -> None:
-    target.write_binding_secret(namespace=NS, name=SECRET, owner=OWNER, data={"k": b"1"})
-    assert target.observe_binding_secret(NS, SECRET).mark is None
-    target.write_binding_secret(namespace=NS, name=SECRET, owner=OWNER, data={"k": b"1"}, mark=OURS)
-    assert target.observe_binding_secret(NS, SECRET).mark == OURS
+def test_a_secret_written_before_lineages_is_adopted_by_its_owner(target: Target) -> None:
+    cluster, ns = target
+    cluster.write_binding_secret(namespace=ns, name=SECRET, owner=OWNER, data={"k": b"1"})
+    assert cluster.observe_binding_secret(ns, SECRET).mark is None
+    cluster.write_binding_secret(
+        namespace=ns, name=SECRET, owner=OWNER, data={"k": b"1"}, mark=OURS
+    )
+    assert cluster.observe_binding_secret(ns, SECRET).mark == OURS
 
 
-def test_mapping_records_carry_their_state_and_refuse_another(
-    target: KubeCluster | DirectoryCluster,
-) -> None:
-    mapping = pod_mapping(QUEUE_MAPPING)
-    address = "PodMapping/cloud-apps/myapp-queue"
-    target.apply_mapping(
-        namespace=NS,
+def test_mapping_records_carry_their_state_and_refuse_another(target: Target) -> None:
+    cluster, ns = target
+    mapping = pod_mapping(QUEUE_MAPPING, namespace=ns)
+    address = f"PodMapping/{ns}/myapp-queue"
+    cluster.apply_mapping(
+        namespace=ns,
         kind="Deployment",
         name="myapp",
         entries=mapping_entries(mapping, SECRET, address, OURS),
     )
-    obj = target.read_workload(NS, "Deployment", "myapp")
+    obj = cluster.read_workload(ns, "Deployment", "myapp")
     assert obj is not None
     assert read_records(obj)[address].mark == OURS
     with pytest.raises(OwnershipError, match="belong to another state, local state at state"):
-        target.apply_mapping(
-            namespace=NS,
+        cluster.apply_mapping(
+            namespace=ns,
             kind="Deployment",
             name="myapp",
             entries=mapping_entries(mapping, SECRET, address, THEIRS),
