@@ -17,15 +17,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from catalogctl.engine.admission import Admission
-from catalogctl.engine.batching import ThreadBatches
 from catalogctl.engine.brokers import BrokerRecord, Brokers
 from catalogctl.engine.planner import merged_parameters
-from catalogctl.engine.ports import BindingSecretWrite, ClusterPort
+from catalogctl.engine.ports import ClusterPort
 from catalogctl.engine.progress import Progress, StepInterrupted
-from catalogctl.errors import ApplyFailed, BrokerError, CatalogctlError, ClusterError, InputError
+from catalogctl.errors import ApplyFailed, BrokerError, CatalogctlError, InputError
 from catalogctl.graph.steps import Step, StepGraph
-from catalogctl.graph.walk import NotStarted, WalkResult, walk
+from catalogctl.graph.walk import WalkResult, walk
 from catalogctl.model.address import Address
 from catalogctl.model.bindings import ServiceBinding
 from catalogctl.model.desired import LoadedResource
@@ -62,71 +60,45 @@ from catalogctl.state.models import (
 
 
 class Persister:
-    """Group commit for journal steps.
+    """Group commit for journal steps, off the event loop.
 
-    Each caller awaits its own step's durability (write-ahead order holds),
-    but steps arriving while a write is in progress are written together with
-    one fsync, off the event loop: a thousand concurrent provisions cost a
-    handful of fsyncs instead of a thousand serial ones.
-
-    A step is checked and encoded on the loop, as it arrives, and only the
-    write goes to a worker thread.  Encoding is CPU under the GIL either way;
-    done on the worker, a batch of it held the GIL for milliseconds while the
-    loop waited to send requests and read answers.
+    Each caller awaits its own step's durability (write-ahead order holds);
+    steps that arrive while a write is in progress go out together in the
+    next one, so concurrent steps share fsyncs instead of queueing for one
+    each.  A step is checked and encoded by its caller, so an invalid step
+    fails that caller only.
     """
-
-    #: Steps written per append.  Bounded so that the first of a thousand
-    #: write-aheads queued in one loop turn are durable (and their requests
-    #: under way) after one small write, not after the whole thousand.
-    max_batch = 64
 
     def __init__(self, journal: Journal) -> None:
         self._journal = journal
-        self._batches: ThreadBatches[EncodedStep, None] = ThreadBatches(
-            self._write, max_batch=self.max_batch
-        )
+        self._pending: list[tuple[EncodedStep, asyncio.Future[None]]] = []
+        self._drain: asyncio.Future[None] | None = None
 
     async def __call__(self, step: ResourceState | str) -> None:
-        encoded = encode_step(step)  # an invalid step fails its own caller only
-        await self._batches.submit(encoded)
+        encoded = encode_step(step)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((encoded, done))
+        if self._drain is None or self._drain.done():
+            self._drain = asyncio.ensure_future(self._write_pending())
+        await done
 
-    def _write(self, steps: list[EncodedStep]) -> list[None]:
-        self._journal.record_encoded(steps)
-        return [None] * len(steps)
-
-
-class SecretWriter:
-    """Binding Secrets handed to a target that groups writes, a batch per thread trip.
-
-    For a target whose ``write_binding_secrets`` beats one call per Secret
-    (files sharing fsyncs), the Secrets that become due while earlier ones
-    are being written go over together: one worker-thread trip for a batch
-    instead of one per Secret, whose wake-ups and GIL hand-offs delayed the
-    event loop reading broker answers.  At most ``trips`` batches are out at
-    once (the directory target writes two at a time), each of at most
-    ``max_batch``.  Each caller still awaits its own Secret, and gets its own
-    error.
-    """
-
-    max_batch = 64
-    trips = 2
-
-    def __init__(self, cluster: ClusterPort) -> None:
-        self._batches: ThreadBatches[BindingSecretWrite, str] = ThreadBatches(
-            cluster.write_binding_secrets,
-            max_batch=self.max_batch,
-            trips=self.trips,
-            short_answer=lambda got, sent: ClusterError(
-                f"the cluster answered {got} of {sent} Secret writes"
-            ),
-        )
-
-    async def __call__(self, write: BindingSecretWrite) -> str:
-        return await self._batches.submit(write)
-
-
-#: Kinds whose steps send broker requests, and so go through admission.
-_BROKER_KINDS = frozenset({"ServiceInstance", "ServiceBinding"})
+    async def _write_pending(self) -> None:
+        # Returns in the same loop step as its last look at _pending, so a
+        # step queued later always finds this drain done and starts another.
+        while self._pending:
+            batch, self._pending = self._pending, []
+            failure: Exception | None = None
+            try:
+                await asyncio.to_thread(self._journal.record_encoded, [e for e, _ in batch])
+            except Exception as exc:  # every waiter of the batch learns why
+                failure = exc
+            for _, done in batch:
+                if done.done():
+                    continue
+                if failure is not None:
+                    done.set_exception(failure)
+                else:
+                    done.set_result(None)
 
 
 class StepFailed(CatalogctlError):
@@ -150,12 +122,9 @@ class Applier:
     scheduler: PollScheduler
     progress: Progress
     options: ApplyOptions = field(default_factory=ApplyOptions)
-    #: the run's --parallelism: steps that talk to a broker are admitted a few times this
-    parallelism: int = 16
     #: binding address -> credentials received in this run (memory only, never persisted)
     _credentials: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     _persister: Persister | None = None
-    _secret_writer: SecretWriter | None = None
     _stop: asyncio.Event | None = None
     #: broker address -> connection record from this plan (the configuration wins over state)
     _current_brokers: dict[str, BrokerRecord] = field(default_factory=dict)
@@ -190,8 +159,6 @@ class Applier:
         if self._persister is None:
             self._persister = Persister(self.journal)
         await self._persister(step)
-        # A step's first record is its write-ahead: it is ready to send.
-        Admission.let_through()
 
     # ------------------------------------------------------------------ walk
     def step_graph(self) -> StepGraph:
@@ -218,63 +185,13 @@ class Applier:
         self._stop = stop
         changes = {c.address: c for c in self.plan.changes}
 
-        admission = Admission(2 * max(1, self.parallelism))
-
         async def work(step: Step) -> None:
             phase, address = step
             change = changes[address]
             run = self._destroy if phase == "destroy" else self._apply
-            if change.kind in _BROKER_KINDS:
-                async with admission.admitted():
-                    if stop is not None and stop.is_set():
-                        raise NotStarted  # stopped while it waited for admission
-                    await run(change)
-            else:
-                await run(change)
+            await run(change)
 
-        warming = self._warm_up()
-        try:
-            return await walk(self.step_graph(), work, stop=stop)
-        finally:
-            for task in warming:
-                task.cancel()
-            await asyncio.gather(*warming, return_exceptions=True)
-
-    def _warm_up(self) -> list[asyncio.Future[Any]]:
-        """Start what the first steps would each wait for: broker connections, namespace UIDs.
-
-        Both would otherwise be fetched by the first steps themselves, one
-        event-loop hop after another on a loop busy starting the walk, and
-        every one of a run's first requests (hence its first polls, and the
-        whole schedule after them) would start that much later.  Failures are
-        ignored here: the step that needs the connection or UID reports them.
-        """
-        requests: dict[str, int] = {}
-        records: dict[str, Mapping[str, Any]] = {}
-        namespaces: set[str] = set()
-        for change in self.plan.changes:
-            if change.kind not in _BROKER_KINDS:
-                continue
-            record = change.private.get("broker")
-            if not isinstance(record, Mapping):
-                prior = self.journal.get(change.address)
-                record = prior.attributes.get("broker_record") if prior is not None else None
-            if isinstance(record, Mapping) and isinstance(record.get("address"), str):
-                address = record["address"]
-                records[address] = record
-                requests[address] = requests.get(address, 0) + 1
-            if change.action in (Action.CREATE, Action.REPLACE):
-                namespaces.add(change.address.split("/")[1])
-        warming: list[asyncio.Future[Any]] = []
-        for address, record in records.items():
-            try:
-                _, client = self._client(record)
-            except (CatalogctlError, ValueError):
-                continue
-            warming.append(asyncio.ensure_future(client.warm(requests[address])))
-        for namespace in sorted(namespaces):
-            warming.append(asyncio.ensure_future(self._namespace_uid(namespace)))
-        return warming
+        return await walk(self.step_graph(), work, stop=stop)
 
     # ------------------------------------------------------------------ dispatch
     async def _apply(self, change: Change) -> None:
@@ -368,7 +285,6 @@ class Applier:
         The operation string is already in state, so the next apply resumes
         polling where this one stopped, with the deadline counted from the start.
         """
-        Admission.let_through()  # waiting on a poll is not preparing a request
         waiting = asyncio.ensure_future(
             self.scheduler.wait(
                 PollTarget(
@@ -956,14 +872,9 @@ class Applier:
                 )
             else:
                 data = self.cluster.build_secret_data(ns, creds, transforms, p["binding"])
-            if self.cluster.groups_secret_writes:
-                if self._secret_writer is None:
-                    self._secret_writer = SecretWriter(self.cluster)
-                digest = await self._secret_writer(BindingSecretWrite(ns, name, data, p["binding"]))
-            else:
-                digest = await asyncio.to_thread(
-                    self.cluster.write_binding_secret, ns, name, data, p["binding"]
-                )
+            digest = await asyncio.to_thread(
+                self.cluster.write_binding_secret, ns, name, data, p["binding"]
+            )
         await self._persist(
             ResourceState(
                 address=change.address,

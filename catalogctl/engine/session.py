@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 from catalogctl.engine.brokers import Brokers, BrokerSettings
-from catalogctl.engine.cyclegc import cycle_collection_paused
 from catalogctl.engine.executor import Applier, ApplyOptions, summarize
 from catalogctl.engine.inputs import Inputs
 from catalogctl.engine.planner import make_plan
@@ -34,26 +33,23 @@ from catalogctl.state.models import State
 T = TypeVar("T")
 
 
-def run_async(coro: Coroutine[Any, Any, T]) -> T:
-    """``asyncio.run`` that hands the result back outside the task.
+def run_async(coro: Coroutine[Any, Any, T], threads: int) -> T:
+    """Run ``coro`` on a fresh event loop whose default executor has ``threads`` workers.
 
-    asyncio renders the main task (and so its result) with ``repr`` while
-    restoring the SIGINT handler; for a plan of 10,000 changes that repr
-    alone cost 0.4 s.  The task returns None instead.
+    Cluster calls (the Kubernetes client is synchronous) and journal writes
+    run on that executor; sized to the run's parallelism, they do not queue
+    behind the default pool's few workers while broker requests are in flight.
     """
-    box: list[T] = []
 
-    async def main() -> None:
-        # Cluster calls (the kubernetes client is synchronous) and journal
-        # group commits run in threads; the default pool of cpu+4 workers
-        # queued them behind each other during large applies.
+    async def main() -> T:
         asyncio.get_running_loop().set_default_executor(
-            concurrent.futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="catalogctl")
+            concurrent.futures.ThreadPoolExecutor(
+                max_workers=threads, thread_name_prefix="catalogctl"
+            )
         )
-        box.append(await coro)
+        return await coro
 
-    asyncio.run(main())
-    return box[0]
+    return asyncio.run(main())
 
 
 @dataclass
@@ -86,18 +82,14 @@ class Session:
     def _planned(
         self, inputs: Inputs | None, state: State, options: DiffOptions, refresh: bool
     ) -> Plan:
-        """Plan with the collector paused: tens of thousands of long-lived, acyclic objects."""
-        from catalogctl.model.source import gc_paused
+        return run_async(self._plan(inputs, state, options, refresh), self._threads)
 
-        with gc_paused():
-            return run_async(self._plan(inputs, state, options, refresh))
+    @property
+    def _threads(self) -> int:
+        return max(4, self.parallelism)
 
     def _read(self) -> State:
-        """Read state with the collector paused: objects that live for the whole run."""
-        from catalogctl.model.source import gc_paused
-
-        with gc_paused():
-            return self.backend.read()
+        return self.backend.read()
 
     async def _plan(
         self, inputs: Inputs | None, state: State, options: DiffOptions, refresh: bool
@@ -150,7 +142,7 @@ class Session:
                 return plan, self._settle(state)
             if confirm is not None and not confirm(plan):
                 return plan, state
-            committed, interrupted, failure = run_async(self._apply(plan, state))
+            committed, interrupted, failure = run_async(self._apply(plan, state), self._threads)
             if interrupted:
                 raise Interrupted(
                     "interrupted: in-flight requests finished and state was saved; "
@@ -181,26 +173,24 @@ class Session:
         journal = self.backend.begin(state)
         steps = sum(2 if c.action is Action.REPLACE else 1 for c in plan.actionable)
         progress = Progress(self.emit, bar=self.progress_bar, total=steps)
-        async with cycle_collection_paused():
-            try:
-                applier = Applier(
-                    plan,
-                    journal,
-                    brokers,
-                    self.cluster,
-                    scheduler,
-                    progress,
-                    self.apply_options or ApplyOptions(),
-                    parallelism=self.parallelism,
-                )
-                result = await applier.run(stop)
-            finally:
-                progress.close()
-                for sig in installed:
-                    loop.remove_signal_handler(sig)
-                await scheduler.aclose()
-                await brokers.aclose()
-            committed = journal.commit(serial_bump=True)
+        try:
+            applier = Applier(
+                plan,
+                journal,
+                brokers,
+                self.cluster,
+                scheduler,
+                progress,
+                self.apply_options or ApplyOptions(),
+            )
+            result = await applier.run(stop)
+        finally:
+            progress.close()
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+            await scheduler.aclose()
+            await brokers.aclose()
+        committed = journal.commit(serial_bump=True)
         command = "destroy" if plan.mode is Mode.DESTROY else "apply"
         return committed, stop.is_set(), summarize(result, command)
 

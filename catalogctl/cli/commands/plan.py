@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from catalogctl.cli.console import console_of
-from catalogctl.cli.options import input_options, plan_options, read_ahead_sources, run_options
+from catalogctl.cli.options import input_options, plan_options, run_options
 
 
 def diff_options(
@@ -96,14 +96,13 @@ def plan(ctx: click.Context, /, **params: Any) -> int:
     cluster state; makes no mutating call. Exit codes: 0 success, 1 error,
     2 changes present (only with --detailed-exitcode).
     """
-    sources = read_ahead_sources(ctx, params["filenames"])
     from catalogctl.cli.session import build_session
     from catalogctl.cli.views.plan_human import render_plan
     from catalogctl.engine.inputs import load_inputs
     from catalogctl.engine.session import write_plan_file
 
     console = console_of(ctx)
-    inputs = load_inputs(sources, params["namespace"], params["strict_kinds"])
+    inputs = load_inputs(params["filenames"], params["namespace"], params["strict_kinds"])
     options = diff_options(params, destroy=params["destroy"], refresh_only=params["refresh_only"])
     options = expand_targets(inputs, None, options)
     session = build_session(console, params, params["namespace"])
