@@ -54,13 +54,13 @@ from catalogctl.providers.kubernetes.secrets import (
     secret_data_digest,
     secret_manifest,
 )
-from catalogctl.providers.kubernetes.yamltext import dump_yaml
 
 __all__ = ["DirectoryCluster"]
 
 logger = logging.getLogger(__name__)
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_Dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 class DirectoryCluster:
@@ -171,7 +171,8 @@ class DirectoryCluster:
     def _write(self, path: str, kind: str, obj: Mapping[str, Any]) -> None:
         mode = 0o600 if kind == "Secret" else 0o644
         try:
-            atomic_write(path, dump_yaml(obj).encode("utf-8"), mode, self._made_dirs)
+            text = yaml.dump(dict(obj), Dumper=_Dumper, sort_keys=False, default_flow_style=False)
+            atomic_write(path, text.encode("utf-8"), mode, self._made_dirs)
         except OSError as e:
             raise ClusterError(f"write {path}: {e.strerror}") from None
 
