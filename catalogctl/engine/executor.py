@@ -18,18 +18,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from catalogctl.engine.brokers import BrokerRecord, Brokers
-from catalogctl.engine.planner import merged_parameters
+from catalogctl.engine.handlers.parameters import merged_parameters
 from catalogctl.engine.ports import ClusterPort
 from catalogctl.engine.progress import Progress, StepInterrupted
 from catalogctl.errors import ApplyFailed, BrokerError, CatalogctlError, InputError
 from catalogctl.graph.steps import Step, StepGraph
 from catalogctl.graph.walk import WalkResult, walk
-from catalogctl.model.address import Address
 from catalogctl.model.bindings import ServiceBinding
-from catalogctl.model.desired import LoadedResource
 from catalogctl.model.instances import ServiceInstance
 from catalogctl.model.podmappings import PodMapping
-from catalogctl.model.source import Document, Position
 from catalogctl.plan.model import Action, Change, Plan
 from catalogctl.providers.osb.client import OSBClient
 from catalogctl.providers.osb.identity import binding_context, instance_context, platform_guids
@@ -235,7 +232,7 @@ class Applier:
             await self._persist(change.address)
 
     # ------------------------------------------------------------------ helpers
-    def _client(self, record_data: Any) -> tuple[BrokerRecord, OSBClient]:
+    async def _client(self, record_data: Any) -> tuple[BrokerRecord, OSBClient]:
         if not isinstance(record_data, Mapping):
             raise StepFailed(
                 "the broker of this resource is unknown (not in the configuration or state)"
@@ -244,18 +241,20 @@ class Applier:
         # A broker still in the configuration is reached as configured now (its
         # URL, API version or credentials may have changed since state was written).
         record = self._current_brokers.get(record.address, record)
-        return record, self.brokers.client(record)
+        return record, await self.brokers.client(record)
 
-    def _params(self, change: Change, spec_obj: ServiceInstance | ServiceBinding) -> dict[str, Any]:
+    async def _params(
+        self, change: Change, spec_obj: ServiceInstance | ServiceBinding
+    ) -> dict[str, Any]:
         """Merge parameters again at apply time and check they are what the plan saw."""
-        address = Address.parse(change.address)
-        doc = Document(change.address, 0, {}, Position(change.address, 0, 0))
-        res = LoadedResource(address, spec_obj, doc)
-        merged, problems = merged_parameters(
-            res, spec_obj.spec.parameters, spec_obj.spec.parameters_from, self.cluster
+        merged, problems = await merged_parameters(
+            change.address.split("/")[1],
+            spec_obj.spec.parameters,
+            spec_obj.spec.parameters_from,
+            self.cluster,
         )
         if merged is None:
-            raise StepFailed("; ".join(p.message for p in problems))
+            raise StepFailed("; ".join(message for _, message in problems))
         expected = change.private.get("parameters_checksum")
         if expected is not None and merged.checksum != expected:
             raise InputError(
@@ -319,7 +318,7 @@ class Applier:
     async def _provision(self, change: Change) -> None:
         p = change.private
         inst = ServiceInstance.model_validate(p["spec"])
-        record, client = self._client(p.get("broker"))
+        record, client = await self._client(p.get("broker"))
         ns, name = change.address.split("/")[1:]
         prior = self.journal.get(change.address)
         if prior is not None and prior.orphan_mitigation_pending and prior.instance_id:
@@ -331,7 +330,7 @@ class Applier:
             if resume and prior is not None and prior.instance_id
             else (p.get("external_id") or str(uuid.uuid4()))
         )
-        params = self._params(change, inst)
+        params = await self._params(change, inst)
         sensitive = tuple(k for k in params if ("parameters", k) in change.sensitive_paths)
         visible = {k: v for k, v in params.items() if k not in sensitive}
         base = ResourceState(
@@ -506,9 +505,9 @@ class Applier:
         if prior is None:
             raise StepFailed("not in state")
         inst = ServiceInstance.model_validate(p["spec"])
-        _, client = self._client(p.get("broker"))
+        _, client = await self._client(p.get("broker"))
         ns, name = change.address.split("/")[1:]
-        params = self._params(change, inst)
+        params = await self._params(change, inst)
         changed = list(p.get("changed_keys") or [])
         payload = {k: params.get(k) for k in changed} if changed else None
         new_plan = p["plan_id"] if p["plan_id"] != prior.plan_id or p.get("plan_changed") else None
@@ -615,7 +614,7 @@ class Applier:
         it was; an uncertain one (5xx, timeout, dropped connection) stays
         ``deleting`` and the next run deletes it again (410 then counts as done).
         """
-        _, client = self._client(prior.attributes.get("broker_record"))
+        _, client = await self._client(prior.attributes.get("broker_record"))
         op_kind = OperationKind.UNBIND if binding else OperationKind.DEPROVISION
         request_kind = RequestKind.UNBIND if binding else RequestKind.DEPROVISION
         noun, verb, doing = (
@@ -687,7 +686,7 @@ class Applier:
             raise StepFailed(
                 f"{p['instance']} is not usable after a failed operation; bindings are not created"
             )
-        record, client = self._client(inst.attributes.get("broker_record"))
+        record, client = await self._client(inst.attributes.get("broker_record"))
         ns = change.address.split("/")[1]
         prior = self.journal.get(change.address)
         if prior is not None and prior.orphan_mitigation_pending and prior.binding_id:
@@ -699,7 +698,7 @@ class Applier:
             if resume and prior is not None and prior.binding_id
             else (binding.spec.external_id or str(uuid.uuid4()))
         )
-        params = self._params(change, binding)
+        params = await self._params(change, binding)
         sensitive = tuple(k for k in params if ("parameters", k) in change.sensitive_paths)
         base = ResourceState(
             address=change.address,
@@ -837,7 +836,7 @@ class Applier:
                 f"the credentials of {binding_address} are not available again from the broker "
                 f"(bindings_retrievable is false); replace it with --replace {binding_address}"
             )
-        _, client = self._client(res.attributes.get("broker_record"))
+        _, client = await self._client(res.attributes.get("broker_record"))
         outcome = await client.get_binding(
             res.instance_id or "", res.binding_id or "", res.service_id, res.plan_id
         )

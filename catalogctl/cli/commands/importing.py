@@ -90,7 +90,7 @@ async def _import_instance(
     notes: list[str] = []
     dashboard_url: str | None = None
     if p.get("instances_retrievable"):
-        outcome = await brokers.client(record).get_instance(
+        outcome = await (await brokers.client(record)).get_instance(
             osb_id, service_id=p["service_id"], plan_id=p["plan_id"]
         )
         if not isinstance(outcome, Done) or not isinstance(outcome.body, Mapping):
@@ -190,7 +190,7 @@ async def _import_binding(
     notes: list[str] = []
     credentials_hash: str | None = None
     if p.get("bindings_retrievable"):
-        outcome = await brokers.client(record).get_binding(
+        outcome = await (await brokers.client(record)).get_binding(
             inst.instance_id, osb_id, service_id=inst.service_id, plan_id=inst.plan_id
         )
         if not isinstance(outcome, Done) or not isinstance(outcome.body, Mapping):

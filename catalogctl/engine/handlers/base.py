@@ -1,0 +1,89 @@
+"""What every resource kind's handler offers, and the context each step gets.
+
+A handler knows one kind catalogctl manages.  At plan time it *resolves* the
+kind's desired resources (what the diff compares and the plan shows, plus the
+private payload apply needs) and *observes* resources in state (read-only:
+what the broker or cluster says now).  The decision between them is the pure
+diff (``catalogctl.plan.diff``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from catalogctl.engine.brokers import BrokerRecord, Brokers
+from catalogctl.engine.ports import ClusterPort
+from catalogctl.errors import Problem
+from catalogctl.model.desired import Desired, LoadedResource
+from catalogctl.plan.inputs import DesiredResource, ObservedResource
+from catalogctl.providers.osb.catalog import Catalog, ResolvedPlan
+from catalogctl.state.models import ResourceState, State
+
+
+def spec_checksum(value: Any) -> str:
+    """sha256 of a JSON value, keys sorted: equal specs, equal checksums."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@dataclass
+class Resolution:
+    """What resolution learned: desired resources, apply's private payloads, upgrades."""
+
+    desired: dict[str, DesiredResource] = field(default_factory=dict)
+    private: dict[str, dict[str, Any]] = field(default_factory=dict)
+    upgrades: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ResolveContext:
+    """Everything resolution reads, and where handlers put what they found.
+
+    Handlers run in dependency order (instances, bindings, mappings): each
+    may read what an earlier one resolved (``plans`` of instances).
+    """
+
+    desired: Desired
+    state: State
+    cluster: ClusterPort
+    #: broker address -> how to reach it
+    records: dict[str, BrokerRecord]
+    cluster_catalogs: list[Catalog]
+    #: namespace -> catalogs of its namespaced brokers
+    namespaced_catalogs: dict[str, list[Catalog]]
+    #: show what PodMapping patches would change in workloads (plan output)
+    preview_workloads: bool = True
+    out: Resolution = field(default_factory=Resolution)
+    problems: list[Problem] = field(default_factory=list)
+    #: instance address -> its resolved plan
+    plans: dict[str, ResolvedPlan] = field(default_factory=dict)
+
+    def field_problems(self, res: LoadedResource, found: list[tuple[Any, str]]) -> None:
+        """Record problems found at field paths of ``res``, positioned in its YAML."""
+        self.problems.extend(res.problem(path, message) for path, message in found)
+
+
+@dataclass(frozen=True)
+class ObserveContext:
+    """What refresh reads with: the resolution (current broker records), brokers, cluster."""
+
+    state: State
+    resolution: Resolution
+    brokers: Brokers
+    cluster: ClusterPort
+
+
+class Handler(Protocol):
+    """One managed kind at plan time."""
+
+    kind: str
+
+    async def resolve(self, ctx: ResolveContext) -> None:
+        """Add this kind's desired resources (and problems) to ``ctx``."""
+        ...
+
+    async def observe(self, res: ResourceState, ctx: ObserveContext) -> ObservedResource | None:
+        """What the live world says about ``res`` (None: cannot tell). Read-only."""
+        ...

@@ -1,0 +1,189 @@
+"""ServiceInstance at plan time: resolve class and plan, merge parameters; observe at the broker."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from catalogctl.engine.brokers import BrokerRecord
+from catalogctl.engine.handlers.base import ObserveContext, ResolveContext
+from catalogctl.engine.handlers.parameters import (
+    merged_parameters,
+    parameter_path,
+    split_sensitive,
+)
+from catalogctl.model.desired import LoadedResource
+from catalogctl.model.instances import ServiceInstance
+from catalogctl.plan.inputs import DesiredResource, ObservedResource
+from catalogctl.plan.model import JSONPath
+from catalogctl.providers.osb.catalog import (
+    PlanReference,
+    PlanResolutionError,
+    ResolvedPlan,
+    resolve_plan,
+    visible_catalogs,
+)
+from catalogctl.providers.osb.outcomes import Done, NotFound
+from catalogctl.providers.osb.params import validate_for_plan
+from catalogctl.state.models import ResourceState, ResourceStatus
+
+_CLASS_SELECTORS = (
+    "clusterServiceClassExternalName",
+    "clusterServiceClassExternalID",
+    "clusterServiceClassName",
+    "serviceClassExternalName",
+    "serviceClassExternalID",
+    "serviceClassName",
+)
+
+
+def plan_reference(inst: ServiceInstance, namespace: str) -> PlanReference:
+    s = inst.spec
+    return PlanReference(
+        cluster_service_class_external_name=s.cluster_service_class_external_name,
+        cluster_service_plan_external_name=s.cluster_service_plan_external_name,
+        cluster_service_class_external_id=s.cluster_service_class_external_id,
+        cluster_service_plan_external_id=s.cluster_service_plan_external_id,
+        cluster_service_class_name=s.cluster_service_class_name,
+        cluster_service_plan_name=s.cluster_service_plan_name,
+        service_class_external_name=s.service_class_external_name,
+        service_plan_external_name=s.service_plan_external_name,
+        service_class_external_id=s.service_class_external_id,
+        service_plan_external_id=s.service_plan_external_id,
+        service_class_name=s.service_class_name,
+        service_plan_name=s.service_plan_name,
+        namespace=namespace,
+    )
+
+
+def _selector_path(inst: ServiceInstance) -> JSONPath:
+    for alias in _CLASS_SELECTORS:
+        if inst.spec.selector(alias) is not None:
+            return ("spec", alias)
+    return ("spec",)
+
+
+def current_record(res: ResourceState, ctx: ObserveContext) -> BrokerRecord | None:
+    """How to reach the broker of ``res``: as configured now if it still is, else as recorded."""
+    record = res.attributes.get("broker_record")
+    if not isinstance(record, Mapping):
+        return None
+    current = ctx.resolution.private.get(res.broker or "", {}).get("broker")
+    return BrokerRecord.from_dict(current if isinstance(current, Mapping) else record)
+
+
+class InstanceHandler:
+    kind = "ServiceInstance"
+
+    async def resolve(self, ctx: ResolveContext) -> None:
+        # Instances share a handful of selectors: each distinct one is resolved once.
+        by_reference: dict[PlanReference, ResolvedPlan | PlanResolutionError] = {}
+        for res, inst in ctx.desired.of_type(ServiceInstance):
+            ref = plan_reference(inst, res.address.namespace)
+            found = by_reference.get(ref)
+            if found is None:
+                visible = visible_catalogs(
+                    ref, cluster=ctx.cluster_catalogs, namespaced=ctx.namespaced_catalogs
+                )
+                try:
+                    found = resolve_plan(ref, visible)
+                except PlanResolutionError as exc:
+                    found = exc
+                by_reference[ref] = found
+            if isinstance(found, PlanResolutionError):
+                # Point at the field the resolver blamed (an unknown plan is the plan's fault).
+                where = ("spec", found.field) if found.field else _selector_path(inst)
+                ctx.problems.append(res.problem(where, str(found)))
+                continue
+            ctx.plans[str(res.address)] = found
+            await self._resolve_one(ctx, res, inst, found)
+
+    async def _resolve_one(
+        self, ctx: ResolveContext, res: LoadedResource, inst: ServiceInstance, plan: ResolvedPlan
+    ) -> None:
+        address = str(res.address)
+        merged, found = await merged_parameters(
+            res.address.namespace, inst.spec.parameters, inst.spec.parameters_from, ctx.cluster
+        )
+        ctx.field_problems(res, found)
+        if merged is None:
+            return
+        merged_sum = merged.checksum
+        prior = ctx.state.get(address)
+        if prior is not None and prior.status is ResourceStatus.READY:
+            # An update sends only the changed keys, so that is what the update schema sees.
+            moved = merged_sum != (prior.parameters_checksum or "")
+            payload = {
+                k: v
+                for k, v in merged.values.items()
+                if (k in merged.sensitive_keys and moved) or prior.parameters.get(k) != v
+            }
+            schema_found = validate_for_plan(plan, "instance_update", payload) if payload else []
+        else:
+            schema_found = validate_for_plan(plan, "instance_create", merged)
+        ctx.field_problems(
+            res,
+            [
+                (parameter_path(p.source, p.parts), f"rejected by the plan's schema: {p.message}")
+                for p in schema_found
+            ],
+        )
+        sensitive, visible, shown = split_sensitive(merged)
+        mi = plan.maintenance_info.version if plan.maintenance_info else None
+        before = prior.maintenance_info_version if prior is not None else None
+        if mi and before and before != mi:
+            ctx.out.upgrades.append(f"{address}: maintenance_info {before} -> {mi}")
+        ctx.out.desired[address] = DesiredResource(
+            address,
+            self.kind,
+            {
+                "broker": plan.broker,
+                "class": plan.offering.name,
+                "plan": plan.plan.name,
+                "service_id": plan.service_id,
+                "plan_id": plan.plan_id,
+                "parameters": shown,
+                "update_requests": inst.spec.update_requests,
+            },
+            depends_on=(plan.broker,),
+            sensitive_paths=tuple(("parameters", k) for k in sensitive),
+            identity={"broker": plan.broker, "service_id": plan.service_id},
+            plan_id=plan.plan_id,
+            plan_updateable=plan.plan_updateable,
+            parameters=visible,
+            sensitive_parameter_keys=sensitive,
+            parameters_checksum=merged_sum,
+            update_requests=inst.spec.update_requests,
+            maintenance_info_version=mi,
+            retrievable=plan.instances_retrievable,
+        )
+        record = ctx.records.get(plan.broker)
+        ctx.out.private[address] = {
+            "spec": inst.model_dump(by_alias=True, exclude_none=True, mode="json"),
+            "broker": record.to_dict() if record is not None else None,
+            "service_id": plan.service_id,
+            "plan_id": plan.plan_id,
+            "maximum_polling_duration": plan.maximum_polling_duration,
+            "instances_retrievable": plan.instances_retrievable,
+            "bindings_retrievable": plan.bindings_retrievable,
+            "maintenance_info": mi,
+            "external_id": inst.spec.external_id,
+            "parameters_checksum": merged_sum,
+        }
+
+    async def observe(self, res: ResourceState, ctx: ObserveContext) -> ObservedResource | None:
+        record = current_record(res, ctx)
+        if record is None or not res.attributes.get("instances_retrievable"):
+            return None
+        client = await ctx.brokers.client(record)
+        outcome = await client.get_instance(
+            res.instance_id or "", service_id=res.service_id, plan_id=res.plan_id
+        )
+        if isinstance(outcome, Done) and isinstance(outcome.body, Mapping):
+            body = outcome.body
+            seen = {"parameters": body.get("parameters"), "plan_id": body.get("plan_id")}
+            return ObservedResource(res.address, True, seen)
+        if isinstance(outcome, NotFound):
+            return ObservedResource(
+                res.address, False, detail=f"the broker answered 404 for instance {res.instance_id}"
+            )
+        return None
