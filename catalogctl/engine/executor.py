@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from catalogctl.engine.brokers import BrokerRecord, Brokers
+from catalogctl.engine.handlers import APPLY_STEPS, ApplyContext
 from catalogctl.engine.handlers.parameters import merged_parameters
 from catalogctl.engine.ports import ClusterPort
 from catalogctl.engine.progress import Progress, StepInterrupted
@@ -26,7 +27,6 @@ from catalogctl.graph.steps import Step, StepGraph
 from catalogctl.graph.walk import WalkResult, walk
 from catalogctl.model.bindings import ServiceBinding
 from catalogctl.model.instances import ServiceInstance
-from catalogctl.model.podmappings import PodMapping
 from catalogctl.plan.model import Action, Change, Plan
 from catalogctl.providers.osb.client import OSBClient
 from catalogctl.providers.osb.identity import binding_context, instance_context, platform_guids
@@ -192,44 +192,31 @@ class Applier:
 
     # ------------------------------------------------------------------ dispatch
     async def _apply(self, change: Change) -> None:
-        kind = change.kind
-        if kind == "ServiceInstance":
+        steps = APPLY_STEPS.get(change.kind)
+        if steps is not None:
+            await steps.apply(change, self._context())
+        elif change.kind == "ServiceInstance":
             if change.action is Action.UPDATE:
                 await self._update_instance(change)
             else:
                 await self._provision(change)
-        elif kind == "ServiceBinding":
+        elif change.kind == "ServiceBinding":
             await self._bind(change)
-        elif kind == "Secret":
-            await self._write_secret(change)
-        elif kind == "PodMapping":
-            await self._map(change)
 
     async def _destroy(self, change: Change) -> None:
         prior = self.journal.get(change.address)
         if prior is None:
             return
-        if change.kind == "ServiceInstance":
+        steps = APPLY_STEPS.get(change.kind)
+        if steps is not None:
+            await steps.destroy(change, prior, self._context())
+        elif change.kind == "ServiceInstance":
             await self._deprovision(prior)
         elif change.kind == "ServiceBinding":
             await self._unbind(prior)
-        elif change.kind == "Secret":
-            ns, name = change.address.split("/")[1:]
-            async with self.progress.step(change.address, "delete"):
-                await asyncio.to_thread(
-                    self.cluster.delete_binding_secret,
-                    ns,
-                    name,
-                    str(prior.attributes.get("binding", "")),
-                )
-            await self._persist(change.address)
-        elif change.kind == "PodMapping":
-            ns = change.address.split("/")[1]
-            target = str(prior.attributes.get("target", ""))
-            kind, _, name = target.partition("/")
-            async with self.progress.step(change.address, "unmap"):
-                await asyncio.to_thread(self.cluster.remove_mapping, ns, kind, name, change.address)
-            await self._persist(change.address)
+
+    def _context(self) -> ApplyContext:
+        return ApplyContext(self.cluster, self.progress, self._persist, self._credentials_for)
 
     # ------------------------------------------------------------------ helpers
     async def _client(self, record_data: Any) -> tuple[BrokerRecord, OSBClient]:
@@ -849,67 +836,6 @@ class Applier:
             creds = {}
         self._credentials[binding_address] = creds
         return creds
-
-    async def _write_secret(self, change: Change) -> None:
-        p = change.private
-        ns, name = change.address.split("/")[1:]
-        binding = ServiceBinding.model_validate(
-            {
-                "apiVersion": "servicecatalog.k8s.io/v1beta1",
-                "kind": "ServiceBinding",
-                "metadata": {"name": "x"},
-                "spec": {"instanceRef": {"name": "x"}, "secretTransforms": p["transforms"]},
-            }
-        )
-        async with self.progress.step(change.address, "write"):
-            creds = await self._credentials_for(p["binding"])
-            transforms = binding.spec.secret_transforms
-            if any(t.add_keys_from is not None for t in transforms):
-                # addKeysFrom reads other Secrets from the cluster.
-                data = await asyncio.to_thread(
-                    self.cluster.build_secret_data, ns, creds, transforms, p["binding"]
-                )
-            else:
-                data = self.cluster.build_secret_data(ns, creds, transforms, p["binding"])
-            digest = await asyncio.to_thread(
-                self.cluster.write_binding_secret, ns, name, data, p["binding"]
-            )
-        await self._persist(
-            ResourceState(
-                address=change.address,
-                kind="Secret",
-                depends_on=change.depends_on,
-                attributes={
-                    "binding": p["binding"],
-                    "checksum": p["checksum"],
-                    "data_hash": digest,
-                    "keys": sorted(data),
-                    "display": {"namespace": ns, "name": name, "type": "Opaque"},
-                },
-            )
-        )
-
-    async def _map(self, change: Change) -> None:
-        p = change.private
-        ns = change.address.split("/")[1]
-        mapping = PodMapping.model_validate(p["spec"])
-        async with self.progress.step(change.address, "map"):
-            await asyncio.to_thread(
-                self.cluster.apply_mapping, ns, mapping, p["secret_name"], change.address
-            )
-        await self._persist(
-            ResourceState(
-                address=change.address,
-                kind="PodMapping",
-                depends_on=change.depends_on,
-                attributes={
-                    "target": p["target"],
-                    "checksum": p["checksum"],
-                    "secret_name": p["secret_name"],
-                    "display": {k: v for k, v in (change.after or {}).items() if k != "workload"},
-                },
-            )
-        )
 
 
 def _elapsed_since(op: InFlightOperation) -> float:

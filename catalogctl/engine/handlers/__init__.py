@@ -6,8 +6,11 @@ See :mod:`catalogctl.engine.handlers.base` for the interface.
 from __future__ import annotations
 
 from catalogctl.engine.handlers.base import (
+    ApplyContext,
+    ApplySteps,
     Handler,
     ObserveContext,
+    PlanSteps,
     Resolution,
     ResolveContext,
     spec_checksum,
@@ -18,21 +21,27 @@ from catalogctl.engine.handlers.podmapping import PodMappingHandler
 from catalogctl.engine.handlers.secret import SecretHandler
 
 __all__ = [
+    "APPLY_STEPS",
     "HANDLERS",
+    "ORDERED",
+    "ApplyContext",
+    "ApplySteps",
     "Handler",
     "ObserveContext",
+    "PlanSteps",
     "Resolution",
     "ResolveContext",
     "spec_checksum",
 ]
 
-#: In dependency order: a handler may read what the ones before it resolved.
-ORDERED: tuple[Handler, ...] = (
-    InstanceHandler(),
-    BindingHandler(),
-    SecretHandler(),
-    PodMappingHandler(),
-)
+_SECRET = SecretHandler()
+_MAPPING = PodMappingHandler()
 
-#: kind -> its handler
-HANDLERS: dict[str, Handler] = {h.kind: h for h in ORDERED}
+#: In dependency order: a handler may read what the ones before it resolved.
+ORDERED: tuple[PlanSteps, ...] = (InstanceHandler(), BindingHandler(), _SECRET, _MAPPING)
+
+#: kind -> its handler's plan-time steps
+HANDLERS: dict[str, PlanSteps] = {h.kind: h for h in ORDERED}
+
+#: kind -> its handler's apply-time steps (instances and bindings: the executor's own)
+APPLY_STEPS: dict[str, ApplySteps] = {h.kind: h for h in (_SECRET, _MAPPING)}

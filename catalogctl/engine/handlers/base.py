@@ -4,21 +4,26 @@ A handler knows one kind catalogctl manages.  At plan time it *resolves* the
 kind's desired resources (what the diff compares and the plan shows, plus the
 private payload apply needs) and *observes* resources in state (read-only:
 what the broker or cluster says now).  The decision between them is the pure
-diff (``catalogctl.plan.diff``).
+diff (``catalogctl.plan.diff``).  At apply time it *applies* a change (create
+or update) and *destroys* what state holds, recording each step through the
+:class:`ApplyContext`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from catalogctl.engine.brokers import BrokerRecord, Brokers
 from catalogctl.engine.ports import ClusterPort
+from catalogctl.engine.progress import Progress
 from catalogctl.errors import Problem
 from catalogctl.model.desired import Desired, LoadedResource
 from catalogctl.plan.inputs import DesiredResource, ObservedResource
+from catalogctl.plan.model import Change
 from catalogctl.providers.osb.catalog import Catalog, ResolvedPlan
 from catalogctl.state.models import ResourceState, State
 
@@ -75,8 +80,20 @@ class ObserveContext:
     cluster: ClusterPort
 
 
-class Handler(Protocol):
-    """One managed kind at plan time."""
+@dataclass(frozen=True)
+class ApplyContext:
+    """What a handler's apply and destroy steps work with."""
+
+    cluster: ClusterPort
+    progress: Progress
+    #: record a resource's new state (or, given an address, forget it) durably
+    persist: Callable[[ResourceState | str], Awaitable[None]]
+    #: a binding's credentials: from this run's bind, or read again from the broker
+    credentials_for: Callable[[str], Awaitable[Mapping[str, Any]]]
+
+
+class PlanSteps(Protocol):
+    """A managed kind at plan time."""
 
     kind: str
 
@@ -87,3 +104,21 @@ class Handler(Protocol):
     async def observe(self, res: ResourceState, ctx: ObserveContext) -> ObservedResource | None:
         """What the live world says about ``res`` (None: cannot tell). Read-only."""
         ...
+
+
+class ApplySteps(Protocol):
+    """A managed kind at apply time."""
+
+    kind: str
+
+    async def apply(self, change: Change, ctx: ApplyContext) -> None:
+        """Create or update the resource as ``change`` says, recording each step."""
+        ...
+
+    async def destroy(self, change: Change, prior: ResourceState, ctx: ApplyContext) -> None:
+        """Delete ``prior`` (the resource as state holds it) and forget it."""
+        ...
+
+
+class Handler(PlanSteps, ApplySteps, Protocol):
+    """One managed kind, from resolution to deletion."""

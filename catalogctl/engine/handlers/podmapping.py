@@ -5,12 +5,19 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from catalogctl.engine.handlers.base import ObserveContext, ResolveContext, spec_checksum
+from catalogctl.engine.handlers.base import (
+    ApplyContext,
+    ObserveContext,
+    ResolveContext,
+    spec_checksum,
+)
 from catalogctl.model.address import Address
 from catalogctl.model.bindings import ServiceBinding
 from catalogctl.model.desired import LoadedResource
 from catalogctl.model.podmappings import PodMapping
 from catalogctl.plan.inputs import DesiredResource, ObservedResource
+from catalogctl.plan.model import Change
+from catalogctl.plan.payloads import MappingPayload
 from catalogctl.state.models import ResourceState
 
 
@@ -90,30 +97,56 @@ class PodMappingHandler:
             identity={"target": target},
             checksum=checksum,
         )
-        ctx.out.private[address] = {
-            "spec": spec,
-            "secret_name": secret_name,
-            "checksum": checksum,
-            "target": target,
-        }
+        ctx.out.private[address] = MappingPayload(spec, secret_name, checksum, target).to_private()
 
     async def observe(self, res: ResourceState, ctx: ObserveContext) -> ObservedResource | None:
         private = ctx.resolution.private.get(res.address)
         if private is None:
             return None
-        mapping = PodMapping.model_validate(private["spec"])
+        payload = MappingPayload.from_private(private)
+        mapping = PodMapping.model_validate(payload.spec)
         ns = res.address.split("/")[1]
         seen = await asyncio.to_thread(
-            ctx.cluster.observe_mapping, ns, mapping, private["secret_name"], res.address
+            ctx.cluster.observe_mapping, ns, mapping, payload.secret_name, res.address
         )
         if not seen.workload_exists:
             target = mapping.spec.target
             return ObservedResource(
                 res.address, False, detail=f"{target.kind}/{target.name} no longer exists"
             )
-        if private.get("checksum") != res.attributes.get("checksum"):
+        if payload.checksum != res.attributes.get("checksum"):
             # The configuration changed the mapping: its new entries are not applied yet, so
             # their absence is the pending update, not a change made outside catalogctl.
             return ObservedResource(res.address, True)
         # An entry edited in place (say TOPIC now from another key) is as wrong as a missing one.
         return ObservedResource(res.address, True, missing=(*seen.missing, *seen.changed))
+
+    async def apply(self, change: Change, ctx: ApplyContext) -> None:
+        payload = MappingPayload.from_private(change.private)
+        ns = change.address.split("/")[1]
+        mapping = PodMapping.model_validate(payload.spec)
+        async with ctx.progress.step(change.address, "map"):
+            await asyncio.to_thread(
+                ctx.cluster.apply_mapping, ns, mapping, payload.secret_name, change.address
+            )
+        shown = {k: v for k, v in (change.after or {}).items() if k != "workload"}
+        await ctx.persist(
+            ResourceState(
+                address=change.address,
+                kind=self.kind,
+                depends_on=change.depends_on,
+                attributes={
+                    "target": payload.target,
+                    "checksum": payload.checksum,
+                    "secret_name": payload.secret_name,
+                    "display": shown,
+                },
+            )
+        )
+
+    async def destroy(self, change: Change, prior: ResourceState, ctx: ApplyContext) -> None:
+        ns = change.address.split("/")[1]
+        kind, _, name = str(prior.attributes.get("target", "")).partition("/")
+        async with ctx.progress.step(change.address, "unmap"):
+            await asyncio.to_thread(ctx.cluster.remove_mapping, ns, kind, name, change.address)
+        await ctx.persist(change.address)

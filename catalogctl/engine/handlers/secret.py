@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import asyncio
 
-from catalogctl.engine.handlers.base import ObserveContext, ResolveContext, spec_checksum
+from catalogctl.engine.handlers.base import (
+    ApplyContext,
+    ObserveContext,
+    ResolveContext,
+    spec_checksum,
+)
 from catalogctl.model.address import Address
-from catalogctl.model.bindings import ServiceBinding
+from catalogctl.model.bindings import SecretTransform, ServiceBinding
 from catalogctl.plan.inputs import DesiredResource, ObservedResource
+from catalogctl.plan.model import Change
+from catalogctl.plan.payloads import SecretPayload
 from catalogctl.state.models import ResourceState
 
 
@@ -35,11 +42,8 @@ class SecretHandler:
                 checksum=checksum,
                 producer=address,
             )
-            ctx.out.private[secret] = {
-                "binding": address,
-                "transforms": transforms,
-                "checksum": checksum,
-            }
+            payload = SecretPayload(address, tuple(transforms), checksum)
+            ctx.out.private[secret] = payload.to_private()
 
     async def observe(self, res: ResourceState, ctx: ObserveContext) -> ObservedResource | None:
         _, ns, name = res.address.split("/")
@@ -47,3 +51,38 @@ class SecretHandler:
         if not seen.exists:
             return ObservedResource(res.address, False, detail="the Secret no longer exists")
         return ObservedResource(res.address, True, content_hash=seen.data_hash)
+
+    async def apply(self, change: Change, ctx: ApplyContext) -> None:
+        payload = SecretPayload.from_private(change.private)
+        _, ns, name = change.address.split("/")
+        transforms = [SecretTransform.model_validate(t) for t in payload.transforms]
+        async with ctx.progress.step(change.address, "write"):
+            credentials = await ctx.credentials_for(payload.binding)
+            # addKeysFrom reads other Secrets from the cluster: a blocking call.
+            data = await asyncio.to_thread(
+                ctx.cluster.build_secret_data, ns, credentials, transforms, payload.binding
+            )
+            digest = await asyncio.to_thread(
+                ctx.cluster.write_binding_secret, ns, name, data, payload.binding
+            )
+        await ctx.persist(
+            ResourceState(
+                address=change.address,
+                kind=self.kind,
+                depends_on=change.depends_on,
+                attributes={
+                    "binding": payload.binding,
+                    "checksum": payload.checksum,
+                    "data_hash": digest,
+                    "keys": sorted(data),
+                    "display": {"namespace": ns, "name": name, "type": "Opaque"},
+                },
+            )
+        )
+
+    async def destroy(self, change: Change, prior: ResourceState, ctx: ApplyContext) -> None:
+        _, ns, name = change.address.split("/")
+        owner = str(prior.attributes.get("binding", ""))
+        async with ctx.progress.step(change.address, "delete"):
+            await asyncio.to_thread(ctx.cluster.delete_binding_secret, ns, name, owner)
+        await ctx.persist(change.address)
