@@ -18,6 +18,7 @@ from typing import Any, TextIO, TypeVar
 
 from catalogctl.engine.brokers import Brokers, BrokerSettings
 from catalogctl.engine.executor import Applier, ApplyOptions, summarize
+from catalogctl.engine.importing import Imported
 from catalogctl.engine.inputs import Inputs
 from catalogctl.engine.planner import make_plan
 from catalogctl.engine.ports import ClusterPort
@@ -151,6 +152,35 @@ class Session:
             if failure is not None:
                 raise failure
             return plan, committed
+
+    def import_resource(self, inputs: Inputs, address: str, osb_id: str) -> Imported:
+        """Adopt the broker's instance or binding ``osb_id`` as ``address``, under the lock.
+
+        Only GETs reach the broker; the resource is recorded through the
+        journal like an apply step.
+        """
+        from catalogctl.engine.importing import check_not_tracked, prepare_import
+
+        with self.locked("import"):
+            state = self._read()
+            field = "instance_id" if address.startswith("ServiceInstance/") else "binding_id"
+            check_not_tracked(state, address, field, osb_id)
+            imported = run_async(
+                prepare_import(
+                    inputs,
+                    state,
+                    address,
+                    osb_id,
+                    settings=self.settings,
+                    cluster=self.cluster,
+                    parallelism=self.parallelism,
+                ),
+                self._threads,
+            )
+            with self.backend.begin(state) as journal:
+                journal.record(imported.resource)
+                journal.commit()
+        return imported
 
     def _settle(self, state: State) -> State:
         """Compact a journal left by a killed run, so state is one file again.
