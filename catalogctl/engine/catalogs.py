@@ -24,27 +24,21 @@ def read_catalogs(
     Each result is the catalog or the error that names why it could not be
     read; ``refresh`` fetches anew instead of using a cached copy.
     """
-    return asyncio.run(_read(targets, settings, read_secret_key, refresh, parallelism))
 
+    async def read() -> list[Catalog | CatalogctlError]:
+        brokers = Brokers(settings, read_secret_key, asyncio.Semaphore(parallelism))
+        try:
+            results = await asyncio.gather(
+                *(brokers.catalog(record, broker, refresh=refresh) for record, broker in targets),
+                return_exceptions=True,
+            )
+        finally:
+            await brokers.aclose()
+        out: list[Catalog | CatalogctlError] = []
+        for result in results:
+            if isinstance(result, BaseException) and not isinstance(result, CatalogctlError):
+                raise result
+            out.append(result)
+        return out
 
-async def _read(
-    targets: Sequence[tuple[BrokerRecord, Broker]],
-    settings: BrokerSettings,
-    read_secret_key: ReadSecretKey,
-    refresh: bool,
-    parallelism: int,
-) -> list[Catalog | CatalogctlError]:
-    brokers = Brokers(settings, read_secret_key, asyncio.Semaphore(parallelism))
-    try:
-        results = await asyncio.gather(
-            *(brokers.catalog(record, broker, refresh=refresh) for record, broker in targets),
-            return_exceptions=True,
-        )
-    finally:
-        await brokers.aclose()
-    out: list[Catalog | CatalogctlError] = []
-    for result in results:
-        if isinstance(result, BaseException) and not isinstance(result, CatalogctlError):
-            raise result
-        out.append(result)
-    return out
+    return asyncio.run(read())
