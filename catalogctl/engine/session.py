@@ -28,7 +28,7 @@ from catalogctl.errors import Interrupted, StalePlanError
 from catalogctl.plan.inputs import DiffOptions
 from catalogctl.plan.model import Action, Mode, Plan
 from catalogctl.providers.osb.poller import PollScheduler
-from catalogctl.state.backend import StateBackend
+from catalogctl.state.backend import Journal, StateBackend
 from catalogctl.state.models import State
 
 T = TypeVar("T")
@@ -143,7 +143,11 @@ class Session:
                 return plan, self._settle(state)
             if confirm is not None and not confirm(plan):
                 return plan, state
-            committed, interrupted, failure = run_async(self._apply(plan, state), self._threads)
+            # The journal is opened and compacted outside the event loop: both
+            # are file work, the compaction as large as the state.
+            journal = self.backend.begin(state)
+            interrupted, failure = run_async(self._apply(plan, journal), self._threads)
+            committed = journal.commit(serial_bump=True)
             if interrupted:
                 raise Interrupted(
                     "interrupted: in-flight requests finished and state was saved; "
@@ -190,7 +194,8 @@ class Session:
         journal = self.backend.begin(state)
         return journal.commit(serial_bump=True)
 
-    async def _apply(self, plan: Plan, state: State) -> tuple[State, bool, Exception | None]:
+    async def _apply(self, plan: Plan, journal: Journal) -> tuple[bool, Exception | None]:
+        """Walk the plan, recording into ``journal``; (interrupted, the failure if any)."""
         brokers = self._brokers()
         scheduler = PollScheduler(max_interval=self.poll_max_interval)
         stop = asyncio.Event()
@@ -200,7 +205,6 @@ class Session:
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, stop.set)
                 installed.append(sig)
-        journal = self.backend.begin(state)
         steps = sum(2 if c.action is Action.REPLACE else 1 for c in plan.actionable)
         progress = Progress(self.emit, bar=self.progress_bar, total=steps)
         try:
@@ -220,9 +224,8 @@ class Session:
                 loop.remove_signal_handler(sig)
             await scheduler.aclose()
             await brokers.aclose()
-        committed = journal.commit(serial_bump=True)
         command = "destroy" if plan.mode is Mode.DESTROY else "apply"
-        return committed, stop.is_set(), summarize(result, command)
+        return stop.is_set(), summarize(result, command)
 
 
 def check_fresh(plan: Plan, state: State) -> None:
