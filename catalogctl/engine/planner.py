@@ -87,12 +87,14 @@ async def refresh(
     resolution: Resolution,
     brokers: Brokers,
     cluster: ClusterPort,
-    *,
-    concurrency: int = 16,
 ) -> dict[str, ObservedResource]:
-    """Read live state for every ready resource in state, concurrently and read-only."""
+    """Read live state for every ready resource in state, concurrently and read-only.
+
+    Every read starts at once; what bounds them is where they wait: broker
+    requests for a request slot (per broker and the run's --parallelism),
+    cluster reads for a worker thread.
+    """
     ctx = ObserveContext(state, resolution, brokers, cluster)
-    limit = asyncio.Semaphore(concurrency)
     observed: dict[str, ObservedResource] = {}
 
     async def observe(address: str) -> None:
@@ -100,8 +102,7 @@ async def refresh(
         handler = HANDLERS.get(res.kind)
         if handler is None or res.status is not ResourceStatus.READY:
             return
-        async with limit:
-            result = await handler.observe(res, ctx)
+        result = await handler.observe(res, ctx)
         if result is not None:
             observed[address] = result
 
