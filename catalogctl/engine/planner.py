@@ -136,6 +136,6 @@ async def make_plan(
         options,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         version=__version__,
-        upgrades_available=tuple(resolution.upgrades),
+        upgrades_available=tuple(sorted(resolution.upgrades)),
         private=resolution.private,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 
 from catalogctl.engine.brokers import BrokerRecord
@@ -77,6 +78,7 @@ class InstanceHandler:
     async def resolve(self, ctx: ResolveContext) -> None:
         # Instances share a handful of selectors: each distinct one is resolved once.
         by_reference: dict[PlanReference, ResolvedPlan | PlanResolutionError] = {}
+        resolved: list[tuple[LoadedResource, ServiceInstance, ResolvedPlan]] = []
         for res, inst in ctx.desired.of_type(ServiceInstance):
             ref = plan_reference(inst, res.address.namespace)
             found = by_reference.get(ref)
@@ -95,7 +97,9 @@ class InstanceHandler:
                 ctx.problems.append(res.problem(where, str(found)))
                 continue
             ctx.plans[str(res.address)] = found
-            await self._resolve_one(ctx, res, inst, found)
+            resolved.append((res, inst, found))
+        # Concurrently: parametersFrom Secrets are cluster reads.
+        await asyncio.gather(*(self._resolve_one(ctx, *each) for each in resolved))
 
     async def _resolve_one(
         self, ctx: ResolveContext, res: LoadedResource, inst: ServiceInstance, plan: ResolvedPlan
