@@ -21,6 +21,7 @@ from catalogctl.engine.inputs import Inputs
 from catalogctl.engine.planner import Resolution, resolve
 from catalogctl.engine.ports import ClusterPort
 from catalogctl.errors import BrokerError, UsageError
+from catalogctl.plan.payloads import BindingPayload, InstancePayload
 from catalogctl.providers.osb.outcomes import Done, NotFound, describe
 from catalogctl.state.models import ResourceState, ResourceStatus, State, checksum
 
@@ -61,18 +62,18 @@ async def _import_instance(
     address: str, osb_id: str, resolution: Resolution, brokers: Brokers
 ) -> Imported:
     desired = resolution.desired[address]
-    p = resolution.private[address]
-    if not isinstance(p.get("broker"), Mapping):
+    p = InstancePayload.from_private(resolution.private[address])
+    if p.broker is None:
         raise UsageError(
             f"cannot import {address}: its broker {desired.attributes.get('broker')} "
             "is not in the configuration"
         )
-    record = BrokerRecord.from_dict(p["broker"])
+    record = BrokerRecord.from_dict(p.broker)
     notes: list[str] = []
     dashboard_url: str | None = None
-    if p.get("instances_retrievable"):
+    if p.instances_retrievable:
         outcome = await (await brokers.client(record)).get_instance(
-            osb_id, service_id=p["service_id"], plan_id=p["plan_id"]
+            osb_id, service_id=p.service_id, plan_id=p.plan_id
         )
         if not isinstance(outcome, Done) or not isinstance(outcome.body, Mapping):
             raise _broker_error(address, f"instance {osb_id}", outcome)
@@ -81,11 +82,11 @@ async def _import_instance(
             address,
             "service",
             body.get("service_id"),
-            p["service_id"],
+            p.service_id,
             desired.attributes.get("class"),
         )
         _check_same(
-            address, "plan", body.get("plan_id"), p["plan_id"], desired.attributes.get("plan")
+            address, "plan", body.get("plan_id"), p.plan_id, desired.attributes.get("plan")
         )
         url = body.get("dashboard_url")
         dashboard_url = url if isinstance(url, str) and url else None
@@ -113,21 +114,21 @@ async def _import_instance(
         kind="ServiceInstance",
         status=ResourceStatus.READY,
         broker=record.address,
-        service_id=p["service_id"],
-        plan_id=p["plan_id"],
+        service_id=p.service_id,
+        plan_id=p.plan_id,
         instance_id=osb_id,
         parameters=dict(desired.parameters),
         sensitive_parameter_keys=desired.sensitive_parameter_keys,
-        parameters_checksum=p.get("parameters_checksum") or None,
+        parameters_checksum=p.parameters_checksum or None,
         dashboard_url=dashboard_url,
-        maintenance_info_version=p.get("maintenance_info"),
+        maintenance_info_version=p.maintenance_info,
         depends_on=desired.depends_on,
         attributes={
             "broker_record": record.to_dict(),
-            "instances_retrievable": bool(p.get("instances_retrievable")),
-            "bindings_retrievable": bool(p.get("bindings_retrievable")),
+            "instances_retrievable": p.instances_retrievable,
+            "bindings_retrievable": p.bindings_retrievable,
             "update_requests": desired.update_requests,
-            "maximum_polling_duration": p.get("maximum_polling_duration"),
+            "maximum_polling_duration": p.maximum_polling_duration,
             "display": display,
         },
     )
@@ -148,8 +149,8 @@ async def _import_binding(
     address: str, osb_id: str, state: State, resolution: Resolution, brokers: Brokers
 ) -> Imported:
     desired = resolution.desired[address]
-    p = resolution.private[address]
-    instance_address = str(p["instance"])
+    p = BindingPayload.from_private(resolution.private[address])
+    instance_address = p.instance
     inst = state.get(instance_address)
     if inst is None or inst.status is not ResourceStatus.READY or not inst.instance_id:
         raise UsageError(
@@ -164,7 +165,7 @@ async def _import_binding(
     record: BrokerRecord = BrokerRecord.from_dict(record_data)
     notes: list[str] = []
     credentials_hash: str | None = None
-    if p.get("bindings_retrievable"):
+    if p.bindings_retrievable:
         outcome = await (await brokers.client(record)).get_binding(
             inst.instance_id, osb_id, service_id=inst.service_id, plan_id=inst.plan_id
         )
@@ -196,13 +197,13 @@ async def _import_binding(
         binding_id=osb_id,
         parameters=dict(desired.parameters),
         sensitive_parameter_keys=desired.sensitive_parameter_keys,
-        parameters_checksum=p.get("parameters_checksum") or None,
+        parameters_checksum=p.parameters_checksum or None,
         depends_on=desired.depends_on,
         credentials_hash=credentials_hash,
         attributes={
             "broker_record": record.to_dict(),
-            "checksum": p.get("checksum"),
-            "bindings_retrievable": bool(p.get("bindings_retrievable")),
+            "checksum": p.checksum,
+            "bindings_retrievable": p.bindings_retrievable,
             "display": {
                 "instance": instance_address,
                 "secret_name": desired.attributes.get("secret_name"),

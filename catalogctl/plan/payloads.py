@@ -56,3 +56,67 @@ class MappingPayload:
             str(private["checksum"]),
             str(private["target"]),
         )
+
+
+@dataclass(frozen=True)
+class InstancePayload:
+    """A ServiceInstance: its spec, its broker, and what the resolved plan said."""
+
+    #: the ServiceInstance object, as written (JSON)
+    spec: Mapping[str, Any]
+    #: the broker's connection record (no credentials); None if the broker is not configured
+    broker: Mapping[str, Any] | None
+    service_id: str
+    plan_id: str
+    maximum_polling_duration: float | None
+    instances_retrievable: bool
+    bindings_retrievable: bool
+    maintenance_info: str | None
+    external_id: str | None
+    parameters_checksum: str
+
+    def to_private(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_private(cls, private: Mapping[str, Any]) -> InstancePayload:
+        return cls(
+            spec=private["spec"],
+            broker=private.get("broker"),
+            service_id=str(private["service_id"]),
+            plan_id=str(private["plan_id"]),
+            maximum_polling_duration=private.get("maximum_polling_duration"),
+            instances_retrievable=bool(private.get("instances_retrievable")),
+            bindings_retrievable=bool(private.get("bindings_retrievable")),
+            maintenance_info=private.get("maintenance_info"),
+            external_id=private.get("external_id"),
+            parameters_checksum=str(private.get("parameters_checksum") or ""),
+        )
+
+
+@dataclass(frozen=True)
+class BindingPayload:
+    """A ServiceBinding: its spec, its instance, and what the instance's plan said."""
+
+    #: the ServiceBinding object, as written (JSON)
+    spec: Mapping[str, Any]
+    #: the instance's address
+    instance: str
+    checksum: str
+    parameters_checksum: str
+    bindings_retrievable: bool
+    maximum_polling_duration: float | None
+
+    def to_private(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_private(cls, private: Mapping[str, Any]) -> BindingPayload:
+        return cls(
+            spec=private["spec"],
+            instance=str(private["instance"]),
+            checksum=str(private.get("checksum") or ""),
+            parameters_checksum=str(private.get("parameters_checksum") or ""),
+            bindings_retrievable=bool(private.get("bindings_retrievable")),
+            maximum_polling_duration=private.get("maximum_polling_duration"),
+        )

@@ -15,6 +15,7 @@ from catalogctl.model.address import Address
 from catalogctl.model.bindings import ServiceBinding
 from catalogctl.model.desired import LoadedResource
 from catalogctl.plan.inputs import DesiredResource, ObservedResource
+from catalogctl.plan.payloads import BindingPayload
 from catalogctl.providers.osb.outcomes import Done, NotFound
 from catalogctl.providers.osb.params import validate_for_plan
 from catalogctl.state.models import ResourceState
@@ -76,14 +77,14 @@ class BindingHandler:
             parameters_checksum=merged_sum,
             retrievable=plan.bindings_retrievable,
         )
-        ctx.out.private[address] = {
-            "spec": binding.model_dump(by_alias=True, exclude_none=True, mode="json"),
-            "instance": instance,
-            "checksum": checksum,
-            "parameters_checksum": merged_sum,
-            "bindings_retrievable": plan.bindings_retrievable,
-            "maximum_polling_duration": plan.maximum_polling_duration,
-        }
+        ctx.out.private[address] = BindingPayload(
+            spec=binding.model_dump(by_alias=True, exclude_none=True, mode="json"),
+            instance=instance,
+            checksum=checksum,
+            parameters_checksum=merged_sum,
+            bindings_retrievable=plan.bindings_retrievable,
+            maximum_polling_duration=plan.maximum_polling_duration,
+        ).to_private()
 
     async def observe(self, res: ResourceState, ctx: ObserveContext) -> ObservedResource | None:
         record = current_record(res, ctx)

@@ -16,6 +16,7 @@ from catalogctl.model.desired import LoadedResource
 from catalogctl.model.instances import ServiceInstance
 from catalogctl.plan.inputs import DesiredResource, ObservedResource
 from catalogctl.plan.model import JSONPath
+from catalogctl.plan.payloads import InstancePayload
 from catalogctl.providers.osb.catalog import (
     PlanReference,
     PlanResolutionError,
@@ -161,18 +162,18 @@ class InstanceHandler:
             retrievable=plan.instances_retrievable,
         )
         record = ctx.records.get(plan.broker)
-        ctx.out.private[address] = {
-            "spec": inst.model_dump(by_alias=True, exclude_none=True, mode="json"),
-            "broker": record.to_dict() if record is not None else None,
-            "service_id": plan.service_id,
-            "plan_id": plan.plan_id,
-            "maximum_polling_duration": plan.maximum_polling_duration,
-            "instances_retrievable": plan.instances_retrievable,
-            "bindings_retrievable": plan.bindings_retrievable,
-            "maintenance_info": mi,
-            "external_id": inst.spec.external_id,
-            "parameters_checksum": merged_sum,
-        }
+        ctx.out.private[address] = InstancePayload(
+            spec=inst.model_dump(by_alias=True, exclude_none=True, mode="json"),
+            broker=record.to_dict() if record is not None else None,
+            service_id=plan.service_id,
+            plan_id=plan.plan_id,
+            maximum_polling_duration=plan.maximum_polling_duration,
+            instances_retrievable=plan.instances_retrievable,
+            bindings_retrievable=plan.bindings_retrievable,
+            maintenance_info=mi,
+            external_id=inst.spec.external_id,
+            parameters_checksum=merged_sum,
+        ).to_private()
 
     async def observe(self, res: ResourceState, ctx: ObserveContext) -> ObservedResource | None:
         record = current_record(res, ctx)
