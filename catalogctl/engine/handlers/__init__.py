@@ -21,7 +21,6 @@ from catalogctl.engine.handlers.podmapping import PodMappingHandler
 from catalogctl.engine.handlers.secret import SecretHandler
 
 __all__ = [
-    "APPLY_STEPS",
     "HANDLERS",
     "ORDERED",
     "ApplyContext",
@@ -34,14 +33,13 @@ __all__ = [
     "spec_checksum",
 ]
 
-_SECRET = SecretHandler()
-_MAPPING = PodMappingHandler()
-
 #: In dependency order: a handler may read what the ones before it resolved.
-ORDERED: tuple[PlanSteps, ...] = (InstanceHandler(), BindingHandler(), _SECRET, _MAPPING)
+ORDERED: tuple[Handler, ...] = (
+    InstanceHandler(),
+    BindingHandler(),
+    SecretHandler(),
+    PodMappingHandler(),
+)
 
-#: kind -> its handler's plan-time steps
-HANDLERS: dict[str, PlanSteps] = {h.kind: h for h in ORDERED}
-
-#: kind -> its handler's apply-time steps (instances and bindings: the executor's own)
-APPLY_STEPS: dict[str, ApplySteps] = {h.kind: h for h in (_SECRET, _MAPPING)}
+#: kind -> its handler
+HANDLERS: dict[str, Handler] = {h.kind: h for h in ORDERED}

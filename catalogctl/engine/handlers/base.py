@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from catalogctl.engine.brokers import BrokerRecord, Brokers
+from catalogctl.engine.handlers.broker import BrokerSteps
 from catalogctl.engine.ports import ClusterPort
 from catalogctl.engine.progress import Progress
 from catalogctl.errors import Problem
@@ -88,8 +89,8 @@ class ApplyContext:
     progress: Progress
     #: record a resource's new state (or, given an address, forget it) durably
     persist: Callable[[ResourceState | str], Awaitable[None]]
-    #: a binding's credentials: from this run's bind, or read again from the broker
-    credentials_for: Callable[[str], Awaitable[Mapping[str, Any]]]
+    #: the run's brokers: clients, polling, orphan mitigation, credentials
+    broker: BrokerSteps
 
 
 class PlanSteps(Protocol):

@@ -3,8 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
+from collections.abc import Mapping
+from typing import Any
 
-from catalogctl.engine.handlers.base import ObserveContext, ResolveContext, spec_checksum
+from catalogctl.engine.handlers.base import (
+    ApplyContext,
+    ObserveContext,
+    ResolveContext,
+    spec_checksum,
+)
+from catalogctl.engine.handlers.broker import StepFailed
+from catalogctl.engine.handlers.create import Creation, create, resumed, starting_state
 from catalogctl.engine.handlers.instance import current_record
 from catalogctl.engine.handlers.parameters import (
     merged_parameters,
@@ -15,10 +25,18 @@ from catalogctl.model.address import Address
 from catalogctl.model.bindings import ServiceBinding
 from catalogctl.model.desired import LoadedResource
 from catalogctl.plan.inputs import DesiredResource, ObservedResource
+from catalogctl.plan.model import Change
 from catalogctl.plan.payloads import BindingPayload
-from catalogctl.providers.osb.outcomes import Done, NotFound
+from catalogctl.providers.osb.identity import binding_context, platform_guids
+from catalogctl.providers.osb.outcomes import Done, NotFound, Outcome, RequestKind, describe
 from catalogctl.providers.osb.params import validate_for_plan
-from catalogctl.state.models import ResourceState
+from catalogctl.state.models import (
+    InFlightOperation,
+    OperationKind,
+    ResourceState,
+    ResourceStatus,
+    checksum,
+)
 
 
 class BindingHandler:
@@ -104,3 +122,107 @@ class BindingHandler:
                 res.address, False, detail=f"the broker answered 404 for binding {res.binding_id}"
             )
         return None
+
+    async def apply(self, change: Change, ctx: ApplyContext) -> None:
+        steps = ctx.broker
+        p = BindingPayload.from_private(change.private)
+        binding = ServiceBinding.model_validate(p.spec)
+        inst = steps.journal.get(p.instance)
+        if inst is None or inst.status is not ResourceStatus.READY or not inst.instance_id:
+            raise StepFailed(f"{p.instance} is not provisioned")
+        if not inst.instance_usable:
+            raise StepFailed(
+                f"{p.instance} is not usable after a failed operation; bindings are not created"
+            )
+        instance_id = inst.instance_id
+        record, client = await steps.client(inst.attributes.get("broker_record"))
+        ns = change.address.split("/")[1]
+        prior = steps.journal.get(change.address)
+        if prior is not None and prior.orphan_mitigation_pending and prior.binding_id:
+            await steps.mitigate(client, prior, None)
+            prior = None
+        resuming = resumed(prior, prior.binding_id if prior else None)
+        binding_id = (
+            resuming.binding_id
+            if resuming is not None and resuming.binding_id
+            else (binding.spec.external_id or str(uuid.uuid4()))
+        )
+        params = await steps.params(change, binding, p.parameters_checksum)
+        sensitive = tuple(k for k in params if ("parameters", k) in change.sensitive_paths)
+        base = ResourceState(
+            address=change.address,
+            kind=self.kind,
+            status=ResourceStatus.CREATING,
+            broker=record.address,
+            service_id=inst.service_id,
+            plan_id=inst.plan_id,
+            instance_id=instance_id,
+            binding_id=binding_id,
+            parameters={k: v for k, v in params.items() if k not in sensitive},
+            sensitive_parameter_keys=sensitive,
+            parameters_checksum=p.parameters_checksum or None,
+            operation=InFlightOperation(kind=OperationKind.BIND, request_sent=True),
+            depends_on=change.depends_on,
+            attributes={
+                "broker_record": record.to_dict(),
+                "checksum": p.checksum,
+                "bindings_retrievable": p.bindings_retrievable,
+                "display": {"instance": p.instance, "secret_name": binding.effective_secret_name},
+            },
+        )
+        service_id, plan_id = inst.service_id or "", inst.plan_id or ""
+
+        async def send() -> Outcome:
+            ns_uid = await steps.namespace_uid(ns)
+            guids = platform_guids(client.conn, namespace=ns, namespace_uid=ns_uid)
+            return await client.bind(
+                instance_id,
+                binding_id,
+                service_id,
+                plan_id,
+                context=binding_context(client.conn, namespace=ns),
+                parameters=params or None,
+                bind_resource={"app_guid": guids.space_guid},
+                app_guid=guids.space_guid,
+            )
+
+        async def ready(state: ResourceState, body: Mapping[str, Any] | None) -> ResourceState:
+            if body is None:
+                # An async bind's credentials are fetched once it succeeded.
+                fetched = await client.get_binding(
+                    instance_id, binding_id, inst.service_id, inst.plan_id
+                )
+                if not isinstance(fetched, Done):
+                    await steps.mitigate(client, base, None)
+                    raise StepFailed(
+                        "binding succeeded but its credentials could not be read: "
+                        f"{describe(fetched)}"
+                    )
+                body = fetched.body
+            found = body.get("credentials", {})
+            credentials = found if isinstance(found, Mapping) else {}
+            steps.credentials[change.address] = credentials
+            return state.model_copy(
+                update={
+                    "status": ResourceStatus.READY,
+                    "operation": None,
+                    "credentials_hash": checksum(dict(credentials)),
+                }
+            )
+
+        await create(
+            steps,
+            Creation(
+                verb="bind",
+                doing="binding",
+                request=RequestKind.BIND,
+                client=client,
+                base=starting_state(resuming, base),
+                max_duration=p.maximum_polling_duration,
+                send=send,
+                ready=ready,
+            ),
+        )
+
+    async def destroy(self, change: Change, prior: ResourceState, ctx: ApplyContext) -> None:
+        await ctx.broker.delete(prior)

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Mapping
+from typing import Any
 
 from catalogctl.engine.brokers import BrokerRecord
-from catalogctl.engine.handlers.base import ObserveContext, ResolveContext
+from catalogctl.engine.handlers.base import ApplyContext, ObserveContext, ResolveContext
+from catalogctl.engine.handlers.create import Creation, create, resumed, starting_state
 from catalogctl.engine.handlers.parameters import (
     merged_parameters,
     parameter_path,
     split_sensitive,
 )
+from catalogctl.engine.handlers.update import update_instance
 from catalogctl.model.desired import LoadedResource
 from catalogctl.model.instances import ServiceInstance
 from catalogctl.plan.inputs import DesiredResource, ObservedResource
-from catalogctl.plan.model import JSONPath
+from catalogctl.plan.model import Action, Change, JSONPath
 from catalogctl.plan.payloads import InstancePayload
 from catalogctl.providers.osb.catalog import (
     PlanReference,
@@ -24,9 +28,15 @@ from catalogctl.providers.osb.catalog import (
     resolve_plan,
     visible_catalogs,
 )
-from catalogctl.providers.osb.outcomes import Done, NotFound
+from catalogctl.providers.osb.identity import instance_context, platform_guids
+from catalogctl.providers.osb.outcomes import Done, NotFound, Outcome, RequestKind
 from catalogctl.providers.osb.params import validate_for_plan
-from catalogctl.state.models import ResourceState, ResourceStatus
+from catalogctl.state.models import (
+    InFlightOperation,
+    OperationKind,
+    ResourceState,
+    ResourceStatus,
+)
 
 _CLASS_SELECTORS = (
     "clusterServiceClassExternalName",
@@ -192,3 +202,97 @@ class InstanceHandler:
                 res.address, False, detail=f"the broker answered 404 for instance {res.instance_id}"
             )
         return None
+
+    async def apply(self, change: Change, ctx: ApplyContext) -> None:
+        if change.action is Action.UPDATE:
+            await update_instance(change, ctx)
+        else:
+            await self._provision(change, ctx)
+
+    async def destroy(self, change: Change, prior: ResourceState, ctx: ApplyContext) -> None:
+        await ctx.broker.delete(prior)
+
+    async def _provision(self, change: Change, ctx: ApplyContext) -> None:
+        steps = ctx.broker
+        p = InstancePayload.from_private(change.private)
+        inst = ServiceInstance.model_validate(p.spec)
+        record, client = await steps.client(p.broker)
+        _, ns, name = change.address.split("/")
+        prior = steps.journal.get(change.address)
+        if prior is not None and prior.orphan_mitigation_pending and prior.instance_id:
+            await steps.mitigate(client, prior, p.maximum_polling_duration)
+            prior = None
+        resuming = resumed(prior, prior.instance_id if prior else None)
+        instance_id = (
+            resuming.instance_id
+            if resuming is not None and resuming.instance_id
+            else (p.external_id or str(uuid.uuid4()))
+        )
+        params = await steps.params(change, inst, p.parameters_checksum)
+        sensitive = tuple(k for k in params if ("parameters", k) in change.sensitive_paths)
+        shown = change.after or {}
+        base = ResourceState(
+            address=change.address,
+            kind=self.kind,
+            status=ResourceStatus.CREATING,
+            broker=record.address,
+            service_id=p.service_id,
+            plan_id=p.plan_id,
+            instance_id=instance_id,
+            parameters={k: v for k, v in params.items() if k not in sensitive},
+            sensitive_parameter_keys=sensitive,
+            operation=InFlightOperation(kind=OperationKind.PROVISION, request_sent=True),
+            depends_on=change.depends_on,
+            attributes={
+                "broker_record": record.to_dict(),
+                "instances_retrievable": p.instances_retrievable,
+                "bindings_retrievable": p.bindings_retrievable,
+                "update_requests": inst.spec.update_requests,
+                "maximum_polling_duration": p.maximum_polling_duration,
+                "display": {
+                    "class": shown.get("class"),
+                    "plan": shown.get("plan"),
+                    "update_requests": inst.spec.update_requests,
+                },
+            },
+        )
+
+        async def send() -> Outcome:
+            ns_uid = await steps.namespace_uid(ns)
+            guids = platform_guids(client.conn, namespace=ns, namespace_uid=ns_uid)
+            mi = p.maintenance_info
+            return await client.provision(
+                instance_id,
+                p.service_id,
+                p.plan_id,
+                context=instance_context(client.conn, namespace=ns, instance_name=name),
+                organization_guid=guids.organization_guid,
+                space_guid=guids.space_guid,
+                parameters=params or None,
+                maintenance_info={"version": mi} if mi else None,
+            )
+
+        async def ready(state: ResourceState, body: Mapping[str, Any] | None) -> ResourceState:
+            update: dict[str, Any] = {
+                "status": ResourceStatus.READY,
+                "operation": None,
+                "parameters_checksum": p.parameters_checksum or None,
+                "maintenance_info_version": p.maintenance_info,
+            }
+            if body is not None:
+                update["dashboard_url"] = body.get("dashboard_url")
+            return state.model_copy(update=update)
+
+        await create(
+            steps,
+            Creation(
+                verb="provision",
+                doing="provisioning",
+                request=RequestKind.PROVISION,
+                client=client,
+                base=starting_state(resuming, base),
+                max_duration=p.maximum_polling_duration,
+                send=send,
+                ready=ready,
+            ),
+        )

@@ -57,7 +57,7 @@ class SecretHandler:
         _, ns, name = change.address.split("/")
         transforms = [SecretTransform.model_validate(t) for t in payload.transforms]
         async with ctx.progress.step(change.address, "write"):
-            credentials = await ctx.credentials_for(payload.binding)
+            credentials = await ctx.broker.credentials_for(payload.binding)
             # addKeysFrom reads other Secrets from the cluster: a blocking call.
             data = await asyncio.to_thread(
                 ctx.cluster.build_secret_data, ns, credentials, transforms, payload.binding
