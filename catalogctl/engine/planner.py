@@ -9,6 +9,7 @@ lives in its handler (:mod:`catalogctl.engine.handlers`).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from catalogctl import __version__
@@ -20,10 +21,14 @@ from catalogctl.engine.handlers import (
     Resolution,
     ResolveContext,
 )
+from catalogctl.engine.handlers.parameters import SecretKey, read_secrets, secret_keys
 from catalogctl.engine.inputs import Inputs
 from catalogctl.engine.ports import ClusterPort
 from catalogctl.errors import ValidationFailed
+from catalogctl.model.bindings import ServiceBinding
 from catalogctl.model.brokers import Broker
+from catalogctl.model.desired import Desired
+from catalogctl.model.instances import ServiceInstance
 from catalogctl.plan.diff import compute_plan
 from catalogctl.plan.inputs import DesiredResource, DiffOptions, ObservedResource
 from catalogctl.plan.model import Plan
@@ -70,6 +75,7 @@ async def resolve(
         cluster_catalogs=cluster_catalogs,
         namespaced_catalogs=namespaced,
         preview_workloads=preview_workloads,
+        secrets=await read_secrets(_parameter_secrets(desired), cluster),
     )
     for res, b in declared:
         address = str(res.address)
@@ -80,6 +86,13 @@ async def resolve(
     if ctx.problems:
         raise ValidationFailed(ctx.problems)
     return ctx.out
+
+
+def _parameter_secrets(desired: Desired) -> Iterator[SecretKey]:
+    for res, inst in desired.of_type(ServiceInstance):
+        yield from secret_keys(res.address.namespace, inst.spec.parameters_from)
+    for res, binding in desired.of_type(ServiceBinding):
+        yield from secret_keys(res.address.namespace, binding.spec.parameters_from)
 
 
 async def refresh(

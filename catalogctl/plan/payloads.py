@@ -9,7 +9,7 @@ keys themselves.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -46,7 +46,12 @@ class MappingPayload:
     target: str
 
     def to_private(self) -> dict[str, Any]:
-        return asdict(self)
+        return {
+            "spec": self.spec,
+            "secret_name": self.secret_name,
+            "checksum": self.checksum,
+            "target": self.target,
+        }
 
     @classmethod
     def from_private(cls, private: Mapping[str, Any]) -> MappingPayload:
@@ -76,7 +81,18 @@ class InstancePayload:
     parameters_checksum: str
 
     def to_private(self) -> dict[str, Any]:
-        return asdict(self)
+        return {
+            "spec": self.spec,
+            "broker": self.broker,
+            "service_id": self.service_id,
+            "plan_id": self.plan_id,
+            "maximum_polling_duration": self.maximum_polling_duration,
+            "instances_retrievable": self.instances_retrievable,
+            "bindings_retrievable": self.bindings_retrievable,
+            "maintenance_info": self.maintenance_info,
+            "external_id": self.external_id,
+            "parameters_checksum": self.parameters_checksum,
+        }
 
     @classmethod
     def from_private(cls, private: Mapping[str, Any]) -> InstancePayload:
@@ -108,7 +124,14 @@ class BindingPayload:
     maximum_polling_duration: float | None
 
     def to_private(self) -> dict[str, Any]:
-        return asdict(self)
+        return {
+            "spec": self.spec,
+            "instance": self.instance,
+            "checksum": self.checksum,
+            "parameters_checksum": self.parameters_checksum,
+            "bindings_retrievable": self.bindings_retrievable,
+            "maximum_polling_duration": self.maximum_polling_duration,
+        }
 
     @classmethod
     def from_private(cls, private: Mapping[str, Any]) -> BindingPayload:
@@ -120,3 +143,4 @@ class BindingPayload:
             bindings_retrievable=bool(private.get("bindings_retrievable")),
             maximum_polling_duration=private.get("maximum_polling_duration"),
         )
+

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from catalogctl.engine.brokers import BrokerRecord, Brokers
 from catalogctl.engine.handlers.broker import BrokerSteps
+from catalogctl.engine.handlers.parameters import SecretValues
 from catalogctl.engine.ports import ClusterPort
 from catalogctl.engine.progress import Progress
 from catalogctl.errors import Problem
@@ -59,6 +60,8 @@ class ResolveContext:
     cluster_catalogs: list[Catalog]
     #: namespace -> catalogs of its namespaced brokers
     namespaced_catalogs: dict[str, list[Catalog]]
+    #: every parametersFrom Secret key the desired state reads, as read
+    secrets: SecretValues = field(default_factory=dict)
     #: show what PodMapping patches would change in workloads (plan output)
     preview_workloads: bool = True
     out: Resolution = field(default_factory=Resolution)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -43,12 +42,10 @@ class BindingHandler:
     kind = "ServiceBinding"
 
     async def resolve(self, ctx: ResolveContext) -> None:
-        # Concurrently: parametersFrom Secrets are cluster reads.
-        await asyncio.gather(
-            *(self._resolve_one(ctx, res, b) for res, b in ctx.desired.of_type(ServiceBinding))
-        )
+        for res, binding in ctx.desired.of_type(ServiceBinding):
+            self._resolve_one(ctx, res, binding)
 
-    async def _resolve_one(
+    def _resolve_one(
         self, ctx: ResolveContext, res: LoadedResource, binding: ServiceBinding
     ) -> None:
         address = str(res.address)
@@ -65,8 +62,8 @@ class BindingHandler:
                 )
             )
             return
-        merged, found = await merged_parameters(
-            ns, binding.spec.parameters, binding.spec.parameters_from, ctx.cluster
+        merged, found = merged_parameters(
+            ns, binding.spec.parameters, binding.spec.parameters_from, ctx.secrets
         )
         ctx.field_problems(res, found)
         if merged is None:

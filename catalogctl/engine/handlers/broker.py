@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from catalogctl.engine.brokers import BrokerRecord, Brokers
-from catalogctl.engine.handlers.parameters import merged_parameters
+from catalogctl.engine.handlers.parameters import merged_parameters, read_secrets, secret_keys
 from catalogctl.engine.ports import ClusterPort
 from catalogctl.engine.progress import Progress, StepInterrupted
 from catalogctl.errors import BrokerError, CatalogctlError, InputError
@@ -115,11 +115,11 @@ class BrokerSteps:
         self, change: Change, spec_obj: ServiceInstance | ServiceBinding, expected: str | None
     ) -> dict[str, Any]:
         """Merge parameters again at apply time and check they are what the plan saw."""
-        merged, problems = await merged_parameters(
-            change.address.split("/")[1],
-            spec_obj.spec.parameters,
-            spec_obj.spec.parameters_from,
-            self.cluster,
+        namespace = change.address.split("/")[1]
+        sources = spec_obj.spec.parameters_from
+        values = await read_secrets(secret_keys(namespace, sources), self.cluster)
+        merged, problems = merged_parameters(
+            namespace, spec_obj.spec.parameters, sources, values
         )
         if merged is None:
             raise StepFailed("; ".join(message for _, message in problems))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -89,7 +88,6 @@ class InstanceHandler:
     async def resolve(self, ctx: ResolveContext) -> None:
         # Instances share a handful of selectors: each distinct one is resolved once.
         by_reference: dict[PlanReference, ResolvedPlan | PlanResolutionError] = {}
-        resolved: list[tuple[LoadedResource, ServiceInstance, ResolvedPlan]] = []
         for res, inst in ctx.desired.of_type(ServiceInstance):
             ref = plan_reference(inst, res.address.namespace)
             found = by_reference.get(ref)
@@ -108,16 +106,14 @@ class InstanceHandler:
                 ctx.problems.append(res.problem(where, str(found)))
                 continue
             ctx.plans[str(res.address)] = found
-            resolved.append((res, inst, found))
-        # Concurrently: parametersFrom Secrets are cluster reads.
-        await asyncio.gather(*(self._resolve_one(ctx, *each) for each in resolved))
+            self._resolve_one(ctx, res, inst, found)
 
-    async def _resolve_one(
+    def _resolve_one(
         self, ctx: ResolveContext, res: LoadedResource, inst: ServiceInstance, plan: ResolvedPlan
     ) -> None:
         address = str(res.address)
-        merged, found = await merged_parameters(
-            res.address.namespace, inst.spec.parameters, inst.spec.parameters_from, ctx.cluster
+        merged, found = merged_parameters(
+            res.address.namespace, inst.spec.parameters, inst.spec.parameters_from, ctx.secrets
         )
         ctx.field_problems(res, found)
         if merged is None:

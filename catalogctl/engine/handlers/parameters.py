@@ -1,14 +1,15 @@
 """Parameters of an instance or binding: inline values merged with ``parametersFrom`` Secrets.
 
 Resolution (plan time) and apply both merge; apply checks the result against
-the checksum the plan saw, so a Secret edited in between is caught.  Secrets
-are read on worker threads: the cluster client is synchronous.
+the checksum the plan saw, so a Secret edited in between is caught.  The
+Secrets are read first, each key once and all concurrently on worker threads
+(the cluster client is synchronous); merging is then pure.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from catalogctl.engine.ports import ClusterPort
@@ -25,30 +26,58 @@ from catalogctl.providers.osb.params import (
 #: A problem with a field of the resource: its path and the message.
 FieldProblem = tuple[JSONPath, str]
 
+#: (namespace, Secret name, key)
+SecretKey = tuple[str, str, str]
 
-async def merged_parameters(
+#: What reading each Secret key gave: its value, or why it could not be read.
+SecretValues = Mapping[SecretKey, bytes | CatalogctlError]
+
+
+def secret_keys(namespace: str, sources: Sequence[ParametersFromSource]) -> list[SecretKey]:
+    """The Secret keys ``parametersFrom`` reads for a resource in ``namespace``."""
+    return [
+        (namespace, src.secret_key_ref.name, src.secret_key_ref.key)
+        for src in sources
+        if src.secret_key_ref is not None
+    ]
+
+
+async def read_secrets(keys: Iterable[SecretKey], cluster: ClusterPort) -> SecretValues:
+    """Read each distinct key once, concurrently, on worker threads."""
+    wanted = sorted(set(keys))
+    read = await asyncio.gather(
+        *(asyncio.to_thread(cluster.read_secret_key, *key) for key in wanted),
+        return_exceptions=True,
+    )
+    values: dict[SecretKey, bytes | CatalogctlError] = {}
+    for key, value in zip(wanted, read, strict=True):
+        if isinstance(value, bytes | CatalogctlError):
+            values[key] = value
+        else:
+            raise value
+    return values
+
+
+def merged_parameters(
     namespace: str,
     parameters: Mapping[str, Any] | None,
     sources: Sequence[ParametersFromSource],
-    cluster: ClusterPort,
+    values: SecretValues,
 ) -> tuple[MergedParameters | None, list[FieldProblem]]:
-    """Merge inline parameters with parametersFrom Secrets of ``namespace``.
+    """Merge inline parameters with parametersFrom Secrets of ``namespace`` (read in ``values``).
 
     Returns the merged parameters, or None and every problem found, each at
     the field that caused it.
     """
-    refs = [(i, src.secret_key_ref) for i, src in enumerate(sources) if src.secret_key_ref]
-    read = await asyncio.gather(
-        *(asyncio.to_thread(cluster.read_secret_key, namespace, r.name, r.key) for _, r in refs),
-        return_exceptions=True,
-    )
     secrets: list[SecretParameters] = []
     problems: list[FieldProblem] = []
-    for (i, ref), value in zip(refs, read, strict=True):
+    for i, src in enumerate(sources):
+        ref = src.secret_key_ref
+        if ref is None:
+            continue
+        value = values[(namespace, ref.name, ref.key)]
         if isinstance(value, CatalogctlError):
             problems.append((("spec", "parametersFrom", i, "secretKeyRef"), str(value)))
-        elif isinstance(value, BaseException):
-            raise value
         else:
             secrets.append(SecretParameters(ref.name, ref.key, value, i))
     if problems:
