@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from catalogctl.engine.brokers import BrokerRecord, Brokers, BrokerSettings
+from catalogctl.engine.handlers.binding import binding_attributes
+from catalogctl.engine.handlers.instance import instance_attributes
 from catalogctl.engine.inputs import Inputs
 from catalogctl.engine.planner import Resolution, resolve
 from catalogctl.engine.ports import ClusterPort
@@ -104,11 +106,6 @@ async def _import_instance(
             f"catalogctl could not check that instance {osb_id} exists or uses plan "
             f"{desired.attributes.get('plan')!r}"
         )
-    display = {
-        "class": desired.attributes.get("class"),
-        "plan": desired.attributes.get("plan"),
-        "update_requests": desired.update_requests,
-    }
     resource = ResourceState(
         address=address,
         kind="ServiceInstance",
@@ -123,14 +120,7 @@ async def _import_instance(
         dashboard_url=dashboard_url,
         maintenance_info_version=p.maintenance_info,
         depends_on=desired.depends_on,
-        attributes={
-            "broker_record": record.to_dict(),
-            "instances_retrievable": p.instances_retrievable,
-            "bindings_retrievable": p.bindings_retrievable,
-            "update_requests": desired.update_requests,
-            "maximum_polling_duration": p.maximum_polling_duration,
-            "display": display,
-        },
+        attributes=instance_attributes(record, p, desired.update_requests, desired.attributes),
     )
     return Imported(resource, tuple(notes))
 
@@ -200,15 +190,7 @@ async def _import_binding(
         parameters_checksum=p.parameters_checksum or None,
         depends_on=desired.depends_on,
         credentials_hash=credentials_hash,
-        attributes={
-            "broker_record": record.to_dict(),
-            "checksum": p.checksum,
-            "bindings_retrievable": p.bindings_retrievable,
-            "display": {
-                "instance": instance_address,
-                "secret_name": desired.attributes.get("secret_name"),
-            },
-        },
+        attributes=binding_attributes(record, p, desired.attributes.get("secret_name")),
     )
     return Imported(resource, tuple(notes))
 

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from catalogctl.engine.brokers import BrokerRecord
 from catalogctl.engine.handlers.base import (
     ApplyContext,
     ObserveContext,
@@ -36,6 +37,18 @@ from catalogctl.state.models import (
     ResourceStatus,
     checksum,
 )
+
+
+def binding_attributes(
+    record: BrokerRecord, p: BindingPayload, secret_name: str | None
+) -> dict[str, Any]:
+    """What state keeps about a binding beyond its ids: how to reach its broker, and more."""
+    return {
+        "broker_record": record.to_dict(),
+        "checksum": p.checksum,
+        "bindings_retrievable": p.bindings_retrievable,
+        "display": {"instance": p.instance, "secret_name": secret_name},
+    }
 
 
 class BindingHandler:
@@ -160,12 +173,7 @@ class BindingHandler:
             parameters_checksum=p.parameters_checksum or None,
             operation=InFlightOperation(kind=OperationKind.BIND, request_sent=True),
             depends_on=change.depends_on,
-            attributes={
-                "broker_record": record.to_dict(),
-                "checksum": p.checksum,
-                "bindings_retrievable": p.bindings_retrievable,
-                "display": {"instance": p.instance, "secret_name": binding.effective_secret_name},
-            },
+            attributes=binding_attributes(record, p, binding.effective_secret_name),
         )
         service_id, plan_id = inst.service_id or "", inst.plan_id or ""
 

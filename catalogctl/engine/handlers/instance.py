@@ -82,6 +82,24 @@ def current_record(res: ResourceState, ctx: ObserveContext) -> BrokerRecord | No
     return BrokerRecord.from_dict(current if isinstance(current, Mapping) else record)
 
 
+def instance_attributes(
+    record: BrokerRecord, p: InstancePayload, update_requests: int, shown: Mapping[str, Any]
+) -> dict[str, Any]:
+    """What state keeps about an instance beyond its ids: how to reach its broker, and more."""
+    return {
+        "broker_record": record.to_dict(),
+        "instances_retrievable": p.instances_retrievable,
+        "bindings_retrievable": p.bindings_retrievable,
+        "update_requests": update_requests,
+        "maximum_polling_duration": p.maximum_polling_duration,
+        "display": {
+            "class": shown.get("class"),
+            "plan": shown.get("plan"),
+            "update_requests": update_requests,
+        },
+    }
+
+
 class InstanceHandler:
     kind = "ServiceInstance"
 
@@ -239,18 +257,7 @@ class InstanceHandler:
             sensitive_parameter_keys=sensitive,
             operation=InFlightOperation(kind=OperationKind.PROVISION, request_sent=True),
             depends_on=change.depends_on,
-            attributes={
-                "broker_record": record.to_dict(),
-                "instances_retrievable": p.instances_retrievable,
-                "bindings_retrievable": p.bindings_retrievable,
-                "update_requests": inst.spec.update_requests,
-                "maximum_polling_duration": p.maximum_polling_duration,
-                "display": {
-                    "class": shown.get("class"),
-                    "plan": shown.get("plan"),
-                    "update_requests": inst.spec.update_requests,
-                },
-            },
+            attributes=instance_attributes(record, p, inst.spec.update_requests, shown),
         )
 
         async def send() -> Outcome:
