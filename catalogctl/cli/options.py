@@ -126,20 +126,6 @@ def plan_options(func: F) -> F:
     return func
 
 
-def read_ahead_sources(ctx: click.Context, filenames: tuple[str, ...]) -> Any:
-    """Start parsing ``-f`` sources in a child while the command imports the rest.
-
-    Called first thing in a command, before its (heavy) imports; the child is
-    stopped when the command ends if its answer was never used.  See
-    :mod:`catalogctl.model.readahead`.
-    """
-    from catalogctl.model.readahead import read_ahead
-
-    sources = read_ahead(filenames)
-    ctx.call_on_close(sources.close)
-    return sources
-
-
 def output_option(
     *formats: str,
     flags: tuple[str, ...] = (),

@@ -115,8 +115,11 @@ class Brokers:
     clients: dict[str, OSBClient] = field(default_factory=dict)
     records: dict[str, BrokerRecord] = field(default_factory=dict)
     _cache: CatalogCache | None = None
+    #: broker address -> its credentials being read (first callers of ``client``)
+    _opening: dict[str, asyncio.Future[Auth]] = field(default_factory=dict)
 
     def _auth(self, record: BrokerRecord) -> Auth:
+        """The broker's credentials, read from its auth Secret (a blocking cluster call)."""
         if record.auth_kind == "basic":
             user = self.read_secret_key(record.auth_namespace, record.auth_name, "username")
             password = self.read_secret_key(record.auth_namespace, record.auth_name, "password")
@@ -126,8 +129,25 @@ class Brokers:
             return BearerAuth(Secret(token.decode().strip()))
         return NoAuth()
 
-    def client(self, record: BrokerRecord) -> OSBClient:
-        """The client for a broker, created on first use."""
+    async def client(self, record: BrokerRecord) -> OSBClient:
+        """The client for a broker, created on first use.
+
+        Its credentials are read on a worker thread; concurrent first callers
+        share one read, and a failed read is not kept (the next caller tries again).
+        """
+        existing = self.clients.get(record.address)
+        if existing is not None:
+            return existing
+        pending = self._opening.get(record.address)
+        if pending is None:
+            pending = asyncio.ensure_future(asyncio.to_thread(self._auth, record))
+            self._opening[record.address] = pending
+        try:
+            auth = await asyncio.shield(pending)
+        except Exception:
+            if self._opening.get(record.address) is pending:
+                del self._opening[record.address]
+            raise
         existing = self.clients.get(record.address)
         if existing is not None:
             return existing
@@ -138,7 +158,7 @@ class Brokers:
             name=record.address,
             url=record.url,
             api_version=record.api_version,
-            auth=self._auth(record),
+            auth=auth,
             ca_bundle=record.ca_bundle.encode("ascii") if record.ca_bundle else None,
             insecure_skip_tls_verify=record.insecure_skip_tls_verify,
             timeout=self.settings.timeout,
@@ -147,9 +167,8 @@ class Brokers:
             cluster_id=self.settings.cluster_id,
             originating_identity=self.settings.identity,
         )
-        # A pool no larger than the requests allowed in flight: httpcore scans
-        # every pooled connection for each request it assigns, so an idle
-        # surplus costs CPU on every one of thousands of requests.
+        # One pooled connection per request allowed in flight (the broker's
+        # own limit, or the run's --parallelism): more would only sit idle.
         client = OSBClient(
             conn,
             global_slots=self.global_slots,
@@ -159,8 +178,14 @@ class Brokers:
         self.records[record.address] = record
         return client
 
-    async def catalog(self, record: BrokerRecord, broker: Broker) -> Catalog:
-        """The broker's catalog (cached per relist rules), with catalogRestrictions applied."""
+    async def catalog(
+        self, record: BrokerRecord, broker: Broker, *, refresh: bool = False
+    ) -> Catalog:
+        """The broker's catalog, with catalogRestrictions applied.
+
+        Served from the cache while the broker's relist rules allow; with
+        ``refresh`` fetched anew (once per run) and stored for later runs.
+        """
         self.records[record.address] = record  # the client is made only if a fetch is needed
         if self._cache is None:
             self._cache = CatalogCache(self._fetch, self.settings.catalog_cache_dir)
@@ -185,7 +210,7 @@ class Brokers:
             relist_requests=spec.relist_requests,
             spec_fingerprint=fingerprint,
         )
-        cached = await self._cache.get(source)
+        cached = await self._cache.get(source, refresh=refresh)
         catalog = cached.parse()
         restrictions = spec.catalog_restrictions
         if restrictions is not None and (restrictions.service_class or restrictions.service_plan):
@@ -200,7 +225,8 @@ class Brokers:
         return catalog
 
     async def _fetch(self, source: BrokerCatalogSource) -> Mapping[str, Any]:
-        outcome = await self.client(self.records[source.name]).get_catalog()
+        client = await self.client(self.records[source.name])
+        outcome = await client.get_catalog()
         if not isinstance(outcome, Done) or not isinstance(outcome.body, Mapping):
             raise BrokerError(f"{source.name}: GET /v2/catalog failed: {describe(outcome)}")
         return outcome.body

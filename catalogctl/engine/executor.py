@@ -1,142 +1,75 @@
-"""Apply: execute a plan as a parallel walk, persisting every step as it happens.
+"""Apply: execute a plan as a parallel walk, each step by its kind's handler.
 
-Write-ahead discipline (architecture: state and crash safety): an instance or
-binding id is generated and recorded with the intended operation *before* the
-request that uses it is sent, and every later step (operation string,
-success, failure, orphan mitigation pending) is recorded when it happens.  A
-run killed at any point therefore leaves state from which the next apply can
-resume: re-send the idempotent PUT, poll the recorded operation, or finish
-orphan mitigation.
+The walk (``graph/steps.py``, ``graph/walk.py``) orders destroy and apply
+steps; each step goes to the handler of its resource's kind
+(:mod:`catalogctl.engine.handlers`), which records every step durably
+through the journal before going on (see ``handlers/broker.py`` for the
+write-ahead rules).
 """
 
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
-from catalogctl.engine.admission import Admission
-from catalogctl.engine.batching import ThreadBatches
 from catalogctl.engine.brokers import BrokerRecord, Brokers
-from catalogctl.engine.planner import merged_parameters
-from catalogctl.engine.ports import BindingSecretWrite, ClusterPort
-from catalogctl.engine.progress import Progress, StepInterrupted
-from catalogctl.errors import ApplyFailed, BrokerError, CatalogctlError, ClusterError, InputError
+from catalogctl.engine.handlers import HANDLERS, ApplyContext
+from catalogctl.engine.handlers.broker import ApplyOptions, BrokerSteps, StepFailed
+from catalogctl.engine.ports import ClusterPort
+from catalogctl.engine.progress import Progress
+from catalogctl.errors import ApplyFailed
 from catalogctl.graph.steps import Step, StepGraph
-from catalogctl.graph.walk import NotStarted, WalkResult, walk
-from catalogctl.model.address import Address
-from catalogctl.model.bindings import ServiceBinding
-from catalogctl.model.desired import LoadedResource
-from catalogctl.model.instances import ServiceInstance
-from catalogctl.model.podmappings import PodMapping
-from catalogctl.model.source import Document, Position
-from catalogctl.plan.model import Action, Change, Plan
-from catalogctl.providers.osb.client import OSBClient
-from catalogctl.providers.osb.identity import binding_context, instance_context, platform_guids
-from catalogctl.providers.osb.orphan import MitigationPolicy, mitigate_binding, mitigate_instance
-from catalogctl.providers.osb.outcomes import (
-    Accepted,
-    Done,
-    Gone,
-    Outcome,
-    RequestKind,
-    TimedOut,
-    Unreachable,
-    describe,
-    needs_orphan_mitigation,
-)
-from catalogctl.providers.osb.poller import OperationKind as PollKind
-from catalogctl.providers.osb.poller import PollScheduler, PollTarget, ResourceType
-from catalogctl.providers.osb.retrying import retry_on_concurrency_error
+from catalogctl.graph.walk import WalkResult, walk
+from catalogctl.plan.model import Action, Plan
+from catalogctl.providers.osb.poller import PollScheduler
 from catalogctl.state.backend import Journal
 from catalogctl.state.journal import EncodedStep, encode_step
-from catalogctl.state.models import (
-    InFlightOperation,
-    OperationKind,
-    ResourceState,
-    ResourceStatus,
-    checksum,
-)
+from catalogctl.state.models import ResourceState
+
+__all__ = ["Applier", "ApplyOptions", "Persister", "StepFailed", "summarize"]
 
 
 class Persister:
-    """Group commit for journal steps.
+    """Group commit for journal steps, off the event loop.
 
-    Each caller awaits its own step's durability (write-ahead order holds),
-    but steps arriving while a write is in progress are written together with
-    one fsync, off the event loop: a thousand concurrent provisions cost a
-    handful of fsyncs instead of a thousand serial ones.
-
-    A step is checked and encoded on the loop, as it arrives, and only the
-    write goes to a worker thread.  Encoding is CPU under the GIL either way;
-    done on the worker, a batch of it held the GIL for milliseconds while the
-    loop waited to send requests and read answers.
+    Each caller awaits its own step's durability (write-ahead order holds);
+    steps that arrive while a write is in progress go out together in the
+    next one, so concurrent steps share fsyncs instead of queueing for one
+    each.  A step is checked and encoded by its caller, so an invalid step
+    fails that caller only.
     """
-
-    #: Steps written per append.  Bounded so that the first of a thousand
-    #: write-aheads queued in one loop turn are durable (and their requests
-    #: under way) after one small write, not after the whole thousand.
-    max_batch = 64
 
     def __init__(self, journal: Journal) -> None:
         self._journal = journal
-        self._batches: ThreadBatches[EncodedStep, None] = ThreadBatches(
-            self._write, max_batch=self.max_batch
-        )
+        self._pending: list[tuple[EncodedStep, asyncio.Future[None]]] = []
+        self._drain: asyncio.Future[None] | None = None
 
     async def __call__(self, step: ResourceState | str) -> None:
-        encoded = encode_step(step)  # an invalid step fails its own caller only
-        await self._batches.submit(encoded)
+        encoded = encode_step(step)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((encoded, done))
+        if self._drain is None or self._drain.done():
+            self._drain = asyncio.ensure_future(self._write_pending())
+        await done
 
-    def _write(self, steps: list[EncodedStep]) -> list[None]:
-        self._journal.record_encoded(steps)
-        return [None] * len(steps)
-
-
-class SecretWriter:
-    """Binding Secrets handed to a target that groups writes, a batch per thread trip.
-
-    For a target whose ``write_binding_secrets`` beats one call per Secret
-    (files sharing fsyncs), the Secrets that become due while earlier ones
-    are being written go over together: one worker-thread trip for a batch
-    instead of one per Secret, whose wake-ups and GIL hand-offs delayed the
-    event loop reading broker answers.  At most ``trips`` batches are out at
-    once (the directory target writes two at a time), each of at most
-    ``max_batch``.  Each caller still awaits its own Secret, and gets its own
-    error.
-    """
-
-    max_batch = 64
-    trips = 2
-
-    def __init__(self, cluster: ClusterPort) -> None:
-        self._batches: ThreadBatches[BindingSecretWrite, str] = ThreadBatches(
-            cluster.write_binding_secrets,
-            max_batch=self.max_batch,
-            trips=self.trips,
-            short_answer=lambda got, sent: ClusterError(
-                f"the cluster answered {got} of {sent} Secret writes"
-            ),
-        )
-
-    async def __call__(self, write: BindingSecretWrite) -> str:
-        return await self._batches.submit(write)
-
-
-#: Kinds whose steps send broker requests, and so go through admission.
-_BROKER_KINDS = frozenset({"ServiceInstance", "ServiceBinding"})
-
-
-class StepFailed(CatalogctlError):
-    """One resource's step failed; the message is safe to print."""
-
-
-@dataclass
-class ApplyOptions:
-    orphan_mitigation: bool = True
-    mitigation_deadline: float = 600.0
+    async def _write_pending(self) -> None:
+        # Returns in the same loop step as its last look at _pending, so a
+        # step queued later always finds this drain done and starts another.
+        while self._pending:
+            batch, self._pending = self._pending, []
+            failure: Exception | None = None
+            try:
+                await asyncio.to_thread(self._journal.record_encoded, [e for e, _ in batch])
+            except Exception as exc:  # every waiter of the batch learns why
+                failure = exc
+            for _, done in batch:
+                if done.done():
+                    continue
+                if failure is not None:
+                    done.set_exception(failure)
+                else:
+                    done.set_result(None)
 
 
 @dataclass
@@ -150,48 +83,13 @@ class Applier:
     scheduler: PollScheduler
     progress: Progress
     options: ApplyOptions = field(default_factory=ApplyOptions)
-    #: the run's --parallelism: steps that talk to a broker are admitted a few times this
-    parallelism: int = 16
-    #: binding address -> credentials received in this run (memory only, never persisted)
-    _credentials: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     _persister: Persister | None = None
-    _secret_writer: SecretWriter | None = None
-    _stop: asyncio.Event | None = None
-    #: broker address -> connection record from this plan (the configuration wins over state)
-    _current_brokers: dict[str, BrokerRecord] = field(default_factory=dict)
-    #: namespace -> its UID (a namespace's UID cannot change while it exists)
-    _namespace_uids: dict[str, asyncio.Future[str | None]] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        for change in self.plan.changes:
-            record = change.private.get("broker")
-            if change.kind in ("ClusterServiceBroker", "ServiceBroker") and isinstance(
-                record, Mapping
-            ):
-                self._current_brokers[change.address] = BrokerRecord.from_dict(record)
-
-    async def _namespace_uid(self, namespace: str) -> str | None:
-        """Look a namespace's UID up once per run; concurrent callers share the lookup."""
-        known = self._namespace_uids.get(namespace)
-        if known is None:
-            known = self._namespace_uids[namespace] = asyncio.ensure_future(
-                asyncio.to_thread(self.cluster.namespace_uid, namespace)
-            )
-        try:
-            return await asyncio.shield(known)
-        except Exception:
-            # A failed lookup is not cached: the next step asks again.
-            if self._namespace_uids.get(namespace) is known:
-                del self._namespace_uids[namespace]
-            raise
 
     async def _persist(self, step: ResourceState | str) -> None:
         """Record (or, for an address, forget) a step durably before going on."""
         if self._persister is None:
             self._persister = Persister(self.journal)
         await self._persister(step)
-        # A step's first record is its write-ahead: it is ready to send.
-        Admission.let_through()
 
     # ------------------------------------------------------------------ walk
     def step_graph(self) -> StepGraph:
@@ -215,826 +113,43 @@ class Applier:
         return StepGraph.build(destroy, apply, depends, previously)
 
     async def run(self, stop: asyncio.Event | None = None) -> WalkResult[Step]:
-        self._stop = stop
         changes = {c.address: c for c in self.plan.changes}
-
-        admission = Admission(2 * max(1, self.parallelism))
+        ctx = ApplyContext(self.cluster, self.progress, self._persist, self._broker_steps(stop))
 
         async def work(step: Step) -> None:
             phase, address = step
             change = changes[address]
-            run = self._destroy if phase == "destroy" else self._apply
-            if change.kind in _BROKER_KINDS:
-                async with admission.admitted():
-                    if stop is not None and stop.is_set():
-                        raise NotStarted  # stopped while it waited for admission
-                    await run(change)
-            else:
-                await run(change)
+            handler = HANDLERS.get(change.kind)
+            if handler is None:
+                return  # brokers are read, never changed
+            if phase == "apply":
+                await handler.apply(change, ctx)
+                return
+            prior = self.journal.get(address)
+            if prior is not None:
+                await handler.destroy(change, prior, ctx)
 
-        warming = self._warm_up()
-        try:
-            return await walk(self.step_graph(), work, stop=stop)
-        finally:
-            for task in warming:
-                task.cancel()
-            await asyncio.gather(*warming, return_exceptions=True)
+        return await walk(self.step_graph(), work, stop=stop)
 
-    def _warm_up(self) -> list[asyncio.Future[Any]]:
-        """Start what the first steps would each wait for: broker connections, namespace UIDs.
-
-        Both would otherwise be fetched by the first steps themselves, one
-        event-loop hop after another on a loop busy starting the walk, and
-        every one of a run's first requests (hence its first polls, and the
-        whole schedule after them) would start that much later.  Failures are
-        ignored here: the step that needs the connection or UID reports them.
-        """
-        requests: dict[str, int] = {}
-        records: dict[str, Mapping[str, Any]] = {}
-        namespaces: set[str] = set()
+    def _broker_steps(self, stop: asyncio.Event | None) -> BrokerSteps:
+        current: dict[str, BrokerRecord] = {}
         for change in self.plan.changes:
-            if change.kind not in _BROKER_KINDS:
-                continue
             record = change.private.get("broker")
-            if not isinstance(record, Mapping):
-                prior = self.journal.get(change.address)
-                record = prior.attributes.get("broker_record") if prior is not None else None
-            if isinstance(record, Mapping) and isinstance(record.get("address"), str):
-                address = record["address"]
-                records[address] = record
-                requests[address] = requests.get(address, 0) + 1
-            if change.action in (Action.CREATE, Action.REPLACE):
-                namespaces.add(change.address.split("/")[1])
-        warming: list[asyncio.Future[Any]] = []
-        for address, record in records.items():
-            try:
-                _, client = self._client(record)
-            except (CatalogctlError, ValueError):
-                continue
-            warming.append(asyncio.ensure_future(client.warm(requests[address])))
-        for namespace in sorted(namespaces):
-            warming.append(asyncio.ensure_future(self._namespace_uid(namespace)))
-        return warming
-
-    # ------------------------------------------------------------------ dispatch
-    async def _apply(self, change: Change) -> None:
-        kind = change.kind
-        if kind == "ServiceInstance":
-            if change.action is Action.UPDATE:
-                await self._update_instance(change)
-            else:
-                await self._provision(change)
-        elif kind == "ServiceBinding":
-            await self._bind(change)
-        elif kind == "Secret":
-            await self._write_secret(change)
-        elif kind == "PodMapping":
-            await self._map(change)
-
-    async def _destroy(self, change: Change) -> None:
-        prior = self.journal.get(change.address)
-        if prior is None:
-            return
-        if change.kind == "ServiceInstance":
-            await self._deprovision(prior)
-        elif change.kind == "ServiceBinding":
-            await self._unbind(prior)
-        elif change.kind == "Secret":
-            ns, name = change.address.split("/")[1:]
-            async with self.progress.step(change.address, "delete"):
-                await asyncio.to_thread(
-                    self.cluster.delete_binding_secret,
-                    ns,
-                    name,
-                    str(prior.attributes.get("binding", "")),
-                )
-            await self._persist(change.address)
-        elif change.kind == "PodMapping":
-            ns = change.address.split("/")[1]
-            target = str(prior.attributes.get("target", ""))
-            kind, _, name = target.partition("/")
-            async with self.progress.step(change.address, "unmap"):
-                await asyncio.to_thread(self.cluster.remove_mapping, ns, kind, name, change.address)
-            await self._persist(change.address)
-
-    # ------------------------------------------------------------------ helpers
-    def _client(self, record_data: Any) -> tuple[BrokerRecord, OSBClient]:
-        if not isinstance(record_data, Mapping):
-            raise StepFailed(
-                "the broker of this resource is unknown (not in the configuration or state)"
-            )
-        record = BrokerRecord.from_dict(record_data)
-        # A broker still in the configuration is reached as configured now (its
-        # URL, API version or credentials may have changed since state was written).
-        record = self._current_brokers.get(record.address, record)
-        return record, self.brokers.client(record)
-
-    def _params(self, change: Change, spec_obj: ServiceInstance | ServiceBinding) -> dict[str, Any]:
-        """Merge parameters again at apply time and check they are what the plan saw."""
-        address = Address.parse(change.address)
-        doc = Document(change.address, 0, {}, Position(change.address, 0, 0))
-        res = LoadedResource(address, spec_obj, doc)
-        merged, problems = merged_parameters(
-            res, spec_obj.spec.parameters, spec_obj.spec.parameters_from, self.cluster
+            if change.kind in ("ClusterServiceBroker", "ServiceBroker") and isinstance(
+                record, Mapping
+            ):
+                current[change.address] = BrokerRecord.from_dict(record)
+        return BrokerSteps(
+            journal=self.journal,
+            brokers=self.brokers,
+            cluster=self.cluster,
+            scheduler=self.scheduler,
+            progress=self.progress,
+            persist=self._persist,
+            options=self.options,
+            current_brokers=current,
+            stop=stop,
         )
-        if merged is None:
-            raise StepFailed("; ".join(p.message for p in problems))
-        expected = change.private.get("parameters_checksum")
-        if expected is not None and merged.checksum != expected:
-            raise InputError(
-                f"{change.address}: parameters from Secrets changed since the plan was made; "
-                "plan again"
-            )
-        return merged.as_dict()
-
-    async def _poll(
-        self,
-        client: OSBClient,
-        record_kind: ResourceType,
-        kind: PollKind,
-        *,
-        instance_id: str,
-        service_id: str,
-        plan_id: str,
-        operation: str | None,
-        binding_id: str | None = None,
-        max_duration: Any = None,
-        retry_after: str | None = None,
-        elapsed_before: float = 0.0,
-        accepted_at: float | None = None,
-    ) -> tuple[bool, str, bool]:
-        """Poll until terminal; on Ctrl-C/SIGTERM stop waiting at once.
-
-        The operation string is already in state, so the next apply resumes
-        polling where this one stopped, with the deadline counted from the start.
-        """
-        Admission.let_through()  # waiting on a poll is not preparing a request
-        waiting = asyncio.ensure_future(
-            self.scheduler.wait(
-                PollTarget(
-                    client=client,
-                    resource=record_kind,
-                    instance_id=instance_id,
-                    service_id=service_id,
-                    plan_id=plan_id,
-                    operation=operation,
-                    kind=kind,
-                    binding_id=binding_id,
-                    maximum_polling_duration=float(max_duration) if max_duration else None,
-                    retry_after=retry_after,
-                    elapsed_before=elapsed_before,
-                    accepted_at=accepted_at,
-                )
-            )
-        )
-        if self._stop is not None:
-            stopping = asyncio.ensure_future(self._stop.wait())
-            await asyncio.wait({waiting, stopping}, return_when=asyncio.FIRST_COMPLETED)
-            stopping.cancel()
-            if not waiting.done():
-                waiting.cancel()
-                raise StepInterrupted(
-                    "interrupted while polling; the next apply resumes this operation"
-                )
-        result = await waiting
-        return result.succeeded, result.description or result.reason, result.instance_usable
-
-    # ------------------------------------------------------------------ instances
-    async def _provision(self, change: Change) -> None:
-        p = change.private
-        inst = ServiceInstance.model_validate(p["spec"])
-        record, client = self._client(p.get("broker"))
-        ns, name = change.address.split("/")[1:]
-        prior = self.journal.get(change.address)
-        if prior is not None and prior.orphan_mitigation_pending and prior.instance_id:
-            await self._mitigate_instance(client, prior, p.get("maximum_polling_duration"))
-            prior = None
-        resume = prior is not None and prior.status is ResourceStatus.CREATING and prior.instance_id
-        instance_id = (
-            prior.instance_id
-            if resume and prior is not None and prior.instance_id
-            else (p.get("external_id") or str(uuid.uuid4()))
-        )
-        params = self._params(change, inst)
-        sensitive = _sensitive_now(change, params)
-        visible = {k: v for k, v in params.items() if k not in sensitive}
-        base = ResourceState(
-            address=change.address,
-            kind="ServiceInstance",
-            status=ResourceStatus.CREATING,
-            broker=record.address,
-            service_id=p["service_id"],
-            plan_id=p["plan_id"],
-            instance_id=instance_id,
-            parameters=visible,
-            sensitive_parameter_keys=sensitive,
-            operation=InFlightOperation(kind=OperationKind.PROVISION, request_sent=True),
-            depends_on=change.depends_on,
-            attributes={
-                "broker_record": record.to_dict(),
-                "instances_retrievable": bool(p.get("instances_retrievable")),
-                "bindings_retrievable": bool(p.get("bindings_retrievable")),
-                "update_requests": inst.spec.update_requests,
-                "maximum_polling_duration": p.get("maximum_polling_duration"),
-                "display": {
-                    "class": (change.after or {}).get("class"),
-                    "plan": (change.after or {}).get("plan"),
-                    "update_requests": inst.spec.update_requests,
-                },
-            },
-        )
-        if (
-            prior is not None
-            and resume
-            and prior.operation is not None
-            and prior.operation.operation
-        ):
-            base = base.model_copy(update={"operation": prior.operation})
-        await self._persist(base)  # write-ahead: the id exists in state before the PUT
-        async with self.progress.step(change.address, "provision") as info:
-            info["id"] = instance_id
-            op = base.operation
-            resumed_after = 0.0
-            if op is not None and op.operation is not None:
-                outcome: Outcome = Accepted(operation=op.operation)
-                resumed_after = _elapsed_since(op)
-            else:
-                ns_uid = await self._namespace_uid(ns)
-                guids = platform_guids(client.conn, namespace=ns, namespace_uid=ns_uid)
-                mi = p.get("maintenance_info")
-                outcome = await retry_on_concurrency_error(
-                    lambda: client.provision(
-                        instance_id,
-                        p["service_id"],
-                        p["plan_id"],
-                        context=instance_context(client.conn, namespace=ns, instance_name=name),
-                        organization_guid=guids.organization_guid,
-                        space_guid=guids.space_guid,
-                        parameters=params or None,
-                        maintenance_info={"version": mi} if mi else None,
-                    )
-                )
-            ready = base.model_copy(
-                update={
-                    "status": ResourceStatus.READY,
-                    "operation": None,
-                    "parameters_checksum": p.get("parameters_checksum") or None,
-                    "maintenance_info_version": p.get("maintenance_info"),
-                }
-            )
-            if isinstance(outcome, Done):
-                await self._persist(
-                    ready.model_copy(update={"dashboard_url": outcome.body.get("dashboard_url")})
-                )
-                return
-            if isinstance(outcome, Accepted):
-                accepted_at = self.scheduler.clock.monotonic()
-                in_flight = base.model_copy(
-                    update={
-                        "operation": InFlightOperation(
-                            kind=OperationKind.PROVISION,
-                            operation=outcome.operation,
-                            request_sent=True,
-                        )
-                    },
-                )
-                if outcome.dashboard_url:
-                    in_flight = in_flight.model_copy(
-                        update={"dashboard_url": outcome.dashboard_url}
-                    )
-                await self._persist(in_flight)
-                ok, why, _ = await self._poll(
-                    client,
-                    ResourceType.INSTANCE,
-                    PollKind.CREATE,
-                    instance_id=instance_id,
-                    service_id=p["service_id"],
-                    plan_id=p["plan_id"],
-                    operation=outcome.operation,
-                    max_duration=p.get("maximum_polling_duration"),
-                    retry_after=outcome.retry_after,
-                    accepted_at=accepted_at,
-                    elapsed_before=resumed_after,
-                )
-                if ok:
-                    await self._persist(
-                        ready.model_copy(update={"dashboard_url": in_flight.dashboard_url})
-                    )
-                    return
-                await self._mitigate_instance(client, in_flight, p.get("maximum_polling_duration"))
-                raise StepFailed(f"provisioning failed: {why}")
-            if needs_orphan_mitigation(RequestKind.PROVISION, outcome):
-                await self._mitigate_instance(client, base, p.get("maximum_polling_duration"))
-                raise StepFailed(f"provisioning failed: {describe(outcome)}")
-            # A 4xx leaves the broker unchanged: nothing to remember.
-            await self._persist(change.address)
-            raise StepFailed(f"provisioning rejected: {describe(outcome)}")
-
-    async def _mitigate_instance(
-        self, client: OSBClient, res: ResourceState, max_duration: Any
-    ) -> None:
-        await self._mitigate(client, res, binding=False, max_duration=max_duration)
-
-    async def _mitigate(
-        self, client: OSBClient, res: ResourceState, *, binding: bool, max_duration: Any = None
-    ) -> None:
-        """Orphan mitigation: record it as pending, then DELETE until the broker confirms.
-
-        Recorded first so that a crash or a refusal leaves it pending, and the
-        next run finishes it before creating anything again.
-        """
-        noun, ident = ("binding", res.binding_id) if binding else ("instance", res.instance_id)
-        await self._persist(
-            res.model_copy(
-                update={
-                    "status": ResourceStatus.TAINTED,
-                    "orphan_mitigation_pending": True,
-                    "operation": None,
-                }
-            )
-        )
-        if not self.options.orphan_mitigation:
-            raise StepFailed(
-                f"{noun} {ident} may exist at the broker; orphan mitigation is off, "
-                "so it is left tainted in state"
-            )
-        policy = MitigationPolicy(deadline=self.options.mitigation_deadline)
-        async with self.progress.step(res.address, "mitigate"):
-            if binding:
-                result = await mitigate_binding(
-                    client,
-                    self.scheduler,
-                    instance_id=res.instance_id or "",
-                    binding_id=res.binding_id or "",
-                    service_id=res.service_id or "",
-                    plan_id=res.plan_id or "",
-                    policy=policy,
-                )
-            else:
-                result = await mitigate_instance(
-                    client,
-                    self.scheduler,
-                    instance_id=res.instance_id or "",
-                    service_id=res.service_id or "",
-                    plan_id=res.plan_id or "",
-                    policy=policy,
-                    maximum_polling_duration=float(max_duration) if max_duration else None,
-                )
-        if result.status != "mitigated":
-            raise StepFailed(f"orphan mitigation of {noun} {ident} did not finish: {result.detail}")
-        await self._persist(res.address)
-
-    async def _update_instance(self, change: Change) -> None:
-        p = change.private
-        prior = self.journal.get(change.address)
-        if prior is None:
-            raise StepFailed("not in state")
-        inst = ServiceInstance.model_validate(p["spec"])
-        _, client = self._client(p.get("broker"))
-        ns, name = change.address.split("/")[1:]
-        params = self._params(change, inst)
-        changed = list(p.get("changed_keys") or [])
-        payload = {k: params.get(k) for k in changed} if changed else None
-        new_plan = p["plan_id"] if p["plan_id"] != prior.plan_id or p.get("plan_changed") else None
-        sensitive = _sensitive_now(change, params)
-        if p.get("state_only"):
-            # Only where values come from changed (say a key moved from a Secret to
-            # inline parameters): the broker already holds them, state learns it.
-            await self._persist(
-                prior.model_copy(
-                    update={
-                        "parameters": {k: v for k, v in params.items() if k not in sensitive},
-                        "sensitive_parameter_keys": sensitive,
-                        "parameters_checksum": p.get("parameters_checksum") or None,
-                    }
-                )
-            )
-            return
-        updating = prior.model_copy(
-            update={
-                "status": ResourceStatus.UPDATING,
-                "operation": InFlightOperation(
-                    kind=OperationKind.UPDATE, request_sent=True, plan_id_before=prior.plan_id
-                ),
-            }
-        )
-        await self._persist(updating)
-        async with self.progress.step(change.address, "update") as info:
-            info["id"] = prior.instance_id or ""
-            previous: dict[str, Any] = {"plan_id": prior.plan_id}
-            if prior.maintenance_info_version:
-                previous["maintenance_info"] = {"version": prior.maintenance_info_version}
-            mi = p.get("maintenance_info") if p.get("upgrade") or new_plan else None
-            outcome = await retry_on_concurrency_error(
-                lambda: client.update(
-                    prior.instance_id or "",
-                    prior.service_id or p["service_id"],
-                    plan_id=new_plan,
-                    parameters=payload,
-                    previous_values=previous,
-                    context=instance_context(client.conn, namespace=ns, instance_name=name),
-                    maintenance_info={"version": mi} if mi else None,
-                )
-            )
-            attrs = dict(prior.attributes)
-            attrs["update_requests"] = inst.spec.update_requests
-            attrs["display"] = {
-                "class": (change.after or {}).get("class"),
-                "plan": (change.after or {}).get("plan"),
-                "update_requests": inst.spec.update_requests,
-            }
-            done = prior.model_copy(
-                update={
-                    "status": ResourceStatus.READY,
-                    "operation": None,
-                    "plan_id": p["plan_id"],
-                    "parameters": {k: v for k, v in params.items() if k not in sensitive},
-                    "sensitive_parameter_keys": sensitive,
-                    "parameters_checksum": p.get("parameters_checksum") or None,
-                    "maintenance_info_version": mi or prior.maintenance_info_version,
-                    "attributes": attrs,
-                }
-            )
-            if isinstance(outcome, Done):
-                url = outcome.body.get("dashboard_url")
-                await self._persist(
-                    done.model_copy(update={"dashboard_url": url or prior.dashboard_url})
-                )
-                return
-            if isinstance(outcome, Accepted):
-                accepted_at = self.scheduler.clock.monotonic()
-                await self._persist(
-                    updating.model_copy(
-                        update={
-                            "operation": InFlightOperation(
-                                kind=OperationKind.UPDATE,
-                                operation=outcome.operation,
-                                request_sent=True,
-                                plan_id_before=prior.plan_id,
-                            )
-                        }
-                    )
-                )
-                # Polling an update uses the plan the instance had before it.
-                ok, why, usable = await self._poll(
-                    client,
-                    ResourceType.INSTANCE,
-                    PollKind.UPDATE,
-                    instance_id=prior.instance_id or "",
-                    service_id=prior.service_id or "",
-                    plan_id=prior.plan_id or "",
-                    operation=outcome.operation,
-                    max_duration=p.get("maximum_polling_duration"),
-                    retry_after=outcome.retry_after,
-                    accepted_at=accepted_at,
-                )
-                if ok:
-                    await self._persist(
-                        done.model_copy(
-                            update={"dashboard_url": outcome.dashboard_url or prior.dashboard_url}
-                        )
-                    )
-                    return
-                await self._persist(prior.model_copy(update={"instance_usable": usable}))
-                raise StepFailed(f"update failed: {why}")
-            # Updates are never orphan-mitigated: a failed PATCH changes nothing.
-            usable = getattr(outcome, "instance_usable", True)
-            await self._persist(prior.model_copy(update={"instance_usable": usable}))
-            raise StepFailed(f"update rejected: {describe(outcome)}")
-
-    async def _deprovision(self, prior: ResourceState) -> None:
-        await self._delete_at_broker(prior, binding=False)
-
-    async def _delete_at_broker(self, prior: ResourceState, *, binding: bool) -> None:
-        """Deprovision an instance or unbind a binding: record intent, DELETE, poll, forget.
-
-        A DELETE the broker refused (a 4xx, or never sent) leaves the resource as
-        it was; an uncertain one (5xx, timeout, dropped connection) stays
-        ``deleting`` and the next run deletes it again (410 then counts as done).
-        """
-        _, client = self._client(prior.attributes.get("broker_record"))
-        op_kind = OperationKind.UNBIND if binding else OperationKind.DEPROVISION
-        request_kind = RequestKind.UNBIND if binding else RequestKind.DEPROVISION
-        noun, verb, doing = (
-            ("binding", "unbind", "unbinding")
-            if binding
-            else ("instance", "deprovision", "deprovisioning")
-        )
-        instance_id, binding_id = prior.instance_id or "", prior.binding_id or ""
-        service_id, plan_id = prior.service_id or "", prior.plan_id or ""
-        deleting = prior.model_copy(
-            update={
-                "status": ResourceStatus.DELETING,
-                "operation": InFlightOperation(kind=op_kind, request_sent=True),
-            }
-        )
-        await self._persist(deleting)
-
-        async def send() -> Outcome:
-            if binding:
-                return await client.unbind(instance_id, binding_id, service_id, plan_id)
-            return await client.deprovision(instance_id, service_id, plan_id)
-
-        async with self.progress.step(prior.address, verb) as info:
-            info["id"] = binding_id if binding else instance_id
-            outcome = await retry_on_concurrency_error(send)
-            if isinstance(outcome, Done | Gone):
-                await self._persist(prior.address)
-                return
-            if isinstance(outcome, Accepted):
-                accepted_at = self.scheduler.clock.monotonic()
-                await self._persist(
-                    deleting.model_copy(
-                        update={
-                            "operation": InFlightOperation(
-                                kind=op_kind, operation=outcome.operation, request_sent=True
-                            )
-                        }
-                    )
-                )
-                ok, why, _ = await self._poll(
-                    client,
-                    ResourceType.BINDING if binding else ResourceType.INSTANCE,
-                    PollKind.DELETE,
-                    instance_id=instance_id,
-                    binding_id=binding_id if binding else None,
-                    service_id=service_id,
-                    plan_id=plan_id,
-                    operation=outcome.operation,
-                    max_duration=prior.attributes.get("maximum_polling_duration"),
-                    retry_after=outcome.retry_after,
-                    accepted_at=accepted_at,
-                )
-                if ok:
-                    await self._persist(prior.address)
-                    return
-                raise StepFailed(f"{doing} failed: {why} (the {noun} is kept in state)")
-            if _left_unchanged(request_kind, outcome):
-                await self._persist(prior)  # not deleting after all: the broker refused
-            raise StepFailed(f"{doing} failed: {describe(outcome)} (the {noun} is kept in state)")
-
-    # ------------------------------------------------------------------ bindings
-    async def _bind(self, change: Change) -> None:
-        p = change.private
-        binding = ServiceBinding.model_validate(p["spec"])
-        inst = self.journal.get(p["instance"])
-        if inst is None or inst.status is not ResourceStatus.READY or not inst.instance_id:
-            raise StepFailed(f"{p['instance']} is not provisioned")
-        if not inst.instance_usable:
-            raise StepFailed(
-                f"{p['instance']} is not usable after a failed operation; bindings are not created"
-            )
-        record, client = self._client(inst.attributes.get("broker_record"))
-        ns = change.address.split("/")[1]
-        prior = self.journal.get(change.address)
-        if prior is not None and prior.orphan_mitigation_pending and prior.binding_id:
-            await self._mitigate_binding(client, prior)
-            prior = None
-        resume = prior is not None and prior.status is ResourceStatus.CREATING and prior.binding_id
-        binding_id = (
-            prior.binding_id
-            if resume and prior is not None and prior.binding_id
-            else (binding.spec.external_id or str(uuid.uuid4()))
-        )
-        params = self._params(change, binding)
-        sensitive = _sensitive_now(change, params)
-        base = ResourceState(
-            address=change.address,
-            kind="ServiceBinding",
-            status=ResourceStatus.CREATING,
-            broker=record.address,
-            service_id=inst.service_id,
-            plan_id=inst.plan_id,
-            instance_id=inst.instance_id,
-            binding_id=binding_id,
-            parameters={k: v for k, v in params.items() if k not in sensitive},
-            sensitive_parameter_keys=sensitive,
-            parameters_checksum=p.get("parameters_checksum") or None,
-            operation=InFlightOperation(kind=OperationKind.BIND, request_sent=True),
-            depends_on=change.depends_on,
-            attributes={
-                "broker_record": record.to_dict(),
-                "checksum": p.get("checksum"),
-                "bindings_retrievable": bool(p.get("bindings_retrievable")),
-                "display": {
-                    "instance": p["instance"],
-                    "secret_name": binding.effective_secret_name,
-                },
-            },
-        )
-        if (
-            prior is not None
-            and resume
-            and prior.operation is not None
-            and prior.operation.operation
-        ):
-            base = base.model_copy(update={"operation": prior.operation})
-        await self._persist(base)
-        async with self.progress.step(change.address, "bind") as info:
-            info["id"] = binding_id
-            op = base.operation
-            outcome: Outcome
-            resumed_after = 0.0
-            if op is not None and op.operation is not None:
-                outcome = Accepted(operation=op.operation)
-                resumed_after = _elapsed_since(op)
-            else:
-                ns_uid = await self._namespace_uid(ns)
-                guids = platform_guids(client.conn, namespace=ns, namespace_uid=ns_uid)
-                outcome = await retry_on_concurrency_error(
-                    lambda: client.bind(
-                        inst.instance_id or "",
-                        binding_id,
-                        inst.service_id or "",
-                        inst.plan_id or "",
-                        context=binding_context(client.conn, namespace=ns),
-                        parameters=params or None,
-                        bind_resource={"app_guid": guids.space_guid},
-                        app_guid=guids.space_guid,
-                    )
-                )
-            credentials: Any = None
-            if isinstance(outcome, Done):
-                credentials = outcome.body.get("credentials", {})
-            elif isinstance(outcome, Accepted):
-                accepted_at = self.scheduler.clock.monotonic()
-                await self._persist(
-                    base.model_copy(
-                        update={
-                            "operation": InFlightOperation(
-                                kind=OperationKind.BIND,
-                                operation=outcome.operation,
-                                request_sent=True,
-                            )
-                        }
-                    )
-                )
-                ok, why, _ = await self._poll(
-                    client,
-                    ResourceType.BINDING,
-                    PollKind.CREATE,
-                    instance_id=inst.instance_id,
-                    binding_id=binding_id,
-                    service_id=inst.service_id or "",
-                    plan_id=inst.plan_id or "",
-                    operation=outcome.operation,
-                    max_duration=p.get("maximum_polling_duration"),
-                    retry_after=outcome.retry_after,
-                    accepted_at=accepted_at,
-                    elapsed_before=resumed_after,
-                )
-                if not ok:
-                    await self._mitigate_binding(client, base)
-                    raise StepFailed(f"binding failed: {why}")
-                fetched = await client.get_binding(
-                    inst.instance_id, binding_id, inst.service_id, inst.plan_id
-                )
-                if not isinstance(fetched, Done):
-                    await self._mitigate_binding(client, base)
-                    raise StepFailed(
-                        "binding succeeded but its credentials could not be read: "
-                        f"{describe(fetched)}"
-                    )
-                credentials = fetched.body.get("credentials", {})
-            elif needs_orphan_mitigation(RequestKind.BIND, outcome):
-                await self._mitigate_binding(client, base)
-                raise StepFailed(f"binding failed: {describe(outcome)}")
-            else:
-                await self._persist(change.address)
-                raise StepFailed(f"binding rejected: {describe(outcome)}")
-            if not isinstance(credentials, Mapping):
-                credentials = {}
-            self._credentials[change.address] = credentials
-            await self._persist(
-                base.model_copy(
-                    update={
-                        "status": ResourceStatus.READY,
-                        "operation": None,
-                        "credentials_hash": checksum(dict(credentials)),
-                    }
-                )
-            )
-
-    async def _mitigate_binding(self, client: OSBClient, res: ResourceState) -> None:
-        await self._mitigate(client, res, binding=True)
-
-    async def _unbind(self, prior: ResourceState) -> None:
-        await self._delete_at_broker(prior, binding=True)
-
-    # ------------------------------------------------------------------ cluster
-    async def _credentials_for(self, binding_address: str) -> Mapping[str, Any]:
-        creds = self._credentials.get(binding_address)
-        if creds is not None:
-            return creds
-        res = self.journal.get(binding_address)
-        if res is None or res.status is not ResourceStatus.READY:
-            raise StepFailed(f"{binding_address} is not bound")
-        if not res.attributes.get("bindings_retrievable"):
-            raise StepFailed(
-                f"the credentials of {binding_address} are not available again from the broker "
-                f"(bindings_retrievable is false); replace it with --replace {binding_address}"
-            )
-        _, client = self._client(res.attributes.get("broker_record"))
-        outcome = await client.get_binding(
-            res.instance_id or "", res.binding_id or "", res.service_id, res.plan_id
-        )
-        if not isinstance(outcome, Done):
-            raise BrokerError(
-                f"{binding_address}: could not read credentials again: {describe(outcome)}"
-            )
-        creds = outcome.body.get("credentials", {})
-        if not isinstance(creds, Mapping):
-            creds = {}
-        self._credentials[binding_address] = creds
-        return creds
-
-    async def _write_secret(self, change: Change) -> None:
-        p = change.private
-        ns, name = change.address.split("/")[1:]
-        binding = ServiceBinding.model_validate(
-            {
-                "apiVersion": "servicecatalog.k8s.io/v1beta1",
-                "kind": "ServiceBinding",
-                "metadata": {"name": "x"},
-                "spec": {"instanceRef": {"name": "x"}, "secretTransforms": p["transforms"]},
-            }
-        )
-        async with self.progress.step(change.address, "write"):
-            creds = await self._credentials_for(p["binding"])
-            transforms = binding.spec.secret_transforms
-            if any(t.add_keys_from is not None for t in transforms):
-                # addKeysFrom reads other Secrets from the cluster.
-                data = await asyncio.to_thread(
-                    self.cluster.build_secret_data, ns, creds, transforms, p["binding"]
-                )
-            else:
-                data = self.cluster.build_secret_data(ns, creds, transforms, p["binding"])
-            if self.cluster.groups_secret_writes:
-                if self._secret_writer is None:
-                    self._secret_writer = SecretWriter(self.cluster)
-                digest = await self._secret_writer(BindingSecretWrite(ns, name, data, p["binding"]))
-            else:
-                digest = await asyncio.to_thread(
-                    self.cluster.write_binding_secret, ns, name, data, p["binding"]
-                )
-        await self._persist(
-            ResourceState(
-                address=change.address,
-                kind="Secret",
-                depends_on=change.depends_on,
-                attributes={
-                    "binding": p["binding"],
-                    "checksum": p["checksum"],
-                    "data_hash": digest,
-                    "keys": sorted(data),
-                    "display": {"namespace": ns, "name": name, "type": "Opaque"},
-                },
-            )
-        )
-
-    async def _map(self, change: Change) -> None:
-        p = change.private
-        ns = change.address.split("/")[1]
-        mapping = PodMapping.model_validate(p["spec"])
-        async with self.progress.step(change.address, "map"):
-            await asyncio.to_thread(
-                self.cluster.apply_mapping, ns, mapping, p["secret_name"], change.address
-            )
-        await self._persist(
-            ResourceState(
-                address=change.address,
-                kind="PodMapping",
-                depends_on=change.depends_on,
-                attributes={
-                    "target": p["target"],
-                    "checksum": p["checksum"],
-                    "secret_name": p["secret_name"],
-                    "display": {k: v for k, v in (change.after or {}).items() if k != "workload"},
-                },
-            )
-        )
-
-
-def _elapsed_since(op: InFlightOperation) -> float:
-    """Seconds since a recorded operation started: a resumed poll keeps its deadline."""
-    from datetime import UTC, datetime
-
-    return max(0.0, (datetime.now(UTC) - op.started_at).total_seconds())
-
-
-def _left_unchanged(kind: RequestKind, outcome: Outcome) -> bool:
-    """A failed delete the broker provably did not act on (a 4xx, or never sent).
-
-    Such a resource is as it was, not half-deleted: state must not keep it as
-    DELETING, or the next plan would replace (delete and re-create) a resource the
-    configuration still wants.  5xx, timeouts and dropped connections stay
-    uncertain and are resumed as deletes.
-    """
-    if isinstance(outcome, TimedOut):
-        return False
-    if isinstance(outcome, Unreachable):
-        return not outcome.request_sent
-    return not needs_orphan_mitigation(kind, outcome)
 
 
 def summarize(result: WalkResult[Step], command: str = "apply") -> ApplyFailed | None:
@@ -1050,16 +165,3 @@ def summarize(result: WalkResult[Step], command: str = "apply") -> ApplyFailed |
     for (_phase, address), cause in sorted(result.skipped.items()):
         lines.append(f"{address}: skipped: upstream {cause[1]} failed")
     return ApplyFailed(f"{command} finished with errors:\n  " + "\n  ".join(lines))
-
-
-def _sensitive_now(change: Change, params: Mapping[str, Any]) -> tuple[str, ...]:
-    """The parameter keys whose values come from Secrets now, as the plan resolved them.
-
-    Not the change's sensitive paths: those also mask what state hid before, so
-    a key moved from parametersFrom to inline parameters would stay hidden.
-    Plans saved before this was recorded fall back to the paths.
-    """
-    keys = change.private.get("sensitive_keys")
-    if isinstance(keys, list):
-        return tuple(k for k in params if k in keys)
-    return tuple(k for k in params if ("parameters", k) in change.sensitive_paths)

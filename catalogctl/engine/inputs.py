@@ -14,8 +14,7 @@ from catalogctl.graph import ResourceGraph, build_graph
 from catalogctl.model.brokers import Broker
 from catalogctl.model.desired import Desired
 from catalogctl.model.loader import load_documents
-from catalogctl.model.readahead import Sources
-from catalogctl.model.source import gc_paused, read_sources
+from catalogctl.model.source import read_sources
 
 
 @dataclass(frozen=True)
@@ -61,19 +60,15 @@ def _restriction_problems(desired: Desired) -> list[Problem]:
 
 
 def load_inputs(
-    paths: Iterable[str] | Sources, default_namespace: str = "default", strict_kinds: bool = False
+    paths: Iterable[str], default_namespace: str = "default", strict_kinds: bool = False
 ) -> Inputs:
-    """Load, validate and graph; raise ValidationFailed listing every problem.
-
-    ``paths`` may be :class:`Sources` a command started reading ahead.
-    """
-    with gc_paused():  # allocation-heavy and acyclic: see gc_paused
-        documents, problems = paths.result() if isinstance(paths, Sources) else read_sources(paths)
-        desired, more = load_documents(documents, default_namespace, strict_kinds)
-        problems.extend(more)
-        problems.extend(_restriction_problems(desired))
-        graph, cycles = build_graph(desired)
-        problems.extend(cycles)
+    """Load, validate and graph; raise ValidationFailed listing every problem."""
+    documents, problems = read_sources(paths)
+    desired, more = load_documents(documents, default_namespace, strict_kinds)
+    problems.extend(more)
+    problems.extend(_restriction_problems(desired))
+    graph, cycles = build_graph(desired)
+    problems.extend(cycles)
     if problems:
         raise ValidationFailed(problems)
     return Inputs(desired, graph)

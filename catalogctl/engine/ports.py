@@ -14,11 +14,10 @@ from catalogctl.model.bindings import SecretTransform
 from catalogctl.model.podmappings import PodMapping
 from catalogctl.providers.kubernetes.access import Access
 from catalogctl.providers.kubernetes.mappings import MappingObservation, OwnedRecord
-from catalogctl.providers.kubernetes.secrets import BindingSecretWrite, SecretObservation
+from catalogctl.providers.kubernetes.secrets import SecretObservation
 
 __all__ = [
     "Access",
-    "BindingSecretWrite",
     "ClusterPort",
     "MappingObservation",
     "SecretObservation",
@@ -44,15 +43,6 @@ class ClusterPort(Protocol):
         self, namespace: str, name: str, data: Mapping[str, bytes], owner: str
     ) -> str:
         """Create or update the Secret; return the sha256 of its data."""
-        ...
-
-    @property
-    def groups_secret_writes(self) -> bool:
-        """True when :meth:`write_binding_secrets` beats one call per Secret (local files)."""
-        ...
-
-    def write_binding_secrets(self, writes: Sequence[BindingSecretWrite]) -> list[str | Exception]:
-        """Several Secrets in one call; per write, the sha256 of its data or its error."""
         ...
 
     def delete_binding_secret(self, namespace: str, name: str, owner: str) -> None: ...

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 from catalogctl.engine.brokers import Brokers, BrokerSettings
-from catalogctl.engine.cyclegc import cycle_collection_paused
 from catalogctl.engine.executor import Applier, ApplyOptions, summarize
+from catalogctl.engine.importing import Imported
 from catalogctl.engine.inputs import Inputs
 from catalogctl.engine.interrupts import Interrupts
 from catalogctl.engine.ownership import check_ownership, claims_of
@@ -33,32 +33,29 @@ from catalogctl.plan.inputs import DiffOptions, ObservedResource
 from catalogctl.plan.model import Action, Mode, Plan
 from catalogctl.providers.kubernetes.statemark import StateMark
 from catalogctl.providers.osb.poller import PollScheduler
-from catalogctl.state.backend import StateBackend
+from catalogctl.state.backend import Journal, StateBackend
 from catalogctl.state.models import State
 
 T = TypeVar("T")
 
 
-def run_async(coro: Coroutine[Any, Any, T]) -> T:
-    """``asyncio.run`` that hands the result back outside the task.
+def run_async(coro: Coroutine[Any, Any, T], threads: int) -> T:
+    """Run ``coro`` on a fresh event loop whose default executor has ``threads`` workers.
 
-    asyncio renders the main task (and so its result) with ``repr`` while
-    restoring the SIGINT handler; for a plan of 10,000 changes that repr
-    alone cost 0.4 s.  The task returns None instead.
+    Cluster calls (the Kubernetes client is synchronous) and journal writes
+    run on that executor; sized to the run's parallelism, they do not queue
+    behind the default pool's few workers while broker requests are in flight.
     """
-    box: list[T] = []
 
-    async def main() -> None:
-        # Cluster calls (the kubernetes client is synchronous) and journal
-        # group commits run in threads; the default pool of cpu+4 workers
-        # queued them behind each other during large applies.
+    async def main() -> T:
         asyncio.get_running_loop().set_default_executor(
-            concurrent.futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="catalogctl")
+            concurrent.futures.ThreadPoolExecutor(
+                max_workers=threads, thread_name_prefix="catalogctl"
+            )
         )
-        box.append(await coro)
+        return await coro
 
-    asyncio.run(main())
-    return box[0]
+    return asyncio.run(main())
 
 
 @dataclass
@@ -91,18 +88,14 @@ class Session:
     def _planned(
         self, inputs: Inputs | None, state: State, options: DiffOptions, refresh: bool
     ) -> Plan:
-        """Plan with the collector paused: tens of thousands of long-lived, acyclic objects."""
-        from catalogctl.model.source import gc_paused
+        return run_async(self._plan(inputs, state, options, refresh), self._threads)
 
-        with gc_paused():
-            return run_async(self._plan(inputs, state, options, refresh))
+    @property
+    def _threads(self) -> int:
+        return max(4, self.parallelism)
 
     def _read(self) -> State:
-        """Read state with the collector paused: objects that live for the whole run."""
-        from catalogctl.model.source import gc_paused
-
-        with gc_paused():
-            return self.backend.read()
+        return self.backend.read()
 
     def state_mark(self, state: State) -> StateMark:
         """The state this run plans and writes for, as recorded on cluster objects."""
@@ -142,7 +135,7 @@ class Session:
             finally:
                 await brokers.aclose()
 
-        return run_async(run())
+        return run_async(run(), self._threads)
 
     def plan(self, inputs: Inputs | None, options: DiffOptions, *, refresh: bool = True) -> Plan:
         """Compute a plan under the state lock; makes no mutating call.
@@ -199,7 +192,11 @@ class Session:
             if confirm is not None and not confirm(plan):
                 return plan, state
             self.cluster.write_for(state.lineage, self.backend.describe())
-            committed, interrupted, failure = run_async(self._apply(plan, state))
+            # The journal is opened and compacted outside the event loop: both
+            # are file work, the compaction as large as the state.
+            journal = self.backend.begin(state)
+            interrupted, failure = run_async(self._apply(plan, journal), self._threads)
+            committed = journal.commit(serial_bump=True)
             if interrupted:
                 raise Interrupted(
                     "interrupted: in-flight requests finished and state was saved; "
@@ -209,6 +206,35 @@ class Session:
                 raise failure
             return plan, committed
 
+    def import_resource(self, inputs: Inputs, address: str, osb_id: str) -> Imported:
+        """Adopt the broker's instance or binding ``osb_id`` as ``address``, under the lock.
+
+        Only GETs reach the broker; the resource is recorded through the
+        journal like an apply step.
+        """
+        from catalogctl.engine.importing import check_not_tracked, prepare_import
+
+        with self.locked("import"):
+            state = self._read()
+            field = "instance_id" if address.startswith("ServiceInstance/") else "binding_id"
+            check_not_tracked(state, address, field, osb_id)
+            imported = run_async(
+                prepare_import(
+                    inputs,
+                    state,
+                    address,
+                    osb_id,
+                    settings=self.settings,
+                    cluster=self.cluster,
+                    parallelism=self.parallelism,
+                ),
+                self._threads,
+            )
+            with self.backend.begin(state) as journal:
+                journal.record(imported.resource)
+                journal.commit()
+        return imported
+
     def _settle(self, state: State) -> State:
         """Compact a journal left by a killed run, so state is one file again.
 
@@ -217,51 +243,48 @@ class Session:
         journal = self.backend.begin(state)
         return journal.commit(serial_bump=True)
 
-    async def _apply(self, plan: Plan, state: State) -> tuple[State, bool, Exception | None]:
+    async def _apply(self, plan: Plan, journal: Journal) -> tuple[bool, Exception | None]:
+        """Walk the plan, recording into ``journal``; (interrupted, the failure if any)."""
         brokers = self._brokers()
         scheduler = PollScheduler(max_interval=self.poll_max_interval)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        journal = self.backend.begin(state)
         steps = sum(2 if c.action is Action.REPLACE else 1 for c in plan.actionable)
         progress = Progress(self.emit, bar=self.progress_bar, total=steps)
         installed = []
         result = None
-        async with cycle_collection_paused():
+        try:
+            applier = Applier(
+                plan,
+                journal,
+                brokers,
+                self.cluster,
+                scheduler,
+                progress,
+                self.apply_options or ApplyOptions(),
+            )
+            running = asyncio.ensure_future(applier.run(stop))
+            interrupts = Interrupts(stop, self.emit, running.cancel)
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                    loop.add_signal_handler(sig, interrupts)
+                    installed.append(sig)
             try:
-                applier = Applier(
-                    plan,
-                    journal,
-                    brokers,
-                    self.cluster,
-                    scheduler,
-                    progress,
-                    self.apply_options or ApplyOptions(),
-                    parallelism=self.parallelism,
-                )
-                running = asyncio.ensure_future(applier.run(stop))
-                interrupts = Interrupts(stop, self.emit, running.cancel)
-                for sig in (signal.SIGINT, signal.SIGTERM):
-                    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                        loop.add_signal_handler(sig, interrupts)
-                        installed.append(sig)
-                try:
-                    result = await running
-                except asyncio.CancelledError:
-                    # A third interrupt abandons what was in flight; the journal
-                    # already says what to resume.  Any other cancellation is not ours.
-                    if interrupts.count < 3:
-                        raise
-            finally:
-                progress.close()
-                for sig in installed:
-                    loop.remove_signal_handler(sig)
-                await scheduler.aclose()
-                await brokers.aclose()
-            committed = journal.commit(serial_bump=True)
+                result = await running
+            except asyncio.CancelledError:
+                # A third interrupt abandons what was in flight; the journal
+                # already says what to resume.  Any other cancellation is not ours.
+                if interrupts.count < 3:
+                    raise
+        finally:
+            progress.close()
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+            await scheduler.aclose()
+            await brokers.aclose()
         command = "destroy" if plan.mode is Mode.DESTROY else "apply"
         failure = summarize(result, command) if result is not None else None
-        return committed, stop.is_set(), failure
+        return stop.is_set(), failure
 
 
 def is_new(state: State) -> bool:

@@ -42,8 +42,8 @@ class StepGraph:
         """
         graph = cls()
         destroy_set, apply_set = set(destroy), set(apply)
-        # Bulk adds: node by node, networkx's bookkeeping was a visible share
-        # of the time before an apply's first request.
+        # Nodes and edges are added in bulk: networkx's per-call bookkeeping
+        # is paid once, not once per step.
         nodes: list[Step] = [("destroy", a) for a in destroy_set]
         nodes += [("apply", a) for a in apply_set]
         edges: list[tuple[Step, Step]] = [

@@ -7,10 +7,8 @@ caller's work function (HTTP slots), not to the walk: an OSB operation that is
 only being polled must not hold a slot.
 
 Finished tasks report themselves through a done-callback into a queue, so each
-completion costs O(its dependents).  ``asyncio.wait(running, FIRST_COMPLETED)``
-would attach and detach a callback on every running task for every
-completion: quadratic, and at a thousand concurrent provisions it was a
-visible share of the event loop's time.
+completion costs O(its dependents), where ``asyncio.wait(running,
+FIRST_COMPLETED)`` would cost O(running tasks) per completion.
 """
 
 from __future__ import annotations
@@ -23,21 +21,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 N = TypeVar("N", bound=Hashable)
 
-#: Nodes started per event-loop turn.  Started all at once, a thousand
-#: independent nodes would each run to their first await before any of them
-#: got further, holding back the walk's first request by all of that work.
-_BURST = 32
 _NOT_STARTED: Any = object()
-
-
-class NotStarted(Exception):
-    """Raised by ``work`` for a node that did not start after all.
-
-    For work that waits before it begins (an admission queue, say) and finds
-    the walk stopped meanwhile: the node is reported as not started, not as
-    failed, and its dependents are left waiting like every other node the
-    stop kept from starting.
-    """
 
 
 class Walkable(Protocol[N]):
@@ -109,20 +93,12 @@ async def walk(
                 waiting.pop(d, None)
 
     while ready or running:
-        started = 0
         while ready and not stopped():
-            if started == _BURST:
-                # Let the nodes started so far take their first steps (and
-                # send their first requests) before starting more.
-                await asyncio.sleep(0)
-                started = 0
-                continue
             node = ready.popleft()
             waiting.pop(node, None)
             task = asyncio.ensure_future(start(node))
             running[task] = node
             task.add_done_callback(on_done)
-            started += 1
         if stopped() and ready:
             # Reported once, below, with everything else still waiting.
             ready.clear()
@@ -134,9 +110,6 @@ async def walk(
             done = finished.popleft()
             node = running.pop(done)
             exc = done.exception()
-            if isinstance(exc, NotStarted):
-                result.not_started.append(node)
-                continue
             if exc is not None:
                 result.failed[node] = exc
                 skip_descendants(node)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from collections.abc import Iterable
 from typing import Any, get_args, get_origin
@@ -346,7 +347,9 @@ def load_documents(
             desired.rejected.add(address)
             continue
         if first is doc:
-            desired.resources[address] = LoadedResource(address, obj, doc)
+            # The model holds the values now; the document is kept for positions.
+            kept = dataclasses.replace(doc, data=None)
+            desired.resources[address] = LoadedResource(address, obj, kept)
     problems.extend(validate_desired(desired))
     return desired, problems
 

@@ -8,12 +8,10 @@ validation message, even one raised long after parsing (a JSON-schema error in
 
 from __future__ import annotations
 
-import gc
 import os
 import re
 import sys
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,36 +21,7 @@ import yaml
 from catalogctl.errors import Problem
 from catalogctl.model import limits
 
-_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class _Loader(_BaseLoader):  # type: ignore[misc]
-    """The safe loader, resolving each distinct plain scalar once per file.
-
-    Tag resolution (a regular-expression scan per scalar) was a third of the
-    composer's time; resource files repeat the same kinds, classes, plans and
-    keys hundreds of times.  The safe loader has no path resolvers, so the
-    per-node descend/ascend hooks have nothing to do and are skipped too.
-    """
-
-    def __init__(self, stream: Any) -> None:
-        super().__init__(stream)
-        self._scalar_tags: dict[tuple[str, Any], str] = {}
-
-    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
-        return None
-
-    def ascend_resolver(self) -> None:
-        return None
-
-    def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
-        if kind is not yaml.ScalarNode:
-            return super().resolve(kind, value, implicit)  # type: ignore[no-any-return]
-        key = (value, implicit)
-        tag = self._scalar_tags.get(key)
-        if tag is None:
-            tag = self._scalar_tags[key] = super().resolve(kind, value, implicit)
-        return tag
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
@@ -79,11 +48,9 @@ Mark = tuple[int, int]
 class FileMarks:
     """Where each field of each document in one file's text was written, found on first use.
 
-    Marks are read only to report a problem.  Recording them while parsing
-    was a third of the conversion's time and more than half of what a
-    read-ahead child sends back, so the text is kept instead and parsed again,
-    once for the whole file, when one of its documents is first asked where
-    a field is.
+    Marks are read only to report a problem, so they are not recorded while
+    parsing: the text is kept and parsed again, once for the whole file, when
+    one of its documents is first asked where a field is.
     """
 
     def __init__(self, file: str, text: str) -> None:
@@ -347,34 +314,8 @@ def expand_path(path: str) -> Iterator[Path]:
         yield p
 
 
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while building many small objects.
-
-    Parsing creates only acyclic data (reference counting frees it), yet each
-    allocation burst triggers collections that scan everything: pausing them
-    halves the time to read a thousand resources.  On exit the objects are
-    frozen (``gc.freeze``) since a CLI run keeps them until it ends.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        # What was just built lives for the whole run: move it out of the
-        # collector's reach, or the next collections rescan all of it.
-        gc.freeze()
-        if was_enabled:
-            gc.enable()
-
-
 def read_sources(paths: Iterable[str]) -> tuple[list[Document], list[Problem]]:
     """Read ``-f`` arguments like kubectl: files, directories (recursive, sorted), ``-``."""
-    with gc_paused():
-        return _read_sources(paths)
-
-
-def _read_sources(paths: Iterable[str]) -> tuple[list[Document], list[Problem]]:
     documents: list[Document] = []
     problems: list[Problem] = []
     for arg in paths:

@@ -8,7 +8,7 @@ before their instance), and say why for every resource, including no-ops.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -73,7 +73,11 @@ def _state_sensitive(res: ResourceState) -> tuple[JSONPath, ...]:
 
 
 def _decide_instance(
-    d: DesiredResource, s: ResourceState, o: ObservedResource | None, opts: DiffOptions
+    d: DesiredResource,
+    s: ResourceState,
+    o: ObservedResource | None,
+    upstream: Action | None,
+    opts: DiffOptions,
 ) -> _Decision:
     if s.status is ResourceStatus.CREATING:
         return _Decision(
@@ -206,7 +210,11 @@ _MISSING = object()
 
 
 def _decide_binding(
-    d: DesiredResource, s: ResourceState, o: ObservedResource | None, instance: Action | None
+    d: DesiredResource,
+    s: ResourceState,
+    o: ObservedResource | None,
+    instance: Action | None,
+    opts: DiffOptions,
 ) -> _Decision:
     if s.status is ResourceStatus.CREATING:
         return _Decision(
@@ -237,7 +245,11 @@ def _decide_binding(
 
 
 def _decide_secret(
-    d: DesiredResource, s: ResourceState, o: ObservedResource | None, binding: Action | None
+    d: DesiredResource,
+    s: ResourceState,
+    o: ObservedResource | None,
+    binding: Action | None,
+    opts: DiffOptions,
 ) -> _Decision:
     if binding in (Action.CREATE, Action.REPLACE):
         return _Decision(Action.UPDATE, "its binding's credentials will change")
@@ -258,7 +270,13 @@ def _decide_secret(
     return _Decision(Action.NOOP, "matches the configuration")
 
 
-def _decide_mapping(d: DesiredResource, s: ResourceState, o: ObservedResource | None) -> _Decision:
+def _decide_mapping(
+    d: DesiredResource,
+    s: ResourceState,
+    o: ObservedResource | None,
+    upstream: Action | None,
+    opts: DiffOptions,
+) -> _Decision:
     if d.identity.get("target") != s.attributes.get("target"):
         return _Decision(
             Action.REPLACE, "its target workload changed", requires_replace=(("target",),)
@@ -333,6 +351,23 @@ def _drift(state: State, observed: Mapping[str, ObservedResource]) -> list[Drift
     return out
 
 
+_Decide = Callable[
+    [DesiredResource, ResourceState, ObservedResource | None, Action | None, DiffOptions],
+    _Decision,
+]
+
+#: How each managed kind is decided, given what happens to the resource it is made from.
+_DECIDE: dict[str, _Decide] = {
+    "ServiceInstance": _decide_instance,
+    "ServiceBinding": _decide_binding,
+    "Secret": _decide_secret,
+    "PodMapping": _decide_mapping,
+}
+
+#: Kinds ``--replace`` can name (a Secret is replaced with its binding).
+_REPLACEABLE = frozenset({"ServiceInstance", "ServiceBinding", "PodMapping"})
+
+
 def compute_plan(
     desired: Mapping[str, DesiredResource],
     state: State,
@@ -368,30 +403,18 @@ def compute_plan(
         d = wanted[address]
         s = state.get(address)
         o = observed.get(address)
-        if d.kind in ("ClusterServiceBroker", "ServiceBroker"):
+        decide = _DECIDE.get(d.kind)
+        if decide is None:
             decision = _Decision(Action.NOOP, "brokers are read, not changed")
         elif s is None:
             decision = _Decision(Action.CREATE, "is not in the state")
-        elif d.kind == "ServiceInstance":
-            decision = _decide_instance(d, s, o, options)
-        elif d.kind == "ServiceBinding":
-            inst = d.identity.get("instance")
-            decision = _decide_binding(
-                d, s, o, decisions[inst].action if inst in decisions else None
-            )
-        elif d.kind == "Secret":
-            producer = d.producer or ""
-            decision = _decide_secret(
-                d, s, o, decisions[producer].action if producer in decisions else None
-            )
-        elif d.kind == "PodMapping":
-            decision = _decide_mapping(d, s, o)
         else:
-            decision = _Decision(Action.NOOP, "not managed by catalogctl")
-        replaceable = d.kind in ("ServiceInstance", "ServiceBinding", "PodMapping")
+            # What happens to the resource this one is made from (its first dependency).
+            upstream = decisions.get(d.depends_on[0]) if d.depends_on else None
+            decision = decide(d, s, o, upstream.action if upstream else None, options)
         if (
             address in options.replace
-            and replaceable
+            and d.kind in _REPLACEABLE
             and s is not None
             and decision.action in (Action.NOOP, Action.UPDATE)
         ):

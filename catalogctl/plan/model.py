@@ -111,6 +111,14 @@ class Plan:
     catalogctl_version: str = ""
     format_version: int = PLAN_FORMAT_VERSION
 
+    def __repr__(self) -> str:
+        # A summary: a plan holds thousands of changes (and their values),
+        # and a repr is for logs and tracebacks, which want the size only.
+        return (
+            f"Plan(mode={self.mode.value!r}, lineage={self.lineage!r}, serial={self.serial}, "
+            f"changes={len(self.changes)}, drift={len(self.drift)})"
+        )
+
     @property
     def actionable(self) -> tuple[Change, ...]:
         return tuple(c for c in self.changes if c.action is not Action.NOOP)

@@ -527,7 +527,9 @@ class DemoBrokerServer:
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self.url = f"http://{host}:{self.port}"
+        # stop() waits for serve_forever to notice the shutdown (one poll interval).
         self._thread = threading.Thread(target=self._server.serve_forever,
+                                        kwargs={"poll_interval": 0.05},
                                         name="demo-broker", daemon=True)
 
     def start(self) -> DemoBrokerServer:

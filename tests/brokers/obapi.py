@@ -565,8 +565,13 @@ class ObapiBroker:
         self._server: BaseWSGIServer = make_server("127.0.0.1", port, app, threaded=True)
         self.port = self._server.server_port
         self.url = f"http://127.0.0.1:{self.port}"
+        # serve_forever checks for shutdown every poll_interval: the default
+        # half second would be added to every test that stops a broker.
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name=f"obapi-broker-{self.port}", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"obapi-broker-{self.port}",
+            daemon=True,
         )
 
     def start(self) -> ObapiBroker:

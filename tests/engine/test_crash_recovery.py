@@ -24,15 +24,22 @@ from typing import Any
 import pytest
 
 from tests.brokers.programmable import ProgrammableBroker, RecordedRequest
+from tests.cli import run_cli
+from tests.conftest import POLL_INTERVAL
 
 REPO = Path(__file__).resolve().parents[2]
 JOURNAL = "catalogctl.journal.jsonl"
 
 
 class SlowAnswerBroker(ProgrammableBroker):
-    """Does the work of a mutating request at once, then delays the answer."""
+    """Does the work of a mutating request at once, then delays the answer.
 
-    answer_delay = 0.4
+    The delay outlasts the killed run's grace before SIGKILL (0.15 s), so the
+    broker has acted and catalogctl has not heard; the converging run that
+    follows gets its answers at once (``answer_delay = 0``).
+    """
+
+    answer_delay = 0.3
 
     def default_reply(self, req: RecordedRequest) -> Any:
         reply = super().default_reply(req)
@@ -69,10 +76,6 @@ spec:
     return services
 
 
-def catalogctl(*args: str) -> list[str]:
-    return [sys.executable, "-m", "catalogctl", "--no-color", *args]
-
-
 def run_args(tmp: Path, services: Path) -> list[str]:
     return [
         "apply",
@@ -93,9 +96,14 @@ def run_args(tmp: Path, services: Path) -> list[str]:
 # blocks and the process dies shortly after, with exactly k records on disk.
 # The short grace lets a request sent after a write-ahead record reach the
 # broker, which acts on it and holds its answer back past the kill.
-KILL_AT_RECORD = """
-import os, signal, sys, threading, time
+KILL_AT_RECORD = f"""
+import functools, os, signal, sys, threading, time
+from catalogctl.engine import session
 from catalogctl.state import journal
+
+session.PollScheduler = functools.partial(
+    session.PollScheduler, initial_interval={POLL_INTERVAL}, min_interval={POLL_INTERVAL}
+)
 
 limit = int(os.environ["CATALOGCTL_TEST_KILL_AT"])
 written = 0
@@ -156,21 +164,16 @@ def release_dead_lock(state: Path) -> None:
     if not info.exists():
         return
     lock_id = json.loads(info.read_text())["id"]
-    done = subprocess.run(
-        catalogctl("force-unlock", lock_id, "--force", "--state", str(state)),
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, done.stderr
+    done = run_cli("force-unlock", lock_id, "--force", "--state", str(state))
+    assert done.exit_code == 0, done.stderr
 
 
-def converge(tmp: Path, services: Path) -> dict[str, Any]:
+def converge(tmp: Path, services: Path, broker: SlowAnswerBroker) -> dict[str, Any]:
+    """Apply again, in this process, with the broker answering at once."""
     release_dead_lock(tmp / "state")
-    done = subprocess.run(
-        catalogctl(*run_args(tmp, services)), cwd=REPO, capture_output=True, text=True, timeout=120
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    broker.answer_delay = 0
+    done = run_cli("--no-color", *run_args(tmp, services))
+    assert done.exit_code == 0, done.stdout + done.stderr
     state = json.loads((tmp / "state" / "catalogctl.state.json").read_text())
     return dict(state["resources"])
 
@@ -190,7 +193,7 @@ def test_sigkill_at_every_step_boundary_converges(tmp_path: Path, plan: str, ste
             services = write_inputs(run_dir, broker.url, plan)
             landed = kill_at(run_dir, services, k)
             killed += landed
-            resources = converge(run_dir, services)
+            resources = converge(run_dir, services, broker)
 
             instance = resources["ServiceInstance/apps/db"]
             binding = resources["ServiceBinding/apps/db-binding"]
@@ -203,22 +206,18 @@ def test_sigkill_at_every_step_boundary_converges(tmp_path: Path, plan: str, ste
             assert secret.exists(), k
             assert "Secret/apps/db-binding" in resources
 
-            again = subprocess.run(
-                catalogctl(
-                    "plan",
-                    "-f",
-                    str(services),
-                    "--detailed-exitcode",
-                    "--state",
-                    str(run_dir / "state"),
-                    "--cluster-dir",
-                    str(run_dir / "cluster"),
-                ),
-                cwd=REPO,
-                capture_output=True,
-                text=True,
+            again = run_cli(
+                "--no-color",
+                "plan",
+                "-f",
+                str(services),
+                "--detailed-exitcode",
+                "--state",
+                str(run_dir / "state"),
+                "--cluster-dir",
+                str(run_dir / "cluster"),
             )
-            assert again.returncode == 0, (k, again.stdout + again.stderr)
+            assert again.exit_code == 0, (k, again.stdout + again.stderr)
             assert "No changes." in again.stdout
         if not landed:
             break
@@ -230,19 +229,12 @@ def test_kill_during_async_polling_resumes_the_same_operation(tmp_path: Path) ->
         services = write_inputs(tmp_path, broker.url, "async")
         # Record 2 is the operation string: the run is polling when it dies.
         assert kill_at(tmp_path, services, 2)
-        state = json.loads(
-            subprocess.run(
-                catalogctl("show", "--json", "--state", str(tmp_path / "state")),
-                cwd=REPO,
-                capture_output=True,
-                text=True,
-            ).stdout
-        )
+        state = json.loads(run_cli("show", "--json", "--state", str(tmp_path / "state")).stdout)
         pending = state["resources"]["ServiceInstance/apps/db"]
         assert pending["status"] == "creating"
         assert pending["operation"]["operation"], "the operation string was recorded before polling"
         puts_before = len(broker.requests_to("PUT", "/v2/service_instances/[^/]+$"))
-        resources = converge(tmp_path, services)
+        resources = converge(tmp_path, services, broker)
         puts_after = len(broker.requests_to("PUT", "/v2/service_instances/[^/]+$"))
         # Resumed by polling the recorded operation, not by provisioning again.
         assert puts_after == puts_before == 1

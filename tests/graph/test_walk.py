@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 import pytest
 
 from catalogctl.graph import ResourceGraph, walk
-from catalogctl.graph.walk import NotStarted
 from catalogctl.model.address import Address
 from tests.graph.test_dag_properties import random_dag
 
@@ -233,26 +232,4 @@ def test_nodes_that_can_never_start_are_reported_not_dropped() -> None:
     result = asyncio.run(walk(graph, rec))
     assert result.succeeded == [a]
     assert sorted(result.not_started) == [b, c, d]
-    assert not result.ok
-
-
-def test_work_that_reports_not_started_is_neither_failed_nor_a_reason_to_skip() -> None:
-    """Work that waited (for admission, say) and found the walk stopped raises NotStarted:
-    the node and what depends on it are reported as not started."""
-    top = Address("ServiceInstance", "x", "top")
-    child = Address("ServiceBinding", "x", "child")
-    other = Address("ServiceInstance", "x", "other")
-    graph = ResourceGraph()
-    graph.add_edge(top, child)
-    graph.add_node(other)
-
-    async def work(node: Address) -> None:
-        if node == top:
-            raise NotStarted
-
-    result = asyncio.run(walk(graph, work))
-    assert result.succeeded == [other]
-    assert sorted(result.not_started) == sorted([top, child])
-    assert not result.failed
-    assert not result.skipped
     assert not result.ok

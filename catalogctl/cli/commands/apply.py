@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from catalogctl.cli.console import Console, console_of
-from catalogctl.cli.options import plan_options, read_ahead_sources, run_options
+from catalogctl.cli.options import plan_options, run_options
 
 
 class _Prompt:
@@ -95,8 +95,6 @@ def _summary(console: Console, plan: Any, state_before: Any, destroy: bool) -> N
 
 
 def _run(ctx: click.Context, params: dict[str, Any], *, destroy: bool) -> int:
-    read_ahead = params.get("filenames") and not params.get("plan_file")
-    sources = read_ahead_sources(ctx, params["filenames"]) if read_ahead else None
     from catalogctl.cli.commands.plan import diff_options, expand_targets
     from catalogctl.cli.session import build_session
     from catalogctl.engine.executor import ApplyOptions
@@ -115,8 +113,8 @@ def _run(ctx: click.Context, params: dict[str, Any], *, destroy: bool) -> int:
         if params.get("filenames"):
             raise UsageError("a saved plan is applied as it is: do not pass -f with a plan file")
         saved = read_plan_file(plan_file)
-    elif sources is not None:
-        inputs = load_inputs(sources, params["namespace"], params["strict_kinds"])
+    elif params.get("filenames"):
+        inputs = load_inputs(params["filenames"], params["namespace"], params["strict_kinds"])
     elif not destroy:
         raise UsageError("pass -f/--filename with the desired state, or a saved plan file")
     options = diff_options(params, destroy=destroy, refresh_only=bool(params.get("refresh_only")))

@@ -42,9 +42,8 @@ from catalogctl.cli.console import Console, console_of
 from catalogctl.cli.options import output_format, output_option
 
 if TYPE_CHECKING:
-    import asyncio
-
-    from catalogctl.engine.brokers import BrokerRecord, Brokers, BrokerSettings
+    from catalogctl.engine.brokers import BrokerRecord
+    from catalogctl.errors import CatalogctlError
     from catalogctl.model.brokers import Broker
     from catalogctl.providers.osb.catalog import (
         Catalog,
@@ -313,10 +312,10 @@ def _matches_broker(wanted: str, address: str) -> bool:
 
 def fetch_catalogs(params: Mapping[str, Any]) -> Fetched:
     """Read every selected broker's catalog concurrently; one broker's failure spares the rest."""
-    import asyncio
     from pathlib import Path
 
     from catalogctl.engine.brokers import BrokerRecord, BrokerSettings
+    from catalogctl.engine.catalogs import read_catalogs
     from catalogctl.errors import UsageError
 
     url = params.get("broker_url")
@@ -370,88 +369,39 @@ def fetch_catalogs(params: Mapping[str, Any]) -> Fetched:
     settings = BrokerSettings(
         timeout=float(params.get("broker_timeout") or 60.0), catalog_cache_dir=cache_dir
     )
-    return asyncio.run(
-        _fetch_all(
-            targets,
-            settings,
-            read_secret_key,
-            refresh=bool(params.get("refresh")),
-            parallelism=int(params.get("parallelism") or 16),
-        )
+    results = read_catalogs(
+        targets,
+        settings,
+        read_secret_key,
+        refresh=bool(params.get("refresh")),
+        parallelism=int(params.get("parallelism") or 16),
     )
+    return _collect(targets, results)
 
 
-async def _fetch_all(
+def _collect(
     targets: Sequence[tuple[BrokerRecord, Broker]],
-    settings: BrokerSettings,
-    read_secret_key: Callable[[str, str, str], bytes],
-    *,
-    refresh: bool,
-    parallelism: int,
+    results: Sequence[Catalog | CatalogctlError],
 ) -> Fetched:
-    import asyncio
-
-    from catalogctl.errors import CatalogctlError
     from catalogctl.providers.osb.catalog import CatalogError
 
-    brokers = _make_brokers(settings, read_secret_key, asyncio.Semaphore(parallelism), refresh)
-    try:
-        results = await asyncio.gather(
-            *(brokers.catalog(record, broker) for record, broker in targets),
-            return_exceptions=True,
-        )
-    finally:
-        await brokers.aclose()
     catalogs: list[BrokerCatalog] = []
     errors: list[str] = []
     for (record, _), result in zip(targets, results, strict=True):
-        if isinstance(result, CatalogctlError):
+        if isinstance(result, CatalogError):
             # A CatalogError lists the catalog's problems one per line on purpose;
             # anything else is one line, even when a broker's description is not.
-            message = str(result) if isinstance(result, CatalogError) else _one_line(str(result))
-            # Brokers.catalog names the broker in fetch errors but not in every
-            # Secret or TLS error; make every line say which broker it is about.
-            errors.append(message if record.address in message else f"{record.address}: {message}")
-        elif isinstance(result, BaseException):
-            raise result
+            errors.append(_named(record.address, str(result)))
+        elif isinstance(result, Exception):
+            errors.append(_named(record.address, _one_line(str(result))))
         else:
             catalogs.append(BrokerCatalog(record.address, result))
     return Fetched(tuple(catalogs), tuple(errors))
 
 
-def _make_brokers(
-    settings: BrokerSettings,
-    read_secret_key: Callable[[str, str, str], bytes],
-    slots: asyncio.Semaphore,
-    refresh: bool,
-) -> Brokers:
-    """:class:`Brokers`, or with ``refresh`` one whose cache always refetches (and stores).
-
-    :meth:`Brokers.catalog` offers no refresh argument, so the refreshing
-    variant swaps in a :class:`CatalogCache` that passes ``refresh=True`` on
-    every lookup: the broker is asked once per run and the fresh copy replaces
-    the disk entry, exactly as the cache's own ``refresh`` does.
-    """
-    from catalogctl.engine.brokers import Brokers
-    from catalogctl.providers.osb.catalog_cache import (
-        BrokerCatalogSource,
-        CachedCatalog,
-        CatalogCache,
-    )
-
-    if not refresh:
-        return Brokers(settings, read_secret_key, slots)
-
-    class RefreshingCache(CatalogCache):
-        async def get(self, source: BrokerCatalogSource, *, refresh: bool = False) -> CachedCatalog:
-            return await super().get(source, refresh=True)
-
-    @dataclass
-    class RefreshingBrokers(Brokers):
-        def __post_init__(self) -> None:
-            self._cache = RefreshingCache(self._fetch, self.settings.catalog_cache_dir)
-
-    return RefreshingBrokers(settings, read_secret_key, slots)
+def _named(address: str, message: str) -> str:
+    """Brokers.catalog names the broker in fetch errors but not in every Secret or TLS error."""
+    return message if address in message else f"{address}: {message}"
 
 
 def _fetch_or_fail(ctx: click.Context, params: Mapping[str, Any]) -> tuple[Console, Fetched]:

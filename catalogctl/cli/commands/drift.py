@@ -8,13 +8,7 @@ from typing import Any
 import click
 
 from catalogctl.cli.console import console_of
-from catalogctl.cli.options import (
-    input_options,
-    output_format,
-    output_option,
-    read_ahead_sources,
-    run_options,
-)
+from catalogctl.cli.options import input_options, output_format, output_option, run_options
 
 
 @click.command()
@@ -28,7 +22,6 @@ def drift(ctx: click.Context, /, **params: Any) -> int:
     Never changes anything and never produces an applyable plan. Exit codes:
     0 no drift, 1 error, 2 drift detected.
     """
-    sources = read_ahead_sources(ctx, params["filenames"])
     from catalogctl.cli.commands.plan import diff_options
     from catalogctl.cli.session import build_session
     from catalogctl.cli.views import render_drift_human, render_drift_json, render_drift_markdown
@@ -39,7 +32,7 @@ def drift(ctx: click.Context, /, **params: Any) -> int:
     from catalogctl.cli.namespaces import resolve_namespace
 
     resolve_namespace(ctx, params)
-    inputs = load_inputs(sources, params["namespace"], params["strict_kinds"])
+    inputs = load_inputs(params["filenames"], params["namespace"], params["strict_kinds"])
     session = build_session(console, params, params["namespace"])
     result = session.plan(inputs, diff_options(params, refresh_only=True), refresh=True)
     if fmt == "json":

@@ -13,7 +13,6 @@ from catalogctl.cli.options import (
     output_format,
     output_option,
     plan_options,
-    read_ahead_sources,
     run_options,
 )
 
@@ -140,7 +139,6 @@ def plan(ctx: click.Context, /, **params: Any) -> int:
     cluster state; makes no mutating call. Exit codes: 0 success, 1 error,
     2 changes present (only with --detailed-exitcode).
     """
-    sources = read_ahead_sources(ctx, params["filenames"])
     from catalogctl.cli.namespaces import resolve_namespace
     from catalogctl.cli.session import build_session
     from catalogctl.cli.views.plan_human import render_plan
@@ -150,7 +148,7 @@ def plan(ctx: click.Context, /, **params: Any) -> int:
     console = console_of(ctx)
     fmt = output_format(params)
     resolve_namespace(ctx, params)
-    inputs = load_inputs(sources, params["namespace"], params["strict_kinds"])
+    inputs = load_inputs(params["filenames"], params["namespace"], params["strict_kinds"])
     options = diff_options(params, destroy=params["destroy"], refresh_only=params["refresh_only"])
     options = expand_targets(inputs, None, options)
     session = build_session(console, params, params["namespace"])

@@ -27,28 +27,10 @@ from catalogctl.providers.kubernetes.mappings import (
     MappingObservation,
     MappingPatch,
 )
-from catalogctl.providers.kubernetes.secrets import BindingSecretWrite, SecretObservation
+from catalogctl.providers.kubernetes.secrets import SecretObservation
 from catalogctl.providers.kubernetes.statemark import StateMark
 
-__all__ = ["ClusterTarget", "GroupsSecretWrites"]
-
-
-@runtime_checkable
-class GroupsSecretWrites(Protocol):
-    """A target that writes many binding Secrets faster in one call than one by one.
-
-    :class:`~catalogctl.providers.kubernetes.directory.DirectoryCluster` is
-    one (its files share fsyncs); the engine then hands it the Secrets that
-    become due together in one worker-thread trip.  The API server has no
-    such call, so :class:`~catalogctl.providers.kubernetes.kube.KubeCluster`
-    keeps one request per Secret, several at a time.
-    """
-
-    def write_binding_secrets(
-        self, writes: Sequence[BindingSecretWrite]
-    ) -> list[SecretObservation | Exception]:
-        """Like ``write_binding_secret`` for each; per write, its observation or its error."""
-        ...
+__all__ = ["ClusterTarget"]
 
 
 @runtime_checkable

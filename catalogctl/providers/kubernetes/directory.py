@@ -16,13 +16,6 @@ are created with mode 0600 and a warning is logged once per directory.  Every
 write goes to a temporary file in the same directory, is fsync'd and renamed
 into place, so a crash never leaves a half-written object.  A lock per object
 serialises read-modify-write sequences on it from the engine's threads.
-Binding Secrets (a thousand in a large apply) are written in groups
-(:class:`~catalogctl.providers.kubernetes.filewrites.GroupCommit`, at most two
-batches at a time, one fsync per directory per batch) rather than each on its
-own thread.  Files are written by :func:`dump_yaml` and read through libyaml
-when PyYAML has it, and paths are plain strings: this code runs on worker
-threads during an apply, and every microsecond of its Python is GIL time the
-event loop waits for.
 """
 
 from __future__ import annotations
@@ -34,7 +27,6 @@ import os
 import stat
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -43,12 +35,7 @@ import yaml
 from catalogctl.errors import ClusterError
 from catalogctl.model.names import dns1123_label_error, dns1123_subdomain_error
 from catalogctl.providers.kubernetes.access import Access
-from catalogctl.providers.kubernetes.filewrites import (
-    GroupCommit,
-    TempFile,
-    atomic_write,
-    fsync_directory,
-)
+from catalogctl.providers.kubernetes.filewrites import atomic_write
 from catalogctl.providers.kubernetes.mappings import (
     POD_SPEC_PATHS,
     MappingEntries,
@@ -60,7 +47,6 @@ from catalogctl.providers.kubernetes.mappings import (
     plan_remove,
 )
 from catalogctl.providers.kubernetes.secrets import (
-    BindingSecretWrite,
     SecretObservation,
     check_owner,
     decode_data,
@@ -69,31 +55,13 @@ from catalogctl.providers.kubernetes.secrets import (
     secret_manifest,
 )
 from catalogctl.providers.kubernetes.statemark import StateMark
-from catalogctl.providers.kubernetes.yamltext import dump_yaml
 
 __all__ = ["DirectoryCluster"]
 
 logger = logging.getLogger(__name__)
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-@dataclass(eq=False)
-class _SecretWrite:
-    """One binding Secret to write, and what became of it."""
-
-    path: str
-    namespace: str
-    name: str
-    owner: str
-    data: Mapping[str, bytes]
-    mark: StateMark | None = None
-    result: SecretObservation | None = None
-    error: Exception | None = None
-
-
-def _write_error(path: str, error: OSError) -> ClusterError:
-    return ClusterError(f"write {path}: {error.strerror}")
+_Dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 class DirectoryCluster:
@@ -112,7 +80,6 @@ class DirectoryCluster:
         #: directories under the root found to be real directories (not links)
         self._real_dirs: set[str] = set()
         self._plaintext_warned = False
-        self._secret_writes = GroupCommit(self._write_secrets, key=lambda job: job.path)
 
     @property
     def description(self) -> str:
@@ -205,7 +172,8 @@ class DirectoryCluster:
     def _write(self, path: str, kind: str, obj: Mapping[str, Any]) -> None:
         mode = 0o600 if kind == "Secret" else 0o644
         try:
-            atomic_write(path, dump_yaml(obj).encode("utf-8"), mode, self._made_dirs)
+            text = yaml.dump(dict(obj), Dumper=_Dumper, sort_keys=False, default_flow_style=False)
+            atomic_write(path, text.encode("utf-8"), mode, self._made_dirs)
         except OSError as e:
             raise ClusterError(f"write {path}: {e.strerror}") from None
 
@@ -251,111 +219,33 @@ class DirectoryCluster:
         data: Mapping[str, bytes],
         mark: StateMark | None = None,
     ) -> SecretObservation:
-        """Write one binding Secret; concurrent callers' writes are grouped (see filewrites)."""
-        write = BindingSecretWrite(namespace, name, data, owner, mark)
-        result = self.write_binding_secrets([write])[0]
-        if isinstance(result, Exception):
-            raise result
-        return result
+        """Create or update a binding Secret ``owner`` owns; unchanged content is not rewritten.
 
-    def write_binding_secrets(
-        self, writes: Sequence[BindingSecretWrite]
-    ) -> list[SecretObservation | Exception]:
-        """Write several binding Secrets in as few batches as the other writers allow."""
-        results: list[SecretObservation | Exception | None] = [None] * len(writes)
-        jobs: list[tuple[int, _SecretWrite]] = []
-        for i, w in enumerate(writes):
-            try:
-                path = self._path(w.namespace, "Secret", w.name)
-            except ClusterError as e:
-                results[i] = e
-                continue
-            jobs.append((i, _SecretWrite(path, w.namespace, w.name, w.owner, w.data, w.mark)))
-        escaped = self._secret_writes.run_many([job for _, job in jobs])
-        for (i, job), failure in zip(jobs, escaped, strict=True):
-            if failure is not None:
-                if not isinstance(failure, Exception):
-                    raise failure
-                results[i] = failure
-            elif job.error is not None:
-                results[i] = job.error
-            else:
-                assert job.result is not None
-                results[i] = job.result
-        return [r for r in results if r is not None]
-
-    def _write_secrets(self, jobs: Sequence[_SecretWrite]) -> None:
-        """Write a batch of Secrets (distinct files): temp files, fsyncs, renames, dirs."""
-        with contextlib.ExitStack() as held:
-            pending: list[tuple[_SecretWrite, TempFile, SecretObservation]] = []
-            for job in jobs:
-                held.enter_context(self._locked(job.path))
-                try:
-                    prepared = self._prepare_secret(job)
-                except OSError as e:
-                    job.error = _write_error(job.path, e)
-                    continue
-                except Exception as e:  # this job's own failure (ownership, bad YAML, ...)
-                    job.error = e
-                    continue
-                if prepared is not None:
-                    pending.append((job, *prepared))
-            synced: list[tuple[_SecretWrite, TempFile, SecretObservation]] = []
-            try:
-                for job, temp, after in pending:
-                    try:
-                        temp.sync()
-                        temp.install()
-                    except OSError as e:
-                        temp.discard()
-                        job.error = _write_error(job.path, e)
-                        continue
-                    synced.append((job, temp, after))
-            finally:
-                for _, temp, _ in pending:
-                    if temp.fd is not None:  # not reached: an unexpected error above
-                        temp.discard()
-            directories = {os.path.dirname(job.path) for job, _, _ in synced}
-            broken: dict[str, OSError] = {}
-            for directory in directories:
-                try:
-                    fsync_directory(directory)
-                except OSError as e:
-                    broken[directory] = e
-            for job, _, after in synced:
-                failed = broken.get(os.path.dirname(job.path))
-                if failed is not None:
-                    job.error = _write_error(job.path, failed)
-                    continue
-                job.result = after
-                logger.info(
-                    "wrote Secret %s/%s for %s to %s", job.namespace, job.name, job.owner, self.root
+        ``mark`` (the state this run writes for) is recorded on the Secret.
+        """
+        path = self._path(namespace, "Secret", name)
+        with self._locked(path):
+            current = self._read_at(path, namespace, "Secret", name)
+            if current is not None:
+                check_owner(
+                    "Secret",
+                    namespace,
+                    name,
+                    current.get("metadata") or {},
+                    owner,
+                    "overwrite",
+                    mark,
                 )
-
-    def _prepare_secret(self, job: _SecretWrite) -> tuple[TempFile, SecretObservation] | None:
-        """Check ownership and write the temp file; None when the Secret is already as wanted."""
-        namespace, name = job.namespace, job.name
-        current = self._read_at(job.path, namespace, "Secret", name)
-        if current is not None:
-            check_owner(
-                "Secret",
-                namespace,
-                name,
-                current.get("metadata") or {},
-                job.owner,
-                "overwrite",
-                job.mark,
-            )
-        body = secret_manifest(namespace, name, job.owner, job.data, base=current, mark=job.mark)
-        body["metadata"].pop("resourceVersion", None)
-        if current is not None:
-            before = observation_of(namespace, name, current)
-            if before.data_sha256 == secret_data_digest(job.data) and current == body:
-                job.result = before
-                return None
-        self._warn_plaintext()
-        temp = TempFile.write(job.path, dump_yaml(body).encode("utf-8"), 0o600, self._made_dirs)
-        return temp, observation_of(namespace, name, body)
+            body = secret_manifest(namespace, name, owner, data, base=current, mark=mark)
+            body["metadata"].pop("resourceVersion", None)
+            if current is not None:
+                before = observation_of(namespace, name, current)
+                if before.data_sha256 == secret_data_digest(data) and current == body:
+                    return before
+            self._warn_plaintext()
+            self._write(path, "Secret", body)
+        logger.info("wrote Secret %s/%s for %s to %s", namespace, name, owner, self.root)
+        return observation_of(namespace, name, body)
 
     def delete_binding_secret(self, *, namespace: str, name: str, owner: str) -> bool:
         path = self._path(namespace, "Secret", name)

@@ -18,7 +18,7 @@ from typing import Any
 from catalogctl.model.bindings import SecretTransform
 from catalogctl.model.podmappings import PodMapping
 from catalogctl.providers.kubernetes.access import Access
-from catalogctl.providers.kubernetes.cluster import ClusterTarget, GroupsSecretWrites
+from catalogctl.providers.kubernetes.cluster import ClusterTarget
 from catalogctl.providers.kubernetes.connection import KubeOptions
 from catalogctl.providers.kubernetes.mappings import (
     MappingObservation,
@@ -26,11 +26,7 @@ from catalogctl.providers.kubernetes.mappings import (
     mapping_entries,
     read_records,
 )
-from catalogctl.providers.kubernetes.secrets import (
-    BindingSecretWrite,
-    SecretObservation,
-    build_secret_data,
-)
+from catalogctl.providers.kubernetes.secrets import SecretObservation, build_secret_data
 from catalogctl.providers.kubernetes.sources import ChainSecretSource
 from catalogctl.providers.kubernetes.statemark import StateMark
 
@@ -43,9 +39,6 @@ class Cluster:
     def __init__(self, target: ClusterTarget, sources: ChainSecretSource | None = None) -> None:
         self.target = target
         self.sources = sources or ChainSecretSource.standard(target)
-        # A runtime Protocol check inspects the target's attributes each time
-        # (a few microseconds); the engine asks once per Secret it writes.
-        self._grouping: tuple[ClusterTarget, bool] | None = None
         #: the state this run writes for: recorded on every object written
         self.mark: StateMark | None = None
 
@@ -114,45 +107,6 @@ class Cluster:
         )
         assert obs.data_sha256 is not None
         return obs.data_sha256
-
-    @property
-    def groups_secret_writes(self) -> bool:
-        """Whether :meth:`write_binding_secrets` is faster than one call per Secret."""
-        target = self.target
-        if self._grouping is None or self._grouping[0] is not target:
-            self._grouping = (target, isinstance(target, GroupsSecretWrites))
-        return self._grouping[1]
-
-    def write_binding_secrets(self, writes: Sequence[BindingSecretWrite]) -> list[str | Exception]:
-        """Create or update several Secrets; per write, the digest of its data or its error."""
-        if self.groups_secret_writes:
-            assert isinstance(self.target, GroupsSecretWrites)
-            observed = self.target.write_binding_secrets(
-                [w._replace(mark=self.mark) for w in writes]
-            )
-        else:
-            observed = []
-            for w in writes:
-                try:
-                    observed.append(
-                        self.target.write_binding_secret(
-                            namespace=w.namespace,
-                            name=w.name,
-                            owner=w.owner,
-                            data=w.data,
-                            mark=self.mark,
-                        )
-                    )
-                except Exception as e:  # each write's error is its own
-                    observed.append(e)
-        results: list[str | Exception] = []
-        for obs in observed:
-            if isinstance(obs, Exception):
-                results.append(obs)
-            else:
-                assert obs.data_sha256 is not None
-                results.append(obs.data_sha256)
-        return results
 
     def delete_binding_secret(self, namespace: str, name: str, owner: str) -> None:
         self.target.delete_binding_secret(namespace=namespace, name=name, owner=owner)

@@ -24,7 +24,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Final, NamedTuple
+from typing import Any, Final
 
 from catalogctl.errors import ClusterError, OwnershipError, ProviderError
 from catalogctl.model.bindings import SecretTransform
@@ -45,7 +45,6 @@ __all__ = [
     "MANAGED_BY_LABEL",
     "MANAGED_BY_VALUE",
     "OWNER_ANNOTATION",
-    "BindingSecretWrite",
     "MissingSecretError",
     "SecretObservation",
     "SecretTransformError",
@@ -332,18 +331,6 @@ def check_secret_keys(credentials: Mapping[Any, Any], binding: str = "") -> None
             f"renameKey: {{from: {json.dumps(shown)}, to: <a valid key>}} "
             "(the binding itself is kept)"
         )
-
-
-class BindingSecretWrite(NamedTuple):
-    """One binding Secret to create or update (see ``write_binding_secrets``)."""
-
-    namespace: str
-    name: str
-    data: Mapping[str, bytes]
-    #: the binding address that owns the Secret
-    owner: str
-    #: the state this run writes for (recorded on the Secret)
-    mark: StateMark | None = None
 
 
 def secret_data_digest(data: Mapping[str, bytes]) -> str:

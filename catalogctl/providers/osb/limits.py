@@ -12,13 +12,6 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from contextvars import ContextVar
-
-#: Called each time the current task takes a request slot, just before its
-#: request is written.  The engine sets it per step to learn when a step's
-#: first request is under way without threading a callback through every
-#: client method (see the engine's admission of steps).
-on_slot_taken: ContextVar[Callable[[], None] | None] = ContextVar("on_slot_taken", default=None)
 
 
 class TokenBucket:
@@ -105,9 +98,6 @@ class RequestLimiter:
         self.in_flight += 1
         self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         held = Slot(self)
-        hook = on_slot_taken.get()
-        if hook is not None:
-            hook()
         try:
             yield held
         finally:

@@ -1,0 +1,88 @@
+"""The binding Secret at plan time: one per resolved binding; observed in the cluster."""
+
+from __future__ import annotations
+
+import asyncio
+
+from catalogctl.engine.handlers.base import (
+    ApplyContext,
+    ObserveContext,
+    ResolveContext,
+    spec_checksum,
+)
+from catalogctl.model.address import Address
+from catalogctl.model.bindings import SecretTransform, ServiceBinding
+from catalogctl.plan.inputs import DesiredResource, ObservedResource
+from catalogctl.plan.model import Change
+from catalogctl.plan.payloads import SecretPayload
+from catalogctl.state.models import ResourceState
+
+
+class SecretHandler:
+    kind = "Secret"
+
+    async def resolve(self, ctx: ResolveContext) -> None:
+        for res, binding in ctx.desired.of_type(ServiceBinding):
+            address = str(res.address)
+            if address not in ctx.out.desired:
+                continue  # the binding did not resolve: its problem is reported
+            ns = res.address.namespace
+            name = binding.effective_secret_name
+            secret = str(Address(self.kind, ns, name))
+            transforms = [
+                t.model_dump(by_alias=True, exclude_none=True, mode="json")
+                for t in binding.spec.secret_transforms
+            ]
+            checksum = spec_checksum(transforms)
+            ctx.out.desired[secret] = DesiredResource(
+                secret,
+                self.kind,
+                {"namespace": ns, "name": name, "type": "Opaque"},
+                depends_on=(address,),
+                checksum=checksum,
+                producer=address,
+            )
+            payload = SecretPayload(address, tuple(transforms), checksum)
+            ctx.out.private[secret] = payload.to_private()
+
+    async def observe(self, res: ResourceState, ctx: ObserveContext) -> ObservedResource | None:
+        _, ns, name = res.address.split("/")
+        seen = await asyncio.to_thread(ctx.cluster.observe_binding_secret, ns, name)
+        if not seen.exists:
+            return ObservedResource(res.address, False, detail="the Secret no longer exists")
+        return ObservedResource(res.address, True, content_hash=seen.data_hash)
+
+    async def apply(self, change: Change, ctx: ApplyContext) -> None:
+        payload = SecretPayload.from_private(change.private)
+        _, ns, name = change.address.split("/")
+        transforms = [SecretTransform.model_validate(t) for t in payload.transforms]
+        async with ctx.progress.step(change.address, "write"):
+            credentials = await ctx.broker.credentials_for(payload.binding)
+            # addKeysFrom reads other Secrets from the cluster: a blocking call.
+            data = await asyncio.to_thread(
+                ctx.cluster.build_secret_data, ns, credentials, transforms, payload.binding
+            )
+            digest = await asyncio.to_thread(
+                ctx.cluster.write_binding_secret, ns, name, data, payload.binding
+            )
+        await ctx.persist(
+            ResourceState(
+                address=change.address,
+                kind=self.kind,
+                depends_on=change.depends_on,
+                attributes={
+                    "binding": payload.binding,
+                    "checksum": payload.checksum,
+                    "data_hash": digest,
+                    "keys": sorted(data),
+                    "display": {"namespace": ns, "name": name, "type": "Opaque"},
+                },
+            )
+        )
+
+    async def destroy(self, change: Change, prior: ResourceState, ctx: ApplyContext) -> None:
+        _, ns, name = change.address.split("/")
+        owner = str(prior.attributes.get("binding", ""))
+        async with ctx.progress.step(change.address, "delete"):
+            await asyncio.to_thread(ctx.cluster.delete_binding_secret, ns, name, owner)
+        await ctx.persist(change.address)

@@ -1,0 +1,162 @@
+"""Typed private payloads: what apply needs about a change beyond what the plan shows.
+
+A payload travels in ``Change.private`` as a plain mapping, so a saved plan
+stays JSON; handlers build it with ``to_private`` at resolution and read it
+back with ``from_private`` at apply, and never index the mapping by string
+keys themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class SecretPayload:
+    """A binding Secret: the binding whose credentials fill it, and how they are transformed."""
+
+    binding: str
+    #: the binding's secretTransforms, as written (JSON)
+    transforms: tuple[Mapping[str, Any], ...]
+    checksum: str
+
+    def to_private(self) -> dict[str, Any]:
+        return {
+            "binding": self.binding,
+            "transforms": list(self.transforms),
+            "checksum": self.checksum,
+        }
+
+    @classmethod
+    def from_private(cls, private: Mapping[str, Any]) -> SecretPayload:
+        return cls(str(private["binding"]), tuple(private["transforms"]), str(private["checksum"]))
+
+
+@dataclass(frozen=True)
+class MappingPayload:
+    """A PodMapping: its spec, the Secret it maps, and the workload it patches."""
+
+    #: the PodMapping object, as written (JSON)
+    spec: Mapping[str, Any]
+    secret_name: str
+    checksum: str
+    #: ``Kind/name`` of the workload
+    target: str
+
+    def to_private(self) -> dict[str, Any]:
+        return {
+            "spec": self.spec,
+            "secret_name": self.secret_name,
+            "checksum": self.checksum,
+            "target": self.target,
+        }
+
+    @classmethod
+    def from_private(cls, private: Mapping[str, Any]) -> MappingPayload:
+        return cls(
+            private["spec"],
+            str(private["secret_name"]),
+            str(private["checksum"]),
+            str(private["target"]),
+        )
+
+
+@dataclass(frozen=True)
+class InstancePayload:
+    """A ServiceInstance: its spec, its broker, and what the resolved plan said."""
+
+    #: the ServiceInstance object, as written (JSON)
+    spec: Mapping[str, Any]
+    #: the broker's connection record (no credentials); None if the broker is not configured
+    broker: Mapping[str, Any] | None
+    service_id: str
+    plan_id: str
+    maximum_polling_duration: float | None
+    instances_retrievable: bool
+    bindings_retrievable: bool
+    maintenance_info: str | None
+    external_id: str | None
+    parameters_checksum: str
+    #: the parameter keys whose values come from Secrets now (None in plans saved before)
+    sensitive_keys: tuple[str, ...] | None = None
+
+    def to_private(self) -> dict[str, Any]:
+        return {
+            "spec": self.spec,
+            "broker": self.broker,
+            "service_id": self.service_id,
+            "plan_id": self.plan_id,
+            "maximum_polling_duration": self.maximum_polling_duration,
+            "instances_retrievable": self.instances_retrievable,
+            "bindings_retrievable": self.bindings_retrievable,
+            "maintenance_info": self.maintenance_info,
+            "external_id": self.external_id,
+            "parameters_checksum": self.parameters_checksum,
+            "sensitive_keys": _listed(self.sensitive_keys),
+        }
+
+    @classmethod
+    def from_private(cls, private: Mapping[str, Any]) -> InstancePayload:
+        return cls(
+            spec=private["spec"],
+            broker=private.get("broker"),
+            service_id=str(private["service_id"]),
+            plan_id=str(private["plan_id"]),
+            maximum_polling_duration=private.get("maximum_polling_duration"),
+            instances_retrievable=bool(private.get("instances_retrievable")),
+            bindings_retrievable=bool(private.get("bindings_retrievable")),
+            maintenance_info=private.get("maintenance_info"),
+            external_id=private.get("external_id"),
+            parameters_checksum=str(private.get("parameters_checksum") or ""),
+            sensitive_keys=_keys(private.get("sensitive_keys")),
+        )
+
+
+@dataclass(frozen=True)
+class BindingPayload:
+    """A ServiceBinding: its spec, its instance, and what the instance's plan said."""
+
+    #: the ServiceBinding object, as written (JSON)
+    spec: Mapping[str, Any]
+    #: the instance's address
+    instance: str
+    checksum: str
+    parameters_checksum: str
+    bindings_retrievable: bool
+    maximum_polling_duration: float | None
+    #: the parameter keys whose values come from Secrets now (None in plans saved before)
+    sensitive_keys: tuple[str, ...] | None = None
+
+    def to_private(self) -> dict[str, Any]:
+        return {
+            "spec": self.spec,
+            "instance": self.instance,
+            "checksum": self.checksum,
+            "parameters_checksum": self.parameters_checksum,
+            "bindings_retrievable": self.bindings_retrievable,
+            "maximum_polling_duration": self.maximum_polling_duration,
+            "sensitive_keys": _listed(self.sensitive_keys),
+        }
+
+    @classmethod
+    def from_private(cls, private: Mapping[str, Any]) -> BindingPayload:
+        return cls(
+            spec=private["spec"],
+            instance=str(private["instance"]),
+            checksum=str(private.get("checksum") or ""),
+            parameters_checksum=str(private.get("parameters_checksum") or ""),
+            bindings_retrievable=bool(private.get("bindings_retrievable")),
+            maximum_polling_duration=private.get("maximum_polling_duration"),
+            sensitive_keys=_keys(private.get("sensitive_keys")),
+        )
+
+
+
+def _listed(keys: tuple[str, ...] | None) -> list[str] | None:
+    return list(keys) if keys is not None else None
+
+
+def _keys(value: Any) -> tuple[str, ...] | None:
+    return tuple(str(k) for k in value) if isinstance(value, list) else None
