@@ -24,6 +24,8 @@ class Inputs:
 
     desired: Desired
     graph: ResourceGraph
+    #: The ``-f`` arguments it was read from, to name them in messages.
+    sources: tuple[str, ...] = ()
 
 
 def _restriction_problems(desired: Desired) -> list[Problem]:
@@ -67,8 +69,9 @@ def load_inputs(
 
     ``paths`` may be :class:`Sources` a command started reading ahead.
     """
+    names = paths.paths if isinstance(paths, Sources) else tuple(paths)
     with gc_paused():  # allocation-heavy and acyclic: see gc_paused
-        documents, problems = paths.result() if isinstance(paths, Sources) else read_sources(paths)
+        documents, problems = paths.result() if isinstance(paths, Sources) else read_sources(names)
         desired, more = load_documents(documents, default_namespace, strict_kinds)
         problems.extend(more)
         problems.extend(_restriction_problems(desired))
@@ -76,4 +79,4 @@ def load_inputs(
         problems.extend(cycles)
     if problems:
         raise ValidationFailed(problems)
-    return Inputs(desired, graph)
+    return Inputs(desired, graph, names)

@@ -19,6 +19,7 @@ from typing import Any, TextIO, TypeVar
 from catalogctl.engine.brokers import Brokers, BrokerSettings
 from catalogctl.engine.cyclegc import cycle_collection_paused
 from catalogctl.engine.executor import Applier, ApplyOptions, summarize
+from catalogctl.engine.guards import check_not_emptied
 from catalogctl.engine.inputs import Inputs
 from catalogctl.engine.interrupts import Interrupts
 from catalogctl.engine.ownership import check_ownership, claims_of
@@ -156,6 +157,7 @@ class Session:
             return self._planned(inputs, state, options, refresh)
         with self.locked("plan"):
             state = self._read()
+            check_not_emptied(inputs, state, options)
             return self._planned(inputs, state, options, refresh)
 
     def apply(
@@ -183,6 +185,7 @@ class Session:
                     preflight(needs_of_plan(saved, state), self.cluster, self.backend)
                 plan = saved
             else:
+                check_not_emptied(inputs, state, options)
                 if not options.refresh_only:
                     desired = inputs.desired if inputs is not None else None
                     needs = needs_of_desired(desired, state, destroy=options.destroy)

@@ -20,6 +20,7 @@ from catalogctl.model.desired import (
     field_path,
 )
 from catalogctl.model.instances import ServiceInstance
+from catalogctl.model.lists import unpack_lists
 from catalogctl.model.podmappings import PodMapping
 from catalogctl.model.source import Document, read_sources
 from catalogctl.model.suggest import suggest
@@ -305,11 +306,14 @@ def _duplicate_key_problems(doc: Document, label: str) -> list[Problem]:
 def load_documents(
     documents: Iterable[Document], default_namespace: str = "default", strict_kinds: bool = False
 ) -> tuple[Desired, list[Problem]]:
-    """Build a :class:`Desired` from parsed documents; problems are returned, not raised."""
+    """Build a :class:`Desired` from parsed documents; problems are returned, not raised.
+
+    ``kind: List`` and typed ``*List`` documents count as their items.
+    """
     desired = Desired(default_namespace)
     problems: list[Problem] = []
     first_seen: dict[Address, Document] = {}
-    for doc in documents:
+    for doc in unpack_lists(documents):
         model, found = _classify(doc, desired, strict_kinds)
         problems.extend(found)
         if doc.duplicate_keys:
