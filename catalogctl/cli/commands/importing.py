@@ -1,24 +1,14 @@
-"""``catalogctl import``: adopt a service instance or binding that already exists.
+"""``catalogctl import``: adopt service instances and bindings that already exist.
 
-Migrating from Service Catalog (or recovering after ``state rm``) means
-taking over broker resources catalogctl did not create.  Import records one
-in state under the address it has in the desired YAML, with exactly the
-attribute layout apply writes, so that the next plan treats it like anything
-catalogctl provisioned itself: no change when it matches the configuration,
-an in-place update when its live parameters differ, never a second provision.
-
-Before recording, the broker is asked (when its catalog says it can answer
-``GET`` for the resource) whether it knows the id and on which plan; a wrong
-id or a different plan is refused here rather than discovered by a failing
-apply.  The only broker calls are GETs; the state change goes through the
-journal under the lock, like any apply step.
+``import ADDR ID`` adopts one; ``import -f FILES`` (no arguments) adopts every
+instance and binding whose manifest carries ``spec.externalID``, instances
+first.  The records are built by :mod:`catalogctl.engine.adoption`; the state
+change goes through the journal under the lock, like any apply step.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -27,220 +17,60 @@ from catalogctl.cli.console import Console, console_of
 from catalogctl.cli.options import input_options, run_options
 
 if TYPE_CHECKING:
-    from catalogctl.engine.brokers import BrokerRecord, Brokers
+    from catalogctl.engine.adoption import Imported
     from catalogctl.engine.inputs import Inputs
-    from catalogctl.engine.planner import Resolution
     from catalogctl.engine.session import Session
-    from catalogctl.state.models import ResourceState, State
+    from catalogctl.model.address import Address
+    from catalogctl.state.models import State
 
 _KINDS = ("ServiceInstance", "ServiceBinding")
 
 
-@dataclass(frozen=True)
-class Imported:
-    """The resource to record, and what to tell the user about it."""
+def _external_ids(inputs: Inputs) -> list[tuple[str, str]]:
+    """(address, spec.externalID) of every instance, then every binding, that carries one."""
+    from catalogctl.model.bindings import ServiceBinding
+    from catalogctl.model.instances import ServiceInstance
 
-    resource: ResourceState
-    notes: tuple[str, ...] = ()
+    instances = [(res, i.spec.external_id) for res, i in inputs.desired.of_type(ServiceInstance)]
+    bindings = [(res, b.spec.external_id) for res, b in inputs.desired.of_type(ServiceBinding)]
+    return [(str(res.address), osb_id) for res, osb_id in (*instances, *bindings) if osb_id]
 
 
-def _check_not_tracked(state: State, address: str, field: str, osb_id: str) -> None:
-    """Refuse an id that state already tracks: two addresses for one broker resource
-    would make destroy delete it twice and plans fight over it."""
+def _check_manifest_id(inputs: Inputs, address: Address, osb_id: str) -> None:
+    """Refuse an ID that contradicts the manifest's own ``spec.externalID``."""
     from catalogctl.errors import UsageError
+    from catalogctl.model.bindings import ServiceBinding
+    from catalogctl.model.instances import ServiceInstance
 
-    if address in state.resources:
+    res = inputs.desired.get(address)
+    if res is None:
         raise UsageError(
-            f"{address} is already in the state; to adopt another id, "
-            f"`catalogctl state rm {address}` first"
+            f"cannot import {address}: it is not in the desired state (-f); "
+            "add it to the YAML first, so catalogctl knows how it should look"
         )
-    for other in state.resources.values():
-        if getattr(other, field) == osb_id and other.kind == address.split("/", 1)[0]:
-            raise UsageError(
-                f"{field.replace('_', ' ')} {osb_id} is already tracked as {other.address}"
-            )
-
-
-def _broker_error(address: str, subject: str, outcome: Any) -> Exception:
-    """The error for a GET that did not return the resource (``subject``: what was asked for)."""
-    from catalogctl.errors import BrokerError, UsageError
-    from catalogctl.providers.osb.outcomes import NotFound, describe
-
-    if isinstance(outcome, NotFound):
-        return UsageError(f"cannot import {address}: the broker does not know {subject} (404)")
-    return BrokerError(f"cannot import {address}: GET {subject} failed: {describe(outcome)}")
-
-
-async def _import_instance(
-    address: str, osb_id: str, resolution: Resolution, brokers: Brokers
-) -> Imported:
-    from catalogctl.engine.brokers import BrokerRecord
-    from catalogctl.errors import UsageError
-    from catalogctl.providers.osb.outcomes import Done
-    from catalogctl.state.models import ResourceState, ResourceStatus
-
-    desired = resolution.desired[address]
-    p = resolution.private[address]
-    if not isinstance(p.get("broker"), Mapping):
+    obj = res.obj
+    assert isinstance(obj, ServiceInstance | ServiceBinding)
+    written = obj.spec.external_id
+    if written and written != osb_id:
+        pos = res.position(("spec", "externalID"))
         raise UsageError(
-            f"cannot import {address}: its broker {desired.attributes.get('broker')} "
-            "is not in the configuration"
+            f"cannot import {address} as {osb_id}: its manifest "
+            f"({pos.file}:{pos.line}) sets spec.externalID {written}; "
+            "import that id, or correct the manifest"
         )
-    record = BrokerRecord.from_dict(p["broker"])
-    notes: list[str] = []
-    dashboard_url: str | None = None
-    if p.get("instances_retrievable"):
-        outcome = await brokers.client(record).get_instance(
-            osb_id, service_id=p["service_id"], plan_id=p["plan_id"]
-        )
-        if not isinstance(outcome, Done) or not isinstance(outcome.body, Mapping):
-            raise _broker_error(address, f"instance {osb_id}", outcome)
-        body = outcome.body
-        _check_same(
-            address,
-            "service",
-            body.get("service_id"),
-            p["service_id"],
-            desired.attributes.get("class"),
-        )
-        _check_same(
-            address, "plan", body.get("plan_id"), p["plan_id"], desired.attributes.get("plan")
-        )
-        url = body.get("dashboard_url")
-        dashboard_url = url if isinstance(url, str) and url else None
-        live = body.get("parameters")
-        if isinstance(live, Mapping):
-            differ = sorted(k for k, v in desired.parameters.items() if k in live and live[k] != v)
-            if differ:
-                notes.append(
-                    "parameters at the broker differ from the configuration "
-                    f"({', '.join(differ)}); the next plan shows the update"
-                )
-    else:
-        notes.append(
-            "the broker cannot return instances (instances_retrievable is false), so "
-            f"catalogctl could not check that instance {osb_id} exists or uses plan "
-            f"{desired.attributes.get('plan')!r}"
-        )
-    display = {
-        "class": desired.attributes.get("class"),
-        "plan": desired.attributes.get("plan"),
-        "update_requests": desired.update_requests,
-    }
-    resource = ResourceState(
-        address=address,
-        kind="ServiceInstance",
-        status=ResourceStatus.READY,
-        broker=record.address,
-        service_id=p["service_id"],
-        plan_id=p["plan_id"],
-        instance_id=osb_id,
-        parameters=dict(desired.parameters),
-        sensitive_parameter_keys=desired.sensitive_parameter_keys,
-        parameters_checksum=p.get("parameters_checksum") or None,
-        dashboard_url=dashboard_url,
-        maintenance_info_version=p.get("maintenance_info"),
-        depends_on=desired.depends_on,
-        attributes={
-            "broker_record": record.to_dict(),
-            "instances_retrievable": bool(p.get("instances_retrievable")),
-            "bindings_retrievable": bool(p.get("bindings_retrievable")),
-            "update_requests": desired.update_requests,
-            "maximum_polling_duration": p.get("maximum_polling_duration"),
-            "display": display,
-        },
-    )
-    return Imported(resource, tuple(notes))
-
-
-def _check_same(address: str, what: str, live: Any, wanted: str, name: Any) -> None:
-    from catalogctl.errors import UsageError
-
-    if isinstance(live, str) and live and live != wanted:
-        raise UsageError(
-            f"cannot import {address}: the instance uses {what} id {live!r} at the broker, but the "
-            f"configuration asks for {what} {name!r} ({wanted}); import it under a resource with "
-            f"that {what}, or change it after import"
-        )
-
-
-async def _import_binding(
-    address: str, osb_id: str, state: State, resolution: Resolution, brokers: Brokers
-) -> Imported:
-    from catalogctl.engine.brokers import BrokerRecord
-    from catalogctl.errors import UsageError
-    from catalogctl.providers.osb.outcomes import Done
-    from catalogctl.state.models import ResourceState, ResourceStatus, checksum
-
-    desired = resolution.desired[address]
-    p = resolution.private[address]
-    instance_address = str(p["instance"])
-    inst = state.get(instance_address)
-    if inst is None or inst.status is not ResourceStatus.READY or not inst.instance_id:
-        raise UsageError(
-            f"cannot import {address}: its instance {instance_address} must be in the state "
-            f"first (`catalogctl import {instance_address} INSTANCE_ID`)"
-        )
-    record_data = inst.attributes.get("broker_record")
-    if not isinstance(record_data, Mapping):
-        raise UsageError(
-            f"cannot import {address}: state does not record the broker of {instance_address}"
-        )
-    record: BrokerRecord = BrokerRecord.from_dict(record_data)
-    notes: list[str] = []
-    credentials_hash: str | None = None
-    if p.get("bindings_retrievable"):
-        outcome = await brokers.client(record).get_binding(
-            inst.instance_id, osb_id, service_id=inst.service_id, plan_id=inst.plan_id
-        )
-        if not isinstance(outcome, Done) or not isinstance(outcome.body, Mapping):
-            raise _broker_error(
-                address, f"binding {osb_id} of instance {inst.instance_id}", outcome
-            )
-        credentials = outcome.body.get("credentials")
-        # Only a digest is kept, to notice rotation later; the body is dropped here.
-        credentials_hash = checksum(dict(credentials)) if isinstance(credentials, Mapping) else None
-        notes.append(
-            f"the next apply writes Secret {desired.attributes.get('secret_name')} "
-            "with credentials read from the broker again"
-        )
-    else:
-        notes.append(
-            "the broker cannot return this binding's credentials (bindings_retrievable is "
-            f"false), so catalogctl could not check that binding {osb_id} exists, and the "
-            f"next apply must replace it to write Secret {desired.attributes.get('secret_name')}"
-        )
-    resource = ResourceState(
-        address=address,
-        kind="ServiceBinding",
-        status=ResourceStatus.READY,
-        broker=record.address,
-        service_id=inst.service_id,
-        plan_id=inst.plan_id,
-        instance_id=inst.instance_id,
-        binding_id=osb_id,
-        parameters=dict(desired.parameters),
-        sensitive_parameter_keys=desired.sensitive_parameter_keys,
-        parameters_checksum=p.get("parameters_checksum") or None,
-        depends_on=desired.depends_on,
-        credentials_hash=credentials_hash,
-        attributes={
-            "broker_record": record.to_dict(),
-            "checksum": p.get("checksum"),
-            "bindings_retrievable": bool(p.get("bindings_retrievable")),
-            "display": {
-                "instance": instance_address,
-                "secret_name": desired.attributes.get("secret_name"),
-            },
-        },
-    )
-    return Imported(resource, tuple(notes))
 
 
 async def _prepare(
-    session: Session, inputs: Inputs, state: State, address: str, osb_id: str
-) -> Imported:
-    """Resolve the desired state against catalogs and build the resource to record."""
+    session: Session, inputs: Inputs, state: State, wanted: list[tuple[str, str]]
+) -> list[Imported]:
+    """Resolve the desired state against catalogs and build the resources to record.
+
+    Instances come first, so a binding finds its instance's record whether it
+    is already in state or imported in the same run.  A binding Secret that
+    catalogctl already marks as this binding's is recorded as it is (its
+    digest, never its data), so the next plan does not rewrite it.
+    """
+    from catalogctl.engine.adoption import Imported, adopt_binding, adopt_instance, adopt_secret
     from catalogctl.engine.brokers import Brokers
     from catalogctl.engine.planner import resolve
     from catalogctl.errors import UsageError
@@ -248,21 +78,48 @@ async def _prepare(
     brokers = Brokers(
         session.settings, session.cluster.read_secret_key, asyncio.Semaphore(session.parallelism)
     )
+    out: list[Imported] = []
     try:
         resolution = await resolve(inputs, state, brokers, session.cluster)
-        if address not in resolution.desired:
-            raise UsageError(
-                f"cannot import {address}: it could not be resolved against the catalogs"
+        records = dict(state.resources)
+        for address, osb_id in wanted:
+            if address not in resolution.desired:
+                raise UsageError(
+                    f"cannot import {address}: it could not be resolved against the catalogs"
+                )
+            if address.startswith("ServiceInstance/"):
+                imported = await adopt_instance(address, osb_id, resolution, brokers)
+                records[address] = imported.resource
+                out.append(imported)
+                continue
+            instance = str(resolution.private[address]["instance"])
+            imported = await adopt_binding(
+                address, osb_id, records.get(instance), resolution, brokers
             )
-        if address.startswith("ServiceInstance/"):
-            return await _import_instance(address, osb_id, resolution, brokers)
-        return await _import_binding(address, osb_id, state, resolution, brokers)
+            out.append(imported)
+            secret = resolution.desired[address].attributes.get("secret_name")
+            ns = address.split("/")[1]
+            seen = await asyncio.to_thread(session.cluster.observe_binding_secret, ns, str(secret))
+            if seen.exists and seen.owner == address and seen.data_hash is not None:
+                secret_address = f"Secret/{ns}/{secret}"
+                out.append(
+                    Imported(
+                        adopt_secret(
+                            secret_address, address, resolution, seen.data_hash, list(seen.keys)
+                        ),
+                        (f"Secret {ns}/{secret} is kept as it is",),
+                    )
+                )
+        return out
     finally:
         await brokers.aclose()
 
 
 def _report(console: Console, imported: Imported) -> None:
     res = imported.resource
+    if res.kind == "Secret":
+        console.out(f"{res.address}: Import complete (kept as it is)")
+        return
     what = (
         f"instance {res.instance_id}"
         if res.kind == "ServiceInstance"
@@ -271,29 +128,28 @@ def _report(console: Console, imported: Imported) -> None:
     console.out(f"{res.address}: Import complete ({what}, plan {res.plan_id})")
     for note in imported.notes:
         console.err(f"Note: {res.address}: {note}.")
-    console.out("")
-    console.out(console.style("Import successful!", fg="green", bold=True))
-    console.out("")
-    console.out(f"{res.address} is now in the state and will be managed by catalogctl.")
-    console.out('Run "catalogctl plan" to see whether it matches the configuration.')
 
 
 @click.command("import")
-@click.argument("address", metavar="ADDR")
-@click.argument("osb_id", metavar="ID")
+@click.argument("address", metavar="[ADDR", required=False)
+@click.argument("osb_id", metavar="ID]", required=False)
 @input_options
 @run_options
 @click.pass_context
 def import_(ctx: click.Context, /, **params: Any) -> int:
-    """Adopt an existing service instance or binding by its OSB id.
+    """Adopt existing service instances and bindings by their OSB ids.
 
-    ADDR must be a ServiceInstance or ServiceBinding in the desired state
-    (-f); ID is the instance id, or for a binding the binding id (its
-    instance must be imported first). The broker is asked, read-only, whether
-    it knows the id and on which plan; a different plan is refused. Nothing
-    is created or changed at the broker. Exit codes: 0 imported, 1 error.
+    With ADDR and ID: ADDR must be a ServiceInstance or ServiceBinding in the
+    desired state (-f); ID is the instance id, or for a binding the binding id
+    (its instance must be imported first); an ID that contradicts the
+    manifest's spec.externalID is refused. Without them: every instance and
+    binding in -f that carries spec.externalID is imported, instances first.
+    The broker is asked, read-only, whether it knows each id and on which
+    plan; a different plan is refused. Nothing is created or changed at the
+    broker. Exit codes: 0 imported, 1 error.
     """
     from catalogctl.cli.session import build_session
+    from catalogctl.engine.adoption import check_not_tracked
     from catalogctl.engine.inputs import load_inputs
     from catalogctl.errors import UsageError
     from catalogctl.model.address import Address
@@ -302,38 +158,53 @@ def import_(ctx: click.Context, /, **params: Any) -> int:
     from catalogctl.cli.namespaces import resolve_namespace
 
     resolve_namespace(ctx, params)
-    osb_id: str = params["osb_id"]
-    if not osb_id.strip():
-        raise UsageError("ID must not be empty")
-    try:
-        parsed = Address.parse(params["address"], params["namespace"])
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    address = str(parsed)
-    if parsed.kind not in _KINDS:
-        raise UsageError(
-            f"cannot import {address}: only ServiceInstance and ServiceBinding addresses "
-            "can be imported (the rest is derived from them by apply)"
-        )
     inputs = load_inputs(params["filenames"], params["namespace"], params["strict_kinds"])
-    if inputs.desired.get(parsed) is None:
-        raise UsageError(
-            f"cannot import {address}: it is not in the desired state (-f); "
-            "add it to the YAML first, so catalogctl knows how it should look"
-        )
+    wanted: list[tuple[str, str]]
+    if params["address"] is None:
+        wanted = _external_ids(inputs)
+        if not wanted:
+            raise UsageError(
+                "no ServiceInstance or ServiceBinding in the input sets spec.externalID; "
+                "import one with `catalogctl import ADDR ID`"
+            )
+    else:
+        osb_id = params["osb_id"] or ""
+        if not osb_id.strip():
+            raise UsageError(
+                "ID must not be empty (import ADDR ID, or -f alone for every "
+                "manifest with spec.externalID)"
+            )
+        try:
+            parsed = Address.parse(params["address"], params["namespace"])
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        if parsed.kind not in _KINDS:
+            raise UsageError(
+                f"cannot import {parsed}: only ServiceInstance and ServiceBinding addresses "
+                "can be imported (the rest is derived from them by apply)"
+            )
+        _check_manifest_id(inputs, parsed, osb_id)
+        wanted = [(str(parsed), osb_id)]
     session = build_session(console, params, params["namespace"])
-    console.out(f'{address}: Importing from ID "{osb_id}"...')
+    for address, osb_id in wanted:
+        console.out(f'{address}: Importing from ID "{osb_id}"...')
     with session.locked("import"):
         state = session.backend.read()
-        _check_not_tracked(
-            state,
-            address,
-            "instance_id" if parsed.kind == "ServiceInstance" else "binding_id",
-            osb_id,
-        )
-        imported = asyncio.run(_prepare(session, inputs, state, address, osb_id))
+        for address, osb_id in wanted:
+            kind = address.split("/", 1)[0]
+            field = "instance_id" if kind == "ServiceInstance" else "binding_id"
+            check_not_tracked(state, address, field, osb_id)
+        imported = asyncio.run(_prepare(session, inputs, state, wanted))
         with session.backend.begin(state) as journal:
-            journal.record(imported.resource)
+            for each in imported:
+                journal.record(each.resource)
             journal.commit()
-    _report(console, imported)
+    for each in imported:
+        _report(console, each)
+    console.out("")
+    console.out(console.style("Import successful!", fg="green", bold=True))
+    console.out("")
+    names = ", ".join(each.resource.address for each in imported)
+    console.out(f"{names} now in the state and managed by catalogctl.")
+    console.out('Run "catalogctl plan" to see whether it matches the configuration.')
     return 0

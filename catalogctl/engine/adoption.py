@@ -1,0 +1,236 @@
+"""Records for adopting instances and bindings that exist at a broker already.
+
+``catalogctl import`` (one address or every manifest with ``spec.externalID``)
+and ``catalogctl migrate service-catalog`` take over broker resources
+catalogctl did not create.  Each is recorded with exactly the attribute
+layout apply writes, so the next plan treats it like anything catalogctl
+provisioned: no change when it matches the configuration, an in-place update
+when its parameters differ, never a second provision.
+
+Before recording, the broker is asked (when its catalog says it can answer
+``GET`` for the resource) whether it knows the id and on which plan; a wrong
+id or a different plan is refused here rather than discovered by a failing
+apply.  The only broker calls are GETs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from catalogctl.engine.brokers import BrokerRecord, Brokers
+from catalogctl.engine.planner import Resolution
+from catalogctl.errors import BrokerError, UsageError
+from catalogctl.providers.osb.outcomes import Done, NotFound, describe
+from catalogctl.state.models import ResourceState, ResourceStatus, State, checksum
+
+
+@dataclass(frozen=True)
+class Imported:
+    """The resource to record, and what to tell the user about it."""
+
+    resource: ResourceState
+    notes: tuple[str, ...] = ()
+
+
+def check_not_tracked(state: State, address: str, field: str, osb_id: str) -> None:
+    """Refuse an id that state already tracks: two addresses for one broker resource
+    would make destroy delete it twice and plans fight over it."""
+    if address in state.resources:
+        raise UsageError(
+            f"{address} is already in the state; to adopt another id, "
+            f"`catalogctl state rm {address}` first"
+        )
+    for other in state.resources.values():
+        if getattr(other, field) == osb_id and other.kind == address.split("/", 1)[0]:
+            raise UsageError(
+                f"{field.replace('_', ' ')} {osb_id} is already tracked as {other.address}"
+            )
+
+
+def broker_error(address: str, subject: str, outcome: Any) -> Exception:
+    """The error for a GET that did not return the resource (``subject``: what was asked for)."""
+    if isinstance(outcome, NotFound):
+        return UsageError(f"cannot import {address}: the broker does not know {subject} (404)")
+    return BrokerError(f"cannot import {address}: GET {subject} failed: {describe(outcome)}")
+
+
+async def adopt_instance(
+    address: str, osb_id: str, resolution: Resolution, brokers: Brokers
+) -> Imported:
+    """The state record of instance ``osb_id`` at ``address`` (resolved in ``resolution``)."""
+    desired = resolution.desired[address]
+    p = resolution.private[address]
+    if not isinstance(p.get("broker"), Mapping):
+        raise UsageError(
+            f"cannot import {address}: its broker {desired.attributes.get('broker')} "
+            "is not in the configuration"
+        )
+    record = BrokerRecord.from_dict(p["broker"])
+    notes: list[str] = []
+    dashboard_url: str | None = None
+    if p.get("instances_retrievable"):
+        outcome = await brokers.client(record).get_instance(
+            osb_id, service_id=p["service_id"], plan_id=p["plan_id"]
+        )
+        if not isinstance(outcome, Done) or not isinstance(outcome.body, Mapping):
+            raise broker_error(address, f"instance {osb_id}", outcome)
+        body = outcome.body
+        check_same(
+            address,
+            "service",
+            body.get("service_id"),
+            p["service_id"],
+            desired.attributes.get("class"),
+        )
+        check_same(
+            address, "plan", body.get("plan_id"), p["plan_id"], desired.attributes.get("plan")
+        )
+        url = body.get("dashboard_url")
+        dashboard_url = url if isinstance(url, str) and url else None
+        live = body.get("parameters")
+        if isinstance(live, Mapping):
+            differ = sorted(k for k, v in desired.parameters.items() if k in live and live[k] != v)
+            if differ:
+                notes.append(
+                    "parameters at the broker differ from the configuration "
+                    f"({', '.join(differ)}); the next plan shows the update"
+                )
+    else:
+        notes.append(
+            "the broker cannot return instances (instances_retrievable is false), so "
+            f"catalogctl could not check that instance {osb_id} exists or uses plan "
+            f"{desired.attributes.get('plan')!r}"
+        )
+    display = {
+        "class": desired.attributes.get("class"),
+        "plan": desired.attributes.get("plan"),
+        "update_requests": desired.update_requests,
+    }
+    resource = ResourceState(
+        address=address,
+        kind="ServiceInstance",
+        status=ResourceStatus.READY,
+        broker=record.address,
+        service_id=p["service_id"],
+        plan_id=p["plan_id"],
+        instance_id=osb_id,
+        parameters=dict(desired.parameters),
+        sensitive_parameter_keys=desired.sensitive_parameter_keys,
+        parameters_checksum=p.get("parameters_checksum") or None,
+        dashboard_url=dashboard_url,
+        maintenance_info_version=p.get("maintenance_info"),
+        depends_on=desired.depends_on,
+        attributes={
+            "broker_record": record.to_dict(),
+            "instances_retrievable": bool(p.get("instances_retrievable")),
+            "bindings_retrievable": bool(p.get("bindings_retrievable")),
+            "update_requests": desired.update_requests,
+            "maximum_polling_duration": p.get("maximum_polling_duration"),
+            "display": display,
+        },
+    )
+    return Imported(resource, tuple(notes))
+
+
+def check_same(address: str, what: str, live: Any, wanted: str, name: Any) -> None:
+
+    if isinstance(live, str) and live and live != wanted:
+        raise UsageError(
+            f"cannot import {address}: the instance uses {what} id {live!r} at the broker, but the "
+            f"configuration asks for {what} {name!r} ({wanted}); import it under a resource with "
+            f"that {what}, or change it after import"
+        )
+
+
+async def adopt_binding(
+    address: str, osb_id: str, inst: ResourceState | None, resolution: Resolution, brokers: Brokers
+) -> Imported:
+    """The state record of binding ``osb_id`` of ``inst`` (its instance's record, or None)."""
+    desired = resolution.desired[address]
+    p = resolution.private[address]
+    instance_address = str(p["instance"])
+    if inst is None or inst.status is not ResourceStatus.READY or not inst.instance_id:
+        raise UsageError(
+            f"cannot import {address}: its instance {instance_address} must be in the state "
+            f"first (`catalogctl import {instance_address} INSTANCE_ID`)"
+        )
+    record_data = inst.attributes.get("broker_record")
+    if not isinstance(record_data, Mapping):
+        raise UsageError(
+            f"cannot import {address}: state does not record the broker of {instance_address}"
+        )
+    record: BrokerRecord = BrokerRecord.from_dict(record_data)
+    notes: list[str] = []
+    credentials_hash: str | None = None
+    if p.get("bindings_retrievable"):
+        outcome = await brokers.client(record).get_binding(
+            inst.instance_id, osb_id, service_id=inst.service_id, plan_id=inst.plan_id
+        )
+        if not isinstance(outcome, Done) or not isinstance(outcome.body, Mapping):
+            raise broker_error(
+                address, f"binding {osb_id} of instance {inst.instance_id}", outcome
+            )
+        credentials = outcome.body.get("credentials")
+        # Only a digest is kept, to notice rotation later; the body is dropped here.
+        credentials_hash = checksum(dict(credentials)) if isinstance(credentials, Mapping) else None
+        notes.append(
+            f"the next apply writes Secret {desired.attributes.get('secret_name')} "
+            "with credentials read from the broker again"
+        )
+    else:
+        notes.append(
+            "the broker cannot return this binding's credentials (bindings_retrievable is "
+            f"false), so catalogctl could not check that binding {osb_id} exists, and the "
+            f"next apply must replace it to write Secret {desired.attributes.get('secret_name')}"
+        )
+    resource = ResourceState(
+        address=address,
+        kind="ServiceBinding",
+        status=ResourceStatus.READY,
+        broker=record.address,
+        service_id=inst.service_id,
+        plan_id=inst.plan_id,
+        instance_id=inst.instance_id,
+        binding_id=osb_id,
+        parameters=dict(desired.parameters),
+        sensitive_parameter_keys=desired.sensitive_parameter_keys,
+        parameters_checksum=p.get("parameters_checksum") or None,
+        depends_on=desired.depends_on,
+        credentials_hash=credentials_hash,
+        attributes={
+            "broker_record": record.to_dict(),
+            "checksum": p.get("checksum"),
+            "bindings_retrievable": bool(p.get("bindings_retrievable")),
+            "display": {
+                "instance": instance_address,
+                "secret_name": desired.attributes.get("secret_name"),
+            },
+        },
+    )
+    return Imported(resource, tuple(notes))
+
+
+def adopt_secret(
+    address: str, binding: str, resolution: Resolution, data_hash: str, keys: list[str]
+) -> ResourceState:
+    """The state record of a binding Secret taken over as it is, as apply records one it wrote.
+
+    ``data_hash`` is the digest of the data found (its values never leave the
+    cluster), so the next refresh sees no change unless someone edits it.
+    """
+    desired = resolution.desired[address]
+    _, ns, name = address.split("/")
+    return ResourceState(
+        address=address,
+        kind="Secret",
+        depends_on=(binding,),
+        attributes={
+            "binding": binding,
+            "checksum": desired.checksum,
+            "data_hash": data_hash,
+            "keys": sorted(keys),
+            "display": {"namespace": ns, "name": name, "type": "Opaque"},
+        },
+    )
