@@ -169,9 +169,7 @@ async def adopt_binding(
             inst.instance_id, osb_id, service_id=inst.service_id, plan_id=inst.plan_id
         )
         if not isinstance(outcome, Done) or not isinstance(outcome.body, Mapping):
-            raise broker_error(
-                address, f"binding {osb_id} of instance {inst.instance_id}", outcome
-            )
+            raise broker_error(address, f"binding {osb_id} of instance {inst.instance_id}", outcome)
         credentials = outcome.body.get("credentials")
         # Only a digest is kept, to notice rotation later; the body is dropped here.
         credentials_hash = checksum(dict(credentials)) if isinstance(credentials, Mapping) else None

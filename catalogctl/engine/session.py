@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 from catalogctl.engine.brokers import Brokers, BrokerSettings
+from catalogctl.engine.cluster_identity import recorded_cluster_id
 from catalogctl.engine.cyclegc import cycle_collection_paused
 from catalogctl.engine.executor import Applier, ApplyOptions, summarize
-from catalogctl.engine.guards import check_not_emptied
+from catalogctl.engine.guards import check_plan_inputs
 from catalogctl.engine.inputs import Inputs
 from catalogctl.engine.interrupts import Interrupts
 from catalogctl.engine.ownership import check_ownership, claims_of
@@ -74,6 +75,13 @@ class Session:
     poll_max_interval: float = 20.0
     #: a TTY stream for the live progress bar of large applies (None: lines only)
     progress_bar: TextIO | None = None
+    #: Use the cluster id recorded in state (by a migration) over ``settings.cluster_id``;
+    #: set when ``--cluster-id`` was not given.
+    cluster_id_from_state: bool = False
+
+    def _adopt_cluster_id(self, state: State) -> None:
+        if self.cluster_id_from_state:
+            self.settings.cluster_id = recorded_cluster_id(state) or self.settings.cluster_id
 
     def _brokers(self) -> Brokers:
         self.settings.pool_size = self.parallelism
@@ -157,7 +165,8 @@ class Session:
             return self._planned(inputs, state, options, refresh)
         with self.locked("plan"):
             state = self._read()
-            check_not_emptied(inputs, state, options)
+            check_plan_inputs(inputs, state, options, self.cluster)
+            self._adopt_cluster_id(state)
             return self._planned(inputs, state, options, refresh)
 
     def apply(
@@ -178,6 +187,7 @@ class Session:
         options = options or DiffOptions()
         with self.locked("apply"):
             state = self._read()
+            self._adopt_cluster_id(state)
             # Checks before the first broker request (planning asks brokers too).
             if saved is not None:
                 check_fresh(saved, state)
@@ -185,7 +195,7 @@ class Session:
                     preflight(needs_of_plan(saved, state), self.cluster, self.backend)
                 plan = saved
             else:
-                check_not_emptied(inputs, state, options)
+                check_plan_inputs(inputs, state, options, self.cluster)
                 if not options.refresh_only:
                     desired = inputs.desired if inputs is not None else None
                     needs = needs_of_desired(desired, state, destroy=options.destroy)

@@ -31,9 +31,7 @@ def is_list(data: Any) -> bool:
         return False
     kind = data.get("kind")
     return (
-        isinstance(kind, str)
-        and kind.endswith(LIST_KIND)
-        and isinstance(data.get("items"), list)
+        isinstance(kind, str) and kind.endswith(LIST_KIND) and isinstance(data.get("items"), list)
     )
 
 
