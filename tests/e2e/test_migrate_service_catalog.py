@@ -33,7 +33,6 @@ from tests.e2e.conftest import mutating
 from tests.fixtures.kube import KubeApiServer
 from tests.servicecatalog import leftovers as sc
 
-NS = "apps"
 CLUSTER_ID = "5b7e3c1a-2f0d-4c8e-9a61-0d3f2e4b5c6d"
 DB_ID = "7f1c1a52-3c1e-4a39-9a53-1d3f0c2b8e10"
 CACHE_ID = "1d2c3b4a-5e6f-4a0b-8c1d-2e3f4a5b6c7d"
@@ -49,6 +48,7 @@ class World:
 
     api: client.ApiClient
     kubeconfig: Path
+    ns: str
     broker: ProgrammableBroker
     tmp: Path
     namespace_uid: str
@@ -68,10 +68,10 @@ class World:
         )
 
     def migrate(self, *extra: str) -> CliResult:
-        return self.cli("migrate", "service-catalog", "--out", str(self.out), "-n", NS, *extra)
+        return self.cli("migrate", "service-catalog", "--out", str(self.out), "-n", self.ns, *extra)
 
     def secret(self, name: str) -> Any:
-        return client.CoreV1Api(self.api).read_namespaced_secret(name, NS)
+        return client.CoreV1Api(self.api).read_namespaced_secret(name, self.ns)
 
     def resources(self) -> dict[str, Any]:
         path = self.state / "catalogctl.state.json"
@@ -86,13 +86,20 @@ def _catalog() -> dict[str, Any]:
 
 
 @pytest.fixture
-def world(tmp_path: Path, kube_apiserver: KubeApiServer) -> Iterator[World]:
+def cluster(kube_apiserver: KubeApiServer) -> tuple[client.ApiClient, Path, str]:
+    """An API client, a kubeconfig and a namespace of this test's own."""
     api = kube_apiserver.api_client()
+    client.CoreV1Api(api).create_namespace({"metadata": {"name": "apps"}})
+    return api, kube_apiserver.kubeconfig_path, "apps"
+
+
+@pytest.fixture
+def world(tmp_path: Path, cluster: tuple[client.ApiClient, Path, str]) -> Iterator[World]:
+    api, kubeconfig, ns = cluster
     core = client.CoreV1Api(api)
     sc.install_crds(api)
     sc.set_cluster_id(api, CLUSTER_ID)
-    ns = core.create_namespace({"metadata": {"name": NS}})
-    ns_uid = ns.metadata.uid
+    ns_uid = core.read_namespace(ns).metadata.uid
     broker = ProgrammableBroker(catalog=_catalog()).start()
     try:
         sc.create_broker(api, "prog", broker.url)
@@ -103,7 +110,7 @@ def world(tmp_path: Path, kube_apiserver: KubeApiServer) -> Iterator[World]:
             DB_ID,
             service_id=SERVICE_ID,
             plan_id=SYNC_PLAN_ID,
-            namespace=NS,
+            namespace=ns,
             namespace_uid=ns_uid,
             cluster_id=CLUSTER_ID,
             name="db",
@@ -111,7 +118,7 @@ def world(tmp_path: Path, kube_apiserver: KubeApiServer) -> Iterator[World]:
         )
         sc.create_instance(
             api,
-            NS,
+            ns,
             "db",
             instance_id=DB_ID,
             class_name="programmable-db",
@@ -121,7 +128,7 @@ def world(tmp_path: Path, kube_apiserver: KubeApiServer) -> Iterator[World]:
         )
         # cache: a parameter from a Secret (the checksum covers its value; status redacts it)
         core.create_namespaced_secret(
-            NS,
+            ns,
             {
                 "metadata": {"name": "cache-params"},
                 "stringData": {"params": json.dumps({"password": "s3cret"})},
@@ -133,7 +140,7 @@ def world(tmp_path: Path, kube_apiserver: KubeApiServer) -> Iterator[World]:
             CACHE_ID,
             service_id=SERVICE_ID,
             plan_id=SYNC_PLAN_ID,
-            namespace=NS,
+            namespace=ns,
             namespace_uid=ns_uid,
             cluster_id=CLUSTER_ID,
             name="cache",
@@ -141,7 +148,7 @@ def world(tmp_path: Path, kube_apiserver: KubeApiServer) -> Iterator[World]:
         )
         cache = sc.create_instance(
             api,
-            NS,
+            ns,
             "cache",
             instance_id=CACHE_ID,
             class_name="programmable-db",
@@ -154,7 +161,7 @@ def world(tmp_path: Path, kube_apiserver: KubeApiServer) -> Iterator[World]:
         ]
         cache = dict(
             client.CustomObjectsApi(api).replace_namespaced_custom_object(
-                sc.GROUP, sc.VERSION, NS, "serviceinstances", "cache", cache
+                sc.GROUP, sc.VERSION, ns, "serviceinstances", "cache", cache
             )
         )
         cache["status"]["externalProperties"]["parameterChecksum"] = sc.go_checksum(merged)
@@ -164,7 +171,7 @@ def world(tmp_path: Path, kube_apiserver: KubeApiServer) -> Iterator[World]:
         }
         cache["status"]["reconciledGeneration"] = cache["metadata"]["generation"]
         client.CustomObjectsApi(api).replace_namespaced_custom_object_status(
-            sc.GROUP, sc.VERSION, NS, "serviceinstances", "cache", cache
+            sc.GROUP, sc.VERSION, ns, "serviceinstances", "cache", cache
         )
         creds = {}
         for instance_id, binding_id, name, instance in (
@@ -180,13 +187,13 @@ def world(tmp_path: Path, kube_apiserver: KubeApiServer) -> Iterator[World]:
                 namespace_uid=ns_uid,
             )
             obj = sc.create_binding(
-                api, NS, name, instance=instance, binding_id=binding_id, secret_name=f"{name}-creds"
+                api, ns, name, instance=instance, binding_id=binding_id, secret_name=f"{name}-creds"
             )
             sc.create_binding_secret(api, obj, creds[name])
         # Unfinished: a provision in flight, and a binding of it.
         sc.create_instance(
             api,
-            NS,
+            ns,
             "pending",
             instance_id=PENDING_ID,
             class_name="programmable-db",
@@ -202,7 +209,7 @@ def world(tmp_path: Path, kube_apiserver: KubeApiServer) -> Iterator[World]:
         )
         sc.create_binding(
             api,
-            NS,
+            ns,
             "pending-binding",
             instance="pending",
             binding_id=str(uuid.uuid4()),
@@ -215,7 +222,7 @@ def world(tmp_path: Path, kube_apiserver: KubeApiServer) -> Iterator[World]:
         )
         # A workload reading the credentials, as Service Catalog users wired them.
         client.AppsV1Api(api).create_namespaced_deployment(
-            NS,
+            ns,
             {
                 "metadata": {"name": "web"},
                 "spec": {
@@ -235,9 +242,10 @@ def world(tmp_path: Path, kube_apiserver: KubeApiServer) -> Iterator[World]:
                 },
             },
         )
-        yield World(api, kube_apiserver.kubeconfig_path, broker, tmp_path, ns_uid, creds)
+        yield World(api, kubeconfig, ns, broker, tmp_path, ns_uid, creds)
     finally:
         broker.stop()
+        sc.remove_cluster_objects(api)
 
 
 def _changing(world: World, since: int) -> list[tuple[str, str]]:
@@ -245,8 +253,9 @@ def _changing(world: World, since: int) -> list[tuple[str, str]]:
 
 
 def test_migrate_takes_over_without_a_changing_broker_request(world: World) -> None:
+    ns = world.ns
     secrets_before = {n: world.secret(f"{n}-creds").data for n in ("db-binding", "cache-binding")}
-    web_before = client.AppsV1Api(world.api).read_namespaced_deployment("web", NS)
+    web_before = client.AppsV1Api(world.api).read_namespaced_deployment("web", ns)
     seen = len(world.broker.requests)
 
     result = world.migrate()
@@ -256,14 +265,14 @@ def test_migrate_takes_over_without_a_changing_broker_request(world: World) -> N
     assert {r.method for r in world.broker.requests[seen:]} == {"GET"}
 
     # Desired state: one file per namespace plus the cluster brokers, spec only.
-    assert sorted(p.name for p in world.out.iterdir()) == ["apps.yaml", "cluster-brokers.yaml"]
+    assert sorted(p.name for p in world.out.iterdir()) == [f"{ns}.yaml", "cluster-brokers.yaml"]
     brokers = list(yaml.safe_load_all((world.out / "cluster-brokers.yaml").read_text()))
     assert [(b["kind"], b["metadata"], b["spec"]["url"]) for b in brokers] == [
         ("ClusterServiceBroker", {"name": "prog"}, world.broker.url)
     ]
     docs = {
         (d["kind"], d["metadata"]["name"]): d
-        for d in yaml.safe_load_all((world.out / "apps.yaml").read_text())
+        for d in yaml.safe_load_all((world.out / f"{ns}.yaml").read_text())
     }
     assert set(docs) == {
         ("ServiceInstance", "db"),
@@ -285,28 +294,28 @@ def test_migrate_takes_over_without_a_changing_broker_request(world: World) -> N
     assert docs[("ServiceInstance", "cache")]["spec"]["parametersFrom"] == [
         {"secretKeyRef": {"name": "cache-params", "key": "params"}}
     ]
-    assert "s3cret" not in (world.out / "apps.yaml").read_text()
+    assert "s3cret" not in (world.out / f"{ns}.yaml").read_text()
 
     # State: ids, plan, checksum as Service Catalog recorded them, the cluster id.
     res = world.resources()
     assert set(res) == {
-        "ServiceInstance/apps/db",
-        "ServiceInstance/apps/cache",
-        "ServiceBinding/apps/db-binding",
-        "ServiceBinding/apps/cache-binding",
-        "Secret/apps/db-binding-creds",
-        "Secret/apps/cache-binding-creds",
+        f"ServiceInstance/{ns}/db",
+        f"ServiceInstance/{ns}/cache",
+        f"ServiceBinding/{ns}/db-binding",
+        f"ServiceBinding/{ns}/cache-binding",
+        f"Secret/{ns}/db-binding-creds",
+        f"Secret/{ns}/cache-binding-creds",
     }
-    db = res["ServiceInstance/apps/db"]
+    db = res[f"ServiceInstance/{ns}/db"]
     assert (db["instance_id"], db["service_id"], db["plan_id"]) == (DB_ID, SERVICE_ID, SYNC_PLAN_ID)
     assert db["parameters_checksum"] == sc.go_checksum(DB_PARAMS)
     assert db["attributes"]["cluster_id"] == CLUSTER_ID
-    cache = res["ServiceInstance/apps/cache"]
+    cache = res[f"ServiceInstance/{ns}/cache"]
     assert cache["parameters_checksum"] == sc.go_checksum({"tier": "gold", "password": "s3cret"})
     assert cache["sensitive_parameter_keys"] == ["password"]
     assert "s3cret" not in json.dumps(res)
-    assert res["ServiceBinding/apps/db-binding"]["binding_id"] == DB_BINDING_ID
-    assert res["ServiceBinding/apps/cache-binding"]["binding_id"] == CACHE_BINDING_ID
+    assert res[f"ServiceBinding/{ns}/db-binding"]["binding_id"] == DB_BINDING_ID
+    assert res[f"ServiceBinding/{ns}/cache-binding"]["binding_id"] == CACHE_BINDING_ID
 
     # Secrets: data intact, catalogctl's marks added, the ownerReference gone.
     for name in ("db-binding", "cache-binding"):
@@ -314,19 +323,19 @@ def test_migrate_takes_over_without_a_changing_broker_request(world: World) -> N
         assert secret.data == secrets_before[name]
         assert secret.metadata.owner_references is None
         assert secret.metadata.labels["app.kubernetes.io/managed-by"] == "catalogctl"
-        assert secret.metadata.annotations["catalogctl.io/owner"] == f"ServiceBinding/apps/{name}"
+        assert secret.metadata.annotations["catalogctl.io/owner"] == f"ServiceBinding/{ns}/{name}"
     assert "s3cret" not in result.stdout + result.stderr
 
     # Workloads untouched.
-    web_after = client.AppsV1Api(world.api).read_namespaced_deployment("web", NS)
+    web_after = client.AppsV1Api(world.api).read_namespaced_deployment("web", ns)
     assert web_after.metadata.resource_version == web_before.metadata.resource_version
 
     # Unfinished objects are skipped and reported with what to do, and left out.
-    assert "Skipped ServiceInstance/apps/pending: an operation is in progress (Provision)" in (
+    assert f"Skipped ServiceInstance/{ns}/pending: an operation is in progress (Provision)" in (
         result.stderr
     )
-    assert "Skipped ServiceBinding/apps/pending-binding" in result.stderr
-    assert "pending" not in (world.out / "apps.yaml").read_text()
+    assert f"Skipped ServiceBinding/{ns}/pending-binding" in result.stderr
+    assert "pending" not in (world.out / f"{ns}.yaml").read_text()
 
     # Afterwards: plan shows no changes, drift none, and still nothing changes at the broker.
     seen = len(world.broker.requests)
@@ -339,12 +348,13 @@ def test_migrate_takes_over_without_a_changing_broker_request(world: World) -> N
 
 
 def test_a_second_migration_changes_nothing(world: World) -> None:
+    ns = world.ns
     assert world.migrate().exit_code == 0
     state_before = (world.state / "catalogctl.state.json").read_text()
     rv = world.secret("db-binding-creds").metadata.resource_version
     again = world.migrate()
     assert again.exit_code == 0, again.stderr
-    assert "ServiceInstance/apps/db: already in the state with the same id" in again.stdout
+    assert f"ServiceInstance/{ns}/db: already in the state with the same id" in again.stdout
     assert (world.state / "catalogctl.state.json").read_text() == state_before
     assert world.secret("db-binding-creds").metadata.resource_version == rv
 
@@ -352,6 +362,7 @@ def test_a_second_migration_changes_nothing(world: World) -> None:
 def test_release_removes_finalizers_and_deleting_service_catalog_leaves_the_secrets(
     world: World,
 ) -> None:
+    ns = world.ns
     result = world.migrate("--release")
     assert result.exit_code == 0, result.stderr
     for kind, name in (
@@ -360,20 +371,20 @@ def test_release_removes_finalizers_and_deleting_service_catalog_leaves_the_secr
         ("ServiceBinding", "db-binding"),
         ("ServiceBinding", "cache-binding"),
     ):
-        assert sc.get_object(world.api, kind, NS, name)["metadata"].get("finalizers") in (None, [])
+        assert sc.get_object(world.api, kind, ns, name)["metadata"].get("finalizers") in (None, [])
     assert sc.get_object(world.api, "ClusterServiceBroker", None, "prog")["metadata"].get(
         "finalizers"
     ) in (None, [])
     # Unfinished objects keep Service Catalog's finalizer: they are not catalogctl's.
-    assert sc.get_object(world.api, "ServiceInstance", NS, "pending")["metadata"]["finalizers"] == [
+    assert sc.get_object(world.api, "ServiceInstance", ns, "pending")["metadata"]["finalizers"] == [
         sc.FINALIZER
     ]
 
     data = world.secret("db-binding-creds").data
     for kind, name in (("ServiceBinding", "db-binding"), ("ServiceInstance", "db")):
-        sc.delete_object(world.api, kind, NS, name)
+        sc.delete_object(world.api, kind, ns, name)
         with pytest.raises(ApiException) as gone:
-            sc.get_object(world.api, kind, NS, name)
+            sc.get_object(world.api, kind, ns, name)
         assert gone.value.status == 404
     # No ownerReference is left for a garbage collector to follow: the Secret stays.
     secret = world.secret("db-binding-creds")
@@ -384,36 +395,38 @@ def test_release_removes_finalizers_and_deleting_service_catalog_leaves_the_secr
 def test_without_release_service_catalog_objects_stay_blocked_by_their_finalizer(
     world: World,
 ) -> None:
+    ns = world.ns
     assert world.migrate().exit_code == 0
-    sc.delete_object(world.api, "ServiceBinding", NS, "db-binding")
-    left = sc.get_object(world.api, "ServiceBinding", NS, "db-binding")
+    sc.delete_object(world.api, "ServiceBinding", ns, "db-binding")
+    left = sc.get_object(world.api, "ServiceBinding", ns, "db-binding")
     assert left["metadata"]["deletionTimestamp"]
     assert left["metadata"]["finalizers"] == [sc.FINALIZER]
 
 
 def test_dry_run_prints_what_it_would_do_and_changes_nothing(world: World) -> None:
+    ns = world.ns
     secret_before = world.secret("db-binding-creds")
     seen = len(world.broker.requests)
     result = world.migrate("--dry-run", "--release")
     assert result.exit_code == 0, result.stderr
-    assert f"# would write {world.out / 'apps.yaml'}" in result.stdout
+    assert f"# would write {world.out / (ns + '.yaml')}" in result.stdout
     assert f'externalID: "{DB_ID}"' in result.stdout
     assert result.stdout.index("# would write") < result.stdout.index("would change Secret")
     assert (
-        "would change Secret apps/db-binding-creds: add label app.kubernetes.io/managed-by="
-        "catalogctl and annotation catalogctl.io/owner=ServiceBinding/apps/db-binding, remove the "
+        f"would change Secret {ns}/db-binding-creds: add label app.kubernetes.io/managed-by="
+        f"catalogctl and annotation catalogctl.io/owner=ServiceBinding/{ns}/db-binding, remove the "
         "ServiceBinding ownerReference (data unchanged)"
     ) in result.stdout
-    assert "would import ServiceInstance/apps/db" in result.stdout
+    assert f"would import ServiceInstance/{ns}/db" in result.stdout
     assert (
-        "would remove finalizer kubernetes-incubator/service-catalog from ServiceInstance/apps/db"
+        f"would remove finalizer kubernetes-incubator/service-catalog from ServiceInstance/{ns}/db"
         in result.stdout
     )
     assert not world.out.exists()
     assert world.resources() == {}
     after = world.secret("db-binding-creds")
     assert after.metadata.resource_version == secret_before.metadata.resource_version
-    assert sc.get_object(world.api, "ServiceInstance", NS, "db")["metadata"]["finalizers"] == [
+    assert sc.get_object(world.api, "ServiceInstance", ns, "db")["metadata"]["finalizers"] == [
         sc.FINALIZER
     ]
     assert _changing(world, seen) == []
@@ -424,6 +437,7 @@ def test_plan_refuses_to_write_service_catalogs_secret_before_any_broker_call(
 ) -> None:
     """Adopting a binding by hand (YAML + import) must not unbind and rebind it: the plan
     stops at its Service Catalog-owned Secret before asking any broker anything."""
+    ns = world.ns
     world.out.mkdir()
     (world.out / "services.yaml").write_text(
         f"""\
@@ -438,7 +452,7 @@ apiVersion: servicecatalog.k8s.io/v1beta1
 kind: ServiceInstance
 metadata:
   name: db
-  namespace: apps
+  namespace: {ns}
 spec:
   clusterServiceClassExternalName: programmable-db
   clusterServicePlanExternalName: sync
@@ -449,7 +463,7 @@ apiVersion: servicecatalog.k8s.io/v1beta1
 kind: ServiceBinding
 metadata:
   name: db-binding
-  namespace: apps
+  namespace: {ns}
 spec:
   instanceRef:
     name: db
@@ -459,12 +473,12 @@ spec:
     )
     imported = world.cli("import", "-f", str(world.out))
     assert imported.exit_code == 0, imported.stderr
-    assert set(world.resources()) == {"ServiceInstance/apps/db", "ServiceBinding/apps/db-binding"}
+    assert set(world.resources()) == {f"ServiceInstance/{ns}/db", f"ServiceBinding/{ns}/db-binding"}
     seen = len(world.broker.requests)
     for command in (("plan",), ("apply", "--auto-approve")):
         result = world.cli(*command, "-f", str(world.out))
         assert result.exit_code == 1, result.stdout
-        assert "Secret apps/db-binding-creds of ServiceBinding/apps/db-binding is written by " in (
+        assert f"Secret {ns}/db-binding-creds of ServiceBinding/{ns}/db-binding is written by " in (
             result.stderr
         )
         assert "catalogctl migrate service-catalog" in result.stderr
@@ -474,6 +488,7 @@ spec:
 
 
 def test_import_refuses_an_id_contradicting_the_manifest(world: World) -> None:
+    ns = world.ns
     assert world.migrate().exit_code == 0
     other = world.tmp / "other-state"
     result = run_cli(
@@ -481,7 +496,7 @@ def test_import_refuses_an_id_contradicting_the_manifest(world: World) -> None:
         "import",
         "-f",
         str(world.out),
-        "ServiceInstance/apps/db",
+        f"ServiceInstance/{ns}/db",
         PENDING_ID,
         "--kubeconfig",
         str(world.kubeconfig),
@@ -490,15 +505,16 @@ def test_import_refuses_an_id_contradicting_the_manifest(world: World) -> None:
     )
     assert result.exit_code == 1
     assert f"sets spec.externalID {DB_ID}" in result.stderr
-    assert "apps.yaml:" in result.stderr
+    assert f"{ns}.yaml:" in result.stderr
 
 
 def test_new_instances_keep_service_catalogs_cluster_id_and_namespace_uid(world: World) -> None:
+    ns = world.ns
     assert world.migrate().exit_code == 0
-    with (world.out / "apps.yaml").open("a") as f:
+    with (world.out / f"{ns}.yaml").open("a") as f:
         f.write(
             "---\napiVersion: servicecatalog.k8s.io/v1beta1\nkind: ServiceInstance\n"
-            "metadata:\n  name: extra\n  namespace: apps\nspec:\n"
+            f"metadata:\n  name: extra\n  namespace: {ns}\nspec:\n"
             "  clusterServiceClassExternalName: programmable-db\n"
             "  clusterServicePlanExternalName: sync\n"
         )

@@ -360,3 +360,26 @@ def delete_object(api: client.ApiClient, kind: str, namespace: str | None, name:
             GROUP, VERSION, namespace, PLURALS[kind], name
         )
     return custom.delete_cluster_custom_object(GROUP, VERSION, PLURALS[kind], name)
+
+
+def remove_cluster_objects(api: client.ApiClient) -> None:
+    """Delete every cluster-scoped Service Catalog object (finalizers first), so the next
+    test on a shared API server starts without them."""
+    custom = client.CustomObjectsApi(api)
+    for plural in ("clusterservicebrokers", "clusterserviceclasses", "clusterserviceplans"):
+        for item in custom.list_cluster_custom_object(GROUP, VERSION, plural)["items"]:
+            name = item["metadata"]["name"]
+            if item["metadata"].get("finalizers"):
+                custom.patch_cluster_custom_object(
+                    GROUP,
+                    VERSION,
+                    plural,
+                    name,
+                    {"metadata": {"finalizers": None}},
+                    _content_type="application/merge-patch+json",
+                )
+            try:
+                custom.delete_cluster_custom_object(GROUP, VERSION, plural, name)
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise
