@@ -517,13 +517,19 @@ def test_new_instances_keep_service_catalogs_cluster_id_and_namespace_uid(world:
             f"metadata:\n  name: extra\n  namespace: {ns}\nspec:\n"
             "  clusterServiceClassExternalName: programmable-db\n"
             "  clusterServicePlanExternalName: sync\n"
+            "---\napiVersion: servicecatalog.k8s.io/v1beta1\nkind: ServiceBinding\n"
+            f"metadata:\n  name: extra-binding\n  namespace: {ns}\nspec:\n"
+            "  instanceRef:\n    name: extra\n"
         )
     seen = len(world.broker.requests)
     result = world.cli("apply", "-f", str(world.out), "--auto-approve")
     assert result.exit_code == 0, result.stderr
     puts = [r for r in world.broker.requests[seen:] if r.method == "PUT"]
-    assert len(puts) == 1
-    body = puts[0].body
-    assert body["context"]["clusterid"] == CLUSTER_ID
-    assert body["organization_guid"] == CLUSTER_ID
-    assert body["space_guid"] == world.namespace_uid
+    assert len(puts) == 2  # the new instance and its binding; nothing else
+    provision, bind = puts
+    assert provision.body["context"]["clusterid"] == CLUSTER_ID
+    assert provision.body["organization_guid"] == CLUSTER_ID
+    assert provision.body["space_guid"] == world.namespace_uid
+    assert bind.body["context"]["clusterid"] == CLUSTER_ID
+    assert bind.body["app_guid"] == world.namespace_uid
+    assert bind.body["bind_resource"] == {"app_guid": world.namespace_uid}
