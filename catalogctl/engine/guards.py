@@ -19,6 +19,7 @@ from catalogctl.engine.ports import ClusterPort
 from catalogctl.errors import OwnershipError, UsageError
 from catalogctl.model.bindings import ServiceBinding
 from catalogctl.plan.inputs import DiffOptions
+from catalogctl.plan.model import Action, Mode, Plan
 from catalogctl.state.models import State
 
 #: Kinds whose absence from the input makes a plan delete them (brokers are only read).
@@ -74,6 +75,29 @@ def check_secret_ownership(inputs: Inputs | None, state: State, cluster: Cluster
         name = binding.effective_secret_name
         if state.get(f"Secret/{ns}/{name}") is None:
             wanted.append((str(res.address), ns, name))
+    _refuse_foreign_secrets(wanted, cluster)
+
+
+def check_plan_secrets(plan: Plan, cluster: ClusterPort) -> None:
+    """Refuse a saved plan that would write a Secret catalogctl does not own (any more).
+
+    The plan was checked when it was made; a Secret created or taken over
+    since then must not be found only after its binding was replaced.
+    """
+    if plan.mode is not Mode.NORMAL:
+        return
+    wanted = []
+    for change in plan.actionable:
+        binding = (change.private or {}).get("binding")
+        if change.kind == "Secret" and change.action is not Action.DELETE and binding:
+            _, ns, name = change.address.split("/")
+            wanted.append((str(binding), ns, name))
+    _refuse_foreign_secrets(wanted, cluster)
+
+
+def _refuse_foreign_secrets(wanted: list[tuple[str, str, str]], cluster: ClusterPort) -> None:
+    """Raise OwnershipError naming every (binding, namespace, name) whose Secret exists
+    and is not marked as that binding's."""
     if not wanted:
         return
     with ThreadPoolExecutor(max_workers=min(_OWNERSHIP_READS, len(wanted))) as pool:

@@ -533,3 +533,29 @@ def test_new_instances_keep_service_catalogs_cluster_id_and_namespace_uid(world:
     assert bind.body["context"]["clusterid"] == CLUSTER_ID
     assert bind.body["app_guid"] == world.namespace_uid
     assert bind.body["bind_resource"] == {"app_guid": world.namespace_uid}
+
+
+def test_a_saved_plan_is_refused_when_its_secret_was_taken_since(world: World) -> None:
+    """Apply never revokes or creates credentials it cannot store: a Secret that appeared
+    after the plan was saved stops the apply before any broker request."""
+    ns = world.ns
+    assert world.migrate().exit_code == 0
+    with (world.out / f"{ns}.yaml").open("a") as f:
+        f.write(
+            "---\napiVersion: servicecatalog.k8s.io/v1beta1\nkind: ServiceBinding\n"
+            f"metadata:\n  name: late\n  namespace: {ns}\nspec:\n  instanceRef:\n    name: db\n"
+        )
+    saved = world.tmp / "plan.json"
+    planned = world.cli("plan", "-f", str(world.out), "--out", str(saved))
+    assert planned.exit_code == 0, planned.stderr
+    client.CoreV1Api(world.api).create_namespaced_secret(
+        ns, {"metadata": {"name": "late"}, "stringData": {"who": "someone else"}}
+    )
+    seen = len(world.broker.requests)
+    result = world.cli("apply", str(saved))
+    assert result.exit_code == 1
+    assert f"Secret {ns}/late of ServiceBinding/{ns}/late exists but is not managed" in (
+        result.stderr
+    )
+    assert world.broker.requests[seen:] == []
+    assert world.secret("late").data == {"who": "c29tZW9uZSBlbHNl"}
