@@ -18,7 +18,6 @@ import logging
 from collections.abc import Mapping
 from typing import Any, Final
 
-from catalogctl.errors import ClusterError
 from catalogctl.providers.kubernetes.kube import FIELD_MANAGER, KubeApiError, KubeCluster
 from catalogctl.providers.kubernetes.secrets import ownership_metadata
 
@@ -177,8 +176,3 @@ class ServiceCatalogCluster(KubeCluster):
             _content_type=MERGE_PATCH,
         )
 
-
-def require_found(obj: dict[str, Any] | None, what: str) -> dict[str, Any]:
-    if obj is None:
-        raise ClusterError(f"{what} does not exist")
-    return obj
