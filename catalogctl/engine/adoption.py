@@ -180,8 +180,9 @@ async def adopt_binding(
     else:
         notes.append(
             "the broker cannot return this binding's credentials (bindings_retrievable is "
-            f"false), so catalogctl could not check that binding {osb_id} exists, and the "
-            f"next apply must replace it to write Secret {desired.attributes.get('secret_name')}"
+            f"false), so catalogctl could not check that binding {osb_id} exists; unless its "
+            f"Secret {desired.attributes.get('secret_name')} is kept as it is, the next apply "
+            "must replace the binding to write it"
         )
     resource = ResourceState(
         address=address,
