@@ -9,8 +9,9 @@ delete them all, so every reader of ``-f`` input unpacks lists first.
 
 An item keeps pointing at its own lines: its document carries the path of the
 item inside the file's document (``("items", i)``) and reports positions under
-it.  Items of a typed list may omit ``apiVersion`` and ``kind`` (the API
-leaves them out for built-in kinds); they take the list's.
+it, looked up only when a problem is reported.  Items of a typed list may omit
+``apiVersion`` and ``kind`` (the API leaves them out for built-in kinds); they
+take the list's.
 """
 
 from __future__ import annotations
@@ -60,7 +61,6 @@ def _items(doc: Document) -> Iterator[Document]:
         child = replace(
             doc,
             data=_item_data(data, item),
-            start=doc.position_of(here),
             duplicate_keys=inside,
             prefix=(*doc.prefix, *here),
         )

@@ -178,8 +178,8 @@ def _classify(
 ) -> tuple[type[ResourceObject] | None, list[Problem]]:
     """Decide whether a document is ours, ignored, or malformed."""
     data = doc.data
-    pos = doc.start
     if not isinstance(data, dict):
+        pos = doc.origin
         return None, [
             Problem(
                 pos.file,
@@ -195,6 +195,7 @@ def _classify(
     problems = []
     for name, value in (("apiVersion", api_version), ("kind", kind)):
         if value is None or value == "":
+            pos = doc.origin
             problems.append(
                 Problem(pos.file, pos.line, pos.column, label, name, "required field is missing")
             )
@@ -263,6 +264,7 @@ def _classify(
             )
         ]
     meta_ns = meta.get("namespace") if isinstance(meta, dict) else None
+    pos = doc.origin
     desired.ignored.append(
         IgnoredObject(
             pos.file,
@@ -338,7 +340,7 @@ def load_documents(
                     pos.column,
                     str(address),
                     "metadata.name",
-                    f"duplicate resource (first defined at {first.file}:{first.start.line})",
+                    f"duplicate resource (first defined at {first.file}:{first.origin.line})",
                 )
             )
         try:

@@ -118,8 +118,21 @@ class Document:
     #: The text it was read from, for :meth:`position_of`; None for one built in code.
     source: FileMarks | None = field(default=None, repr=False, compare=False)
     #: Where this object sits inside the document it was written in: ``()`` for a
-    #: document of its own, ``("items", i)`` for an item of a ``kind: List``.
+    #: document of its own, ``("items", i)`` for an item of a ``kind: List`` (whose
+    #: ``start`` is then the list's; :attr:`origin` is the item's own).
     prefix: PathKey = ()
+
+    @property
+    def origin(self) -> Position:
+        """Where this object starts: the document's start, or a list item's own line.
+
+        A list item's line is looked up only when asked for (to report a
+        problem): finding it needs the file's marks, a second parse.
+        """
+        if not self.prefix:
+            return self.start
+        mark = self.marks.get(self.prefix)
+        return Position(self.file, *mark) if mark is not None else self.start
 
     @property
     def marks(self) -> dict[PathKey, Mark]:
@@ -139,7 +152,7 @@ class Document:
             if mark is not None:
                 return Position(self.file, *mark)
             key = key[:-1]
-        return self.start
+        return self.origin
 
 
 def _mark(node: yaml.Node) -> Mark:

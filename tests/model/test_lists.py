@@ -47,7 +47,7 @@ def test_a_v1_list_yields_its_items() -> None:
         Address("ServiceBinding", "prod", "db-binding"),
     }
     binding = desired.resources[Address("ServiceBinding", "prod", "db-binding")]
-    assert binding.document.start.line == 14
+    assert binding.document.origin.line == 14
 
 
 def test_a_problem_in_a_list_item_points_at_the_item_line() -> None:
