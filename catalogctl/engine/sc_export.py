@@ -211,11 +211,32 @@ def _instance_spec(
         name = spec.get(name_field)
         scope = "" if kind.startswith("Cluster") else ns
         found = catalog.get((kind, scope, str(name))) if name else None
-        external = (found or {}).get("spec", {}).get("externalName") if found else None
-        if isinstance(external, str) and external:
-            del spec[name_field]
-            spec[external_field] = external
+        found_spec = (found or {}).get("spec") or {}
+        external = found_spec.get("externalName")
+        if not (isinstance(external, str) and external):
+            continue
+        if kind.endswith("Class") and _offered_by_several(catalog, kind, scope, external):
+            # A Kubernetes name picked one broker's offering; keep that choice.
+            broker = found_spec.get("clusterServiceBrokerName") or found_spec.get(
+                "serviceBrokerName"
+            )
+            external = f"{broker}/{external}" if broker else external
+        del spec[name_field]
+        spec[external_field] = external
     return spec
+
+
+def _offered_by_several(
+    catalog: Mapping[tuple[str, str, str], Mapping[str, Any]], kind: str, scope: str, name: str
+) -> bool:
+    same = [
+        key
+        for key, obj in catalog.items()
+        if key[0] == kind
+        and key[1] == scope
+        and (obj.get("spec") or {}).get("externalName") == name
+    ]
+    return len(same) > 1
 
 
 def export_desired(inventory: Inventory) -> Export:

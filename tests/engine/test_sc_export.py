@@ -127,3 +127,55 @@ def test_a_binding_of_a_skipped_instance_is_skipped() -> None:
         "ServiceInstance/apps/updating",
         "ServiceBinding/apps/b",
     ]
+
+
+def test_a_class_several_brokers_offer_is_qualified_with_the_broker_it_was_picked_from() -> None:
+    other = {
+        "apiVersion": API,
+        "kind": "ClusterServiceClass",
+        "metadata": {"name": "svc-2"},
+        "spec": {
+            "externalName": "postgres",
+            "externalID": "svc-2",
+            "clusterServiceBrokerName": "b",
+        },
+    }
+    ours = dict(_catalog_objects()[0])
+    ours["spec"] = {**ours["spec"], "clusterServiceBrokerName": "a"}
+    export = export_desired(
+        Inventory(classes=(ours, other), plans=_catalog_objects()[1:], instances=(_instance("db"),))
+    )
+    (doc,) = yaml.safe_load_all(export.files["apps.yaml"])
+    assert doc["spec"]["clusterServiceClassExternalName"] == "a/postgres"
+    assert doc["spec"]["clusterServicePlanExternalName"] == "small"
+
+
+def test_namespaced_brokers_go_to_their_namespace_file_and_cluster_brokers_to_their_own() -> None:
+    brokers = (
+        {
+            "apiVersion": API,
+            "kind": "ClusterServiceBroker",
+            "metadata": {"name": "shared", "finalizers": ["kubernetes-incubator/service-catalog"]},
+            "spec": {"url": "https://shared.example"},
+            "status": {"conditions": []},
+        },
+        {
+            "apiVersion": API,
+            "kind": "ServiceBroker",
+            "metadata": {"name": "team", "namespace": "apps"},
+            "spec": {
+                "url": "https://team.example",
+                "authInfo": {"bearer": {"secretRef": {"name": "t"}}},
+            },
+        },
+    )
+    export = export_desired(Inventory(brokers=brokers))
+    assert yaml.safe_load(export.files[CLUSTER_FILE]) == {
+        "apiVersion": API,
+        "kind": "ClusterServiceBroker",
+        "metadata": {"name": "shared"},
+        "spec": {"url": "https://shared.example"},
+    }
+    assert yaml.safe_load(export.files["apps.yaml"])["spec"]["authInfo"] == {
+        "bearer": {"secretRef": {"name": "t"}}
+    }
