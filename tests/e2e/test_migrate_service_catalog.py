@@ -474,6 +474,9 @@ spec:
     imported = world.cli("import", "-f", str(world.out))
     assert imported.exit_code == 0, imported.stderr
     assert set(world.resources()) == {f"ServiceInstance/{ns}/db", f"ServiceBinding/{ns}/db-binding"}
+    again = world.cli("import", "-f", str(world.out))
+    assert again.exit_code == 0, again.stderr
+    assert f"ServiceBinding/{ns}/db-binding: already in the state with the same id" in again.stdout
     seen = len(world.broker.requests)
     for command in (("plan",), ("apply", "--auto-approve")):
         result = world.cli(*command, "-f", str(world.out))

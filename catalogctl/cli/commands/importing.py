@@ -36,6 +36,14 @@ def _external_ids(inputs: Inputs) -> list[tuple[str, str]]:
     return [(str(res.address), osb_id) for res, osb_id in (*instances, *bindings) if osb_id]
 
 
+def _tracked_as(state: State, address: str, osb_id: str) -> bool:
+    """Whether ``address`` is in state with the OSB id ``osb_id`` already."""
+    res = state.get(address)
+    if res is None:
+        return False
+    return (res.binding_id if res.kind == "ServiceBinding" else res.instance_id) == osb_id
+
+
 def _check_manifest_id(inputs: Inputs, address: Address, osb_id: str) -> None:
     """Refuse an ID that contradicts the manifest's own ``spec.externalID``."""
     from catalogctl.errors import UsageError
@@ -186,14 +194,25 @@ def import_(ctx: click.Context, /, **params: Any) -> int:
         _check_manifest_id(inputs, parsed, osb_id)
         wanted = [(str(parsed), osb_id)]
     session = build_session(console, params, params["namespace"])
-    for address, osb_id in wanted:
-        console.out(f'{address}: Importing from ID "{osb_id}"...')
     with session.locked("import"):
         state = session.backend.read()
+        if params["address"] is None:
+            # Importing every manifest again is harmless: what is tracked with the
+            # same id is left as it is.
+            kept = []
+            for address, osb_id in wanted:
+                if _tracked_as(state, address, osb_id):
+                    console.out(f"{address}: already in the state with the same id")
+                else:
+                    kept.append((address, osb_id))
+            wanted = kept
+            if not wanted:
+                return 0
         for address, osb_id in wanted:
             kind = address.split("/", 1)[0]
             field = "instance_id" if kind == "ServiceInstance" else "binding_id"
             check_not_tracked(state, address, field, osb_id)
+            console.out(f'{address}: Importing from ID "{osb_id}"...')
         imported = asyncio.run(_prepare(session, inputs, state, wanted))
         with session.backend.begin(state) as journal:
             for each in imported:
