@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from catalogctl.errors import ValidationFailed
 from catalogctl.model.address import Address
@@ -127,3 +128,61 @@ def test_an_empty_list_yields_nothing_and_other_lists_are_ignored() -> None:
     assert problems == []
     assert desired.resources == {}
     assert [(i.kind, i.name, i.line) for i in desired.ignored] == [("Secret", "s", 8)]
+
+
+def _big_export(count: int) -> list[dict[str, object]]:
+    return [
+        {
+            "apiVersion": "servicecatalog.k8s.io/v1beta1",
+            "kind": "ServiceInstance",
+            "metadata": {"name": f"db-{i}", "namespace": "prod"},
+            "spec": {
+                "clusterServiceClassExternalName": "postgres",
+                "clusterServicePlanExternalName": "small",
+                "externalID": f"00000000-0000-4000-8000-{i:012d}",
+            },
+            "status": {"note": "x" * 500},
+        }
+        for i in range(count)
+    ]
+
+
+def test_an_export_larger_than_the_per_document_limit_is_read(tmp_path: Path) -> None:
+    """An export is one document holding many objects: the per-document size limit is
+    about one object, so it applies to the items, not to the list."""
+    from catalogctl.model import limits
+
+    items = _big_export(4000)
+    as_yaml = tmp_path / "export.yaml"
+    as_yaml.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": items}))
+    as_json = tmp_path / "export.json"
+    as_json.write_text(
+        json.dumps(
+            {
+                "apiVersion": "servicecatalog.k8s.io/v1beta1",
+                "kind": "ServiceInstanceList",
+                "items": items,
+            },
+            indent=4,
+        )
+    )
+    for path in (as_yaml, as_json):
+        assert path.stat().st_size > limits.MAX_DOCUMENT_BYTES
+        assert len(load([str(path)]).resources) == 4000
+
+
+def test_a_large_document_that_is_not_a_list_is_still_refused(tmp_path: Path) -> None:
+    big = tmp_path / "big.yaml"
+    big.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": "kindList"},
+                "data": {"kind": "List", "blob": "x" * (3 * 1024 * 1024)},
+            }
+        )
+    )
+    with pytest.raises(ValidationFailed) as info:
+        load([str(big)])
+    assert "YAML document is larger than 2 MiB" in info.value.problems[0].message
