@@ -20,7 +20,7 @@ from catalogctl.engine.brokers import Brokers, BrokerSettings
 from catalogctl.engine.cluster_identity import recorded_cluster_id
 from catalogctl.engine.cyclegc import cycle_collection_paused
 from catalogctl.engine.executor import Applier, ApplyOptions, summarize
-from catalogctl.engine.guards import check_plan_inputs, check_plan_secrets
+from catalogctl.engine.guards import check_not_emptied, check_plan_inputs, check_plan_secrets
 from catalogctl.engine.inputs import Inputs
 from catalogctl.engine.interrupts import Interrupts
 from catalogctl.engine.ownership import check_ownership, claims_of
@@ -191,16 +191,17 @@ class Session:
             # Checks before the first broker request (planning asks brokers too).
             if saved is not None:
                 check_fresh(saved, state)
-                check_plan_secrets(saved, self.cluster)
                 if saved.mode is not Mode.REFRESH_ONLY:
                     preflight(needs_of_plan(saved, state), self.cluster, self.backend)
+                check_plan_secrets(saved, self.cluster)
                 plan = saved
             else:
-                check_plan_inputs(inputs, state, options, self.cluster)
+                check_not_emptied(inputs, state, options)
                 if not options.refresh_only:
                     desired = inputs.desired if inputs is not None else None
                     needs = needs_of_desired(desired, state, destroy=options.destroy)
                     preflight(needs, self.cluster, self.backend)
+                check_plan_inputs(inputs, state, options, self.cluster)
                 plan = self._planned(inputs, state, options, refresh)
             if plan.mode is Mode.REFRESH_ONLY and plan.drift:
                 if confirm is not None and not confirm(plan):
