@@ -9,8 +9,11 @@ ownerReference, workloads untouched, ``plan`` shows no changes and ``drift`` non
 ``--release`` and deleting Service Catalog's objects afterwards, skipped unfinished
 objects, ``--dry-run``, and the ownership refusal at plan time.
 
-The API server is the Kubernetes API emulator (tests/kube) until the real kube-apiserver
-fixture is available; nothing here depends on which one serves the requests.
+The API server is a real kube-apiserver (v1.20, tests/cluster), shared by the session: each
+test has its own namespace and removes the cluster-scoped objects it created. It runs no
+controllers, so no garbage collector: "deleting Service Catalog's objects leaves the
+Secrets" is shown by the ownerReference being gone and the deletions going through once the
+finalizers are released.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from kubernetes.client.exceptions import ApiException
 from tests.brokers.programmable import SERVICE_ID, SYNC_PLAN_ID, ProgrammableBroker, default_catalog
 from tests.cli import CliResult, run_cli
 from tests.e2e.conftest import mutating
-from tests.fixtures.kube import KubeApiServer
+from tests.fixtures.cluster import KubeApiServer
 from tests.servicecatalog import leftovers as sc
 
 CLUSTER_ID = "5b7e3c1a-2f0d-4c8e-9a61-0d3f2e4b5c6d"
@@ -86,11 +89,17 @@ def _catalog() -> dict[str, Any]:
 
 
 @pytest.fixture
-def cluster(kube_apiserver: KubeApiServer) -> tuple[client.ApiClient, Path, str]:
-    """An API client, a kubeconfig and a namespace of this test's own."""
-    api = kube_apiserver.api_client()
-    client.CoreV1Api(api).create_namespace({"metadata": {"name": "apps"}})
-    return api, kube_apiserver.kubeconfig_path, "apps"
+def cluster(
+    kube_apiserver: KubeApiServer, kube_namespace: str
+) -> tuple[client.ApiClient, Path, str]:
+    """An API client, a kubeconfig and a namespace of this test's own (the server is shared)."""
+    return kube_apiserver.api_client(), kube_apiserver.kubeconfig(kube_namespace), kube_namespace
+
+
+def _writes(kube_apiserver: KubeApiServer, namespace: str, since: int) -> list[tuple[str, str]]:
+    """(verb, resource/name) of every write the API server completed in ``namespace``."""
+    records = kube_apiserver.audit(namespace)[since:]
+    return sorted((r.verb, f"{r.resource}/{r.name}") for r in records if r.mutating)
 
 
 @pytest.fixture
@@ -252,8 +261,11 @@ def _changing(world: World, since: int) -> list[tuple[str, str]]:
     return mutating(world.broker.requests[since:])
 
 
-def test_migrate_takes_over_without_a_changing_broker_request(world: World) -> None:
+def test_migrate_takes_over_without_a_changing_broker_request(
+    world: World, kube_apiserver: KubeApiServer
+) -> None:
     ns = world.ns
+    audited = len(kube_apiserver.audit(ns))
     secrets_before = {n: world.secret(f"{n}-creds").data for n in ("db-binding", "cache-binding")}
     web_before = client.AppsV1Api(world.api).read_namespaced_deployment("web", ns)
     seen = len(world.broker.requests)
@@ -326,9 +338,13 @@ def test_migrate_takes_over_without_a_changing_broker_request(world: World) -> N
         assert secret.metadata.annotations["catalogctl.io/owner"] == f"ServiceBinding/{ns}/{name}"
     assert "s3cret" not in result.stdout + result.stderr
 
-    # Workloads untouched.
+    # Workloads untouched: the only writes in the namespace are the two Secrets adopted.
     web_after = client.AppsV1Api(world.api).read_namespaced_deployment("web", ns)
     assert web_after.metadata.resource_version == web_before.metadata.resource_version
+    assert _writes(kube_apiserver, ns, audited) == [
+        ("update", "secrets/cache-binding-creds"),
+        ("update", "secrets/db-binding-creds"),
+    ]
 
     # Unfinished objects are skipped and reported with what to do, and left out.
     assert f"Skipped ServiceInstance/{ns}/pending: an operation is in progress (Provision)" in (
@@ -337,14 +353,16 @@ def test_migrate_takes_over_without_a_changing_broker_request(world: World) -> N
     assert f"Skipped ServiceBinding/{ns}/pending-binding" in result.stderr
     assert "pending" not in (world.out / f"{ns}.yaml").read_text()
 
-    # Afterwards: plan shows no changes, drift none, and still nothing changes at the broker.
+    # Afterwards: plan shows no changes, drift none, and nothing changes anywhere.
     seen = len(world.broker.requests)
+    audited = len(kube_apiserver.audit(ns))
     plan = world.cli("plan", "-f", str(world.out))
     assert plan.exit_code == 0, plan.stderr
     assert "No changes." in plan.stdout
     drift = world.cli("drift", "-f", str(world.out))
     assert drift.exit_code == 0, drift.stdout + drift.stderr
     assert _changing(world, seen) == []
+    assert _writes(kube_apiserver, ns, audited) == []
 
 
 def test_a_second_migration_changes_nothing(world: World) -> None:
