@@ -113,29 +113,8 @@ def world(tmp_path: Path, cluster: tuple[client.ApiClient, Path, str]) -> Iterat
     try:
         sc.create_broker(api, "prog", broker.url)
         sc.create_class_and_plan(api, "prog", SERVICE_ID, "programmable-db", SYNC_PLAN_ID, "sync")
-        # db: inline parameters
-        sc.provision(
-            broker.url,
-            DB_ID,
-            service_id=SERVICE_ID,
-            plan_id=SYNC_PLAN_ID,
-            namespace=ns,
-            namespace_uid=ns_uid,
-            cluster_id=CLUSTER_ID,
-            name="db",
-            parameters=DB_PARAMS,
-        )
-        sc.create_instance(
-            api,
-            ns,
-            "db",
-            instance_id=DB_ID,
-            class_name="programmable-db",
-            plan="sync",
-            plan_id=SYNC_PLAN_ID,
-            parameters=DB_PARAMS,
-        )
-        # cache: a parameter from a Secret (the checksum covers its value; status redacts it)
+        # cache takes a parameter from a Secret: Service Catalog's checksum covers its
+        # value, its status redacts it.
         core.create_namespaced_secret(
             ns,
             {
@@ -143,28 +122,34 @@ def world(tmp_path: Path, cluster: tuple[client.ApiClient, Path, str]) -> Iterat
                 "stringData": {"params": json.dumps({"password": "s3cret"})},
             },
         )
+        instances = {}
+        for name, instance_id, sent, written in (
+            ("db", DB_ID, DB_PARAMS, DB_PARAMS),
+            ("cache", CACHE_ID, {"tier": "gold", "password": "s3cret"}, {"tier": "gold"}),
+        ):
+            sc.provision(
+                broker.url,
+                instance_id,
+                service_id=SERVICE_ID,
+                plan_id=SYNC_PLAN_ID,
+                namespace=ns,
+                namespace_uid=ns_uid,
+                cluster_id=CLUSTER_ID,
+                name=name,
+                parameters=sent,
+            )
+            instances[name] = sc.create_instance(
+                api,
+                ns,
+                name,
+                instance_id=instance_id,
+                class_name="programmable-db",
+                plan="sync",
+                plan_id=SYNC_PLAN_ID,
+                parameters=written,
+            )
         merged = {"tier": "gold", "password": "s3cret"}
-        sc.provision(
-            broker.url,
-            CACHE_ID,
-            service_id=SERVICE_ID,
-            plan_id=SYNC_PLAN_ID,
-            namespace=ns,
-            namespace_uid=ns_uid,
-            cluster_id=CLUSTER_ID,
-            name="cache",
-            parameters=merged,
-        )
-        cache = sc.create_instance(
-            api,
-            ns,
-            "cache",
-            instance_id=CACHE_ID,
-            class_name="programmable-db",
-            plan="sync",
-            plan_id=SYNC_PLAN_ID,
-            parameters={"tier": "gold"},
-        )
+        cache = instances["cache"]
         cache["spec"]["parametersFrom"] = [
             {"secretKeyRef": {"name": "cache-params", "key": "params"}}
         ]
