@@ -68,6 +68,7 @@ from catalogctl.providers.kubernetes.servicecatalog import (
     controller_reference,
     is_service_catalog_binding,
 )
+from catalogctl.providers.kubernetes.statemark import StateMark
 from catalogctl.state.models import ResourceState, State
 
 
@@ -214,7 +215,9 @@ async def _adopt(
             done.records.append(records[address])
             done.imported.append(address)
         for obj in export.bindings:
-            await _adopt_binding(sc, obj, state, records, resolution, brokers, done)
+            await _adopt_binding(
+                sc, obj, state, records, resolution, brokers, session.state_mark(state), done
+            )
     finally:
         await brokers.aclose()
     return done
@@ -227,9 +230,14 @@ async def _adopt_binding(
     records: dict[str, ResourceState],
     resolution: Resolution,
     brokers: Brokers,
+    mark: StateMark,
     done: _Adoption,
 ) -> None:
-    """Build a binding's record and its Secret's, or skip it with the reason."""
+    """Build a binding's record and its Secret's, or skip it with the reason.
+
+    The Secret is marked as written for the state ``mark`` names, as apply marks those
+    it writes.
+    """
     address = address_of(obj)
     ns = str(_meta(obj).get("namespace"))
     osb_id = str(_spec(obj).get("externalID"))
@@ -264,7 +272,7 @@ async def _adopt_binding(
                 )
             )
             return
-        write: dict[str, Any] | None = adopted_secret(secret, address, str(ref.get("uid")))
+        write: dict[str, Any] | None = adopted_secret(secret, address, str(ref.get("uid")), mark)
     elif owner_of(meta) == address:
         write = None  # adopted by an earlier run
     else:

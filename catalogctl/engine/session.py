@@ -20,7 +20,7 @@ from catalogctl.engine.brokers import Brokers, BrokerSettings
 from catalogctl.engine.cluster_identity import recorded_cluster_id
 from catalogctl.engine.cyclegc import cycle_collection_paused
 from catalogctl.engine.executor import Applier, ApplyOptions, summarize
-from catalogctl.engine.guards import check_not_emptied, check_plan_inputs, check_plan_secrets
+from catalogctl.engine.guards import check_not_emptied, check_plan_secrets
 from catalogctl.engine.inputs import Inputs
 from catalogctl.engine.interrupts import Interrupts
 from catalogctl.engine.ownership import check_ownership, claims_of
@@ -165,7 +165,7 @@ class Session:
             return self._planned(inputs, state, options, refresh)
         with self.locked("plan"):
             state = self._read()
-            check_plan_inputs(inputs, state, options, self.cluster)
+            check_not_emptied(inputs, state, options)
             self._adopt_cluster_id(state)
             return self._planned(inputs, state, options, refresh)
 
@@ -193,7 +193,7 @@ class Session:
                 check_fresh(saved, state)
                 if saved.mode is not Mode.REFRESH_ONLY:
                     preflight(needs_of_plan(saved, state), self.cluster, self.backend)
-                check_plan_secrets(saved, self.cluster)
+                run_async(check_plan_secrets(saved, self.cluster, self.state_mark(state)))
                 plan = saved
             else:
                 check_not_emptied(inputs, state, options)
@@ -201,7 +201,6 @@ class Session:
                     desired = inputs.desired if inputs is not None else None
                     needs = needs_of_desired(desired, state, destroy=options.destroy)
                     preflight(needs, self.cluster, self.backend)
-                check_plan_inputs(inputs, state, options, self.cluster)
                 plan = self._planned(inputs, state, options, refresh)
             if plan.mode is Mode.REFRESH_ONLY and plan.drift:
                 if confirm is not None and not confirm(plan):

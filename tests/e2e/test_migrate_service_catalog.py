@@ -314,13 +314,15 @@ def test_migrate_takes_over_without_a_changing_broker_request(
     assert res[f"ServiceBinding/{ns}/db-binding"]["binding_id"] == DB_BINDING_ID
     assert res[f"ServiceBinding/{ns}/cache-binding"]["binding_id"] == CACHE_BINDING_ID
 
-    # Secrets: data intact, catalogctl's marks added, the ownerReference gone.
+    # Secrets: data intact, catalogctl's marks (binding and state) added, the ownerReference gone.
+    lineage = json.loads((world.state / "catalogctl.state.json").read_text())["lineage"]
     for name in ("db-binding", "cache-binding"):
         secret = world.secret(f"{name}-creds")
         assert secret.data == secrets_before[name]
         assert secret.metadata.owner_references is None
         assert secret.metadata.labels["app.kubernetes.io/managed-by"] == "catalogctl"
         assert secret.metadata.annotations["catalogctl.io/owner"] == f"ServiceBinding/{ns}/{name}"
+        assert secret.metadata.annotations["catalogctl.io/state-lineage"] == lineage
     assert "s3cret" not in result.stdout + result.stderr
 
     # Workloads untouched: the only writes in the namespace are the two Secrets adopted.
@@ -484,10 +486,11 @@ spec:
     for command in (("plan",), ("apply", "--auto-approve")):
         result = world.cli(*command, "-f", str(world.out))
         assert result.exit_code == 1, result.stdout
-        assert f"Secret {ns}/db-binding-creds of ServiceBinding/{ns}/db-binding is written by " in (
-            result.stderr
-        )
-        assert "catalogctl migrate service-catalog" in result.stderr
+        assert (
+            f"Secret {ns}/db-binding-creds (for ServiceBinding/{ns}/db-binding) is controlled by "
+            f"ServiceBinding {ns}/db-binding (servicecatalog.k8s.io), not catalogctl"
+        ) in result.stderr
+        assert "take it over with `catalogctl migrate service-catalog`" in result.stderr
         assert "Traceback" not in result.stderr
     assert world.broker.requests[seen:] == []
     assert (DB_ID, DB_BINDING_ID) in world.broker.bindings  # never unbound
@@ -560,7 +563,7 @@ def test_a_saved_plan_is_refused_when_its_secret_was_taken_since(world: World) -
     seen = len(world.broker.requests)
     result = world.cli("apply", str(saved))
     assert result.exit_code == 1
-    assert f"Secret {ns}/late of ServiceBinding/{ns}/late exists but is not managed" in (
+    assert f"Secret {ns}/late (for ServiceBinding/{ns}/late) exists and is not managed" in (
         result.stderr
     )
     assert world.broker.requests[seen:] == []

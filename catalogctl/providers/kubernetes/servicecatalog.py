@@ -20,6 +20,7 @@ from typing import Any, Final
 
 from catalogctl.providers.kubernetes.kube import FIELD_MANAGER, KubeApiError, KubeCluster
 from catalogctl.providers.kubernetes.secrets import ownership_metadata
+from catalogctl.providers.kubernetes.statemark import StateMark
 
 logger = logging.getLogger(__name__)
 
@@ -63,13 +64,16 @@ def is_service_catalog_binding(ref: Mapping[str, Any] | None) -> bool:
     )
 
 
-def adopted_secret(secret: Mapping[str, Any], owner: str, binding_uid: str) -> dict[str, Any]:
+def adopted_secret(
+    secret: Mapping[str, Any], owner: str, binding_uid: str, mark: StateMark
+) -> dict[str, Any]:
     """The Secret as catalogctl takes it over: the same object and data, catalogctl's
-    ownership label and annotation added, the ServiceBinding's ownerReference removed
-    (so deleting Service Catalog's objects no longer garbage-collects it)."""
+    ownership label and annotations (binding and state) added, the ServiceBinding's
+    ownerReference removed (so deleting Service Catalog's objects no longer
+    garbage-collects it)."""
     body = dict(secret)
     meta = dict(secret.get("metadata") or {})
-    labels, annotations = ownership_metadata(owner)
+    labels, annotations = ownership_metadata(owner, mark)
     meta["labels"] = {**(meta.get("labels") or {}), **labels}
     meta["annotations"] = {**(meta.get("annotations") or {}), **annotations}
     refs = [r for r in meta.get("ownerReferences") or () if r.get("uid") != binding_uid]
@@ -175,4 +179,3 @@ class ServiceCatalogCluster(KubeCluster):
             patch,
             _content_type=MERGE_PATCH,
         )
-
