@@ -58,8 +58,14 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "catalogctl output ServiceBinding/cloud-apps/cloud-queue-binding --show-secrets",
     ),
     "import": (
+        "catalogctl import -f services/",
         "catalogctl import -f services/ ServiceInstance/cloud-apps/queue "
         "8b4e0a52-5c1e-4a87-9a77-3c1f2e9d7a10",
+    ),
+    "migrate": ("catalogctl migrate service-catalog --out services/ -A --dry-run",),
+    "migrate service-catalog": (
+        "catalogctl migrate service-catalog --out services/ -A --dry-run",
+        "catalogctl migrate service-catalog --out services/ -n cloud-apps --release",
     ),
     "get": (
         "catalogctl get instances -n cloud-apps",

@@ -72,7 +72,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "import": (
         "catalogctl.cli.commands.importing",
         "import_",
-        "Adopt an existing instance or binding by its OSB id.",
+        "Adopt existing instances and bindings by their OSB ids.",
+    ),
+    "migrate": (
+        "catalogctl.cli.commands.migrate",
+        "migrate",
+        "Take over a Service Catalog installation (migrate service-catalog).",
     ),
     "force-unlock": (
         "catalogctl.cli.commands.unlock",

@@ -31,7 +31,7 @@ def input_options(func: F) -> F:
         "filenames",
         multiple=True,
         required=True,
-        help="File, directory (recursive *.yaml/*.yml) or - for stdin. Repeatable.",
+        help="File, directory (recursive *.yaml/*.yml/*.json) or - for stdin. Repeatable.",
     )(func)
     return func
 
@@ -124,6 +124,16 @@ def plan_options(func: F) -> F:
     for option in reversed(options):
         func = option(func)
     return func
+
+
+def allow_empty_option(func: F) -> F:
+    """``--allow-empty``: accept an input without managed resources (plan, apply)."""
+    return click.option(
+        "--allow-empty",
+        is_flag=True,
+        help="Plan to delete everything in state when the input holds no managed "
+        "resource (refused otherwise; `destroy` is the usual way).",
+    )(func)
 
 
 def output_option(

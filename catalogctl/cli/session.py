@@ -53,7 +53,16 @@ def build_session(console: Console, params: dict[str, Any], namespace: str = "de
         # Only inside a state that exists: planning must not create a state location.
         catalog_cache_dir=state_dir / "catalog-cache" if state_dir.is_dir() else None,
     )
+    # A migrated state remembers Service Catalog's cluster id; --cluster-id (or its
+    # environment variable) wins over it.
+    import click
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context(silent=True)
+    source = ctx.get_parameter_source("cluster_id") if ctx is not None else None
+    explicit_cluster_id = source not in (None, ParameterSource.DEFAULT)
     return Session(
+        cluster_id_from_state=not explicit_cluster_id,
         backend=LocalBackend(state_dir),
         cluster=cluster,
         settings=settings,

@@ -23,6 +23,8 @@ class Inputs:
 
     desired: Desired
     graph: ResourceGraph
+    #: The ``-f`` arguments it was read from, to name them in messages.
+    sources: tuple[str, ...] = ()
 
 
 def _restriction_problems(desired: Desired) -> list[Problem]:
@@ -63,7 +65,8 @@ def load_inputs(
     paths: Iterable[str], default_namespace: str = "default", strict_kinds: bool = False
 ) -> Inputs:
     """Load, validate and graph; raise ValidationFailed listing every problem."""
-    documents, problems = read_sources(paths)
+    names = tuple(paths)
+    documents, problems = read_sources(names)
     desired, more = load_documents(documents, default_namespace, strict_kinds)
     problems.extend(more)
     problems.extend(_restriction_problems(desired))
@@ -71,4 +74,4 @@ def load_inputs(
     problems.extend(cycles)
     if problems:
         raise ValidationFailed(problems)
-    return Inputs(desired, graph)
+    return Inputs(desired, graph, names)

@@ -108,9 +108,13 @@ def _secret_conflict(
         if f"{claim.namespace}/{claim.name}" in adopting:
             return None
         if seen.controller is not None:
+            service_catalog = seen.controller.endswith("(servicecatalog.k8s.io)")
             return (
                 f"{where} is controlled by {seen.controller}, not catalogctl",
-                "migrate that binding from Service Catalog first, or set another spec.secretName",
+                "take it over with `catalogctl migrate service-catalog` (it keeps the data), "
+                "or set another spec.secretName"
+                if service_catalog
+                else "set another spec.secretName (its controller would fight over it)",
             )
         return (
             f"{where} exists and is not managed by catalogctl",

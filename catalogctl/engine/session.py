@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
+from catalogctl.engine.adoption import Imported
 from catalogctl.engine.brokers import Brokers, BrokerSettings
+from catalogctl.engine.cluster_identity import recorded_cluster_id
 from catalogctl.engine.executor import Applier, ApplyOptions, summarize
-from catalogctl.engine.importing import Imported
+from catalogctl.engine.guards import check_not_emptied, check_plan_secrets
 from catalogctl.engine.inputs import Inputs
 from catalogctl.engine.interrupts import Interrupts
 from catalogctl.engine.ownership import check_ownership, claims_of
@@ -70,6 +72,13 @@ class Session:
     poll_max_interval: float = 20.0
     #: a TTY stream for the live progress bar of large applies (None: lines only)
     progress_bar: TextIO | None = None
+    #: Use the cluster id recorded in state (by a migration) over ``settings.cluster_id``;
+    #: set when ``--cluster-id`` was not given.
+    cluster_id_from_state: bool = False
+
+    def _adopt_cluster_id(self, state: State) -> None:
+        if self.cluster_id_from_state:
+            self.settings.cluster_id = recorded_cluster_id(state) or self.settings.cluster_id
 
     def _brokers(self) -> Brokers:
         self.settings.pool_size = self.parallelism
@@ -149,6 +158,8 @@ class Session:
             return self._planned(inputs, state, options, refresh)
         with self.locked("plan"):
             state = self._read()
+            check_not_emptied(inputs, state, options)
+            self._adopt_cluster_id(state)
             return self._planned(inputs, state, options, refresh)
 
     def apply(
@@ -169,13 +180,18 @@ class Session:
         options = options or DiffOptions()
         with self.locked("apply"):
             state = self._read()
+            self._adopt_cluster_id(state)
             # Checks before the first broker request (planning asks brokers too).
             if saved is not None:
                 check_fresh(saved, state)
                 if saved.mode is not Mode.REFRESH_ONLY:
                     preflight(needs_of_plan(saved, state), self.cluster, self.backend)
+                run_async(
+                    check_plan_secrets(saved, self.cluster, self.state_mark(state)), self._threads
+                )
                 plan = saved
             else:
+                check_not_emptied(inputs, state, options)
                 if not options.refresh_only:
                     desired = inputs.desired if inputs is not None else None
                     needs = needs_of_desired(desired, state, destroy=options.destroy)
@@ -206,24 +222,40 @@ class Session:
                 raise failure
             return plan, committed
 
-    def import_resource(self, inputs: Inputs, address: str, osb_id: str) -> Imported:
-        """Adopt the broker's instance or binding ``osb_id`` as ``address``, under the lock.
+    def import_resources(
+        self, inputs: Inputs, wanted: list[tuple[str, str]], *, skip_tracked: bool = False
+    ) -> list[Imported]:
+        """Adopt the broker's instances and bindings (``(address, OSB id)``), under the lock.
 
-        Only GETs reach the broker; the resource is recorded through the
-        journal like an apply step.
+        With ``skip_tracked``, a pair state already tracks with the same id is
+        left as it is (importing every manifest again is harmless).  Only GETs
+        reach the broker; the resources are recorded through the journal like
+        apply steps.
         """
-        from catalogctl.engine.importing import check_not_tracked, prepare_import
+        from catalogctl.engine.adoption import check_not_tracked, prepare_imports
 
         with self.locked("import"):
             state = self._read()
-            field = "instance_id" if address.startswith("ServiceInstance/") else "binding_id"
-            check_not_tracked(state, address, field, osb_id)
+            if skip_tracked:
+                kept = []
+                for address, osb_id in wanted:
+                    if _tracked_as(state, address, osb_id):
+                        self.emit(f"{address}: already in the state with the same id")
+                    else:
+                        kept.append((address, osb_id))
+                wanted = kept
+                if not wanted:
+                    return []
+            for address, osb_id in wanted:
+                kind = address.split("/", 1)[0]
+                field = "instance_id" if kind == "ServiceInstance" else "binding_id"
+                check_not_tracked(state, address, field, osb_id)
+                self.emit(f'{address}: Importing from ID "{osb_id}"...')
             imported = run_async(
-                prepare_import(
+                prepare_imports(
                     inputs,
                     state,
-                    address,
-                    osb_id,
+                    wanted,
                     settings=self.settings,
                     cluster=self.cluster,
                     parallelism=self.parallelism,
@@ -231,7 +263,8 @@ class Session:
                 self._threads,
             )
             with self.backend.begin(state) as journal:
-                journal.record(imported.resource)
+                for each in imported:
+                    journal.record(each.resource)
                 journal.commit()
         return imported
 
@@ -285,6 +318,14 @@ class Session:
         command = "destroy" if plan.mode is Mode.DESTROY else "apply"
         failure = summarize(result, command) if result is not None else None
         return stop.is_set(), failure
+
+
+def _tracked_as(state: State, address: str, osb_id: str) -> bool:
+    """Whether ``address`` is in state with the OSB id ``osb_id`` already."""
+    res = state.get(address)
+    if res is None:
+        return False
+    return (res.binding_id if res.kind == "ServiceBinding" else res.instance_id) == osb_id
 
 
 def is_new(state: State) -> bool:

@@ -48,6 +48,13 @@ MAX_DEPTH = 100
 MAX_EXPANDED_NODES = 500_000
 
 _DOCUMENT_MARKER = re.compile(r"^(?:---|\.\.\.)(?=[ \t\r\n]|$)", re.MULTILINE)
+#: A document that is a ``kind: List`` (or a typed ``*List``, as YAML at the top level or
+#: as JSON): its objects are its items, so the per-document size limit, which is about
+#: one object, does not apply to it as a whole (the per-file and node limits still do).
+_LIST_KIND = re.compile(
+    r"""^(?:kind:[ \t]*["']?|[ \t]*"kind"[ \t]*:[ \t]*")[A-Za-z]*List["']?[ \t]*,?[ \t]*\r?$""",
+    re.MULTILINE,
+)
 
 
 class InputTooLarge(Exception):
@@ -105,7 +112,7 @@ def text_problem(text: str, file: str) -> Problem | None:
     start = 0
     for marker in (*_DOCUMENT_MARKER.finditer(text), None):
         end = marker.start() if marker is not None else len(text)
-        if end - start > MAX_DOCUMENT_BYTES:
+        if end - start > MAX_DOCUMENT_BYTES and not _LIST_KIND.search(text, start, end):
             return Problem(
                 file,
                 _line_of(text, start),

@@ -21,6 +21,7 @@ from catalogctl.model.desired import (
     field_path,
 )
 from catalogctl.model.instances import ServiceInstance
+from catalogctl.model.lists import unpack_lists
 from catalogctl.model.podmappings import PodMapping
 from catalogctl.model.source import Document, read_sources
 from catalogctl.model.suggest import suggest
@@ -178,8 +179,8 @@ def _classify(
 ) -> tuple[type[ResourceObject] | None, list[Problem]]:
     """Decide whether a document is ours, ignored, or malformed."""
     data = doc.data
-    pos = doc.start
     if not isinstance(data, dict):
+        pos = doc.origin
         return None, [
             Problem(
                 pos.file,
@@ -195,6 +196,7 @@ def _classify(
     problems = []
     for name, value in (("apiVersion", api_version), ("kind", kind)):
         if value is None or value == "":
+            pos = doc.origin
             problems.append(
                 Problem(pos.file, pos.line, pos.column, label, name, "required field is missing")
             )
@@ -263,6 +265,7 @@ def _classify(
             )
         ]
     meta_ns = meta.get("namespace") if isinstance(meta, dict) else None
+    pos = doc.origin
     desired.ignored.append(
         IgnoredObject(
             pos.file,
@@ -306,11 +309,14 @@ def _duplicate_key_problems(doc: Document, label: str) -> list[Problem]:
 def load_documents(
     documents: Iterable[Document], default_namespace: str = "default", strict_kinds: bool = False
 ) -> tuple[Desired, list[Problem]]:
-    """Build a :class:`Desired` from parsed documents; problems are returned, not raised."""
+    """Build a :class:`Desired` from parsed documents; problems are returned, not raised.
+
+    ``kind: List`` and typed ``*List`` documents count as their items.
+    """
     desired = Desired(default_namespace)
     problems: list[Problem] = []
     first_seen: dict[Address, Document] = {}
-    for doc in documents:
+    for doc in unpack_lists(documents):
         model, found = _classify(doc, desired, strict_kinds)
         problems.extend(found)
         if doc.duplicate_keys:
@@ -335,7 +341,7 @@ def load_documents(
                     pos.column,
                     str(address),
                     "metadata.name",
-                    f"duplicate resource (first defined at {first.file}:{first.start.line})",
+                    f"duplicate resource (first defined at {first.file}:{first.origin.line})",
                 )
             )
         try:

@@ -84,6 +84,22 @@ class Document:
     duplicate_keys: list[tuple[PathKey, Position, Position]] = field(default_factory=list)
     #: The text it was read from, for :meth:`position_of`; None for one built in code.
     source: FileMarks | None = field(default=None, repr=False, compare=False)
+    #: Where this object sits inside the document it was written in: ``()`` for a
+    #: document of its own, ``("items", i)`` for an item of a ``kind: List`` (whose
+    #: ``start`` is then the list's; :attr:`origin` is the item's own).
+    prefix: PathKey = ()
+
+    @property
+    def origin(self) -> Position:
+        """Where this object starts: the document's start, or a list item's own line.
+
+        A list item's line is looked up only when asked for (to report a
+        problem): finding it needs the file's marks, a second parse.
+        """
+        if not self.prefix:
+            return self.start
+        mark = self.marks.get(self.prefix)
+        return Position(self.file, *mark) if mark is not None else self.start
 
     @property
     def marks(self) -> dict[PathKey, Mark]:
@@ -97,13 +113,13 @@ class Document:
         mapping that should have held it.
         """
         marks = self.marks
-        key = tuple(path)
-        while key:
+        key = (*self.prefix, *path)
+        while len(key) > len(self.prefix):
             mark = marks.get(key)
             if mark is not None:
                 return Position(self.file, *mark)
             key = key[:-1]
-        return self.start
+        return self.origin
 
 
 def _mark(node: yaml.Node) -> Mark:
@@ -304,11 +320,15 @@ def _syntax_message(exc: yaml.MarkedYAMLError, text: str) -> str:
     return what
 
 
+#: What a directory given to ``-f`` is read for, as kubectl does (JSON is YAML too).
+INPUT_SUFFIXES = (".yaml", ".yml", ".json")
+
+
 def expand_path(path: str) -> Iterator[Path]:
-    """The files one ``-f`` argument names: itself, or a directory's YAML files, sorted."""
+    """The files one ``-f`` argument names: itself, or a directory's YAML and JSON files, sorted."""
     p = Path(path)
     if p.is_dir():
-        found = sorted(q for q in p.rglob("*") if q.suffix in (".yaml", ".yml") and q.is_file())
+        found = sorted(q for q in p.rglob("*") if q.suffix in INPUT_SUFFIXES and q.is_file())
         yield from found
     else:
         yield p

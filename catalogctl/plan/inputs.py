@@ -70,3 +70,6 @@ class DiffOptions:
     upgrade: bool = False
     targets: frozenset[str] | None = None
     replace: frozenset[str] = frozenset()
+    #: Plan even when the input holds no managed resource while state does
+    #: (which deletes everything); without it such a plan is refused.
+    allow_empty: bool = False

@@ -190,7 +190,7 @@ def test_a_secret_service_catalog_controls_fails_the_plan_before_any_broker_call
         "Secret apps/db-binding (for ServiceBinding/apps/db-binding) is controlled by "
         "ServiceBinding apps/db-binding (servicecatalog.k8s.io), not catalogctl"
     ) in result.stderr
-    assert "migrate that binding from Service Catalog first" in result.stderr
+    assert "take it over with `catalogctl migrate service-catalog`" in result.stderr
     assert programmable_broker.requests == []
     assert path.read_text() == before
 

@@ -167,7 +167,7 @@ def _write(root: Path, rel: str, text: str) -> Path:
     return path
 
 
-def test_directories_are_read_recursively_sorted_yaml_and_yml_only(tmp_path: Path) -> None:
+def test_directories_are_read_recursively_sorted_yaml_yml_and_json_only(tmp_path: Path) -> None:
     _write(tmp_path, "b.yaml", "name: b\n")
     _write(tmp_path, "a.yml", "name: a\n")
     _write(tmp_path, "sub/c.yaml", "name: c\n")
@@ -175,11 +175,11 @@ def test_directories_are_read_recursively_sorted_yaml_and_yml_only(tmp_path: Pat
     _write(tmp_path, "README.md", "name: readme\n")
     _write(tmp_path, "notes.txt", "{{{ not yaml")
     _write(tmp_path, "x.yaml.bak", "name: bak\n")
-    _write(tmp_path, "kustomization.json", "{}")
+    _write(tmp_path, "sub/e.json", '{"name": "e"}')
     (tmp_path / "empty.yaml").mkdir()  # a directory named like a file is not read
     docs, problems = read_sources([str(tmp_path)])
     assert problems == []
-    assert [d.data["name"] for d in docs] == ["a", "b", "c", "d"]
+    assert [d.data["name"] for d in docs] == ["a", "b", "c", "d", "e"]
     assert docs[0].file == str(tmp_path / "a.yml")
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from catalogctl.cli.console import Console, console_of
-from catalogctl.cli.options import plan_options, run_options
+from catalogctl.cli.options import allow_empty_option, plan_options, run_options
 
 
 class _Prompt:
@@ -203,7 +203,7 @@ def _destroy_common(func: Any) -> Any:
     "--filename",
     "filenames",
     multiple=True,
-    help="File, directory (recursive *.yaml/*.yml) or - for stdin. Repeatable.",
+    help="File, directory (recursive *.yaml/*.yml/*.json) or - for stdin. Repeatable.",
 )
 @click.option(
     "-n",
@@ -219,6 +219,7 @@ def _destroy_common(func: Any) -> Any:
     is_flag=True,
     help="Show changes made outside catalogctl and accept them into state; change nothing else.",
 )
+@allow_empty_option
 @_common
 @click.pass_context
 def apply(ctx: click.Context, /, **params: Any) -> int:

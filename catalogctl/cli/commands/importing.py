@@ -1,11 +1,10 @@
-"""``catalogctl import``: adopt a service instance or binding that already exists.
+"""``catalogctl import``: adopt service instances and bindings that already exist.
 
-Migrating from Service Catalog (or recovering after ``state rm``) means
-taking over broker resources catalogctl did not create; the engine does it
-(:meth:`catalogctl.engine.session.Session.import_resource`).  The next plan
-then treats the resource like anything catalogctl provisioned itself: no
-change when it matches the configuration, an in-place update when its live
-parameters differ, never a second provision.
+``import ADDR ID`` adopts one; ``import -f FILES`` (no arguments) adopts every
+instance and binding whose manifest carries ``spec.externalID``, instances
+first.  The engine builds the records (:mod:`catalogctl.engine.adoption`) and
+records them through the journal under the lock, like any apply step
+(:meth:`catalogctl.engine.session.Session.import_resources`).
 """
 
 from __future__ import annotations
@@ -18,13 +17,52 @@ from catalogctl.cli.console import Console, console_of
 from catalogctl.cli.options import input_options, run_options
 
 if TYPE_CHECKING:
-    from catalogctl.engine.importing import Imported
+    from catalogctl.engine.adoption import Imported
+    from catalogctl.engine.inputs import Inputs
+    from catalogctl.model.address import Address
 
 _KINDS = ("ServiceInstance", "ServiceBinding")
 
 
+def _external_ids(inputs: Inputs) -> list[tuple[str, str]]:
+    """(address, spec.externalID) of every instance, then every binding, that carries one."""
+    from catalogctl.model.bindings import ServiceBinding
+    from catalogctl.model.instances import ServiceInstance
+
+    instances = [(res, i.spec.external_id) for res, i in inputs.desired.of_type(ServiceInstance)]
+    bindings = [(res, b.spec.external_id) for res, b in inputs.desired.of_type(ServiceBinding)]
+    return [(str(res.address), osb_id) for res, osb_id in (*instances, *bindings) if osb_id]
+
+
+def _check_manifest_id(inputs: Inputs, address: Address, osb_id: str) -> None:
+    """Refuse an ID that contradicts the manifest's own ``spec.externalID``."""
+    from catalogctl.errors import UsageError
+    from catalogctl.model.bindings import ServiceBinding
+    from catalogctl.model.instances import ServiceInstance
+
+    res = inputs.desired.get(address)
+    if res is None:
+        raise UsageError(
+            f"cannot import {address}: it is not in the desired state (-f); "
+            "add it to the YAML first, so catalogctl knows how it should look"
+        )
+    obj = res.obj
+    assert isinstance(obj, ServiceInstance | ServiceBinding)
+    written = obj.spec.external_id
+    if written and written != osb_id:
+        pos = res.position(("spec", "externalID"))
+        raise UsageError(
+            f"cannot import {address} as {osb_id}: its manifest "
+            f"({pos.file}:{pos.line}) sets spec.externalID {written}; "
+            "import that id, or correct the manifest"
+        )
+
+
 def _report(console: Console, imported: Imported) -> None:
     res = imported.resource
+    if res.kind == "Secret":
+        console.out(f"{res.address}: Import complete (kept as it is)")
+        return
     what = (
         f"instance {res.instance_id}"
         if res.kind == "ServiceInstance"
@@ -33,27 +71,25 @@ def _report(console: Console, imported: Imported) -> None:
     console.out(f"{res.address}: Import complete ({what}, plan {res.plan_id})")
     for note in imported.notes:
         console.err(f"Note: {res.address}: {note}.")
-    console.out("")
-    console.out(console.style("Import successful!", fg="green", bold=True))
-    console.out("")
-    console.out(f"{res.address} is now in the state and will be managed by catalogctl.")
-    console.out('Run "catalogctl plan" to see whether it matches the configuration.')
 
 
 @click.command("import")
-@click.argument("address", metavar="ADDR")
-@click.argument("osb_id", metavar="ID")
+@click.argument("address", metavar="[ADDR", required=False)
+@click.argument("osb_id", metavar="ID]", required=False)
 @input_options
 @run_options
 @click.pass_context
 def import_(ctx: click.Context, /, **params: Any) -> int:
-    """Adopt an existing service instance or binding by its OSB id.
+    """Adopt existing service instances and bindings by their OSB ids.
 
-    ADDR must be a ServiceInstance or ServiceBinding in the desired state
-    (-f); ID is the instance id, or for a binding the binding id (its
-    instance must be imported first). The broker is asked, read-only, whether
-    it knows the id and on which plan; a different plan is refused. Nothing
-    is created or changed at the broker. Exit codes: 0 imported, 1 error.
+    With ADDR and ID: ADDR must be a ServiceInstance or ServiceBinding in the
+    desired state (-f); ID is the instance id, or for a binding the binding id
+    (its instance must be imported first); an ID that contradicts the
+    manifest's spec.externalID is refused. Without them: every instance and
+    binding in -f that carries spec.externalID is imported, instances first.
+    The broker is asked, read-only, whether it knows each id and on which
+    plan; a different plan is refused. Nothing is created or changed at the
+    broker. Exit codes: 0 imported, 1 error.
     """
     from catalogctl.cli.session import build_session
     from catalogctl.engine.inputs import load_inputs
@@ -64,26 +100,43 @@ def import_(ctx: click.Context, /, **params: Any) -> int:
     from catalogctl.cli.namespaces import resolve_namespace
 
     resolve_namespace(ctx, params)
-    osb_id: str = params["osb_id"]
-    if not osb_id.strip():
-        raise UsageError("ID must not be empty")
-    try:
-        parsed = Address.parse(params["address"], params["namespace"])
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    address = str(parsed)
-    if parsed.kind not in _KINDS:
-        raise UsageError(
-            f"cannot import {address}: only ServiceInstance and ServiceBinding addresses "
-            "can be imported (the rest is derived from them by apply)"
-        )
     inputs = load_inputs(params["filenames"], params["namespace"], params["strict_kinds"])
-    if inputs.desired.get(parsed) is None:
-        raise UsageError(
-            f"cannot import {address}: it is not in the desired state (-f); "
-            "add it to the YAML first, so catalogctl knows how it should look"
-        )
+    wanted: list[tuple[str, str]]
+    if params["address"] is None:
+        wanted = _external_ids(inputs)
+        if not wanted:
+            raise UsageError(
+                "no ServiceInstance or ServiceBinding in the input sets spec.externalID; "
+                "import one with `catalogctl import ADDR ID`"
+            )
+    else:
+        osb_id = params["osb_id"] or ""
+        if not osb_id.strip():
+            raise UsageError(
+                "ID must not be empty (import ADDR ID, or -f alone for every "
+                "manifest with spec.externalID)"
+            )
+        try:
+            parsed = Address.parse(params["address"], params["namespace"])
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        if parsed.kind not in _KINDS:
+            raise UsageError(
+                f"cannot import {parsed}: only ServiceInstance and ServiceBinding addresses "
+                "can be imported (the rest is derived from them by apply)"
+            )
+        _check_manifest_id(inputs, parsed, osb_id)
+        wanted = [(str(parsed), osb_id)]
     session = build_session(console, params, params["namespace"])
-    console.out(f'{address}: Importing from ID "{osb_id}"...')
-    _report(console, session.import_resource(inputs, address, osb_id))
+    imported = session.import_resources(inputs, wanted, skip_tracked=params["address"] is None)
+    if not imported:
+        return 0
+    for each in imported:
+        _report(console, each)
+    console.out("")
+    console.out(console.style("Import successful!", fg="green", bold=True))
+    console.out("")
+    names = ", ".join(each.resource.address for each in imported)
+    console.out(f"{names} now in the state and managed by catalogctl.")
+    console.out('Run "catalogctl plan" to see whether it matches the configuration.')
     return 0

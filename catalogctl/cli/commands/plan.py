@@ -9,6 +9,7 @@ import click
 
 from catalogctl.cli.console import console_of
 from catalogctl.cli.options import (
+    allow_empty_option,
     input_options,
     output_format,
     output_option,
@@ -45,6 +46,7 @@ def diff_options(
         upgrade=bool(params.get("upgrade")),
         targets=targets or None,
         replace=addresses(params.get("replace") or (), "--replace"),
+        allow_empty=bool(params.get("allow_empty")),
     )
 
 
@@ -117,6 +119,7 @@ def expand_targets(inputs: Any, state: Any, options: Any) -> Any:
 @input_options
 @run_options
 @plan_options
+@allow_empty_option
 @click.option(
     "--out",
     "out",

@@ -1,8 +1,11 @@
-"""Adopting an existing service instance or binding (``catalogctl import``).
+"""Records for adopting instances and bindings that exist at a broker already.
 
-Import records a broker resource catalogctl did not create under the address
-it has in the desired YAML, with exactly the attribute layout apply writes,
-so that the next plan treats it like anything catalogctl provisioned itself.
+``catalogctl import`` (one address or every manifest with ``spec.externalID``)
+and ``catalogctl migrate service-catalog`` take over broker resources
+catalogctl did not create.  Each is recorded with exactly the attribute
+layout apply writes, so the next plan treats it like anything catalogctl
+provisioned: no change when it matches the configuration, an in-place update
+when its parameters differ, never a second provision.
 Before recording, the broker is asked (when its catalog says it can answer
 ``GET`` for the resource) whether it knows the id and on which plan; a wrong
 id or a different plan is refused here rather than discovered by a failing
@@ -52,7 +55,7 @@ def check_not_tracked(state: State, address: str, field: str, osb_id: str) -> No
             )
 
 
-def _broker_error(address: str, subject: str, outcome: Any) -> Exception:
+def broker_error(address: str, subject: str, outcome: Any) -> Exception:
     """The error for a GET that did not return the resource (``subject``: what was asked for)."""
 
     if isinstance(outcome, NotFound):
@@ -60,7 +63,7 @@ def _broker_error(address: str, subject: str, outcome: Any) -> Exception:
     return BrokerError(f"cannot import {address}: GET {subject} failed: {describe(outcome)}")
 
 
-async def _import_instance(
+async def adopt_instance(
     address: str, osb_id: str, resolution: Resolution, brokers: Brokers
 ) -> Imported:
     desired = resolution.desired[address]
@@ -78,18 +81,16 @@ async def _import_instance(
             osb_id, service_id=p.service_id, plan_id=p.plan_id
         )
         if not isinstance(outcome, Done) or not isinstance(outcome.body, Mapping):
-            raise _broker_error(address, f"instance {osb_id}", outcome)
+            raise broker_error(address, f"instance {osb_id}", outcome)
         body = outcome.body
-        _check_same(
+        check_same(
             address,
             "service",
             body.get("service_id"),
             p.service_id,
             desired.attributes.get("class"),
         )
-        _check_same(
-            address, "plan", body.get("plan_id"), p.plan_id, desired.attributes.get("plan")
-        )
+        check_same(address, "plan", body.get("plan_id"), p.plan_id, desired.attributes.get("plan"))
         url = body.get("dashboard_url")
         dashboard_url = url if isinstance(url, str) and url else None
         live = body.get("parameters")
@@ -125,7 +126,7 @@ async def _import_instance(
     return Imported(resource, tuple(notes))
 
 
-def _check_same(address: str, what: str, live: Any, wanted: str, name: Any) -> None:
+def check_same(address: str, what: str, live: Any, wanted: str, name: Any) -> None:
 
     if isinstance(live, str) and live and live != wanted:
         raise UsageError(
@@ -135,13 +136,13 @@ def _check_same(address: str, what: str, live: Any, wanted: str, name: Any) -> N
         )
 
 
-async def _import_binding(
-    address: str, osb_id: str, state: State, resolution: Resolution, brokers: Brokers
+async def adopt_binding(
+    address: str, osb_id: str, inst: ResourceState | None, resolution: Resolution, brokers: Brokers
 ) -> Imported:
+    """The state record of binding ``osb_id`` of ``inst`` (its instance's record, or None)."""
     desired = resolution.desired[address]
     p = BindingPayload.from_private(resolution.private[address])
     instance_address = p.instance
-    inst = state.get(instance_address)
     if inst is None or inst.status is not ResourceStatus.READY or not inst.instance_id:
         raise UsageError(
             f"cannot import {address}: its instance {instance_address} must be in the state "
@@ -160,9 +161,7 @@ async def _import_binding(
             inst.instance_id, osb_id, service_id=inst.service_id, plan_id=inst.plan_id
         )
         if not isinstance(outcome, Done) or not isinstance(outcome.body, Mapping):
-            raise _broker_error(
-                address, f"binding {osb_id} of instance {inst.instance_id}", outcome
-            )
+            raise broker_error(address, f"binding {osb_id} of instance {inst.instance_id}", outcome)
         credentials = outcome.body.get("credentials")
         # Only a digest is kept, to notice rotation later; the body is dropped here.
         credentials_hash = checksum(dict(credentials)) if isinstance(credentials, Mapping) else None
@@ -173,8 +172,9 @@ async def _import_binding(
     else:
         notes.append(
             "the broker cannot return this binding's credentials (bindings_retrievable is "
-            f"false), so catalogctl could not check that binding {osb_id} exists, and the "
-            f"next apply must replace it to write Secret {desired.attributes.get('secret_name')}"
+            f"false), so catalogctl could not check that binding {osb_id} exists; unless its "
+            f"Secret {desired.attributes.get('secret_name')} is kept as it is, the next apply "
+            "must replace the binding to write it"
         )
     resource = ResourceState(
         address=address,
@@ -195,26 +195,80 @@ async def _import_binding(
     return Imported(resource, tuple(notes))
 
 
-async def prepare_import(
+def adopt_secret(
+    address: str, binding: str, resolution: Resolution, data_hash: str, keys: list[str]
+) -> ResourceState:
+    """The state record of a binding Secret taken over as it is, as apply records one it wrote.
+
+    ``data_hash`` is the digest of the data found (its values never leave the
+    cluster), so the next refresh sees no change unless someone edits it.
+    """
+    desired = resolution.desired[address]
+    _, ns, name = address.split("/")
+    return ResourceState(
+        address=address,
+        kind="Secret",
+        depends_on=(binding,),
+        attributes={
+            "binding": binding,
+            "checksum": desired.checksum,
+            "data_hash": data_hash,
+            "keys": sorted(keys),
+            "display": {"namespace": ns, "name": name, "type": "Opaque"},
+        },
+    )
+
+
+async def prepare_imports(
     inputs: Inputs,
     state: State,
-    address: str,
-    osb_id: str,
+    wanted: list[tuple[str, str]],
     *,
     settings: BrokerSettings,
     cluster: ClusterPort,
     parallelism: int,
-) -> Imported:
-    """Resolve the desired state against catalogs and build the resource to record."""
+) -> list[Imported]:
+    """Resolve the desired state against catalogs and build the resources to record.
+
+    ``wanted`` is (address, OSB id) pairs, instances first, so a binding finds
+    its instance's record whether it is already in state or imported in the
+    same run.  A binding Secret that catalogctl already marks as this
+    binding's is recorded as it is (its digest, never its data), so the next
+    plan does not rewrite it.
+    """
     brokers = Brokers(settings, cluster.read_secret_key, asyncio.Semaphore(parallelism))
+    out: list[Imported] = []
     try:
         resolution = await resolve(inputs, state, brokers, cluster)
-        if address not in resolution.desired:
-            raise UsageError(
-                f"cannot import {address}: it could not be resolved against the catalogs"
+        records = dict(state.resources)
+        for address, osb_id in wanted:
+            if address not in resolution.desired:
+                raise UsageError(
+                    f"cannot import {address}: it could not be resolved against the catalogs"
+                )
+            if address.startswith("ServiceInstance/"):
+                imported = await adopt_instance(address, osb_id, resolution, brokers)
+                records[address] = imported.resource
+                out.append(imported)
+                continue
+            instance = BindingPayload.from_private(resolution.private[address]).instance
+            imported = await adopt_binding(
+                address, osb_id, records.get(instance), resolution, brokers
             )
-        if address.startswith("ServiceInstance/"):
-            return await _import_instance(address, osb_id, resolution, brokers)
-        return await _import_binding(address, osb_id, state, resolution, brokers)
+            out.append(imported)
+            secret = resolution.desired[address].attributes.get("secret_name")
+            ns = address.split("/")[1]
+            seen = await asyncio.to_thread(cluster.observe_binding_secret, ns, str(secret))
+            if seen.exists and seen.owner == address and seen.data_hash is not None:
+                secret_address = f"Secret/{ns}/{secret}"
+                out.append(
+                    Imported(
+                        adopt_secret(
+                            secret_address, address, resolution, seen.data_hash, list(seen.keys)
+                        ),
+                        (f"Secret {ns}/{secret} is kept as it is",),
+                    )
+                )
+        return out
     finally:
         await brokers.aclose()
