@@ -32,3 +32,16 @@ def _short_polls(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         ),
     )
     yield
+
+
+_PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy_from_the_machine(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Test servers listen on 127.0.0.1: a proxy set for the machine (CI) must not carry
+    their traffic, as catalogctl honours these variables.  Tests of proxies set their own."""
+    for name in _PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    yield

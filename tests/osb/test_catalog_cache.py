@@ -254,3 +254,30 @@ def test_real_broker_catalog_through_cache(obapi_broker: Any, tmp_path: Path) ->
     second = _run(CatalogCache(fetch, tmp_path).get(src))
     assert second.origin == "disk"
     assert [s.name for s in second.parse().services] == ["obapi-db", "obapi-queue"]
+
+
+def test_an_invalid_catalog_is_not_written_to_disk(tmp_path: Path) -> None:
+    fetch = FakeFetch({"services": [{"id": 1}]})
+    cache = CatalogCache(fetch, tmp_path)
+    with pytest.raises(CatalogError):
+        _run(cache.get(SRC))
+    assert not tmp_path.exists() or list(tmp_path.iterdir()) == []
+    fetch.catalog = CATALOG
+    assert _run(CatalogCache(fetch, tmp_path).get(SRC)).origin == "broker"
+    assert len(fetch.calls) == 2
+
+
+def test_an_unusable_catalog_read_from_disk_says_so_and_how_to_refresh(tmp_path: Path) -> None:
+    clock = Clock()
+    _run(CatalogCache(FakeFetch(), tmp_path, clock=clock).get(SRC))
+    (path,) = tmp_path.glob("*.json")
+    entry = json.loads(path.read_text())
+    entry["catalog"]["services"][0]["plans"] = "not a list"  # as an older catalogctl kept it
+    path.write_text(json.dumps(entry))
+    cached = _run(CatalogCache(FakeFetch(), tmp_path, clock=clock).get(SRC))
+    assert cached.origin == "disk"
+    with pytest.raises(CatalogError) as err:
+        cached.parse()
+    message = str(err.value)
+    assert "read from the catalog cache" in message and str(path) in message
+    assert "--refresh" in message

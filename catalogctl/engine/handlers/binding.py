@@ -151,8 +151,7 @@ class BindingHandler:
         ns = change.address.split("/")[1]
         prior = steps.journal.get(change.address)
         if prior is not None and prior.orphan_mitigation_pending and prior.binding_id:
-            await steps.mitigate(client, prior, None)
-            prior = None
+            prior = await steps.mitigate(client, prior, None)
         resuming = resumed(prior, prior.binding_id if prior else None)
         binding_id = (
             resuming.binding_id
@@ -196,15 +195,19 @@ class BindingHandler:
         async def ready(state: ResourceState, body: Mapping[str, Any] | None) -> ResourceState:
             if body is None:
                 # An async bind's credentials are fetched once it succeeded.
-                fetched = await client.get_binding(
-                    instance_id, binding_id, inst.service_id, inst.plan_id
+                fetched = await steps.send(
+                    change.address,
+                    lambda: client.get_binding(
+                        instance_id, binding_id, inst.service_id, inst.plan_id
+                    ),
                 )
                 if not isinstance(fetched, Done):
-                    await steps.mitigate(client, base, None)
-                    raise StepFailed(
+                    failure = (
                         "binding succeeded but its credentials could not be read: "
                         f"{describe(fetched)}"
                     )
+                    await steps.mitigate(client, base, None, failure)
+                    raise StepFailed(failure)
                 body = fetched.body
             found = body.get("credentials", {})
             credentials = found if isinstance(found, Mapping) else {}

@@ -40,7 +40,7 @@ from catalogctl.providers.osb.outcomes import (
 )
 from catalogctl.providers.osb.poller import OperationKind as PollKind
 from catalogctl.providers.osb.poller import PollScheduler, PollTarget, ResourceType
-from catalogctl.providers.osb.retrying import retry_on_concurrency_error
+from catalogctl.providers.osb.retrying import RetryNotice, RetryStopped, send_with_retries
 from catalogctl.state.backend import Journal
 from catalogctl.state.models import InFlightOperation, OperationKind, ResourceState, ResourceStatus
 
@@ -95,6 +95,32 @@ class BrokerSteps:
         # URL, API version or credentials may have changed since state was written).
         record = self.current_brokers.get(record.address, record)
         return record, await self.brokers.client(record)
+
+    async def send(
+        self,
+        address: str,
+        send: Callable[[], Awaitable[Outcome]],
+        before_retry: Callable[[Outcome], Awaitable[None]] | None = None,
+    ) -> Outcome:
+        """Send one broker request with the run's retries, each shown in the progress output.
+
+        A run stopped during a backoff reports the step interrupted (the next
+        apply resumes it from state), not failed.
+        """
+
+        def shown(notice: RetryNotice) -> None:
+            self.progress.note(address, str(notice))
+
+        try:
+            return await send_with_retries(
+                send,
+                self.brokers.settings.retry,
+                before_retry=before_retry,
+                on_retry=shown,
+                stop=self.stop,
+            )
+        except RetryStopped as stopped:
+            raise StepInterrupted(str(stopped)) from None
 
     async def namespace_uid(self, namespace: str) -> str | None:
         """Look a namespace's UID up once per run; concurrent callers share the lookup."""
@@ -180,11 +206,16 @@ class BrokerSteps:
             result.succeeded, result.description or result.reason, result.instance_usable
         )
 
-    async def mitigate(self, client: OSBClient, res: ResourceState, max_duration: Any) -> None:
+    async def mitigate(
+        self, client: OSBClient, res: ResourceState, max_duration: Any, cause: str = ""
+    ) -> ResourceState:
         """Orphan mitigation: record it as pending, then DELETE until the broker confirms.
 
         Recorded first so that a crash or a refusal leaves it pending, and the
-        next run finishes it before creating anything again.
+        next run finishes it before creating anything again.  Once the broker
+        confirms, the resource is recorded as a create still to do *with the
+        same id* (returned), so no later attempt sends a fresh one.  ``cause``
+        is the failure that made mitigation necessary, kept in the error.
         """
         binding = res.kind == "ServiceBinding"
         noun, ident = ("binding", res.binding_id) if binding else ("instance", res.instance_id)
@@ -197,9 +228,10 @@ class BrokerSteps:
                 }
             )
         )
+        first = f"{cause}; " if cause else ""
         if not self.options.orphan_mitigation:
             raise StepFailed(
-                f"{noun} {ident} may exist at the broker; orphan mitigation is off, "
+                f"{first}{noun} {ident} may exist at the broker; orphan mitigation is off, "
                 "so it is left tainted in state"
             )
         policy = MitigationPolicy(deadline=self.options.mitigation_deadline)
@@ -226,9 +258,20 @@ class BrokerSteps:
                     policy=policy,
                     maximum_polling_duration=float(max_duration) if max_duration else None,
                 )
-        if result.status != "mitigated":
-            raise StepFailed(f"orphan mitigation of {noun} {ident} did not finish: {result.detail}")
-        await self.persist(res.address)
+            if result.status != "mitigated":
+                # Raised inside the step, so the progress line says it failed.
+                raise StepFailed(
+                    f"{first}orphan mitigation of {noun} {ident} did not finish: {result.detail}"
+                )
+        retry = res.model_copy(
+            update={
+                "status": ResourceStatus.CREATING,
+                "orphan_mitigation_pending": False,
+                "operation": None,
+            }
+        )
+        await self.persist(retry)
+        return retry
 
     async def credentials_for(self, binding_address: str) -> Mapping[str, Any]:
         """A binding's credentials: from this run's bind, or read again from the broker."""
@@ -244,8 +287,11 @@ class BrokerSteps:
                 f"(bindings_retrievable is false); replace it with --replace {binding_address}"
             )
         _, client = await self.client(res.attributes.get("broker_record"))
-        outcome = await client.get_binding(
-            res.instance_id or "", res.binding_id or "", res.service_id, res.plan_id
+        outcome = await self.send(
+            binding_address,
+            lambda: client.get_binding(
+                res.instance_id or "", res.binding_id or "", res.service_id, res.plan_id
+            ),
         )
         if not isinstance(outcome, Done):
             raise BrokerError(
@@ -289,7 +335,7 @@ class BrokerSteps:
 
         async with self.progress.step(prior.address, verb) as info:
             info["id"] = binding_id if binding else instance_id
-            outcome = await retry_on_concurrency_error(send)
+            outcome = await self.send(prior.address, send)
             if isinstance(outcome, Done | Gone):
                 await self.persist(prior.address)
                 return

@@ -23,7 +23,6 @@ from catalogctl.providers.osb.outcomes import (
     needs_orphan_mitigation,
 )
 from catalogctl.providers.osb.poller import OperationKind as PollKind
-from catalogctl.providers.osb.retrying import retry_on_concurrency_error
 from catalogctl.state.models import InFlightOperation, ResourceState, ResourceStatus
 
 
@@ -72,7 +71,15 @@ async def create(steps: BrokerSteps, c: Creation) -> None:
             outcome = Accepted(operation=op.operation)
             resumed_after = elapsed_since(op)
         else:
-            outcome = await retry_on_concurrency_error(c.send)
+
+            async def mitigate_then_resend(failed: Outcome) -> None:
+                # The same id is sent again, so whatever the failed PUT may have
+                # left behind is deleted first (the spec's orphan-mitigation table).
+                if needs_orphan_mitigation(c.request, failed):
+                    await steps.mitigate(c.client, base, c.max_duration, describe(failed))
+                    await steps.persist(base)
+
+            outcome = await steps.send(base.address, c.send, mitigate_then_resend)
         if isinstance(outcome, Done):
             await steps.persist(await c.ready(base, outcome.body))
             return
@@ -99,13 +106,16 @@ async def create(steps: BrokerSteps, c: Creation) -> None:
                 elapsed_before=resumed_after,
             )
             if not polled.succeeded:
-                await steps.mitigate(c.client, in_flight, c.max_duration)
-                raise StepFailed(f"{c.doing} failed: {polled.why}")
+                failure = f"{c.doing} failed: {polled.why}"
+                await steps.mitigate(c.client, in_flight, c.max_duration, failure)
+                raise StepFailed(failure)
             await steps.persist(await c.ready(in_flight, None))
             return
         if needs_orphan_mitigation(c.request, outcome):
-            await steps.mitigate(c.client, base, c.max_duration)
-            raise StepFailed(f"{c.doing} failed: {describe(outcome)}")
-        # A 4xx leaves the broker unchanged: nothing to remember.
-        await steps.persist(base.address)
+            failure = f"{c.doing} failed: {describe(outcome)}"
+            await steps.mitigate(c.client, base, c.max_duration, failure)
+            raise StepFailed(failure)
+        # A 4xx leaves the broker unchanged; the id stays recorded so that
+        # the next run sends the same one (a broker may have counted it).
+        await steps.persist(base.model_copy(update={"operation": None}))
         raise StepFailed(f"{c.doing} rejected: {describe(outcome)}")

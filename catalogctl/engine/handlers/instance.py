@@ -268,8 +268,7 @@ class InstanceHandler:
         _, ns, name = change.address.split("/")
         prior = steps.journal.get(change.address)
         if prior is not None and prior.orphan_mitigation_pending and prior.instance_id:
-            await steps.mitigate(client, prior, p.maximum_polling_duration)
-            prior = None
+            prior = await steps.mitigate(client, prior, p.maximum_polling_duration)
         resuming = resumed(prior, prior.instance_id if prior else None)
         instance_id = (
             resuming.instance_id

@@ -13,7 +13,6 @@ from catalogctl.plan.payloads import InstancePayload
 from catalogctl.providers.osb.identity import instance_context
 from catalogctl.providers.osb.outcomes import Accepted, Done, describe
 from catalogctl.providers.osb.poller import OperationKind as PollKind
-from catalogctl.providers.osb.retrying import retry_on_concurrency_error
 from catalogctl.state.models import InFlightOperation, OperationKind, ResourceStatus
 
 
@@ -67,7 +66,8 @@ async def update_instance(change: Change, ctx: ApplyContext) -> None:
         if prior.maintenance_info_version:
             previous["maintenance_info"] = {"version": prior.maintenance_info_version}
         mi = p.maintenance_info if hints.get("upgrade") or new_plan else None
-        outcome = await retry_on_concurrency_error(
+        outcome = await steps.send(
+            change.address,
             lambda: client.update(
                 prior.instance_id or "",
                 prior.service_id or p.service_id,
@@ -76,7 +76,7 @@ async def update_instance(change: Change, ctx: ApplyContext) -> None:
                 previous_values=previous,
                 context=instance_context(client.conn, namespace=ns, instance_name=name),
                 maintenance_info={"version": mi} if mi else None,
-            )
+            ),
         )
         shown = change.after or {}
         attrs = dict(prior.attributes)
