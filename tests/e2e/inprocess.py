@@ -16,6 +16,7 @@ from catalogctl.engine.cluster import open_cluster
 from catalogctl.engine.inputs import load_inputs
 from catalogctl.engine.session import Session
 from catalogctl.errors import ApplyFailed
+from catalogctl.plan.inputs import DiffOptions
 from catalogctl.providers.osb.retrying import RetryPolicy
 from catalogctl.state.local import LocalBackend
 from tests.e2e.conftest import Workspace
@@ -51,7 +52,9 @@ class Run:
         self.clock = SkipClock()
         self.lines: list[str] = []
 
-    def apply(self, *, refresh: bool = True, **retry: float) -> ApplyFailed | None:
+    def apply(
+        self, *, refresh: bool = True, allow_empty: bool = False, **retry: float
+    ) -> ApplyFailed | None:
         session = Session(
             backend=LocalBackend(self.ws.state),
             cluster=open_cluster(cluster_dir=str(self.ws.cluster_dir)),
@@ -63,7 +66,9 @@ class Run:
         )
         inputs = load_inputs([str(self.ws.services)], "default", False)
         try:
-            session.apply(inputs=inputs, refresh=refresh)
+            session.apply(
+                inputs=inputs, options=DiffOptions(allow_empty=allow_empty), refresh=refresh
+            )
         except ApplyFailed as failure:
             return failure
         return None

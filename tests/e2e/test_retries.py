@@ -88,7 +88,7 @@ def test_update_bind_unbind_and_deprovision_each_converge_after_500s(
     ws.remove("db.yaml")
     programmable_broker.script("DELETE", BINDINGS, status=500, body={}, times=2)
     programmable_broker.script("DELETE", INSTANCES, status=504, body={}, times=2)
-    assert run.apply() is None, run.lines
+    assert run.apply(allow_empty=True) is None, run.lines
     assert programmable_broker.instances == {} and programmable_broker.bindings == {}
     assert ws.resources() == {}
     assert len(_ids(programmable_broker.requests, "DELETE", INSTANCES)) == 1
