@@ -58,6 +58,7 @@ from catalogctl.state.models import (
     ResourceState,
     ResourceStatus,
     checksum,
+    utcnow,
 )
 
 
@@ -911,6 +912,10 @@ class Applier:
                         "status": ResourceStatus.READY,
                         "operation": None,
                         "credentials_hash": checksum(dict(credentials)),
+                        # The credentials' age, for --rotate-older-than.
+                        "attributes": dict(
+                            sorted({**base.attributes, "bound_at": utcnow().isoformat()}.items())
+                        ),
                     }
                 )
             )
@@ -986,6 +991,7 @@ class Applier:
                     "binding": p["binding"],
                     "checksum": p["checksum"],
                     "data_hash": digest,
+                    "revision": secret_revision(self.journal.get(change.address), digest),
                     "keys": sorted(data),
                     "display": {"namespace": ns, "name": name, "type": "Opaque"},
                 },
@@ -996,9 +1002,17 @@ class Applier:
         p = change.private
         ns = change.address.split("/")[1]
         mapping = PodMapping.model_validate(p["spec"])
+        secret = self.journal.get(str(Address("Secret", ns, p["secret_name"])))
+        raw = secret.attributes.get("revision") if secret is not None else None
+        revision = raw if isinstance(raw, int) and mapping.spec.rollout else None
         async with self.progress.step(change.address, "map"):
             await asyncio.to_thread(
-                self.cluster.apply_mapping, ns, mapping, p["secret_name"], change.address
+                self.cluster.apply_mapping,
+                ns,
+                mapping,
+                p["secret_name"],
+                change.address,
+                revision,
             )
         await self._persist(
             ResourceState(
@@ -1009,10 +1023,26 @@ class Applier:
                     "target": p["target"],
                     "checksum": p["checksum"],
                     "secret_name": p["secret_name"],
+                    "secret_revision": revision,
                     "display": {k: v for k, v in (change.after or {}).items() if k != "workload"},
                 },
             )
         )
+
+
+def secret_revision(prior: ResourceState | None, digest: str) -> int:
+    """The revision of a binding Secret just written with data of sha256 ``digest``.
+
+    A counter, raised when the data differs from the last write recorded in
+    state: mapped workloads record it in their pod template, so it must move
+    exactly when what the workloads would read changes (a rewrite of the same
+    data keeps it, and rolls nothing).
+    """
+    if prior is None:
+        return 1
+    raw = prior.attributes.get("revision")
+    previous = raw if isinstance(raw, int) else 1
+    return previous if prior.attributes.get("data_hash") == digest else previous + 1
 
 
 def _elapsed_since(op: InFlightOperation) -> float:

@@ -426,6 +426,7 @@ async def resolve(
             "env": env,
             "envFrom": spec["spec"].get("envFrom"),
             "volume": spec["spec"].get("volume"),
+            "rollout": mapping.spec.rollout,
         }
         if preview_workloads and exists_by_address.get(address):
             # What the patch will do to the workload, as the plan shows it

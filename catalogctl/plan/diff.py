@@ -277,6 +277,55 @@ def _decide_mapping(d: DesiredResource, s: ResourceState, o: ObservedResource | 
     return _Decision(Action.NOOP, "matches the configuration")
 
 
+def _rollout(
+    d: DesiredResource,
+    state: State,
+    decision: _Decision,
+    decisions: Mapping[str, _Decision],
+    wanted: Mapping[str, DesiredResource],
+) -> _Decision:
+    """A mapped workload rolls when its Secret gets new data: the mapping is re-applied.
+
+    Apply then writes the Secret's new revision into the pod template (which is
+    what rolls the workload).  Also catches up a workload whose recorded
+    revision is behind the Secret's (a run stopped between the two writes).
+    """
+    s = state.get(d.address)
+    target = str(d.identity.get("target", ""))
+    if (
+        s is None
+        or decision.action not in (Action.NOOP, Action.UPDATE)
+        or not d.attributes.get("rollout", True)
+        or target.startswith("Job/")  # a Job's pod template cannot change
+        or not d.depends_on
+    ):
+        return decision
+    secret = d.depends_on[0]
+    rewrite = decisions.get(secret)
+    producer = wanted[secret].producer if secret in wanted else None
+    rebind = decisions.get(producer) if producer else None
+    why = None
+    if rebind is not None and rebind.action in (Action.CREATE, Action.REPLACE):
+        why = f"{target} will roll: new credentials go into {secret}"
+    elif rewrite is not None and rewrite.action is not Action.NOOP:
+        why = f"{target} will roll if {secret} gets new data ({rewrite.reason})"
+    else:
+        recorded = s.attributes.get("secret_revision")
+        secret_state = state.get(secret)
+        current = secret_state.attributes.get("revision") if secret_state is not None else None
+        if isinstance(recorded, int) and isinstance(current, int) and recorded != current:
+            why = (
+                f"{target} will roll: {secret} is at revision {current}, "
+                f"the workload's pod template at {recorded}"
+            )
+    if why is None:
+        return decision
+    reason = why if decision.action is Action.NOOP else f"{decision.reason}; {why}"
+    return _Decision(
+        Action.UPDATE, reason, decision.requires_replace, {**(decision.private or {}), "rollout": True}
+    )
+
+
 def _instance_drift(address: str, s: ResourceState, o: ObservedResource) -> list[Drift]:
     """Plan and parameter changes made at the broker (both are reported when both happen)."""
     found = []
@@ -418,6 +467,11 @@ def compute_plan(
             decisions[address] = replace(
                 decision, private={**(decision.private or {}), "refetch": True}
             )
+
+    for address, decision in list(decisions.items()):
+        d = wanted[address]
+        if d.kind == "PodMapping":
+            decisions[address] = _rollout(d, state, decision, decisions, wanted)
 
     for address, decision in decisions.items():
         d = wanted[address]
