@@ -246,7 +246,11 @@ def _decide_secret(
             Action.UPDATE, "a previous write did not finish", private={"refetch": True}
         )
     if d.checksum != str(s.attributes.get("checksum", "")):
-        return _Decision(Action.UPDATE, "its secretTransforms changed", private={"refetch": True})
+        return _Decision(
+            Action.UPDATE,
+            "its secretTransforms changed",
+            private={"refetch": True, "new_data": True},
+        )
     if o is not None and o.exists is False:
         return _Decision(Action.CREATE, "was deleted outside catalogctl", private={"refetch": True})
     if (
@@ -286,8 +290,11 @@ def _rollout(
 ) -> _Decision:
     """A mapped workload rolls when its Secret gets new data: the mapping is re-applied.
 
-    Apply then writes the Secret's new revision into the pod template (which is
-    what rolls the workload).  Also catches up a workload whose recorded
+    New data means new credentials (the binding is created or replaced) or
+    changed secretTransforms.  Apply then writes the Secret's new revision into
+    the pod template, which is what rolls the workload.  A Secret restored to
+    the data in state (deleted or edited outside catalogctl) keeps its
+    revision and rolls nothing.  Also catches up a workload whose recorded
     revision is behind the Secret's (a run stopped between the two writes).
     """
     s = state.get(d.address)
@@ -307,8 +314,8 @@ def _rollout(
     why = None
     if rebind is not None and rebind.action in (Action.CREATE, Action.REPLACE):
         why = f"{target} will roll: new credentials go into {secret}"
-    elif rewrite is not None and rewrite.action is not Action.NOOP:
-        why = f"{target} will roll if {secret} gets new data ({rewrite.reason})"
+    elif rewrite is not None and (rewrite.private or {}).get("new_data"):
+        why = f"{target} will roll: {secret} gets new data ({rewrite.reason})"
     else:
         recorded = s.attributes.get("secret_revision")
         secret_state = state.get(secret)
