@@ -8,8 +8,10 @@ before their instance), and say why for every resource, including no-ops.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from catalogctl.plan.inputs import DesiredResource, DiffOptions, ObservedResource
@@ -281,6 +283,50 @@ def _decide_mapping(d: DesiredResource, s: ResourceState, o: ObservedResource | 
     return _Decision(Action.NOOP, "matches the configuration")
 
 
+def credentials_age(s: ResourceState, now: datetime) -> timedelta:
+    """How long ago a binding's credentials were issued (its bind, as recorded in state).
+
+    ``bound_at`` is recorded when a bind succeeds; a binding from before that
+    was recorded counts from its last state update, which is never earlier.
+    """
+    raw = s.attributes.get("bound_at")
+    bound_at = s.updated_at
+    if isinstance(raw, str):
+        with contextlib.suppress(ValueError):  # unreadable: the update time stands in
+            bound_at = datetime.fromisoformat(raw)
+    return now - bound_at
+
+
+def span_text(value: timedelta) -> str:
+    """``30d``, ``36h``, ``90m`` or ``45s``: the largest unit that keeps it a whole number."""
+    seconds = int(value.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _rotate_when_old(s: ResourceState, opts: DiffOptions) -> _Decision | None:
+    """A replacement of a binding whose credentials are older than ``--rotate-older-than``."""
+    if opts.rotate_older_than is None or opts.now is None or s.status is not ResourceStatus.READY:
+        return None
+    age = credentials_age(s, opts.now)
+    if age <= opts.rotate_older_than:
+        return None
+    if age.days:
+        whole = timedelta(days=age.days)
+    elif age >= timedelta(hours=1):
+        whole = timedelta(hours=age // timedelta(hours=1))
+    else:
+        whole = timedelta(minutes=age // timedelta(minutes=1))
+    return _Decision(
+        Action.REPLACE,
+        f"its credentials are {span_text(whole)} old, older than --rotate-older-than "
+        f"{span_text(opts.rotate_older_than)}",
+        private={"rotation": "age"},
+    )
+
+
 def _rollout(
     d: DesiredResource,
     state: State,
@@ -328,9 +374,8 @@ def _rollout(
     if why is None:
         return decision
     reason = why if decision.action is Action.NOOP else f"{decision.reason}; {why}"
-    return _Decision(
-        Action.UPDATE, reason, decision.requires_replace, {**(decision.private or {}), "rollout": True}
-    )
+    private = {**(decision.private or {}), "rollout": True}
+    return _Decision(Action.UPDATE, reason, decision.requires_replace, private)
 
 
 def _instance_drift(address: str, s: ResourceState, o: ObservedResource) -> list[Drift]:
@@ -452,6 +497,8 @@ def compute_plan(
             and decision.action in (Action.NOOP, Action.UPDATE)
         ):
             decision = _Decision(Action.REPLACE, "will be replaced, as requested (--replace)")
+        if d.kind == "ServiceBinding" and s is not None and decision.action is Action.NOOP:
+            decision = _rotate_when_old(s, options) or decision
         decisions[address] = decision
 
     # A Secret that must be rewritten needs the binding's credentials: if the

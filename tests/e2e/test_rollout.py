@@ -182,3 +182,61 @@ def test_new_credentials_roll_mapped_workloads(target: Target, obapi_auth: Obapi
     web_before = target.deployment("web")["spec"]["template"]
     ws.ok("apply", "--replace", binding, "--auto-approve")
     assert target.deployment("web")["spec"]["template"] == web_before
+
+
+def _age_binding(ws: Workspace, address: str, days: int) -> None:
+    """Move the binding's recorded bind time back, through the state backend's own API."""
+    from datetime import UTC, datetime, timedelta
+
+    from catalogctl.state import LocalBackend
+
+    backend = LocalBackend(ws.state)
+    info = backend.lock("test")
+    try:
+        journal = backend.begin(backend.read())
+        res = journal.get(address)
+        assert res is not None
+        bound_at = datetime.fromisoformat(str(res.attributes["bound_at"]))
+        assert datetime.now(UTC) - bound_at < timedelta(minutes=10)
+        aged = (bound_at - timedelta(days=days)).isoformat()
+        journal.record(res.model_copy(update={"attributes": {**res.attributes, "bound_at": aged}}))
+        journal.commit()
+        journal.close()
+    finally:
+        backend.unlock(info.id)
+
+
+def test_rotate_older_than_rotates_only_old_credentials(
+    target: Target, obapi_auth: ObapiBroker
+) -> None:
+    ws, ns, broker = target.ws, target.ns, obapi_auth
+    binding = f"ServiceBinding/{ns}/queue-binding"
+    ws.write("broker.yaml", broker_yaml(broker.url))
+    ws.write("services.yaml", SERVICES.format(ns=ns, web_rollout="true"))
+    ws.ok("apply", "--auto-approve")
+    (old,) = broker.bindings
+    ws.ok("plan", "--rotate-older-than", "30d", "--detailed-exitcode", code=0)
+
+    _age_binding(ws, binding, 31)
+    plan = ws.ok("plan", "--rotate-older-than", "30d", "--detailed-exitcode", code=2)
+    assert "its credentials are 31d old, older than --rotate-older-than 30d" in plan.stdout
+    assert f"* Deployment/{ns}/web (PodMapping/{ns}/web-queue)" in plan.stdout
+    ws.ok("plan", "--rotate-older-than", "5w", "--detailed-exitcode", code=0)
+    ws.ok("plan", "--detailed-exitcode", code=0)  # without the flag, age is no reason
+
+    ws.ok("apply", "--rotate-older-than", "30d", "--auto-approve")
+    (new,) = broker.bindings
+    assert new != old and new[0] == old[0]
+    assert target.secret_data() == service_catalog_data(broker.bindings[new].credentials)
+    assert _template_annotations(target, "web")[REVISION] == "queue-binding=2"
+    ws.ok("plan", "--rotate-older-than", "30d", "--detailed-exitcode", code=0)
+
+
+@pytest.mark.parametrize("age", ["30 days", "30", "d", "0d", "3x"])
+def test_rotate_older_than_refuses_a_bad_age(tmp_path: Path, age: str) -> None:
+    ws = Workspace(tmp_path, cluster_dir=tmp_path / "cluster")
+    ws.write("services.yaml", "")
+    result = ws.run("plan", "--rotate-older-than", age)
+    assert result.exit_code == 1
+    assert "--rotate-older-than" in result.stderr and repr(age) in result.stderr
+    assert "Traceback" not in result.stderr

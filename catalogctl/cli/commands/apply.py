@@ -12,6 +12,7 @@ from catalogctl.cli.options import (
     allow_empty_option,
     plan_options,
     read_ahead_sources,
+    rotation_options,
     run_options,
 )
 
@@ -228,6 +229,7 @@ def _destroy_common(func: Any) -> Any:
 )
 @allow_empty_option
 @_common
+@rotation_options
 @click.pass_context
 def apply(ctx: click.Context, /, **params: Any) -> int:
     """Provision, bind, write Secrets and map credentials to match the desired state.
