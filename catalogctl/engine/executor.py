@@ -966,6 +966,7 @@ class Applier:
         )
         async with self.progress.step(change.address, "write"):
             creds = await self._credentials_for(p["binding"])
+            source = self.journal.get(p["binding"])  # whose credentials these are
             transforms = binding.spec.secret_transforms
             if any(t.add_keys_from is not None for t in transforms):
                 # addKeysFrom reads other Secrets from the cluster.
@@ -992,6 +993,7 @@ class Applier:
                     "checksum": p["checksum"],
                     "data_hash": digest,
                     "revision": secret_revision(self.journal.get(change.address), digest),
+                    "binding_id": source.binding_id if source is not None else None,
                     "keys": sorted(data),
                     "display": {"namespace": ns, "name": name, "type": "Opaque"},
                 },

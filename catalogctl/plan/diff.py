@@ -239,13 +239,31 @@ def _decide_binding(
 
 
 def _decide_secret(
-    d: DesiredResource, s: ResourceState, o: ObservedResource | None, binding: Action | None
+    d: DesiredResource,
+    s: ResourceState,
+    o: ObservedResource | None,
+    binding: Action | None,
+    bound: ResourceState | None = None,
 ) -> _Decision:
     if binding in (Action.CREATE, Action.REPLACE):
         return _Decision(Action.UPDATE, "its binding's credentials will change")
     if s.status is not ResourceStatus.READY:
         return _Decision(
             Action.UPDATE, "a previous write did not finish", private={"refetch": True}
+        )
+    written_from = s.attributes.get("binding_id")
+    if (
+        bound is not None
+        and bound.binding_id
+        and isinstance(written_from, str)
+        and written_from != bound.binding_id
+    ):
+        # A run stopped between the bind and the Secret write: the Secret still
+        # holds the credentials of the binding before (revoked, if it was unbound).
+        return _Decision(
+            Action.UPDATE,
+            f"it holds the credentials of binding {written_from}, not of {bound.binding_id}",
+            private={"refetch": True, "new_data": True},
         )
     if d.checksum != str(s.attributes.get("checksum", "")):
         return _Decision(
@@ -483,7 +501,11 @@ def compute_plan(
         elif d.kind == "Secret":
             producer = d.producer or ""
             decision = _decide_secret(
-                d, s, o, decisions[producer].action if producer in decisions else None
+                d,
+                s,
+                o,
+                decisions[producer].action if producer in decisions else None,
+                state.get(producer),
             )
         elif d.kind == "PodMapping":
             decision = _decide_mapping(d, s, o)

@@ -116,3 +116,17 @@ def test_a_binding_without_bound_at_counts_from_its_last_update() -> None:
 
 def _fail() -> object:
     raise AssertionError("missing change")
+
+
+def test_a_secret_left_with_an_earlier_bindings_credentials_is_rewritten_and_rolls() -> None:
+    # A run stopped after the new bind, before the Secret write: state's Secret was written
+    # from binding b-0, the binding is now b-1.
+    state = _with(applied_state(), SECRET, binding_id="b-0")
+    plan = compute_plan(desired(*ALL), state, {})
+    change = plan.change(SECRET)
+    assert change is not None and change.action is Action.UPDATE
+    assert change.reason == "it holds the credentials of binding b-0, not of b-1"
+    assert change.private["refetch"] is True
+    assert actions(plan)[MAP] is Action.UPDATE
+    current = _with(applied_state(), SECRET, binding_id="b-1")
+    assert actions(compute_plan(desired(*ALL), current, {}))[SECRET] is Action.NOOP

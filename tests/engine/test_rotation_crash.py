@@ -1,0 +1,154 @@
+"""A rotation killed at any journal step converges, and the workload ends on the Secret's revision.
+
+``catalogctl apply --replace ServiceBinding/apps/db-binding`` runs as a real process against a
+real broker on 127.0.0.1 and a cluster directory holding the Deployment a PodMapping targets.
+For every journal record k of the rotation, the process is SIGKILLed once record k is durable;
+then a plain ``apply`` must leave exactly one binding at the broker (the one state knows), the
+Secret holding that binding's credentials, the Deployment's pod template annotated with the
+Secret's revision from state, and a clean plan.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.engine.test_crash_recovery import (
+    KILL_AT_RECORD,
+    REPO,
+    SlowAnswerBroker,
+    catalogctl,
+    converge,
+    run_args,
+    write_inputs,
+)
+
+BINDING = "ServiceBinding/apps/db-binding"
+
+MAPPING = """
+apiVersion: catalogctl.io/v1alpha1
+kind: PodMapping
+metadata: {name: web-db, namespace: apps}
+spec:
+  bindingRef: {name: db-binding}
+  target: {kind: Deployment, name: web}
+  env:
+    - {name: DB_USER, key: username}
+"""
+
+DEPLOYMENT = {
+    "apiVersion": "apps/v1",
+    "kind": "Deployment",
+    "metadata": {"name": "web", "namespace": "apps"},
+    "spec": {
+        "selector": {"matchLabels": {"app": "web"}},
+        "template": {
+            "metadata": {"labels": {"app": "web"}},
+            "spec": {"containers": [{"name": "app", "image": "registry.example.com/web:1"}]},
+        },
+    },
+}
+
+
+def _setup(run_dir: Path, url: str) -> Path:
+    services = write_inputs(run_dir, url, "sync")
+    (services / "mapping.yaml").write_text(MAPPING)
+    workloads = run_dir / "cluster" / "apps" / "deployment"
+    workloads.mkdir(parents=True)
+    (workloads / "web.yaml").write_text(yaml.safe_dump(DEPLOYMENT))
+    return services
+
+
+def _rotate_killed_at(run_dir: Path, services: Path, k: int) -> bool:
+    """``apply --replace`` SIGKILLed once k more journal records are durable; False if it ended."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            KILL_AT_RECORD,
+            "--no-color",
+            *run_args(run_dir, services),
+            "--replace",
+            BINDING,
+        ],
+        cwd=REPO,
+        env={**os.environ, "CATALOGCTL_TEST_KILL_AT": str(k)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=60,
+    )
+    if proc.returncode == -signal.SIGKILL:
+        return True
+    assert proc.returncode == 0, proc.stderr
+    return False
+
+
+def _template(run_dir: Path) -> dict[str, Any]:
+    obj = yaml.safe_load((run_dir / "cluster" / "apps" / "deployment" / "web.yaml").read_text())
+    template: dict[str, Any] = obj["spec"]["template"]
+    return template
+
+
+def test_sigkill_at_every_step_of_a_rotation_converges(tmp_path: Path) -> None:
+    killed = 0
+    for k in range(1, 12):
+        run_dir = tmp_path / f"k{k}"
+        run_dir.mkdir()
+        with SlowAnswerBroker() as broker:
+            services = _setup(run_dir, broker.url)
+            first = converge(run_dir, services)
+            (original,) = broker.bindings
+            assert _template(run_dir)["metadata"]["annotations"] == {
+                "catalogctl.io/secret-revision": "db-binding=1"
+            }
+            landed = _rotate_killed_at(run_dir, services, k)
+            killed += landed
+            resources = converge(run_dir, services)
+
+            binding = resources[BINDING]
+            assert binding["status"] == "ready", (k, resources)
+            instance_id = first["ServiceInstance/apps/db"]["instance_id"]
+            # Exactly one binding at the broker, the one state knows.
+            assert set(broker.bindings) == {(instance_id, binding["binding_id"])}, k
+            secret = yaml.safe_load(
+                (run_dir / "cluster" / "apps" / "secret" / "db-binding.yaml").read_text()
+            )
+            user = base64.b64decode(secret["data"]["username"]).decode()
+            assert user == f"u-{binding['binding_id']}", k
+            # The pod template names the revision of the Secret it now reads.
+            revision = resources["Secret/apps/db-binding"]["attributes"]["revision"]
+            assert revision == (1 if binding["binding_id"] == original[1] else 2), k
+            assert _template(run_dir)["metadata"]["annotations"] == {
+                "catalogctl.io/secret-revision": f"db-binding={revision}"
+            }, k
+            assert resources["PodMapping/apps/web-db"]["attributes"]["secret_revision"] == revision
+
+            again = subprocess.run(
+                catalogctl(
+                    "plan",
+                    "-f",
+                    str(services),
+                    "--detailed-exitcode",
+                    "--state",
+                    str(run_dir / "state"),
+                    "--cluster-dir",
+                    str(run_dir / "cluster"),
+                ),
+                cwd=REPO,
+                capture_output=True,
+                text=True,
+            )
+            assert again.returncode == 0, (k, again.stdout + again.stderr)
+        if not landed:
+            break
+    # The rotation records: unbind started, binding forgotten, bind write-ahead, binding ready,
+    # Secret written, mapping applied.
+    assert killed >= 5, f"expected a kill at each step of the rotation, got {killed}"
