@@ -240,3 +240,26 @@ def test_rotate_older_than_refuses_a_bad_age(tmp_path: Path, age: str) -> None:
     assert result.exit_code == 1
     assert "--rotate-older-than" in result.stderr and repr(age) in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_rotate_gives_the_named_bindings_new_credentials(
+    target: Target, obapi_auth: ObapiBroker
+) -> None:
+    ws, ns, broker = target.ws, target.ns, obapi_auth
+    ws.write("broker.yaml", broker_yaml(broker.url))
+    ws.write("services.yaml", SERVICES.format(ns=ns, web_rollout="true"))
+    ws.ok("apply", "--auto-approve")
+    (old,) = broker.bindings
+
+    refused = ws.run("rotate", f"ServiceInstance/{ns}/queue", "--auto-approve")
+    assert refused.exit_code == 1
+    assert f"'ServiceInstance/{ns}/queue' is not a binding" in refused.stderr
+    assert set(broker.bindings) == {old}
+
+    rotated = ws.ok("rotate", f"ServiceBinding/{ns}/queue-binding", "--auto-approve")
+    assert f"* Deployment/{ns}/web (PodMapping/{ns}/web-queue)" in rotated.stdout
+    (new,) = broker.bindings
+    assert new != old
+    assert target.secret_data() == service_catalog_data(broker.bindings[new].credentials)
+    assert _template_annotations(target, "web")[REVISION] == "queue-binding=2"
+    ws.ok("plan", "--detailed-exitcode", code=0)

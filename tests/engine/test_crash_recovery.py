@@ -175,6 +175,25 @@ def converge(tmp: Path, services: Path) -> dict[str, Any]:
     return dict(state["resources"])
 
 
+def plan_again(run_dir: Path, services: Path) -> subprocess.CompletedProcess[str]:
+    """``plan --detailed-exitcode`` on a run's state and cluster directory (0: nothing to do)."""
+    return subprocess.run(
+        catalogctl(
+            "plan",
+            "-f",
+            str(services),
+            "--detailed-exitcode",
+            "--state",
+            str(run_dir / "state"),
+            "--cluster-dir",
+            str(run_dir / "cluster"),
+        ),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+
+
 @pytest.mark.parametrize(("plan", "steps"), [("sync", 5), ("async", 6)])
 def test_sigkill_at_every_step_boundary_converges(tmp_path: Path, plan: str, steps: int) -> None:
     """Kill after record 1, 2, ... until a run outlives its kill point.
@@ -203,21 +222,7 @@ def test_sigkill_at_every_step_boundary_converges(tmp_path: Path, plan: str, ste
             assert secret.exists(), k
             assert "Secret/apps/db-binding" in resources
 
-            again = subprocess.run(
-                catalogctl(
-                    "plan",
-                    "-f",
-                    str(services),
-                    "--detailed-exitcode",
-                    "--state",
-                    str(run_dir / "state"),
-                    "--cluster-dir",
-                    str(run_dir / "cluster"),
-                ),
-                cwd=REPO,
-                capture_output=True,
-                text=True,
-            )
+            again = plan_again(run_dir, services)
             assert again.returncode == 0, (k, again.stdout + again.stderr)
             assert "No changes." in again.stdout
         if not landed:

@@ -24,8 +24,8 @@ from tests.engine.test_crash_recovery import (
     KILL_AT_RECORD,
     REPO,
     SlowAnswerBroker,
-    catalogctl,
     converge,
+    plan_again,
     run_args,
     write_inputs,
 )
@@ -131,21 +131,7 @@ def test_sigkill_at_every_step_of_a_rotation_converges(tmp_path: Path) -> None:
             }, k
             assert resources["PodMapping/apps/web-db"]["attributes"]["secret_revision"] == revision
 
-            again = subprocess.run(
-                catalogctl(
-                    "plan",
-                    "-f",
-                    str(services),
-                    "--detailed-exitcode",
-                    "--state",
-                    str(run_dir / "state"),
-                    "--cluster-dir",
-                    str(run_dir / "cluster"),
-                ),
-                cwd=REPO,
-                capture_output=True,
-                text=True,
-            )
+            again = plan_again(run_dir, services)
             assert again.returncode == 0, (k, again.stdout + again.stderr)
         if not landed:
             break
