@@ -52,6 +52,19 @@ def spec_checksum(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def mapping_checksum(spec: Mapping[str, Any], secret_name: str) -> str:
+    """A PodMapping's checksum: its spec and the Secret it maps.
+
+    ``rollout`` at its default (true) is left out, so mappings applied before
+    the field existed keep their checksum and are not all re-applied (and their
+    workloads rolled) by an upgrade; they pick up the revision annotation at
+    their Secret's next change.
+    """
+    if spec.get("rollout") is True:
+        spec = {k: v for k, v in spec.items() if k != "rollout"}
+    return spec_checksum([spec, secret_name])
+
+
 @dataclass
 class Resolution:
     """What resolution learned, needed again by apply."""
@@ -436,7 +449,7 @@ async def resolve(
             )
             if seen.pending:
                 attrs["workload"] = [str(change) for change in seen.pending]
-        checksum = spec_checksum([spec["spec"], secret_name])
+        checksum = mapping_checksum(spec["spec"], secret_name)
         out.desired[address] = DesiredResource(
             address,
             "PodMapping",

@@ -130,3 +130,26 @@ def test_a_secret_left_with_an_earlier_bindings_credentials_is_rewritten_and_rol
     assert actions(plan)[MAP] is Action.UPDATE
     current = _with(applied_state(), SECRET, binding_id="b-1")
     assert actions(compute_plan(desired(*ALL), current, {}))[SECRET] is Action.NOOP
+
+
+def test_the_default_rollout_keeps_the_checksum_of_mappings_applied_before_it() -> None:
+    from catalogctl.engine.planner import mapping_checksum, spec_checksum
+    from catalogctl.model.podmappings import PodMapping
+
+    doc = {
+        "apiVersion": "catalogctl.io/v1alpha1",
+        "kind": "PodMapping",
+        "metadata": {"name": "web-db", "namespace": "apps"},
+        "spec": {
+            "bindingRef": {"name": "db-binding"},
+            "target": {"kind": "Deployment", "name": "web"},
+            "env": [{"name": "DB_URI", "key": "uri"}],
+        },
+    }
+    spec = PodMapping.model_validate(doc).model_dump(by_alias=True, exclude_none=True, mode="json")
+    assert spec["spec"]["rollout"] is True
+    # What the checksum was before the field existed: the spec without it.
+    legacy = {k: v for k, v in spec["spec"].items() if k != "rollout"}
+    assert mapping_checksum(spec["spec"], "db-binding") == spec_checksum([legacy, "db-binding"])
+    opted_out = {**spec["spec"], "rollout": False}
+    assert mapping_checksum(opted_out, "db-binding") != spec_checksum([legacy, "db-binding"])
