@@ -133,10 +133,11 @@ main()
 """
 
 
-def kill_at(tmp: Path, services: Path, k: int) -> bool:
-    """Run apply, SIGKILLed once k records are durable; False if it finished first."""
+def kill_at(tmp: Path, services: Path, k: int, *extra: str) -> bool:
+    """Run apply (with ``extra`` flags), SIGKILLed once k records are durable; False if it
+    finished first."""
     proc = subprocess.run(
-        [sys.executable, "-c", KILL_AT_RECORD, "--no-color", *run_args(tmp, services)],
+        [sys.executable, "-c", KILL_AT_RECORD, "--no-color", *run_args(tmp, services), *extra],
         cwd=REPO,
         env={**os.environ, "CATALOGCTL_TEST_KILL_AT": str(k)},
         stdout=subprocess.DEVNULL,

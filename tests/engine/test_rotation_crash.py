@@ -11,22 +11,16 @@ Secret's revision from state, and a clean plan.
 from __future__ import annotations
 
 import base64
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from tests.engine.test_crash_recovery import (
-    KILL_AT_RECORD,
-    REPO,
     SlowAnswerBroker,
     converge,
+    kill_at,
     plan_again,
-    run_args,
     write_inputs,
 )
 
@@ -66,31 +60,6 @@ def _setup(run_dir: Path, url: str) -> Path:
     return services
 
 
-def _rotate_killed_at(run_dir: Path, services: Path, k: int) -> bool:
-    """``apply --replace`` SIGKILLed once k more journal records are durable; False if it ended."""
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            KILL_AT_RECORD,
-            "--no-color",
-            *run_args(run_dir, services),
-            "--replace",
-            BINDING,
-        ],
-        cwd=REPO,
-        env={**os.environ, "CATALOGCTL_TEST_KILL_AT": str(k)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        timeout=60,
-    )
-    if proc.returncode == -signal.SIGKILL:
-        return True
-    assert proc.returncode == 0, proc.stderr
-    return False
-
-
 def _template(run_dir: Path) -> dict[str, Any]:
     obj = yaml.safe_load((run_dir / "cluster" / "apps" / "deployment" / "web.yaml").read_text())
     template: dict[str, Any] = obj["spec"]["template"]
@@ -109,7 +78,7 @@ def test_sigkill_at_every_step_of_a_rotation_converges(tmp_path: Path) -> None:
             assert _template(run_dir)["metadata"]["annotations"] == {
                 "catalogctl.io/secret-revision": "db-binding=1"
             }
-            landed = _rotate_killed_at(run_dir, services, k)
+            landed = kill_at(run_dir, services, k, "--replace", BINDING)
             killed += landed
             resources = converge(run_dir, services)
 
