@@ -30,6 +30,10 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "catalogctl apply plan.json",
         "catalogctl apply -f services/ --auto-approve --lock-timeout 10m",
     ),
+    "rotate": (
+        "catalogctl rotate -f services/ ServiceBinding/cloud-apps/cloud-queue-binding",
+        "catalogctl plan -f services/ --rotate-older-than 30d --detailed-exitcode",
+    ),
     "destroy": (
         "catalogctl destroy",
         "catalogctl destroy --target ServiceInstance/cloud-apps/old-queue --auto-approve",
@@ -101,6 +105,7 @@ METAVARS: dict[str, str] = {
     "namespace": "NS",
     "out": "FILE",
     "output_dir": "DIR",
+    "rotate_older_than": "AGE",
 }
 
 

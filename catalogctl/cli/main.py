@@ -43,6 +43,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "apply",
         "Make brokers and cluster match the desired state.",
     ),
+    "rotate": (
+        "catalogctl.cli.commands.rotate",
+        "rotate",
+        "Give bindings new credentials and roll the workloads that read them.",
+    ),
     "destroy": (
         "catalogctl.cli.commands.apply",
         "destroy",

@@ -170,6 +170,16 @@ def allow_empty_option(func: F) -> F:
     )(func)
 
 
+def rotation_options(func: F) -> F:
+    """``--rotate-older-than`` (plan and apply): scheduled credential rotation."""
+    return click.option(
+        "--rotate-older-than",
+        "rotate_older_than",
+        metavar="AGE",
+        help="Also replace bindings whose credentials are older than AGE (e.g. 30d, 12h, 1w).",
+    )(func)
+
+
 def output_option(
     *formats: str,
     flags: tuple[str, ...] = (),

@@ -52,13 +52,25 @@ class ClusterPort(Protocol):
     def workload_exists(self, namespace: str, kind: str, name: str) -> bool: ...
 
     def apply_mapping(
-        self, namespace: str, mapping: PodMapping, secret_name: str, owner: str
-    ) -> None: ...
+        self,
+        namespace: str,
+        mapping: PodMapping,
+        secret_name: str,
+        owner: str,
+        revision: int | None = None,
+    ) -> None:
+        """Patch the workload; ``revision`` (the Secret's) goes into its pod template."""
+        ...
 
     def remove_mapping(self, namespace: str, kind: str, name: str, owner: str) -> None: ...
 
     def observe_mapping(
-        self, namespace: str, mapping: PodMapping, secret_name: str, owner: str
+        self,
+        namespace: str,
+        mapping: PodMapping,
+        secret_name: str,
+        owner: str,
+        revision: int | None = None,
     ) -> MappingObservation: ...
 
     def namespace_uid(self, namespace: str) -> str | None: ...

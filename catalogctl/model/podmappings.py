@@ -66,6 +66,9 @@ class PodMappingSpec(Spec):
     env: list[EnvMapping] = Field(default_factory=list)
     env_from: EnvFromMapping | None = None
     volume: VolumeMapping | None = None
+    #: Record the Secret's revision in the pod template, so new credentials roll the
+    #: workload; false for workloads that read mounted files and reload them themselves.
+    rollout: bool = True
 
 
 class PodMapping(Spec):

@@ -8,8 +8,10 @@ before their instance), and say why for every resource, including no-ops.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from catalogctl.plan.inputs import DesiredResource, DiffOptions, ObservedResource
@@ -77,6 +79,7 @@ def _decide_instance(
     s: ResourceState,
     o: ObservedResource | None,
     upstream: Action | None,
+    upstream_state: ResourceState | None,
     opts: DiffOptions,
 ) -> _Decision:
     if s.status is ResourceStatus.CREATING:
@@ -216,6 +219,7 @@ def _decide_binding(
     s: ResourceState,
     o: ObservedResource | None,
     instance: Action | None,
+    instance_state: ResourceState | None,
     opts: DiffOptions,
 ) -> _Decision:
     if s.status is ResourceStatus.CREATING:
@@ -253,6 +257,7 @@ def _decide_secret(
     s: ResourceState,
     o: ObservedResource | None,
     binding: Action | None,
+    bound: ResourceState | None,
     opts: DiffOptions,
 ) -> _Decision:
     if binding in (Action.CREATE, Action.REPLACE):
@@ -261,8 +266,26 @@ def _decide_secret(
         return _Decision(
             Action.UPDATE, "a previous write did not finish", private={"refetch": True}
         )
+    written_from = s.attributes.get("binding_id")
+    if (
+        bound is not None
+        and bound.binding_id
+        and isinstance(written_from, str)
+        and written_from != bound.binding_id
+    ):
+        # A run stopped between the bind and the Secret write: the Secret still
+        # holds the credentials of the binding before (revoked, if it was unbound).
+        return _Decision(
+            Action.UPDATE,
+            f"it holds the credentials of binding {written_from}, not of {bound.binding_id}",
+            private={"refetch": True, "new_data": True},
+        )
     if d.checksum != str(s.attributes.get("checksum", "")):
-        return _Decision(Action.UPDATE, "its secretTransforms changed", private={"refetch": True})
+        return _Decision(
+            Action.UPDATE,
+            "its secretTransforms changed",
+            private={"refetch": True, "new_data": True},
+        )
     if o is not None and o.exists is False:
         return _Decision(Action.CREATE, "was deleted outside catalogctl", private={"refetch": True})
     if (
@@ -279,6 +302,7 @@ def _decide_mapping(
     s: ResourceState,
     o: ObservedResource | None,
     upstream: Action | None,
+    upstream_state: ResourceState | None,
     opts: DiffOptions,
 ) -> _Decision:
     if d.identity.get("target") != s.attributes.get("target"):
@@ -297,6 +321,101 @@ def _decide_mapping(
             "entries were removed from the workload outside catalogctl: " + ", ".join(o.missing),
         )
     return _Decision(Action.NOOP, "matches the configuration")
+
+
+def credentials_age(s: ResourceState, now: datetime) -> timedelta:
+    """How long ago a binding's credentials were issued (its bind, as recorded in state).
+
+    ``bound_at`` is recorded when a bind succeeds; a binding from before that
+    was recorded counts from its last state update, which is never earlier.
+    """
+    raw = s.attributes.get("bound_at")
+    bound_at = s.updated_at
+    if isinstance(raw, str):
+        with contextlib.suppress(ValueError):  # unreadable: the update time stands in
+            bound_at = datetime.fromisoformat(raw)
+    return now - bound_at
+
+
+def span_text(value: timedelta) -> str:
+    """``30d``, ``36h``, ``90m`` or ``45s``: the largest unit that keeps it a whole number."""
+    seconds = int(value.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _rotate_when_old(s: ResourceState, opts: DiffOptions) -> _Decision | None:
+    """A replacement of a binding whose credentials are older than ``--rotate-older-than``."""
+    if opts.rotate_older_than is None or opts.now is None or s.status is not ResourceStatus.READY:
+        return None
+    age = credentials_age(s, opts.now)
+    if age <= opts.rotate_older_than:
+        return None
+    if age.days:
+        whole = timedelta(days=age.days)
+    elif age >= timedelta(hours=1):
+        whole = timedelta(hours=age // timedelta(hours=1))
+    else:
+        whole = timedelta(minutes=age // timedelta(minutes=1))
+    return _Decision(
+        Action.REPLACE,
+        f"its credentials are {span_text(whole)} old, older than --rotate-older-than "
+        f"{span_text(opts.rotate_older_than)}",
+        private={"rotation": "age"},
+    )
+
+
+def _rollout(
+    d: DesiredResource,
+    state: State,
+    decision: _Decision,
+    decisions: Mapping[str, _Decision],
+    wanted: Mapping[str, DesiredResource],
+) -> _Decision:
+    """A mapped workload rolls when its Secret gets new data: the mapping is re-applied.
+
+    New data means new credentials (the binding is created or replaced) or
+    changed secretTransforms.  Apply then writes the Secret's new revision into
+    the pod template, which is what rolls the workload.  A Secret restored to
+    the data in state (deleted or edited outside catalogctl) keeps its
+    revision and rolls nothing.  Also catches up a workload whose recorded
+    revision is behind the Secret's (a run stopped between the two writes).
+    """
+    s = state.get(d.address)
+    target = str(d.identity.get("target", ""))
+    if (
+        s is None
+        or decision.action not in (Action.NOOP, Action.UPDATE)
+        or not d.attributes.get("rollout", True)
+        or target.startswith("Job/")  # a Job's pod template cannot change
+        or not d.depends_on
+    ):
+        return decision
+    secret = d.depends_on[0]
+    rewrite = decisions.get(secret)
+    producer = wanted[secret].producer if secret in wanted else None
+    rebind = decisions.get(producer) if producer else None
+    why = None
+    if rebind is not None and rebind.action in (Action.CREATE, Action.REPLACE):
+        why = f"{target} will roll: new credentials go into {secret}"
+    elif rewrite is not None and (rewrite.private or {}).get("new_data"):
+        why = f"{target} will roll: {secret} gets new data ({rewrite.reason})"
+    else:
+        recorded = s.attributes.get("secret_revision")
+        secret_state = state.get(secret)
+        current = secret_state.attributes.get("revision") if secret_state is not None else None
+        if isinstance(recorded, int) and isinstance(current, int) and recorded != current:
+            why = (
+                f"{target} will roll: {secret} is at revision {current}, "
+                f"the workload's pod template at {recorded}"
+            )
+    if why is None:
+        return decision
+    reason = why if decision.action is Action.NOOP else f"{decision.reason}; {why}"
+    private = {**(decision.private or {}), "rollout": True}
+    return _Decision(Action.UPDATE, reason, decision.requires_replace, private)
 
 
 def _instance_drift(address: str, s: ResourceState, o: ObservedResource) -> list[Drift]:
@@ -356,11 +475,19 @@ def _drift(state: State, observed: Mapping[str, ObservedResource]) -> list[Drift
 
 
 _Decide = Callable[
-    [DesiredResource, ResourceState, ObservedResource | None, Action | None, DiffOptions],
+    [
+        DesiredResource,
+        ResourceState,
+        ObservedResource | None,
+        Action | None,
+        ResourceState | None,
+        DiffOptions,
+    ],
     _Decision,
 ]
 
-#: How each managed kind is decided, given what happens to the resource it is made from.
+#: How each managed kind is decided, given what happens to the resource it is made
+#: from (its first dependency) and that resource's state.
 _DECIDE: dict[str, _Decide] = {
     "ServiceInstance": _decide_instance,
     "ServiceBinding": _decide_binding,
@@ -414,8 +541,16 @@ def compute_plan(
             decision = _Decision(Action.CREATE, "is not in the state")
         else:
             # What happens to the resource this one is made from (its first dependency).
-            upstream = decisions.get(d.depends_on[0]) if d.depends_on else None
-            decision = decide(d, s, o, upstream.action if upstream else None, options)
+            source = d.depends_on[0] if d.depends_on else None
+            upstream = decisions.get(source) if source else None
+            decision = decide(
+                d,
+                s,
+                o,
+                upstream.action if upstream else None,
+                state.get(source) if source else None,
+                options,
+            )
         if (
             address in options.replace
             and d.kind in _REPLACEABLE
@@ -423,6 +558,8 @@ def compute_plan(
             and decision.action in (Action.NOOP, Action.UPDATE)
         ):
             decision = _Decision(Action.REPLACE, "will be replaced, as requested (--replace)")
+        if d.kind == "ServiceBinding" and s is not None and decision.action is Action.NOOP:
+            decision = _rotate_when_old(s, options) or decision
         decisions[address] = decision
 
     # A Secret that must be rewritten needs the binding's credentials: if the
@@ -445,6 +582,11 @@ def compute_plan(
             decisions[address] = replace(
                 decision, private={**(decision.private or {}), "refetch": True}
             )
+
+    for address, decision in list(decisions.items()):
+        d = wanted[address]
+        if d.kind == "PodMapping":
+            decisions[address] = _rollout(d, state, decision, decisions, wanted)
 
     for address, decision in decisions.items():
         d = wanted[address]

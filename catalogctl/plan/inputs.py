@@ -8,6 +8,7 @@ represented by checksums and key names.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from catalogctl.plan.model import JSONPath
@@ -73,3 +74,7 @@ class DiffOptions:
     #: Plan even when the input holds no managed resource while state does
     #: (which deletes everything); without it such a plan is refused.
     allow_empty: bool = False
+    #: Replace bindings whose credentials are older than this (``--rotate-older-than``).
+    rotate_older_than: timedelta | None = None
+    #: The time ages are measured at: the diff reads no clock, the caller's is injected here.
+    now: datetime | None = None

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from tests.brokers.programmable import ProgrammableBroker, RecordedRequest
-from tests.cli import run_cli
+from tests.cli import CliResult, run_cli
 from tests.conftest import POLL_INTERVAL
 
 REPO = Path(__file__).resolve().parents[2]
@@ -141,10 +141,11 @@ main()
 """
 
 
-def kill_at(tmp: Path, services: Path, k: int) -> bool:
-    """Run apply, SIGKILLed once k records are durable; False if it finished first."""
+def kill_at(tmp: Path, services: Path, k: int, *extra: str) -> bool:
+    """Run apply (with ``extra`` flags), SIGKILLed once k records are durable; False if it
+    finished first."""
     proc = subprocess.run(
-        [sys.executable, "-c", KILL_AT_RECORD, "--no-color", *run_args(tmp, services)],
+        [sys.executable, "-c", KILL_AT_RECORD, "--no-color", *run_args(tmp, services), *extra],
         cwd=REPO,
         env={**os.environ, "CATALOGCTL_TEST_KILL_AT": str(k)},
         stdout=subprocess.DEVNULL,
@@ -171,11 +172,30 @@ def release_dead_lock(state: Path) -> None:
 def converge(tmp: Path, services: Path, broker: SlowAnswerBroker) -> dict[str, Any]:
     """Apply again, in this process, with the broker answering at once."""
     release_dead_lock(tmp / "state")
+    delay = broker.answer_delay
     broker.answer_delay = 0
-    done = run_cli("--no-color", *run_args(tmp, services))
+    try:
+        done = run_cli("--no-color", *run_args(tmp, services))
+    finally:
+        broker.answer_delay = delay  # a later kill_at needs the held-back answers again
     assert done.exit_code == 0, done.stdout + done.stderr
     state = json.loads((tmp / "state" / "catalogctl.state.json").read_text())
     return dict(state["resources"])
+
+
+def plan_again(run_dir: Path, services: Path) -> CliResult:
+    """``plan --detailed-exitcode`` on a run's state and cluster directory (0: nothing to do)."""
+    return run_cli(
+        "--no-color",
+        "plan",
+        "-f",
+        str(services),
+        "--detailed-exitcode",
+        "--state",
+        str(run_dir / "state"),
+        "--cluster-dir",
+        str(run_dir / "cluster"),
+    )
 
 
 @pytest.mark.parametrize(("plan", "steps"), [("sync", 5), ("async", 6)])
@@ -206,17 +226,7 @@ def test_sigkill_at_every_step_boundary_converges(tmp_path: Path, plan: str, ste
             assert secret.exists(), k
             assert "Secret/apps/db-binding" in resources
 
-            again = run_cli(
-                "--no-color",
-                "plan",
-                "-f",
-                str(services),
-                "--detailed-exitcode",
-                "--state",
-                str(run_dir / "state"),
-                "--cluster-dir",
-                str(run_dir / "cluster"),
-            )
+            again = plan_again(run_dir, services)
             assert again.exit_code == 0, (k, again.stdout + again.stderr)
             assert "No changes." in again.stdout
         if not landed:

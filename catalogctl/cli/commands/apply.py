@@ -8,7 +8,12 @@ from typing import Any
 import click
 
 from catalogctl.cli.console import Console, console_of
-from catalogctl.cli.options import allow_empty_option, plan_options, run_options
+from catalogctl.cli.options import (
+    allow_empty_option,
+    plan_options,
+    rotation_options,
+    run_options,
+)
 
 
 class _Prompt:
@@ -221,6 +226,7 @@ def _destroy_common(func: Any) -> Any:
 )
 @allow_empty_option
 @_common
+@rotation_options
 @click.pass_context
 def apply(ctx: click.Context, /, **params: Any) -> int:
     """Provision, bind, write Secrets and map credentials to match the desired state.

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import click
@@ -14,6 +16,7 @@ from catalogctl.cli.options import (
     output_format,
     output_option,
     plan_options,
+    rotation_options,
     run_options,
 )
 
@@ -40,6 +43,7 @@ def diff_options(
     if refresh_only and not params.get("refresh", True):
         raise UsageError("--refresh-only cannot be combined with --no-refresh")
     targets = addresses(params.get("targets") or (), "--target")
+    rotate = params.get("rotate_older_than")
     return DiffOptions(
         destroy=destroy,
         refresh_only=refresh_only,
@@ -47,6 +51,8 @@ def diff_options(
         targets=targets or None,
         replace=addresses(params.get("replace") or (), "--replace"),
         allow_empty=bool(params.get("allow_empty")),
+        rotate_older_than=parse_age(rotate) if rotate else None,
+        now=datetime.now(UTC) if rotate else None,
     )
 
 
@@ -98,6 +104,26 @@ def plan_notices(plan: Any, where: str, targeted: bool) -> list[str]:
     return notices
 
 
+_AGE_PART = re.compile(r"(\d+)([wdhms])")
+_AGE_UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
+
+
+def parse_age(text: str) -> timedelta:
+    """``30d``, ``12h``, ``1w``, ``1d12h``: an age for --rotate-older-than (days are 24h)."""
+    from catalogctl.errors import UsageError
+
+    parts = _AGE_PART.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise UsageError(
+            f"--rotate-older-than: invalid age {text!r} (a number and a unit: "
+            "w, d, h, m or s, e.g. 30d or 1d12h)"
+        )
+    seconds = sum(int(n) * _AGE_UNITS[u] for n, u in parts)
+    if seconds <= 0:
+        raise UsageError(f"--rotate-older-than: the age must be more than zero, not {text!r}")
+    return timedelta(seconds=seconds)
+
+
 def expand_targets(inputs: Any, state: Any, options: Any) -> Any:
     """--target means the target plus everything it depends on (Terraform's rule)."""
     from dataclasses import replace
@@ -120,6 +146,7 @@ def expand_targets(inputs: Any, state: Any, options: Any) -> Any:
 @run_options
 @plan_options
 @allow_empty_option
+@rotation_options
 @click.option(
     "--out",
     "out",

@@ -42,6 +42,9 @@ def render_plan(
         sections.extend(_actions_sections(plan, paint))
     elif not plan.drift:
         sections.append(no_changes(plan.mode, paint))
+    rolls = rollouts(plan)
+    if rolls:
+        sections.append(rollouts_note(rolls, paint))
     if plan.upgrades_available:
         sections.append(upgrades_note(plan, paint))
     if show_footer and plan.has_changes:
@@ -135,6 +138,25 @@ def _kind_and_name(address: str, kind: str) -> tuple[str, str]:
 def no_changes(mode: Mode, paint: Painter) -> str:
     first, second = NO_CHANGES[mode]
     return paint(paint("No changes.", fg="green") + " " + first, bold=True) + "\n\n" + second
+
+
+def rollouts(plan: Plan) -> list[str]:
+    """``Deployment/ns/app (PodMapping/ns/m)`` for each workload this plan rolls."""
+    out = []
+    for change in plan.actionable:
+        if change.kind == "PodMapping" and change.private.get("rollout"):
+            namespace = change.address.split("/")[1]
+            kind, _, name = str((change.after or {}).get("target", "")).partition("/")
+            out.append(f"{kind}/{namespace}/{name} ({change.address})")
+    return out
+
+
+def rollouts_note(rolls: list[str], paint: Painter) -> str:
+    """Which workloads get a new pod template (and so new pods) from new credentials."""
+    noun = "workload" if len(rolls) == 1 else "workloads"
+    lines = [paint.bold(f"Rollout: {len(rolls)} {noun} will roll to pick up new credentials:")]
+    lines.extend(f"  * {clean_text(r)}" for r in rolls)
+    return "\n".join(lines)
 
 
 def upgrades_note(plan: Plan, paint: Painter) -> str:

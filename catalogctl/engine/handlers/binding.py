@@ -37,6 +37,7 @@ from catalogctl.state.models import (
     ResourceState,
     ResourceStatus,
     checksum,
+    utcnow,
 )
 
 
@@ -217,6 +218,10 @@ class BindingHandler:
                     "status": ResourceStatus.READY,
                     "operation": None,
                     "credentials_hash": checksum(dict(credentials)),
+                    # The credentials' age, for --rotate-older-than.
+                    "attributes": dict(
+                        sorted({**state.attributes, "bound_at": utcnow().isoformat()}.items())
+                    ),
                 }
             )
 

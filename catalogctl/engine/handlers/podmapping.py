@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any
 
 from catalogctl.engine.handlers.base import (
@@ -19,6 +20,19 @@ from catalogctl.plan.inputs import DesiredResource, ObservedResource
 from catalogctl.plan.model import Change
 from catalogctl.plan.payloads import MappingPayload
 from catalogctl.state.models import ResourceState
+
+
+def mapping_checksum(spec: Mapping[str, Any], secret_name: str) -> str:
+    """A PodMapping's checksum: its spec and the Secret it maps.
+
+    ``rollout`` at its default (true) is left out, so mappings applied before
+    the field existed keep their checksum and are not all re-applied (and their
+    workloads rolled) by an upgrade; they pick up the revision annotation at
+    their Secret's next change.
+    """
+    if spec.get("rollout") is True:
+        spec = {k: v for k, v in spec.items() if k != "rollout"}
+    return spec_checksum([spec, secret_name])
 
 
 class PodMappingHandler:
@@ -79,6 +93,7 @@ class PodMappingHandler:
             },
             "envFrom": spec["spec"].get("envFrom"),
             "volume": spec["spec"].get("volume"),
+            "rollout": mapping.spec.rollout,
         }
         if ctx.preview_workloads and present:
             # What the patch will do to the workload, as the plan shows it
@@ -88,7 +103,7 @@ class PodMappingHandler:
             )
             if seen.pending:
                 attrs["workload"] = [str(change) for change in seen.pending]
-        checksum = spec_checksum([spec["spec"], secret_name])
+        checksum = mapping_checksum(spec["spec"], secret_name)
         ctx.out.desired[address] = DesiredResource(
             address,
             self.kind,
@@ -125,9 +140,17 @@ class PodMappingHandler:
         payload = MappingPayload.from_private(change.private)
         ns = change.address.split("/")[1]
         mapping = PodMapping.model_validate(payload.spec)
+        secret = ctx.broker.journal.get(str(Address("Secret", ns, payload.secret_name)))
+        raw = secret.attributes.get("revision") if secret is not None else None
+        revision = raw if isinstance(raw, int) and mapping.spec.rollout else None
         async with ctx.progress.step(change.address, "map"):
             await asyncio.to_thread(
-                ctx.cluster.apply_mapping, ns, mapping, payload.secret_name, change.address
+                ctx.cluster.apply_mapping,
+                ns,
+                mapping,
+                payload.secret_name,
+                change.address,
+                revision,
             )
         shown = {k: v for k, v in (change.after or {}).items() if k != "workload"}
         await ctx.persist(
@@ -139,6 +162,7 @@ class PodMappingHandler:
                     "target": payload.target,
                     "checksum": payload.checksum,
                     "secret_name": payload.secret_name,
+                    "secret_revision": revision,
                     "display": shown,
                 },
             )

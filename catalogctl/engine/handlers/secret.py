@@ -58,6 +58,7 @@ class SecretHandler:
         transforms = [SecretTransform.model_validate(t) for t in payload.transforms]
         async with ctx.progress.step(change.address, "write"):
             credentials = await ctx.broker.credentials_for(payload.binding)
+            source = ctx.broker.journal.get(payload.binding)  # whose credentials these are
             # addKeysFrom reads other Secrets from the cluster: a blocking call.
             data = await asyncio.to_thread(
                 ctx.cluster.build_secret_data, ns, credentials, transforms, payload.binding
@@ -74,6 +75,8 @@ class SecretHandler:
                     "binding": payload.binding,
                     "checksum": payload.checksum,
                     "data_hash": digest,
+                    "revision": secret_revision(ctx.broker.journal.get(change.address), digest),
+                    "binding_id": source.binding_id if source is not None else None,
                     "keys": sorted(data),
                     "display": {"namespace": ns, "name": name, "type": "Opaque"},
                 },
@@ -86,3 +89,18 @@ class SecretHandler:
         async with ctx.progress.step(change.address, "delete"):
             await asyncio.to_thread(ctx.cluster.delete_binding_secret, ns, name, owner)
         await ctx.persist(change.address)
+
+
+def secret_revision(prior: ResourceState | None, digest: str) -> int:
+    """The revision of a binding Secret just written with data of sha256 ``digest``.
+
+    A counter, raised when the data differs from the last write recorded in
+    state: mapped workloads record it in their pod template, so it must move
+    exactly when what the workloads would read changes (a rewrite of the same
+    data keeps it, and rolls nothing).
+    """
+    if prior is None:
+        return 1
+    raw = prior.attributes.get("revision")
+    previous = raw if isinstance(raw, int) else 1
+    return previous if prior.attributes.get("data_hash") == digest else previous + 1

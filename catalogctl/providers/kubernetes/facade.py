@@ -120,9 +120,16 @@ class Cluster:
         return self.target.read_workload(namespace, kind, name) is not None
 
     def apply_mapping(
-        self, namespace: str, mapping: PodMapping, secret_name: str, owner: str
+        self,
+        namespace: str,
+        mapping: PodMapping,
+        secret_name: str,
+        owner: str,
+        revision: int | None = None,
     ) -> None:
         """Apply ``mapping`` (address ``owner``) to its target, in ``namespace``.
+
+        ``revision`` is the Secret's revision to record in the pod template.
 
         The changes made are logged by the target; call the target directly for
         the :class:`MappingPatch`.
@@ -132,14 +139,19 @@ class Cluster:
             namespace=namespace,
             kind=target.kind,
             name=target.name,
-            entries=mapping_entries(mapping, secret_name, owner, self.mark),
+            entries=mapping_entries(mapping, secret_name, owner, self.mark, revision),
         )
 
     def remove_mapping(self, namespace: str, kind: str, name: str, owner: str) -> None:
         self.target.remove_mapping(namespace=namespace, kind=kind, name=name, address=owner)
 
     def observe_mapping(
-        self, namespace: str, mapping: PodMapping, secret_name: str, owner: str
+        self,
+        namespace: str,
+        mapping: PodMapping,
+        secret_name: str,
+        owner: str,
+        revision: int | None = None,
     ) -> MappingObservation:
         """Drift of ``mapping``; a missing workload is reported, not raised."""
         target = mapping.spec.target
@@ -152,7 +164,7 @@ class Cluster:
             kind=target.kind,
             name=target.name,
             address=owner,
-            entries=mapping_entries(mapping, secret_name, owner, self.mark),
+            entries=mapping_entries(mapping, secret_name, owner, self.mark, revision),
         )
 
     def mapping_records(

@@ -12,6 +12,13 @@ mounts to a workload's pod template.  The workload belongs to someone else
 * An entry with the same name that catalogctl did not add is never
   overwritten: an identical one is adopted, a different one is an
   :class:`OwnershipError`.  The same applies between two mappings.
+* A mapping with a Secret revision (a counter the engine keeps in state, raised
+  when the Secret's data changes) writes it into the pod template's
+  ``catalogctl.io/secret-revision`` annotation, so new credentials change the
+  template and Kubernetes rolls the workload.  The value lists
+  ``<secret>=<revision>`` for every mapping on the workload that has one; a
+  counter, never a digest of the data (more people read Deployments than
+  Secrets).  A Job's template is immutable, so Jobs never carry it.
 * Changes are strategic-merge patches keyed the way the apiserver merges
   (containers/env/volumes by ``name``, volumeMounts by ``mountPath``).  An owned
   entry that is modified carries explicit ``null`` for fields it no longer
@@ -42,6 +49,7 @@ __all__ = [
     "API_VERSIONS",
     "MAPPINGS_ANNOTATION",
     "POD_SPEC_PATHS",
+    "REVISION_ANNOTATION",
     "ImmutableWorkloadError",
     "MappingEntries",
     "MappingObservation",
@@ -61,6 +69,7 @@ __all__ = [
 ]
 
 MAPPINGS_ANNOTATION: Final = "catalogctl.io/mappings"
+REVISION_ANNOTATION: Final = "catalogctl.io/secret-revision"
 DEFAULT_SECRET_VOLUME_MODE: Final = 0o644  # the apiserver's default for secret volumes
 
 #: Where the pod template's spec lives, per workload kind.
@@ -121,6 +130,8 @@ class MappingEntries:
     """The pod-template entries one PodMapping wants, as Kubernetes objects.
 
     ``containers`` is None for "every container of the pod template".
+    ``revision`` is the mapped Secret's revision to record in the pod template
+    (None: the mapping does not roll its workload).
     """
 
     address: str
@@ -132,6 +143,7 @@ class MappingEntries:
     mount: dict[str, Any] | None = None
     #: the state this run writes for, recorded with the mapping's owned entries
     mark: StateMark | None = None
+    revision: int | None = None
 
 
 def mapping_entries(
@@ -139,6 +151,7 @@ def mapping_entries(
     secret_name: str,
     address: str | None = None,
     mark: StateMark | None = None,
+    revision: int | None = None,
 ) -> MappingEntries:
     """Translate a PodMapping into env/envFrom/volume/volumeMount objects for ``secret_name``.
 
@@ -146,6 +159,8 @@ def mapping_entries(
     refers to (the engine resolves ``bindingRef``).  Fields the apiserver
     would default (``defaultMode``) are set explicitly, so that comparing the
     live object with the desired entries does not see phantom drift.
+    ``revision`` is dropped when the mapping opts out (``spec.rollout: false``)
+    and for Jobs, whose pod template cannot change.
     """
     spec = mapping.spec
     namespace = mapping.metadata.namespace or "default"
@@ -186,7 +201,11 @@ def mapping_entries(
         if v.read_only:
             mount["readOnly"] = True
     containers = tuple(spec.target.containers) if spec.target.containers else None
-    return MappingEntries(addr, secret_name, containers, tuple(env), env_from, volume, mount, mark)
+    if not spec.rollout or spec.target.kind == "Job":
+        revision = None
+    return MappingEntries(
+        addr, secret_name, containers, tuple(env), env_from, volume, mount, mark, revision
+    )
 
 
 # --- owned-entry records --------------------------------------------------------------------------
@@ -204,6 +223,8 @@ class OwnedRecord:
     mounts: tuple[str, ...] = ()
     #: the state that wrote the entries (None: recorded before lineages were)
     mark: StateMark | None = None
+    #: The Secret revision this mapping put into the pod template, if it rolls the workload.
+    revision: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"secret": self.secret, "containers": list(self.containers)}
@@ -219,6 +240,8 @@ class OwnedRecord:
             out["volume"] = self.volume
         if self.mounts:
             out["mounts"] = list(self.mounts)
+        if self.revision is not None:
+            out["revision"] = self.revision
         return out
 
     @classmethod
@@ -236,6 +259,7 @@ class OwnedRecord:
                 if isinstance(data.get("lineage"), str) and data["lineage"]
                 else None
             ),
+            revision=data["revision"] if isinstance(data.get("revision"), int) else None,
         )
 
 
@@ -681,6 +705,41 @@ def _annotation_patch(
     return {"metadata": {"annotations": {MAPPINGS_ANNOTATION: new}}}
 
 
+def revision_value(records: Mapping[str, OwnedRecord]) -> str | None:
+    """The pod template's revision annotation for these records (None: no annotation).
+
+    ``<secret>=<revision>`` per mapped Secret, sorted: several mappings of one
+    Secret agree on its revision, and any Secret's new revision changes the value.
+    """
+    pairs = sorted({(r.secret, r.revision) for r in records.values() if r.revision is not None})
+    return ",".join(f"{secret}={revision}" for secret, revision in pairs) or None
+
+
+def _template_annotation_patch(
+    workload: Mapping[str, Any], path: Sequence[str], records: Mapping[str, OwnedRecord]
+) -> dict[str, Any]:
+    """The pod-template metadata patch that sets (or drops) the revision annotation."""
+    if workload.get("kind") == "Job":
+        return {}
+    meta_path = (*path[:-1], "metadata")
+    annotations = (_get_path(workload, meta_path) or {}).get("annotations") or {}
+    new = revision_value(records)
+    if new == annotations.get(REVISION_ANNOTATION):
+        return {}
+    if new is None and set(annotations) == {REVISION_ANNOTATION}:
+        return _nest(meta_path, {"annotations": None})
+    return _nest(meta_path, {"annotations": {REVISION_ANNOTATION: new}})
+
+
+def _merge_into(target: dict[str, Any], patch: Mapping[str, Any]) -> None:
+    """Merge nested patch dicts (disjoint leaves) into ``target`` in place."""
+    for key, value in patch.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            _merge_into(target[key], value)
+        else:
+            target[key] = value
+
+
 def _container_patch(
     cont: Mapping[str, Any], owned: OwnedRecord | None, entries: MappingEntries | None
 ) -> dict[str, Any]:
@@ -800,10 +859,12 @@ def _build_patch(
             volume=entries.volume["name"] if entries.volume else None,
             mounts=(entries.mount["mountPath"],) if entries.mount else (),
             mark=entries.mark or (old.mark if old is not None else None),
+            revision=entries.revision,
         )
     patch = _annotation_patch(workload, new_records)
     if pod_patch:
-        patch.update(_nest(path, pod_patch))
+        _merge_into(patch, _nest(path, pod_patch))
+    _merge_into(patch, _template_annotation_patch(workload, path, new_records))
     return patch, new_records
 
 
