@@ -11,9 +11,7 @@ same run, two ways:
   network, so the difference is the OSB layer's own CPU cost per request
   (URL, headers, limiter slot, timeout, classification);
 * **local broker** (programmable broker in a separate process over
-  127.0.0.1): the end-to-end figure a user sees.  Here OSBClient uses its own
-  keep-alive pool (``providers/osb/http.py``), not httpx, so a negative
-  difference is what that pool saves against httpx's stack.
+  127.0.0.1): the end-to-end figure a user sees, both over httpx's pool.
 
 Run: ``python bench/bench_osb_client.py [--requests 3000]``.  Medians of
 interleaved batches, in microseconds per request.

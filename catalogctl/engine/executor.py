@@ -233,49 +233,7 @@ class Applier:
             else:
                 await run(change)
 
-        warming = self._warm_up()
-        try:
-            return await walk(self.step_graph(), work, stop=stop)
-        finally:
-            for task in warming:
-                task.cancel()
-            await asyncio.gather(*warming, return_exceptions=True)
-
-    def _warm_up(self) -> list[asyncio.Future[Any]]:
-        """Start what the first steps would each wait for: broker connections, namespace UIDs.
-
-        Both would otherwise be fetched by the first steps themselves, one
-        event-loop hop after another on a loop busy starting the walk, and
-        every one of a run's first requests (hence its first polls, and the
-        whole schedule after them) would start that much later.  Failures are
-        ignored here: the step that needs the connection or UID reports them.
-        """
-        requests: dict[str, int] = {}
-        records: dict[str, Mapping[str, Any]] = {}
-        namespaces: set[str] = set()
-        for change in self.plan.changes:
-            if change.kind not in _BROKER_KINDS:
-                continue
-            record = change.private.get("broker")
-            if not isinstance(record, Mapping):
-                prior = self.journal.get(change.address)
-                record = prior.attributes.get("broker_record") if prior is not None else None
-            if isinstance(record, Mapping) and isinstance(record.get("address"), str):
-                address = record["address"]
-                records[address] = record
-                requests[address] = requests.get(address, 0) + 1
-            if change.action in (Action.CREATE, Action.REPLACE):
-                namespaces.add(change.address.split("/")[1])
-        warming: list[asyncio.Future[Any]] = []
-        for address, record in records.items():
-            try:
-                _, client = self._client(record)
-            except (CatalogctlError, ValueError):
-                continue
-            warming.append(asyncio.ensure_future(client.warm(requests[address])))
-        for namespace in sorted(namespaces):
-            warming.append(asyncio.ensure_future(self._namespace_uid(namespace)))
-        return warming
+        return await walk(self.step_graph(), work, stop=stop)
 
     # ------------------------------------------------------------------ dispatch
     async def _apply(self, change: Change) -> None:

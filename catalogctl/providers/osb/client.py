@@ -1,12 +1,24 @@
 """The OSB v2.17 platform client: the only code in catalogctl that talks to brokers.
 
-One :class:`OSBClient` per broker owns one keep-alive pool
-(:class:`~catalogctl.providers.osb.http.BrokerHTTP`).  Each method sends
-exactly one HTTP request and returns an outcome value from
+One :class:`OSBClient` per broker owns one ``httpx.AsyncClient`` (a keep-alive
+pool as large as the broker's in-flight limit).  Each method sends exactly one
+HTTP request and returns an outcome value from
 :mod:`~catalogctl.providers.osb.outcomes`; transport exceptions never escape (a
-failed exchange becomes :class:`TimedOut` or :class:`Unreachable`).  Retrying,
-polling and orphan mitigation are decisions made above this layer, by the
-engine, :mod:`poller` and :mod:`orphan`, using those outcome values.
+failed exchange becomes :class:`TimedOut` or :class:`Unreachable`, see
+:mod:`~catalogctl.providers.osb.transport`).  Retrying, polling and orphan
+mitigation are decisions made above this layer, by :mod:`retrying`,
+:mod:`poller` and :mod:`orphan`, using those outcome values.
+
+Transport rules:
+
+* ``trust_env``: ``HTTP_PROXY``/``HTTPS_PROXY``/``ALL_PROXY``/``NO_PROXY`` and
+  ``SSL_CERT_FILE``/``SSL_CERT_DIR`` apply to broker traffic as they do to curl,
+  kubectl and Terraform; a broker's ``caBundle`` replaces the trust store;
+* the timeout applies to each phase (connect, write, each read) and to the
+  whole exchange, so a broker trickling an endless answer is cut off too;
+* answers are streamed and refused past ``max_response_size`` bytes, and JSON
+  nested deeper than :data:`~catalogctl.providers.osb.outcomes.MAX_JSON_DEPTH`
+  is an unusable answer, so nothing a broker sends can exhaust memory or stack.
 
 Wire rules applied to every request:
 
@@ -37,8 +49,10 @@ import re
 import time
 import uuid
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 from urllib.parse import quote
+
+import httpx
 
 from catalogctl.providers.osb.config import (
     BasicAuth,
@@ -46,28 +60,19 @@ from catalogctl.providers.osb.config import (
     BrokerConnection,
     OriginatingIdentity,
 )
-from catalogctl.providers.osb.http import (
-    BrokerHTTP,
-    ConnectFailed,
-    ExchangeFailed,
-    ExchangeTimedOut,
-    HTTPFailure,
-    RawResponse,
-)
 from catalogctl.providers.osb.identity import originating_identity_header
 from catalogctl.providers.osb.limits import RequestLimiter
 from catalogctl.providers.osb.outcomes import (
+    Malformed,
     Outcome,
     RequestKind,
-    TimedOut,
-    Unreachable,
     classify,
 )
-
-if TYPE_CHECKING:
-    # Only the injected test transport uses httpx; importing it costs every
-    # command ~0.1 s (ssl contexts, certifi, h11, email), so it waits until then.
-    import httpx
+from catalogctl.providers.osb.transport import (
+    ResponseTooLarge,
+    failure_outcome,
+    read_bounded,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -114,12 +119,12 @@ def binding_path(instance_id: str, binding_id: str) -> str:
 
 
 class OSBClient:
-    """Async client for one broker (see module docstring for the wire rules).
+    """Async client for one broker (see module docstring for the transport and wire rules).
 
-    ``transport`` lets unit tests inject ``httpx.MockTransport`` (fake clocks,
-    handlers that raise); otherwise requests go over :class:`BrokerHTTP`.
-    ``global_slots`` is
-    the run-wide ``--parallelism`` semaphore shared by every broker's client;
+    ``transport`` lets unit tests inject ``httpx.MockTransport`` for narrow
+    error paths (the environment is then ignored); everything else, tests
+    included, goes over httpx's own transport.  ``global_slots`` is the
+    run-wide ``--parallelism`` semaphore shared by every broker's client;
     ``max_connections`` is the pool size (and in-flight limit) used when the
     connection sets no ``max_in_flight``.
     """
@@ -136,8 +141,7 @@ class OSBClient:
         # Requests wait for a slot in our FIFO limiter, never in httpx's pool
         # queue: a request queued there would count against the timeout (and
         # could be reported TimedOut — an orphan-mitigation trigger — without
-        # ever being sent), and httpcore's queue costs O(queued x connections)
-        # per event.  So the pool is exactly as large as the in-flight limit.
+        # ever being sent).  So the pool is exactly as large as the in-flight limit.
         in_flight = conn.max_in_flight or max_connections
         self.limiter = RequestLimiter(
             max_in_flight=in_flight,
@@ -145,37 +149,20 @@ class OSBClient:
             global_slots=global_slots,
         )
         self._base = conn.url.rstrip("/")
-        #: The broker's own pool; ``None`` when a test injects an httpx transport.
-        self._pool: BrokerHTTP | None = None
-        self._http: httpx.AsyncClient | None = None
-        if transport is None:
-            self._pool = BrokerHTTP(
-                conn.url, verify=conn.ssl_verify(), max_idle=in_flight, user_agent=_USER_AGENT
-            )
-        else:
-            import httpx
-
-            self._http = httpx.AsyncClient(
-                transport=transport,
-                timeout=httpx.Timeout(conn.timeout),
-                follow_redirects=False,
-                trust_env=False,
-            )
-
-    async def warm(self, requests: int) -> None:
-        """Open connections for the first ``requests`` requests (at most the in-flight limit).
-
-        Nothing is sent; a broker that cannot be reached is reported by the
-        requests themselves.
-        """
-        if self._pool is not None and requests > 0:
-            await self._pool.warm(requests, timeout=self.conn.timeout)
+        self._http = httpx.AsyncClient(
+            transport=transport,
+            verify=conn.ssl_verify(),
+            trust_env=transport is None,
+            timeout=httpx.Timeout(conn.timeout),
+            limits=httpx.Limits(
+                max_connections=in_flight, max_keepalive_connections=in_flight
+            ),
+            follow_redirects=False,
+            headers={"User-Agent": _USER_AGENT},
+        )
 
     async def aclose(self) -> None:
-        if self._pool is not None:
-            await self._pool.aclose()
-        if self._http is not None:
-            await self._http.aclose()
+        await self._http.aclose()
 
     async def __aenter__(self) -> OSBClient:
         return self
@@ -464,59 +451,42 @@ class OSBClient:
         headers = self._headers(request_id, identity)
         logger.debug("osb %s: %s %s request_id=%s", self.conn.name, method, path, request_id)
         started = time.monotonic()
-        async with self.limiter.slot() as slot:
+        async with self.limiter.slot():
             try:
-                if self._pool is not None:
-                    response = await self._pool.request(
-                        method,
-                        target,
-                        headers,
-                        content,
-                        timeout=self.conn.timeout,
-                        on_answer=slot.release,
-                    )
-                else:
-                    response = await self._via_httpx(method, target, headers, content)
-            except HTTPFailure as e:
-                outcome = _failure_outcome(e, request_id)
+                # httpx timeouts are per phase; the outer bound covers the whole
+                # exchange, body included (a broker trickling bytes forever).
+                async with asyncio.timeout(self.conn.timeout):
+                    status, answer, raw = await self._exchange(method, target, headers, content)
+            except ResponseTooLarge as e:
+                outcome: Outcome = Malformed(status=e.status, reason=str(e))
                 self._log_failure(method, path, request_id, outcome, started)
-                return outcome
+                return _with_request_id(outcome, request_id)
+            except (TimeoutError, httpx.HTTPError) as e:
+                outcome = await failure_outcome(e, self.conn)
+                self._log_failure(method, path, request_id, outcome, started)
+                return _with_request_id(outcome, request_id)
         logger.debug(
             "osb %s: %s %s -> %d in %.1f ms request_id=%s",
             self.conn.name,
             method,
             path,
-            response.status,
+            status,
             (time.monotonic() - started) * 1000,
             request_id,
         )
-        outcome = classify(kind, response.status, response.content, response.headers)
+        outcome = classify(kind, status, raw, answer)
         return _with_request_id(outcome, request_id)
 
-    async def _via_httpx(
+    async def _exchange(
         self, method: str, target: str, headers: list[tuple[str, str]], content: bytes | None
-    ) -> RawResponse:
-        """The injected-transport path, with httpx errors mapped like :class:`BrokerHTTP`'s."""
-        assert self._http is not None
-        import httpx
-
-        try:
-            # httpx timeouts are per phase; the outer bound covers the whole exchange.
-            async with asyncio.timeout(self.conn.timeout):
-                response = await self._http.request(
-                    method, self._base + target, content=content, headers=headers
-                )
-        except (TimeoutError, httpx.ReadTimeout, httpx.WriteTimeout) as e:
-            raise ExchangeTimedOut(
-                f"no response within {self.conn.timeout:g}s ({type(e).__name__})"
-            ) from None
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.InvalidURL) as e:
-            raise ConnectFailed(f"cannot connect ({type(e).__name__})") from None
-        except httpx.HTTPError as e:
-            # The message of httpx errors can embed the URL but never headers.
-            raise ExchangeFailed(f"connection failed ({type(e).__name__})") from None
-        lowered = {k.lower(): v for k, v in response.headers.items()}
-        return RawResponse(response.status_code, lowered, response.content)
+    ) -> tuple[int, dict[str, str], bytes]:
+        """Send one request; the answer's status, lower-cased headers and bounded body."""
+        async with self._http.stream(
+            method, self._base + target, content=content, headers=headers
+        ) as response:
+            lowered = {k.lower(): v for k, v in response.headers.items()}
+            raw = await read_bounded(response, self.conn.max_response_size)
+        return response.status_code, lowered, raw
 
     def _log_failure(
         self, method: str, path: str, request_id: str, outcome: Outcome, started: float
@@ -530,13 +500,6 @@ class OSBClient:
             (time.monotonic() - started) * 1000,
             request_id,
         )
-
-
-def _failure_outcome(failure: HTTPFailure, request_id: str) -> Outcome:
-    """A failed exchange as an outcome: only a sent request can have been acted on."""
-    if isinstance(failure, ExchangeTimedOut):
-        return TimedOut(detail=failure.reason, request_id=request_id)
-    return Unreachable(reason=failure.reason, request_sent=failure.sent, request_id=request_id)
 
 
 def _with_request_id(outcome: Outcome, request_id: str) -> Outcome:

@@ -27,6 +27,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_API_VERSION: Final = "2.17"
 DEFAULT_TIMEOUT_S: Final = 60.0
 """OSB's conventional request timeout; the spec's OM table says "typically 60 s"."""
+DEFAULT_MAX_RESPONSE_SIZE: Final = 10 * 1024 * 1024
+"""10 MiB: a catalog of hundreds of plans with schemas is a few hundred KiB."""
 
 
 class Secret:
@@ -151,6 +153,7 @@ class BrokerConnection:
     platform: str = "kubernetes"
     cluster_id: str = ""
     originating_identity: OriginatingIdentity | None = None
+    max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.url)
@@ -164,6 +167,8 @@ class BrokerConnection:
             raise InputError(f"{self.name}: caBundle and insecureSkipTLSVerify are exclusive")
         if self.timeout <= 0:
             raise InputError(f"{self.name}: timeout must be positive")
+        if self.max_response_size < 1:
+            raise InputError(f"{self.name}: max_response_size must be positive")
         if self.max_in_flight is not None and self.max_in_flight < 1:
             raise InputError(f"{self.name}: max_in_flight must be at least 1")
         if self.requests_per_second is not None and self.requests_per_second <= 0:

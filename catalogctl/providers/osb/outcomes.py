@@ -29,6 +29,13 @@ MAX_OPERATION_LENGTH: Final = 10_000
 MAX_DESCRIPTION_LENGTH: Final = 512
 """Broker descriptions are shown to people; long HTML error pages are cut."""
 
+MAX_JSON_DEPTH: Final = 128
+"""Arrays and objects nested deeper than this make an answer unusable.
+
+Python's parser recurses once per level and would raise ``RecursionError``
+near 1,000; real catalogs (schemas included) nest a few dozen levels.
+"""
+
 
 class RequestKind(StrEnum):
     """Which OSB endpoint a request went to; selects the response table."""
@@ -230,8 +237,31 @@ class _Invalid:
     """Sentinel for a body that is not JSON."""
 
 
+class _TooDeep(_Invalid):
+    """Sentinel for JSON nested deeper than :data:`MAX_JSON_DEPTH`."""
+
+
 _INVALID: Final = _Invalid()
+_TOO_DEEP: Final = _TooDeep()
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+#: A JSON string (skipped whole, so brackets inside it do not count) or a bracket.
+_STRING_OR_BRACKET = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def json_too_deep(raw: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether ``raw`` nests arrays/objects deeper than ``limit`` (malformed input allowed)."""
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return False  # the common case: too few brackets to be that deep
+    depth = 0
+    for match in _STRING_OR_BRACKET.finditer(raw):
+        token = match.group()
+        if token in (b"[", b"{"):
+            depth += 1
+            if depth > limit:
+                return True
+        elif token in (b"]", b"}"):
+            depth -= 1
+    return False
 
 
 def _json_int(text: str) -> int | float:
@@ -246,9 +276,11 @@ def _json_int(text: str) -> int | float:
 def _parse_json(raw: bytes) -> Any:
     if not raw.strip():
         return _INVALID
+    if json_too_deep(raw):
+        return _TOO_DEEP
     try:
         return json.loads(raw, parse_int=_json_int)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return _INVALID
 
 
@@ -294,6 +326,8 @@ def parse_error_body(raw: bytes) -> ErrorInfo:
         )
     if isinstance(data, str):
         return ErrorInfo(error=None, description=clean_description(data))
+    if data is _TOO_DEEP:
+        return ErrorInfo(error=None, description=f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
     if data is _INVALID:
         return ErrorInfo(error=None, description=clean_description(raw.decode("utf-8", "replace")))
     return ErrorInfo(error=None, description="")
@@ -381,6 +415,8 @@ def _classify_success(kind: RequestKind, status: int, raw: bytes) -> Outcome:
     if data is _INVALID and kind in (RequestKind.DEPROVISION, RequestKind.UNBIND):
         # DELETE answers carry no information; an empty 200 is not worth a failure.
         data = {} if not raw.strip() else data
+    if data is _TOO_DEEP:
+        return Malformed(status=status, reason=f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
     if not isinstance(data, dict):
         return Malformed(status=status, reason="response body is not a JSON object")
     polling = kind in (RequestKind.INSTANCE_LAST_OPERATION, RequestKind.BINDING_LAST_OPERATION)
@@ -395,6 +431,8 @@ def _classify_success(kind: RequestKind, status: int, raw: bytes) -> Outcome:
 
 def _accepted(raw: bytes) -> Outcome:
     data = _parse_json(raw)
+    if data is _TOO_DEEP:
+        return Malformed(status=202, reason=f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
     if not isinstance(data, dict):
         return Malformed(status=202, reason="response body is not a JSON object")
     op = data.get("operation")
