@@ -80,11 +80,45 @@ def run_options(func: F) -> F:
             help="Broker requests in flight at once, across all brokers.",
         ),
         click.option(
+            "--poll-timeout",
+            metavar="DURATION",
+            envvar="CATALOGCTL_POLL_TIMEOUT",
+            help="Longest wait for one asynchronous broker operation (e.g. 30m) "
+            "[default: the plan's maximum_polling_duration, else 1h].",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return broker_options(func)
+
+
+def broker_options(func: F) -> F:
+    """How broker requests are sent: timeout, answer size limit and retries."""
+    options = [
+        click.option(
             "--broker-timeout",
             default=60.0,
             show_default=True,
             type=float,
-            help="Seconds before a broker request times out.",
+            envvar="CATALOGCTL_BROKER_TIMEOUT",
+            help="Seconds before a broker request times out (each phase and the whole exchange).",
+        ),
+        click.option(
+            "--max-response-size",
+            default="10Mi",
+            show_default=True,
+            metavar="SIZE",
+            envvar="CATALOGCTL_MAX_RESPONSE_SIZE",
+            help="Largest answer body read from a broker (bytes, or with Ki/Mi/Gi).",
+        ),
+        click.option(
+            "--retry-timeout",
+            default="5m",
+            show_default=True,
+            metavar="DURATION",
+            envvar="CATALOGCTL_RETRY_TIMEOUT",
+            help="How long a broker request is retried after connection errors, timeouts, "
+            "408, 429 and 5xx; 0 turns retries off.",
         ),
     ]
     for option in reversed(options):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 from catalogctl.cli.console import Console
@@ -24,6 +25,40 @@ def parse_timeout(text: str) -> float:
         raise UsageError(f"invalid duration {text!r} (e.g. 30s, 5m)") from None
 
 
+_SIZE_UNITS = {
+    "": 1,
+    "ki": 1024,
+    "mi": 1024**2,
+    "gi": 1024**3,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+}
+
+
+def parse_size(text: str) -> int:
+    """Bytes from ``1048576``, ``512Ki``, ``10Mi`` or ``1GiB`` (binary units)."""
+    import re
+
+    match = re.fullmatch(r"\s*(\d+)\s*([A-Za-z]*)\s*", text)
+    unit = match.group(2).lower() if match else ""
+    if match is None or unit not in _SIZE_UNITS or int(match.group(1)) < 1:
+        raise UsageError(f"invalid size {text!r} (e.g. 10Mi, 512Ki, 1048576)")
+    return int(match.group(1)) * _SIZE_UNITS[unit]
+
+
+def broker_settings(params: Mapping[str, Any], **more: Any) -> BrokerSettings:
+    """BrokerSettings from the flags of :func:`~catalogctl.cli.options.broker_options`."""
+    from catalogctl.providers.osb.retrying import RetryPolicy
+
+    return BrokerSettings(
+        timeout=float(params.get("broker_timeout") or 60.0),
+        max_response_size=parse_size(str(params.get("max_response_size") or "10Mi")),
+        retry=RetryPolicy(timeout=parse_timeout(str(params.get("retry_timeout") or "5m"))),
+        **more,
+    )
+
+
 def build_session(console: Console, params: dict[str, Any], namespace: str = "default") -> Session:
     from pathlib import Path
 
@@ -42,14 +77,14 @@ def build_session(console: Console, params: dict[str, Any], namespace: str = "de
 
     from catalogctl.providers.osb.config import OriginatingIdentity
 
-    settings = BrokerSettings(
+    settings = broker_settings(
+        params,
         # X-Broker-API-Originating-Identity: who ran catalogctl (the OS user;
         # CATALOGCTL_USER overrides it, e.g. with the pipeline's identity).
         identity=OriginatingIdentity(
             username=os.environ.get("CATALOGCTL_USER") or getpass.getuser()
         ),
         cluster_id=params.get("cluster_id") or "catalogctl",
-        timeout=float(params.get("broker_timeout") or 60.0),
         # Only inside a state that exists: planning must not create a state location.
         catalog_cache_dir=state_dir / "catalog-cache" if state_dir.is_dir() else None,
     )
@@ -61,6 +96,7 @@ def build_session(console: Console, params: dict[str, Any], namespace: str = "de
     ctx = click.get_current_context(silent=True)
     source = ctx.get_parameter_source("cluster_id") if ctx is not None else None
     explicit_cluster_id = source not in (None, ParameterSource.DEFAULT)
+    poll_timeout = params.get("poll_timeout")
     return Session(
         cluster_id_from_state=not explicit_cluster_id,
         backend=LocalBackend(state_dir),
@@ -68,6 +104,7 @@ def build_session(console: Console, params: dict[str, Any], namespace: str = "de
         settings=settings,
         parallelism=int(params.get("parallelism") or 16),
         lock_timeout=parse_timeout(str(params.get("lock_timeout") or "0")),
+        poll_timeout=parse_timeout(str(poll_timeout)) if poll_timeout else None,
         emit=console.out,
         progress_bar=sys.stderr if sys.stderr.isatty() else None,
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -24,6 +25,7 @@ from catalogctl.model.validate import decode_ca_bundle
 from catalogctl.providers.osb.catalog import Catalog
 from catalogctl.providers.osb.catalog_cache import BrokerCatalogSource, CatalogCache
 from catalogctl.providers.osb.config import (
+    DEFAULT_MAX_RESPONSE_SIZE,
     Auth,
     BasicAuth,
     BearerAuth,
@@ -33,10 +35,13 @@ from catalogctl.providers.osb.config import (
     Secret,
 )
 from catalogctl.providers.osb.outcomes import Done, describe
+from catalogctl.providers.osb.retrying import RetryPolicy, send_with_retries
 from catalogctl.providers.osb.selectors import CatalogRestrictions, apply_restrictions
 
 if TYPE_CHECKING:
     from catalogctl.providers.osb.client import OSBClient
+
+logger = logging.getLogger(__name__)
 
 #: Reads one key of a Secret: (namespace, name, key) -> value.  Raises on absence.
 ReadSecretKey = Callable[[str, str, str], bytes]
@@ -103,6 +108,10 @@ class BrokerSettings:
     catalog_cache_dir: Path | None = None
     #: HTTP connections kept per broker (the run's --parallelism).
     pool_size: int = 16
+    #: --max-response-size: the largest answer body read from a broker.
+    max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE
+    #: transient failures (connect, timeout, 408, 429, 5xx) are retried so (--retry-timeout)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 
 @dataclass
@@ -146,6 +155,7 @@ class Brokers:
             requests_per_second=self.settings.requests_per_second,
             cluster_id=self.settings.cluster_id,
             originating_identity=self.settings.identity,
+            max_response_size=self.settings.max_response_size,
         )
         # A pool no larger than the requests allowed in flight: httpcore scans
         # every pooled connection for each request it assigns, so an idle
@@ -200,7 +210,12 @@ class Brokers:
         return catalog
 
     async def _fetch(self, source: BrokerCatalogSource) -> Mapping[str, Any]:
-        outcome = await self.client(self.records[source.name]).get_catalog()
+        client = self.client(self.records[source.name])
+        outcome = await send_with_retries(
+            client.get_catalog,
+            self.settings.retry,
+            on_retry=lambda notice: logger.warning("%s: GET /v2/catalog: %s", source.name, notice),
+        )
         if not isinstance(outcome, Done) or not isinstance(outcome.body, Mapping):
             raise BrokerError(f"{source.name}: GET /v2/catalog failed: {describe(outcome)}")
         return outcome.body

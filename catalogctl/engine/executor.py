@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,7 +49,7 @@ from catalogctl.providers.osb.outcomes import (
 )
 from catalogctl.providers.osb.poller import OperationKind as PollKind
 from catalogctl.providers.osb.poller import PollScheduler, PollTarget, ResourceType
-from catalogctl.providers.osb.retrying import retry_on_concurrency_error
+from catalogctl.providers.osb.retrying import RetryNotice, send_with_retries
 from catalogctl.state.backend import Journal
 from catalogctl.state.journal import EncodedStep, encode_step
 from catalogctl.state.models import (
@@ -193,6 +193,21 @@ class Applier:
         await self._persister(step)
         # A step's first record is its write-ahead: it is ready to send.
         Admission.let_through()
+
+    async def _send(
+        self,
+        address: str,
+        send: Callable[[], Awaitable[Outcome]],
+        before_retry: Callable[[Outcome], Awaitable[None]] | None = None,
+    ) -> Outcome:
+        """Send one broker request with the run's retries, each shown in the progress output."""
+
+        def shown(notice: RetryNotice) -> None:
+            self.progress.note(address, str(notice))
+
+        return await send_with_retries(
+            send, self.brokers.settings.retry, before_retry=before_retry, on_retry=shown
+        )
 
     # ------------------------------------------------------------------ walk
     def step_graph(self) -> StepGraph:
@@ -366,8 +381,7 @@ class Applier:
         ns, name = change.address.split("/")[1:]
         prior = self.journal.get(change.address)
         if prior is not None and prior.orphan_mitigation_pending and prior.instance_id:
-            await self._mitigate_instance(client, prior, p.get("maximum_polling_duration"))
-            prior = None
+            prior = await self._mitigate_instance(client, prior, p.get("maximum_polling_duration"))
         resume = prior is not None and prior.status is ResourceStatus.CREATING and prior.instance_id
         instance_id = (
             prior.instance_id
@@ -421,7 +435,18 @@ class Applier:
                 ns_uid = await self._namespace_uid(ns)
                 guids = platform_guids(client.conn, namespace=ns, namespace_uid=ns_uid)
                 mi = p.get("maintenance_info")
-                outcome = await retry_on_concurrency_error(
+
+                async def mitigate_then_resend(failed: Outcome) -> None:
+                    # The same id is sent again, so whatever the failed PUT may have
+                    # left behind is deleted first (the spec's orphan-mitigation table).
+                    if needs_orphan_mitigation(RequestKind.PROVISION, failed):
+                        await self._mitigate_instance(
+                            client, base, p.get("maximum_polling_duration"), describe(failed)
+                        )
+                        await self._persist(base)
+
+                outcome = await self._send(
+                    change.address,
                     lambda: client.provision(
                         instance_id,
                         p["service_id"],
@@ -431,7 +456,8 @@ class Applier:
                         space_guid=guids.space_guid,
                         parameters=params or None,
                         maintenance_info={"version": mi} if mi else None,
-                    )
+                    ),
+                    mitigate_then_resend,
                 )
             ready = base.model_copy(
                 update={
@@ -480,27 +506,45 @@ class Applier:
                         ready.model_copy(update={"dashboard_url": in_flight.dashboard_url})
                     )
                     return
-                await self._mitigate_instance(client, in_flight, p.get("maximum_polling_duration"))
-                raise StepFailed(f"provisioning failed: {why}")
+                failure = f"provisioning failed: {why}"
+                await self._mitigate_instance(
+                    client, in_flight, p.get("maximum_polling_duration"), failure
+                )
+                raise StepFailed(failure)
             if needs_orphan_mitigation(RequestKind.PROVISION, outcome):
-                await self._mitigate_instance(client, base, p.get("maximum_polling_duration"))
-                raise StepFailed(f"provisioning failed: {describe(outcome)}")
-            # A 4xx leaves the broker unchanged: nothing to remember.
-            await self._persist(change.address)
+                failure = f"provisioning failed: {describe(outcome)}"
+                await self._mitigate_instance(
+                    client, base, p.get("maximum_polling_duration"), failure
+                )
+                raise StepFailed(failure)
+            # A 4xx leaves the broker unchanged; the id stays recorded so that
+            # the next run sends the same one (a broker may have counted it).
+            await self._persist(base.model_copy(update={"operation": None}))
             raise StepFailed(f"provisioning rejected: {describe(outcome)}")
 
     async def _mitigate_instance(
-        self, client: OSBClient, res: ResourceState, max_duration: Any
-    ) -> None:
-        await self._mitigate(client, res, binding=False, max_duration=max_duration)
+        self, client: OSBClient, res: ResourceState, max_duration: Any, cause: str = ""
+    ) -> ResourceState:
+        return await self._mitigate(
+            client, res, binding=False, max_duration=max_duration, cause=cause
+        )
 
     async def _mitigate(
-        self, client: OSBClient, res: ResourceState, *, binding: bool, max_duration: Any = None
-    ) -> None:
+        self,
+        client: OSBClient,
+        res: ResourceState,
+        *,
+        binding: bool,
+        max_duration: Any = None,
+        cause: str = "",
+    ) -> ResourceState:
         """Orphan mitigation: record it as pending, then DELETE until the broker confirms.
 
         Recorded first so that a crash or a refusal leaves it pending, and the
-        next run finishes it before creating anything again.
+        next run finishes it before creating anything again.  Once the broker
+        confirms, the resource is recorded as a create still to do *with the
+        same id* (returned), so no later attempt sends a fresh one.  ``cause``
+        is the failure that made mitigation necessary, kept in the error.
         """
         noun, ident = ("binding", res.binding_id) if binding else ("instance", res.instance_id)
         await self._persist(
@@ -512,9 +556,10 @@ class Applier:
                 }
             )
         )
+        first = f"{cause}; " if cause else ""
         if not self.options.orphan_mitigation:
             raise StepFailed(
-                f"{noun} {ident} may exist at the broker; orphan mitigation is off, "
+                f"{first}{noun} {ident} may exist at the broker; orphan mitigation is off, "
                 "so it is left tainted in state"
             )
         policy = MitigationPolicy(deadline=self.options.mitigation_deadline)
@@ -539,9 +584,20 @@ class Applier:
                     policy=policy,
                     maximum_polling_duration=float(max_duration) if max_duration else None,
                 )
-        if result.status != "mitigated":
-            raise StepFailed(f"orphan mitigation of {noun} {ident} did not finish: {result.detail}")
-        await self._persist(res.address)
+            if result.status != "mitigated":
+                # Raised inside the step, so the progress line says it failed.
+                raise StepFailed(
+                    f"{first}orphan mitigation of {noun} {ident} did not finish: {result.detail}"
+                )
+        retry = res.model_copy(
+            update={
+                "status": ResourceStatus.CREATING,
+                "orphan_mitigation_pending": False,
+                "operation": None,
+            }
+        )
+        await self._persist(retry)
+        return retry
 
     async def _update_instance(self, change: Change) -> None:
         p = change.private
@@ -584,7 +640,8 @@ class Applier:
             if prior.maintenance_info_version:
                 previous["maintenance_info"] = {"version": prior.maintenance_info_version}
             mi = p.get("maintenance_info") if p.get("upgrade") or new_plan else None
-            outcome = await retry_on_concurrency_error(
+            outcome = await self._send(
+                change.address,
                 lambda: client.update(
                     prior.instance_id or "",
                     prior.service_id or p["service_id"],
@@ -593,7 +650,7 @@ class Applier:
                     previous_values=previous,
                     context=instance_context(client.conn, namespace=ns, instance_name=name),
                     maintenance_info={"version": mi} if mi else None,
-                )
+                ),
             )
             attrs = dict(prior.attributes)
             attrs["update_requests"] = inst.spec.update_requests
@@ -696,7 +753,7 @@ class Applier:
 
         async with self.progress.step(prior.address, verb) as info:
             info["id"] = binding_id if binding else instance_id
-            outcome = await retry_on_concurrency_error(send)
+            outcome = await self._send(prior.address, send)
             if isinstance(outcome, Done | Gone):
                 await self._persist(prior.address)
                 return
@@ -747,8 +804,7 @@ class Applier:
         ns = change.address.split("/")[1]
         prior = self.journal.get(change.address)
         if prior is not None and prior.orphan_mitigation_pending and prior.binding_id:
-            await self._mitigate_binding(client, prior)
-            prior = None
+            prior = await self._mitigate_binding(client, prior)
         resume = prior is not None and prior.status is ResourceStatus.CREATING and prior.binding_id
         binding_id = (
             prior.binding_id
@@ -800,7 +856,14 @@ class Applier:
             else:
                 ns_uid = await self._namespace_uid(ns)
                 guids = platform_guids(client.conn, namespace=ns, namespace_uid=ns_uid)
-                outcome = await retry_on_concurrency_error(
+
+                async def mitigate_then_resend(failed: Outcome) -> None:
+                    if needs_orphan_mitigation(RequestKind.BIND, failed):
+                        await self._mitigate_binding(client, base, describe(failed))
+                        await self._persist(base)
+
+                outcome = await self._send(
+                    change.address,
                     lambda: client.bind(
                         inst.instance_id or "",
                         binding_id,
@@ -810,7 +873,8 @@ class Applier:
                         parameters=params or None,
                         bind_resource={"app_guid": guids.space_guid},
                         app_guid=guids.space_guid,
-                    )
+                    ),
+                    mitigate_then_resend,
                 )
             credentials: Any = None
             if isinstance(outcome, Done):
@@ -843,23 +907,30 @@ class Applier:
                     elapsed_before=resumed_after,
                 )
                 if not ok:
-                    await self._mitigate_binding(client, base)
-                    raise StepFailed(f"binding failed: {why}")
-                fetched = await client.get_binding(
-                    inst.instance_id, binding_id, inst.service_id, inst.plan_id
+                    failure = f"binding failed: {why}"
+                    await self._mitigate_binding(client, base, failure)
+                    raise StepFailed(failure)
+                fetched = await self._send(
+                    change.address,
+                    lambda: client.get_binding(
+                        inst.instance_id or "", binding_id, inst.service_id, inst.plan_id
+                    ),
                 )
                 if not isinstance(fetched, Done):
-                    await self._mitigate_binding(client, base)
-                    raise StepFailed(
+                    failure = (
                         "binding succeeded but its credentials could not be read: "
                         f"{describe(fetched)}"
                     )
+                    await self._mitigate_binding(client, base, failure)
+                    raise StepFailed(failure)
                 credentials = fetched.body.get("credentials", {})
             elif needs_orphan_mitigation(RequestKind.BIND, outcome):
-                await self._mitigate_binding(client, base)
-                raise StepFailed(f"binding failed: {describe(outcome)}")
+                failure = f"binding failed: {describe(outcome)}"
+                await self._mitigate_binding(client, base, failure)
+                raise StepFailed(failure)
             else:
-                await self._persist(change.address)
+                # Nothing changed at the broker; the id stays for the next attempt.
+                await self._persist(base.model_copy(update={"operation": None}))
                 raise StepFailed(f"binding rejected: {describe(outcome)}")
             if not isinstance(credentials, Mapping):
                 credentials = {}
@@ -878,8 +949,10 @@ class Applier:
                 )
             )
 
-    async def _mitigate_binding(self, client: OSBClient, res: ResourceState) -> None:
-        await self._mitigate(client, res, binding=True)
+    async def _mitigate_binding(
+        self, client: OSBClient, res: ResourceState, cause: str = ""
+    ) -> ResourceState:
+        return await self._mitigate(client, res, binding=True, cause=cause)
 
     async def _unbind(self, prior: ResourceState) -> None:
         await self._delete_at_broker(prior, binding=True)
@@ -898,8 +971,11 @@ class Applier:
                 f"(bindings_retrievable is false); replace it with --replace {binding_address}"
             )
         _, client = self._client(res.attributes.get("broker_record"))
-        outcome = await client.get_binding(
-            res.instance_id or "", res.binding_id or "", res.service_id, res.plan_id
+        outcome = await self._send(
+            binding_address,
+            lambda: client.get_binding(
+                res.instance_id or "", res.binding_id or "", res.service_id, res.plan_id
+            ),
         )
         if not isinstance(outcome, Done):
             raise BrokerError(

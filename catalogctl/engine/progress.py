@@ -51,6 +51,9 @@ class _Running:
     start: float
     #: when its next ``Still ...`` line is due
     due: float
+    #: steps of the same resource running inside this one (orphan mitigation
+    #: within a provision): while any does, this one prints no ``Still ...``
+    inner: int = 0
 
 
 @dataclass
@@ -102,6 +105,10 @@ class Progress:
             self.bar.flush()
             self._bar_shown = False
 
+    def note(self, address: str, text: str) -> None:
+        """A line about a running step (``retry 2/6 in 4s: broker answered 503``)."""
+        self._line(f"{address}: {text}")
+
     @asynccontextmanager
     async def step(self, address: str, verb: str) -> AsyncIterator[dict[str, str]]:
         """Announce a step, tick while it runs, and report how it ended.
@@ -114,27 +121,35 @@ class Progress:
         info: dict[str, str] = {}
         token = self._next_token
         self._next_token += 1
+        outer = [r for r in self._running.values() if r.address == address]
+        for r in outer:
+            r.inner += 1
         self._running[token] = _Running(address, doing, start, start + self.interval)
         if self._ticker is None or self._ticker.done():
             self._ticker = asyncio.ensure_future(self._tick())
         try:
             yield info
         except (StepInterrupted, asyncio.CancelledError):
-            self._running.pop(token, None)
+            self._ended(token, outer)
             elapsed = int(time.monotonic() - start)
             self._line(
                 f"{address}: {doing} interrupted after {elapsed}s; the next apply resumes it"
             )
             raise
         except BaseException:
-            self._running.pop(token, None)
+            self._ended(token, outer)
             self._failed += 1
             self._line(f"{address}: {doing} failed after {int(time.monotonic() - start)}s")
             raise
-        self._running.pop(token, None)
+        self._ended(token, outer)
         self._finished += 1
         suffix = f" [id={info['id']}]" if "id" in info else ""
         self._line(f"{address}: {done} after {int(time.monotonic() - start)}s{suffix}")
+
+    def _ended(self, token: int, outer: list[_Running]) -> None:
+        self._running.pop(token, None)
+        for r in outer:
+            r.inner -= 1
 
     async def _tick(self) -> None:
         """Print ``Still ...`` for every step that has run another interval.
@@ -149,6 +164,8 @@ class Progress:
             for step in list(self._running.values()):
                 if step.due <= now:
                     step.due += self.interval
+                    if step.inner:
+                        continue
                     elapsed = int(now - step.start)
                     self._line(
                         f"{step.address}: Still {step.doing.lower()}... [{elapsed}s elapsed]"

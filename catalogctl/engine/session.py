@@ -73,6 +73,9 @@ class Session:
     emit: Callable[[str], None] = print
     apply_options: ApplyOptions | None = None
     poll_max_interval: float = 20.0
+    #: --poll-timeout: the longest wait for one async operation (None: the
+    #: plan's maximum_polling_duration, else an hour)
+    poll_timeout: float | None = None
     #: a TTY stream for the live progress bar of large applies (None: lines only)
     progress_bar: TextIO | None = None
     #: Use the cluster id recorded in state (by a migration) over ``settings.cluster_id``;
@@ -233,7 +236,11 @@ class Session:
 
     async def _apply(self, plan: Plan, state: State) -> tuple[State, bool, Exception | None]:
         brokers = self._brokers()
-        scheduler = PollScheduler(max_interval=self.poll_max_interval)
+        scheduler = PollScheduler(
+            max_interval=self.poll_max_interval,
+            operation_timeout=self.poll_timeout,
+            clock=self.settings.retry.clock,
+        )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         journal = self.backend.begin(state)

@@ -21,10 +21,18 @@ from catalogctl.providers.osb.catalog_cache import (
     redact_url,
 )
 
-CATALOG: dict[str, Any] = {"services": [{
-    "id": "s", "name": "svc", "description": "d", "bindable": True,
-    "dashboard_client": {"id": "dash", "secret": "dashboard-secret-value"},
-    "plans": [{"id": "p", "name": "plan", "description": "d"}]}]}
+CATALOG: dict[str, Any] = {
+    "services": [
+        {
+            "id": "s",
+            "name": "svc",
+            "description": "d",
+            "bindable": True,
+            "dashboard_client": {"id": "dash", "secret": "dashboard-secret-value"},
+            "plans": [{"id": "p", "name": "plan", "description": "d"}],
+        }
+    ]
+}
 
 
 class FakeFetch:
@@ -114,8 +122,9 @@ def test_relist_duration_from_spec(tmp_path: Path) -> None:
 def test_manual_relist_ignores_age_but_honours_requests_and_spec(tmp_path: Path) -> None:
     clock = Clock()
     fetch = FakeFetch()
-    src = BrokerCatalogSource("b", "http://h/", relist_behavior="Manual", relist_requests=1,
-                              spec_fingerprint="v1")
+    src = BrokerCatalogSource(
+        "b", "http://h/", relist_behavior="Manual", relist_requests=1, spec_fingerprint="v1"
+    )
 
     def origin(source: BrokerCatalogSource) -> str:
         return str(_run(CatalogCache(fetch, tmp_path, clock=clock).get(source)).origin)
@@ -123,12 +132,14 @@ def test_manual_relist_ignores_age_but_honours_requests_and_spec(tmp_path: Path)
     assert origin(src) == "broker"
     clock.now += 30 * 86400
     assert origin(src) == "disk"
-    bumped = BrokerCatalogSource("b", "http://h/", relist_behavior="Manual", relist_requests=2,
-                                 spec_fingerprint="v1")
+    bumped = BrokerCatalogSource(
+        "b", "http://h/", relist_behavior="Manual", relist_requests=2, spec_fingerprint="v1"
+    )
     assert origin(bumped) == "broker"
     assert origin(bumped) == "disk"
-    changed = BrokerCatalogSource("b", "http://h/", relist_behavior="Manual",
-                                  relist_requests=2, spec_fingerprint="v2")
+    changed = BrokerCatalogSource(
+        "b", "http://h/", relist_behavior="Manual", relist_requests=2, spec_fingerprint="v2"
+    )
     assert origin(changed) == "broker"
     assert len(fetch.calls) == 3
 
@@ -241,8 +252,9 @@ def test_redact_url(url: str, expected: str) -> None:
 def test_real_broker_catalog_through_cache(obapi_broker: Any, tmp_path: Path) -> None:
     async def fetch(source: BrokerCatalogSource) -> Mapping[str, Any]:
         async with httpx.AsyncClient(auth=(obapi_broker.username, obapi_broker.password)) as c:
-            response = await c.get(f"{source.url}/v2/catalog",
-                                   headers={"X-Broker-API-Version": "2.17"})
+            response = await c.get(
+                f"{source.url}/v2/catalog", headers={"X-Broker-API-Version": "2.17"}
+            )
             response.raise_for_status()
             body: Mapping[str, Any] = response.json()
             return body

@@ -217,13 +217,25 @@ async def test_deadline_is_the_plans_maximum_polling_duration(clock: FakeClock) 
 
 
 @pytest.mark.asyncio
-async def test_deadline_is_the_global_limit_when_it_is_shorter(clock: FakeClock) -> None:
+async def test_poll_timeout_caps_the_plans_maximum_polling_duration(clock: FakeClock) -> None:
     broker = ScriptedBroker(clock, forever(in_progress()))
-    client, sched = make(clock, broker, global_timeout=5.0)
+    client, sched = make(clock, broker, global_timeout=3600.0, operation_timeout=5.0)
     start = clock.now
     result = await sched.wait(target(client, maximum_polling_duration=600))
     await sched.aclose()
     assert result.reason == TIMED_OUT and clock.now - start == 5
+
+
+@pytest.mark.asyncio
+async def test_a_maximum_polling_duration_longer_than_the_default_hour_is_honoured(
+    clock: FakeClock,
+) -> None:
+    broker = ScriptedBroker(clock, forever(in_progress()))
+    client, sched = make(clock, broker, global_timeout=5.0)
+    start = clock.now
+    result = await sched.wait(target(client, maximum_polling_duration=8))
+    await sched.aclose()
+    assert result.reason == TIMED_OUT and clock.now - start == 8
 
 
 @pytest.mark.asyncio

@@ -13,6 +13,7 @@ from catalogctl.providers.osb.client import OSBClient
 from catalogctl.providers.osb.identity import binding_context
 from catalogctl.providers.osb.outcomes import Accepted, Done
 from catalogctl.providers.osb.poller import (
+    MAX_INVALID_ANSWERS,
     OperationKind,
     PollScheduler,
     PollTarget,
@@ -79,12 +80,12 @@ async def test_410_during_create_or_update_is_invalid_and_polling_continues(
     assert result.state == "succeeded" and result.polls == 4
 
 
-async def test_404_5xx_other_codes_and_invalid_bodies_keep_polling(
+async def test_404_5xx_other_codes_and_a_few_invalid_bodies_keep_polling(
     client: OSBClient, broker: ProgrammableBroker, scheduler: PollScheduler
 ) -> None:
     broker.script("GET", LO, status=404, body={})
     broker.script("GET", LO, status=500, body="oops")
-    broker.script("GET", LO, status=400, body={"description": "bad"})
+    broker.script("GET", LO, status=401, body={"description": "who"})
     broker.script("GET", LO, status=200, body="not json")
     broker.script("GET", LO, status=200, body={"state": "paused"})
     broker.script("GET", LO, drop=True)
@@ -92,6 +93,39 @@ async def test_404_5xx_other_codes_and_invalid_bodies_keep_polling(
     result = await scheduler.wait(instance_target(client, OperationKind.CREATE))
     assert result.state == "succeeded" and result.polls == 7
     assert scheduler.stats.errors["Malformed"] == 2
+
+
+async def test_400_ends_the_operation_failed_with_the_brokers_description(
+    client: OSBClient, broker: ProgrammableBroker, scheduler: PollScheduler
+) -> None:
+    broker.script("GET", LO, status=400, body={"description": "no such operation"})
+    result = await scheduler.wait(instance_target(client, OperationKind.CREATE))
+    assert result.state == "failed" and result.reason == "rejected" and result.polls == 1
+    assert "broker" in result.description and "no such operation" in result.description
+
+
+@pytest.mark.parametrize(
+    "body", ["<html>gateway</html>", {"state": "weird"}, ["not", "an", "object"]]
+)
+async def test_unusable_answers_in_a_row_end_the_operation(
+    client: OSBClient, broker: ProgrammableBroker, scheduler: PollScheduler, body: object
+) -> None:
+    broker.script("GET", LO, status=200, body=body, times=None)
+    result = await scheduler.wait(instance_target(client, OperationKind.CREATE))
+    assert result.state == "failed" and result.reason == "invalid answers"
+    assert result.polls == MAX_INVALID_ANSWERS
+    assert f"{MAX_INVALID_ANSWERS} unusable answers in a row" in result.description
+
+
+async def test_a_usable_answer_resets_the_count_of_unusable_ones(
+    client: OSBClient, broker: ProgrammableBroker, scheduler: PollScheduler
+) -> None:
+    for _ in range(2):
+        broker.script("GET", LO, status=200, body="garbage", times=MAX_INVALID_ANSWERS - 1)
+        broker.script("GET", LO, status=200, body={"state": "in progress"})
+    broker.script("GET", LO, body={"state": "succeeded"})
+    result = await scheduler.wait(instance_target(client, OperationKind.CREATE))
+    assert result.state == "succeeded" and result.polls == 2 * MAX_INVALID_ANSWERS + 1
 
 
 async def test_failed_state_ends_polling_with_description_and_flags(

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from catalogctl.cli.console import Console, console_of
-from catalogctl.cli.options import output_format, output_option
+from catalogctl.cli.options import broker_options, output_format, output_option
 
 if TYPE_CHECKING:
     import asyncio
@@ -160,13 +160,6 @@ def source_options(func: F) -> F:
             help="Read broker auth Secrets from DIR/<ns>/<name>/<key>.",
         ),
         click.option(
-            "--broker-timeout",
-            default=60.0,
-            show_default=True,
-            type=float,
-            help="Seconds before a broker request times out.",
-        ),
-        click.option(
             "--parallelism",
             default=16,
             show_default=True,
@@ -176,7 +169,8 @@ def source_options(func: F) -> F:
     ]
     for option in reversed(options):
         func = option(func)
-    return output_option("human", "json", "yaml", renamed={"table": "human"})(func)
+    func = output_option("human", "json", "yaml", renamed={"table": "human"})(func)
+    return broker_options(func)
 
 
 def _table_or_data(params: dict[str, Any]) -> None:
@@ -316,7 +310,8 @@ def fetch_catalogs(params: Mapping[str, Any]) -> Fetched:
     import asyncio
     from pathlib import Path
 
-    from catalogctl.engine.brokers import BrokerRecord, BrokerSettings
+    from catalogctl.cli.session import broker_settings
+    from catalogctl.engine.brokers import BrokerRecord
     from catalogctl.errors import UsageError
 
     url = params.get("broker_url")
@@ -367,9 +362,7 @@ def fetch_catalogs(params: Mapping[str, Any]) -> Fetched:
             listed = ", ".join(available) or "none"
             raise UsageError(f"--broker {wanted!r}: no such broker (brokers: {listed})")
 
-    settings = BrokerSettings(
-        timeout=float(params.get("broker_timeout") or 60.0), catalog_cache_dir=cache_dir
-    )
+    settings = broker_settings(params, catalog_cache_dir=cache_dir)
     return asyncio.run(
         _fetch_all(
             targets,

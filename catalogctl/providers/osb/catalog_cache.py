@@ -25,6 +25,12 @@ Rules (``BrokerCatalogSource``):
   Service Catalog; ``refresh=True`` (a ``--refresh-catalogs`` flag) and
   :meth:`CatalogCache.invalidate` (after ``MaintenanceInfoConflict``) do too.
 
+Only a catalog that passed validation (:func:`parse_catalog`) is stored: a
+broker that answers a broken catalog is asked again next run, and one fixed a
+minute later is used a minute later.  A stored catalog that fails validation
+(written by an older catalogctl) is named as coming from the cache, with how to
+fetch it again.
+
 On disk: one JSON file per broker, ``<directory>/<sha256>.json`` with mode 0600
 in a 0700 directory, written atomically.  No credential is stored: the URL's
 user-info part is removed, and so is the only secret a catalog may contain
@@ -49,7 +55,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from catalogctl.providers.osb.catalog import Catalog, parse_catalog
+from catalogctl.providers.osb.catalog import Catalog, CatalogError, parse_catalog
 
 __all__ = [
     "DEFAULT_RELIST_DURATION",
@@ -108,10 +114,33 @@ class CachedCatalog:
     raw: Mapping[str, Any] = field(repr=False)
     fetched_at: datetime
     origin: Literal["broker", "disk", "memory"]
+    #: the validated catalog, when already parsed in this run
+    parsed: Catalog | None = field(default=None, repr=False, compare=False)
+    #: the cache file a ``disk`` catalog was read from
+    path: Path | None = None
 
     def parse(self) -> Catalog:
-        """The typed catalog (raises :class:`~catalogctl.providers.osb.catalog.CatalogError`)."""
-        return parse_catalog(self.raw, broker=self.broker)
+        """The typed catalog (raises :class:`~catalogctl.providers.osb.catalog.CatalogError`).
+
+        The error of a catalog read from the cache says so, and how to refresh it.
+        """
+        if self.parsed is not None:
+            return self.parsed
+        try:
+            return parse_catalog(self.raw, broker=self.broker)
+        except CatalogError as exc:
+            if self.origin == "broker":
+                raise
+            where = f" ({self.path})" if self.path is not None else ""
+            raise CatalogError(
+                self.broker,
+                [
+                    *exc.problems,
+                    f"this catalog was read from the catalog cache{where}, fetched "
+                    f"{self.fetched_at:%Y-%m-%d %H:%M:%S} UTC; delete that file or run "
+                    "`catalogctl catalog classes --refresh` with the same -f to fetch it again",
+                ],
+            ) from None
 
 
 FetchCatalog = Callable[[BrokerCatalogSource], Awaitable[Mapping[str, Any]]]
@@ -199,12 +228,20 @@ class CatalogCache:
                     self._memo[key] = cached
                     return cached
             raw = await self._fetch(source)
+            # Validated before it is stored: a broken catalog is never cached
+            # (CatalogError propagates and the disk entry stays as it was).
             if not isinstance(raw, Mapping):
-                # Let the catalog parser produce the broker-named error message.
-                parse_catalog(raw, broker=source.name)
+                parse_catalog(raw, broker=source.name)  # raises, naming the broker
+            redacted = redact_catalog(raw)
+            parsed = parse_catalog(redacted, broker=source.name)
             now = self._clock()
             result = CachedCatalog(
-                source.name, key[1], redact_catalog(raw), datetime.fromtimestamp(now, UTC), "broker"
+                source.name,
+                key[1],
+                redacted,
+                datetime.fromtimestamp(now, UTC),
+                "broker",
+                parsed,
             )
             try:
                 self._write(source, result, now)
@@ -258,7 +295,12 @@ class CatalogCache:
             if now - fetched_at >= duration.total_seconds():
                 return None
         return CachedCatalog(
-            name, url, entry["catalog"], datetime.fromtimestamp(fetched_at, UTC), "disk"
+            name,
+            url,
+            entry["catalog"],
+            datetime.fromtimestamp(fetched_at, UTC),
+            "disk",
+            path=path,
         )
 
     def _write(self, source: BrokerCatalogSource, result: CachedCatalog, now: float) -> None:

@@ -154,9 +154,7 @@ class OSBClient:
             verify=conn.ssl_verify(),
             trust_env=transport is None,
             timeout=httpx.Timeout(conn.timeout),
-            limits=httpx.Limits(
-                max_connections=in_flight, max_keepalive_connections=in_flight
-            ),
+            limits=httpx.Limits(max_connections=in_flight, max_keepalive_connections=in_flight),
             follow_redirects=False,
             headers={"User-Agent": _USER_AGENT},
         )

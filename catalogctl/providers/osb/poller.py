@@ -16,10 +16,11 @@ Interval rules:
   controller has no one waiting and polls forever; a CLI has a person (or a CI
   job) watching, so the default cap is 20 *seconds*: a finished operation is
   noticed within 20 s, and one operation costs at most 3 polls a minute;
-* the deadline is ``min(plan maximum_polling_duration, global_timeout)``; the
-  last poll is moved to the deadline, and an operation still not terminal then
-  ends ``failed`` with reason ``"timed out"`` (the spec: "MUST be considered
-  failed").
+* the deadline is the plan's ``maximum_polling_duration`` (else
+  ``global_timeout``, an hour), capped by ``operation_timeout``
+  (``--poll-timeout``) when one is set; the last poll is moved to the
+  deadline, and an operation still not terminal then ends ``failed`` with
+  reason ``"timed out"`` (the spec: "MUST be considered failed").
 
 Answer rules (spec §Polling Last Operation):
 
@@ -27,9 +28,14 @@ Answer rules (spec §Polling Last Operation):
   ``description``, ``instance_usable`` and ``update_repeatable``;
 * 410 while deleting is success (``gone``); 410 during create/update is an
   invalid answer and polling continues;
-* 404, 5xx, other codes, invalid bodies and transport errors: keep polling
-  until the deadline (the spec's SHOULD).  Even 400/401/412 keep polling: the
-  spec gives no exception, and the deadline bounds the cost.
+* ``400 Bad Request`` is terminal: the spec says the platform "MUST consider
+  the operation failed" (so orphan mitigation follows where the table asks);
+* an answer that is not a JSON object or names an unknown ``state`` is an
+  error: it is logged, and :data:`MAX_INVALID_ANSWERS` of them in a row end the
+  operation ``failed`` (a broker that answers garbage will not stop doing so
+  within the hour the deadline would otherwise spend);
+* 404, 5xx, other codes and transport errors: keep polling until the
+  deadline (the spec's SHOULD).
 """
 
 from __future__ import annotations
@@ -44,14 +50,30 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from catalogctl.providers.osb.client import OSBClient
-from catalogctl.providers.osb.outcomes import Done, Gone, Outcome, PollResult
+from catalogctl.providers.osb.outcomes import (
+    BadRequest,
+    Done,
+    Gone,
+    Malformed,
+    Outcome,
+    PollResult,
+    describe,
+)
+
+if TYPE_CHECKING:
+    # Only a type here: commands served from cached catalogs never load httpx.
+    from catalogctl.providers.osb.client import OSBClient
 
 logger = logging.getLogger(__name__)
 
 TIMED_OUT = "timed out"
+INVALID_ANSWERS = "invalid answers"
+BAD_REQUEST = "rejected"
+
+MAX_INVALID_ANSWERS = 5
+"""Unusable last_operation answers in a row that end an operation."""
 
 
 class Clock(Protocol):
@@ -169,6 +191,8 @@ class _Entry:
     due: float = 0.0
     polls: int = 0
     seq: int = 0
+    #: unusable answers in a row (reset by any usable one)
+    invalid: int = 0
 
     def __lt__(self, other: _Entry) -> bool:
         return (self.due, self.seq) < (other.due, other.seq)
@@ -198,6 +222,7 @@ class PollScheduler:
         min_interval: float = 1.0,
         retry_after_cap: float = 300.0,
         global_timeout: float = 3600.0,
+        operation_timeout: float | None = None,
         max_concurrent_polls: int = 256,
         jitter: float = 0.1,
         clock: Clock | None = None,
@@ -212,6 +237,7 @@ class PollScheduler:
         self.min_interval = min_interval
         self.retry_after_cap = retry_after_cap
         self.global_timeout = global_timeout
+        self.operation_timeout = operation_timeout
         self.max_concurrent_polls = max_concurrent_polls
         self.jitter = jitter
         self.clock: Clock = clock or SystemClock()
@@ -232,7 +258,9 @@ class PollScheduler:
         origin = now if target.accepted_at is None else min(target.accepted_at, now)
         limit = self.global_timeout
         if target.maximum_polling_duration is not None and target.maximum_polling_duration > 0:
-            limit = min(limit, target.maximum_polling_duration)
+            limit = target.maximum_polling_duration
+        if self.operation_timeout is not None:
+            limit = min(limit, self.operation_timeout)
         entry = _Entry(
             target=target,
             future=asyncio.get_running_loop().create_future(),
@@ -396,6 +424,7 @@ class PollScheduler:
         """A terminal :class:`PollResult`, or ``None`` to keep polling."""
         kind = entry.target.kind
         if isinstance(outcome, Done):
+            entry.invalid = 0
             body = outcome.body
             state = body.get("state")
             desc = body.get("description")
@@ -426,6 +455,33 @@ class PollScheduler:
             return None
         name = type(outcome).__name__
         self.stats.errors[name] = self.stats.errors.get(name, 0) + 1
+        if isinstance(outcome, BadRequest):
+            return PollResult(
+                state="failed",
+                reason=BAD_REQUEST,
+                description=f"the broker rejected the poll: {describe(outcome)}",
+                polls=entry.polls,
+                request_id=outcome.request_id,
+            )
+        if isinstance(outcome, Malformed):
+            entry.invalid += 1
+            logger.warning(
+                "%s %s: unusable last_operation answer %d/%d: %s",
+                entry.target.resource.value,
+                entry.target.binding_id or entry.target.instance_id,
+                entry.invalid,
+                MAX_INVALID_ANSWERS,
+                describe(outcome),
+            )
+            if entry.invalid >= MAX_INVALID_ANSWERS:
+                return PollResult(
+                    state="failed",
+                    reason=INVALID_ANSWERS,
+                    description=f"{entry.invalid} unusable answers in a row, the last: "
+                    + describe(outcome),
+                    polls=entry.polls,
+                    request_id=outcome.request_id,
+                )
         return None
 
     def _report(self, entry: _Entry, outcome: Done, now: float, next_in: float) -> None:

@@ -1,20 +1,150 @@
-"""Retrying a request the broker refused with ``422 ConcurrencyError``.
+"""Retrying broker requests inside one run, as a platform does.
 
-The spec: "Clients MUST wait until pending requests have completed" and
-"Platforms MUST NOT perform Orphan Mitigation" for this error.  So the same
-request is re-sent after a backoff, and nothing is deleted.  Other outcomes
-are returned unchanged for the caller to handle.
+Two rules, both on outcome values (the client never raises):
+
+* **Transient failures** — no connection, a timeout, a connection dropped
+  after sending, ``408``, ``429`` and ``5xx`` — are re-sent with exponential
+  backoff and full jitter (a delay drawn uniformly from ``[0, min(cap,
+  initial * 2**n))``, so many requests failing together do not come back
+  together), or after the broker's ``Retry-After`` when it sends one
+  (clamped).  At most :attr:`RetryPolicy.retries` retries, and none that
+  would start after :attr:`RetryPolicy.timeout` (``--retry-timeout``; ``0``
+  turns retrying off).  Every other answer (400, 409, 422, 401, ...) is
+  final: repeating an identical request cannot change it.
+* **422 ConcurrencyError** keeps its own rule (:func:`retry_on_concurrency_error`):
+  the spec says "Clients MUST wait until pending requests have completed" and
+  "Platforms MUST NOT perform Orphan Mitigation", so the same request is
+  re-sent after a backoff and nothing is deleted.
+
+For a create, a transient failure may have left a resource behind; the caller
+passes ``before_retry``, which runs orphan mitigation when the spec's table
+asks for it, and the request is then re-sent with the *same* id.
+
+Why a small policy object instead of tenacity or stamina: the delay comes from
+the outcome (``Retry-After``), the deadline and the clock are the run's
+(``--retry-timeout``, the injected :class:`~catalogctl.providers.osb.poller.Clock`
+that tests advance without sleeping) and so is the random source; with a
+library all three would be custom callbacks and only the loop would remain.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
-from catalogctl.providers.osb.outcomes import ConcurrencyError, Outcome
+from catalogctl.providers.osb.outcomes import (
+    ConcurrencyError,
+    Failed,
+    Outcome,
+    TimedOut,
+    Unreachable,
+    describe,
+)
+from catalogctl.providers.osb.poller import Clock, SystemClock, parse_retry_after
 
 logger = logging.getLogger(__name__)
+
+#: HTTP statuses worth sending again: the broker may answer differently later.
+RETRYABLE_STATUSES = frozenset({408, 429})
+
+DEFAULT_RETRY_TIMEOUT = 300.0
+"""``--retry-timeout`` default: five minutes of retries per request."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How one run retries transient broker failures (see the module docstring).
+
+    ``timeout`` bounds when the last retry may start, counted from the first
+    attempt; ``0`` disables retries.  Defaults: 6 retries, 1 s doubling to
+    30 s (full jitter), ``Retry-After`` honoured up to 120 s.
+    """
+
+    timeout: float = DEFAULT_RETRY_TIMEOUT
+    retries: int = 6
+    initial_backoff: float = 1.0
+    max_backoff: float = 30.0
+    retry_after_cap: float = 120.0
+    clock: Clock = field(default_factory=SystemClock, compare=False)
+    rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.timeout < 0 or self.retries < 0:
+            raise ValueError("retry timeout and count must not be negative")
+        if not 0 < self.initial_backoff <= self.max_backoff:
+            raise ValueError("need 0 < initial_backoff <= max_backoff")
+
+    @property
+    def enabled(self) -> bool:
+        return self.timeout > 0 and self.retries > 0
+
+    def delay(self, retry: int, retry_after: str | None) -> float:
+        """Seconds before retry number ``retry`` (1-based)."""
+        asked = parse_retry_after(retry_after, now=self.clock.time())
+        if asked is not None:
+            return min(asked, self.retry_after_cap)
+        ceiling = min(self.max_backoff, self.initial_backoff * 2 ** (retry - 1))
+        return self.rng.uniform(0, ceiling)
+
+
+def transient(outcome: Outcome) -> bool:
+    """Whether the same request may get a different answer later."""
+    match outcome:
+        case TimedOut() | Unreachable():
+            return True
+        case Failed(status=status):
+            return status in RETRYABLE_STATUSES or 500 <= status < 600
+        case _:
+            return False
+
+
+@dataclass(frozen=True)
+class RetryNotice:
+    """One retry about to happen, for progress output and logs."""
+
+    retry: int
+    retries: int
+    delay: float
+    outcome: Outcome
+
+    def __str__(self) -> str:
+        return f"retry {self.retry}/{self.retries} in {self.delay:.0f}s: {describe(self.outcome)}"
+
+
+async def send_with_retries(
+    send: Callable[[], Awaitable[Outcome]],
+    policy: RetryPolicy,
+    *,
+    before_retry: Callable[[Outcome], Awaitable[None]] | None = None,
+    on_retry: Callable[[RetryNotice], None] | None = None,
+) -> Outcome:
+    """Send until the answer is not transient, retries run out, or the deadline passes.
+
+    Returns the last outcome.  ``before_retry`` gets the failed outcome and
+    runs before the backoff (orphan mitigation for creates); an exception it
+    raises ends the retries and propagates.  ``on_retry`` is told of each retry.
+    """
+    clock = policy.clock
+    deadline = clock.monotonic() + policy.timeout
+    outcome = await retry_on_concurrency_error(send, sleep=clock.sleep)
+    retry = 0
+    while policy.enabled and retry < policy.retries and transient(outcome):
+        retry += 1
+        delay = policy.delay(retry, outcome.retry_after)
+        if clock.monotonic() + delay > deadline:
+            break
+        notice = RetryNotice(retry, policy.retries, delay, outcome)
+        logger.info("%s", notice)
+        if on_retry is not None:
+            on_retry(notice)
+        if before_retry is not None:
+            await before_retry(outcome)
+        await clock.sleep(delay)
+        outcome = await retry_on_concurrency_error(send, sleep=clock.sleep)
+    return outcome
 
 
 async def retry_on_concurrency_error(
