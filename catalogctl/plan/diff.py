@@ -80,7 +80,9 @@ def _decide_instance(
     if s.status is ResourceStatus.CREATING:
         return _Decision(
             Action.CREATE,
-            f"resuming the interrupted provision of instance {s.instance_id}",
+            f"resuming the interrupted provision of instance {s.instance_id}"
+            if s.operation is not None
+            else f"provisioning again with the id of the failed attempt, {s.instance_id}",
             private={"resume": True},
         )
     if s.status is ResourceStatus.TAINTED or s.orphan_mitigation_pending:
@@ -213,7 +215,9 @@ def _decide_binding(
     if s.status is ResourceStatus.CREATING:
         return _Decision(
             Action.CREATE,
-            f"resuming the interrupted bind of binding {s.binding_id}",
+            f"resuming the interrupted bind of binding {s.binding_id}"
+            if s.operation is not None
+            else f"binding again with the id of the failed attempt, {s.binding_id}",
             private={"resume": True},
         )
     if s.status in (ResourceStatus.TAINTED, ResourceStatus.DELETING) or s.orphan_mitigation_pending:
