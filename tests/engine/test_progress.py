@@ -76,3 +76,34 @@ def test_long_steps_report_still_running_each_interval() -> None:
     # Only the running step ticks, with its elapsed time, and ticking stops with it.
     assert ticks() == ["ServiceInstance/ns/slow: Still provisioning... [0s elapsed]"] * 3
     assert lines[-1].startswith("ServiceInstance/ns/slow: Provisioned after 0s")
+
+
+def test_an_inner_step_of_the_same_resource_silences_the_outer_ones_ticks() -> None:
+    lines: list[str] = []
+    progress = Progress(lines.append, interval=0.05)
+
+    async def main() -> None:
+        async with progress.step("ServiceInstance/ns/db", "provision"):
+            async with progress.step("ServiceInstance/ns/db", "mitigate"):
+                while sum("Still cleaning up" in line for line in lines) < 3:
+                    await asyncio.sleep(0.01)
+        progress.close()
+
+    asyncio.run(main())
+    assert not any("Still provisioning" in line for line in lines), lines
+    assert "ServiceInstance/ns/db: Cleaned up after 0s" in lines
+
+
+def test_an_interrupted_step_is_reported_as_interrupted_not_failed() -> None:
+    class Stopped(Exception):
+        interrupted = True
+
+    lines: list[str] = []
+
+    async def main() -> None:
+        with pytest.raises(Stopped):
+            async with Progress(lines.append).step("ServiceInstance/ns/db", "provision"):
+                raise Stopped
+
+    asyncio.run(main())
+    assert lines[-1] == "ServiceInstance/ns/db: Provisioning interrupted after 0s"

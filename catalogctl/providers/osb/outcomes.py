@@ -180,11 +180,14 @@ class Unreachable(_Outcome):
 
     ``request_sent`` is False when the request provably never reached the
     broker (connect failed), True when the connection died after sending, which
-    leaves the same uncertainty as a timeout.
+    leaves the same uncertainty as a timeout.  ``lasting`` marks failures that
+    trying again cannot fix (a certificate that does not verify, an invalid
+    URL): they are not retried.
     """
 
     reason: str
     request_sent: bool = False
+    lasting: bool = False
 
 
 PollState = Literal["succeeded", "failed", "gone"]

@@ -10,7 +10,8 @@ Two rules, both on outcome values (the client never raises):
   (clamped).  At most :attr:`RetryPolicy.retries` retries, and none that
   would start after :attr:`RetryPolicy.timeout` (``--retry-timeout``; ``0``
   turns retrying off).  Every other answer (400, 409, 422, 401, ...) is
-  final: repeating an identical request cannot change it.
+  final, and so is a certificate that does not verify: repeating an
+  identical request cannot change them.
 * **422 ConcurrencyError** keeps its own rule (:func:`retry_on_concurrency_error`):
   the spec says "Clients MUST wait until pending requests have completed" and
   "Platforms MUST NOT perform Orphan Mitigation", so the same request is
@@ -93,7 +94,9 @@ class RetryPolicy:
 def transient(outcome: Outcome) -> bool:
     """Whether the same request may get a different answer later."""
     match outcome:
-        case TimedOut() | Unreachable():
+        case Unreachable(lasting=lasting):
+            return not lasting
+        case TimedOut():
             return True
         case Failed(status=status):
             return status in RETRYABLE_STATUSES or 500 <= status < 600

@@ -85,19 +85,15 @@ async def failure_outcome(exc: BaseException, conn: BrokerConnection) -> Outcome
     if isinstance(exc, httpx.ConnectError):
         verify = _verification_error(exc)
         if verify is not None:
-            return Unreachable(reason=await _tls_reason(verify, conn), request_sent=False)
+            reason = await _tls_reason(verify, conn)
+            return Unreachable(reason=reason, request_sent=False, lasting=True)
         return Unreachable(reason=f"cannot connect ({name}: {_first_line(exc)})")
     if isinstance(
-        exc,
-        httpx.ConnectTimeout
-        | httpx.PoolTimeout
-        | httpx.ProxyError
-        | httpx.UnsupportedProtocol
-        | httpx.WriteError,
+        exc, httpx.ConnectTimeout | httpx.PoolTimeout | httpx.ProxyError | httpx.WriteError
     ):
         return Unreachable(reason=f"cannot connect ({name}: {_first_line(exc)})")
-    if isinstance(exc, httpx.InvalidURL):
-        return Unreachable(reason=f"invalid broker url ({_first_line(exc)})")
+    if isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol):
+        return Unreachable(reason=f"invalid broker url ({_first_line(exc)})", lasting=True)
     # ReadError, RemoteProtocolError and anything else after the request went out.
     return Unreachable(
         reason=f"connection failed after the request was sent ({name}: {_first_line(exc)})",
