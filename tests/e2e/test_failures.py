@@ -41,7 +41,7 @@ def test_provision_500_is_orphan_mitigated(
     ws: Workspace, programmable_broker: ProgrammableBroker
 ) -> None:
     programmable_broker.script("PUT", f"/service_instances/{BAD_ID}$", status=500, body={})
-    result = ws.run("apply", "--auto-approve")
+    result = ws.run("apply", "--auto-approve", "--retry-timeout", "0")
     assert result.exit_code == 1, (result.stdout, result.stderr)
     assert "ServiceInstance/apps/bad" in result.stderr
     assert "500" in result.stderr
@@ -49,7 +49,10 @@ def test_provision_500_is_orphan_mitigated(
         ("PUT", f"/v2/service_instances/{BAD_ID}"),
         ("DELETE", f"/v2/service_instances/{BAD_ID}"),
     ]
-    assert "ServiceInstance/apps/bad" not in ws.resources()
+    # Mitigated; the id stays recorded as a create still to do.
+    entry = ws.resources()["ServiceInstance/apps/bad"]
+    assert entry["status"] == "creating" and entry["instance_id"] == BAD_ID
+    assert not entry["orphan_mitigation_pending"]
     assert programmable_broker.instances == {}
     # The next run simply tries again.
     plan = ws.ok("plan")
@@ -61,10 +64,10 @@ def test_provision_timeout_is_orphan_mitigated(
 ) -> None:
     programmable_broker.hang_seconds = 3
     programmable_broker.script("PUT", f"/service_instances/{BAD_ID}$", hang=True)
-    result = ws.run("apply", "--auto-approve", "--broker-timeout", "0.5")
+    result = ws.run("apply", "--auto-approve", "--broker-timeout", "0.5", "--retry-timeout", "0")
     assert result.exit_code == 1, (result.stdout, result.stderr)
     assert ("DELETE", f"/v2/service_instances/{BAD_ID}") in mutating(programmable_broker.requests)
-    assert "ServiceInstance/apps/bad" not in ws.resources()
+    assert ws.resources()["ServiceInstance/apps/bad"]["status"] == "creating"
 
 
 def test_without_orphan_mitigation_the_instance_is_tainted_then_replaced(
@@ -102,7 +105,7 @@ def test_a_failure_skips_only_its_own_branch(
         "bindings.yaml", binding_yaml("good-b", "good") + "---\n" + binding_yaml("bad-b", "bad")
     )
     programmable_broker.script("PUT", f"/service_instances/{BAD_ID}$", status=500, body={})
-    result = ws.run("apply", "--auto-approve")
+    result = ws.run("apply", "--auto-approve", "--retry-timeout", "0")
     assert result.exit_code == 1, (result.stdout, result.stderr)
     assert "ServiceInstance/apps/bad: provisioning failed" in result.stderr
     assert "ServiceBinding/apps/bad-b: skipped: upstream" in result.stderr
@@ -113,6 +116,7 @@ def test_a_failure_skips_only_its_own_branch(
     assert set(programmable_broker.instances) == {GOOD_ID}
     assert [iid for iid, _ in programmable_broker.bindings] == [GOOD_ID]
     assert set(ws.resources()) == {
+        "ServiceInstance/apps/bad",  # its id, for the next attempt
         "ServiceInstance/apps/good",
         "ServiceBinding/apps/good-b",
         "Secret/apps/good-b",
@@ -134,12 +138,13 @@ def test_bind_500_is_orphan_mitigated_and_the_instance_kept(
 ) -> None:
     ws.write("bindings.yaml", binding_yaml("bad-b", "bad"))
     programmable_broker.script("PUT", "/service_bindings/[^/]+$", status=500, body={})
-    result = ws.run("apply", "--auto-approve")
+    result = ws.run("apply", "--auto-approve", "--retry-timeout", "0")
     assert result.exit_code == 1, (result.stdout, result.stderr)
     assert "ServiceBinding/apps/bad-b: binding failed" in result.stderr
     methods = [m for m, p in mutating(programmable_broker.requests) if "service_bindings" in p]
     assert methods == ["PUT", "DELETE"]
-    assert set(ws.resources()) == {"ServiceInstance/apps/bad"}
+    assert set(ws.resources()) == {"ServiceInstance/apps/bad", "ServiceBinding/apps/bad-b"}
+    assert ws.resources()["ServiceBinding/apps/bad-b"]["status"] == "creating"
     assert programmable_broker.bindings == {}
     assert set(programmable_broker.instances) == {BAD_ID}
 
@@ -170,7 +175,7 @@ def test_failed_async_provision_is_orphan_mitigated(
         ("PUT", f"/v2/service_instances/{BAD_ID}"),
         ("DELETE", f"/v2/service_instances/{BAD_ID}"),
     ]
-    assert "ServiceInstance/apps/bad" not in ws.resources()
+    assert ws.resources()["ServiceInstance/apps/bad"]["status"] == "creating"
     assert programmable_broker.instances == {}
 
 
@@ -182,7 +187,7 @@ def test_failed_destroy_keeps_what_the_broker_kept(
     programmable_broker.script(
         "DELETE", f"/service_instances/{BAD_ID}$", status=status, body={"description": "no"}
     )
-    result = ws.run("destroy", "--auto-approve")
+    result = ws.run("destroy", "--auto-approve", "--retry-timeout", "0")
     assert result.exit_code == 1, (result.stdout, result.stderr)
     assert "deprovisioning failed" in result.stderr
     assert set(programmable_broker.instances) == {BAD_ID}
@@ -223,8 +228,9 @@ def test_failed_async_bind_is_orphan_mitigated(
     bind_calls = [m for m, p in mutating(programmable_broker.requests) if "service_bindings" in p]
     assert bind_calls == ["PUT", "DELETE"]
     assert programmable_broker.bindings == {}
-    assert set(ws.resources()) == {"ServiceInstance/apps/bad"}
-    # The next apply binds again, under a new id.
+    assert set(ws.resources()) == {"ServiceInstance/apps/bad", "ServiceBinding/apps/bad-b"}
+    first = ws.resources()["ServiceBinding/apps/bad-b"]["binding_id"]
+    # The next apply binds again, under the same id.
     ws.ok("apply", "--auto-approve")
-    assert len(programmable_broker.bindings) == 1
+    assert [bid for _, bid in programmable_broker.bindings] == [first]
     assert ws.secret_data("apps", "bad-b") is not None
