@@ -260,7 +260,9 @@ async def probe_latency(url: str, in_flight: int, per_connection: int = 60) -> f
                 self.transport.close()
                 self.done.set_result(None)
 
-    probes = [(await loop.create_connection(Probe, host, int(port)))[1] for _ in range(in_flight)]
+    probes = [
+        (await loop.create_connection(Probe, host, int(port)))[1] for _ in range(in_flight)
+    ]
     await asyncio.gather(*(p.done for p in probes))
     return sum(samples) / len(samples)
 

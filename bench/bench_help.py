@@ -38,8 +38,7 @@ def import_times(args: list[str]) -> list[tuple[int, int, str]]:
     """(self µs, cumulative µs, module) for every import ``catalogctl args`` makes."""
     proc = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "catalogctl", *args],
-        capture_output=True,
-        text=True,
+        capture_output=True, text=True,
     )
     rows = []
     for line in proc.stderr.splitlines():
@@ -55,12 +54,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--top", type=int, default=15)
-    parser.add_argument(
-        "--command",
-        nargs=argparse.REMAINDER,
-        default=["--help"],
-        help="arguments to time instead of --help (e.g. validate --help)",
-    )
+    parser.add_argument("--command", nargs=argparse.REMAINDER, default=["--help"],
+                        help="arguments to time instead of --help (e.g. validate --help)")
     args = parser.parse_args()
     argv = [sys.executable, "-m", "catalogctl", *args.command]
     time_runs(argv, 2)  # warm bytecode and file caches
@@ -68,28 +63,22 @@ def main() -> int:
     runs = time_runs(argv, args.runs)
     median = statistics.median(runs)
     shown = " ".join(["catalogctl", *args.command])
-    print(
-        f"{shown}: median {median:.3f} s (min {min(runs):.3f}, max {max(runs):.3f}, "
-        f"{args.runs} runs); bare interpreter {bare:.3f} s"
-    )
+    print(f"{shown}: median {median:.3f} s (min {min(runs):.3f}, max {max(runs):.3f}, "
+          f"{args.runs} runs); bare interpreter {bare:.3f} s")
     verdict = "OK" if median < TARGET_SECONDS else "MISSED"
     print(f"target < {TARGET_SECONDS:.1f} s: {verdict}")
 
     rows = import_times(args.command)
     total = sum(self_us for self_us, _, _ in rows)
-    print(
-        f"\n{len(rows)} modules imported, {total / 1000:.0f} ms of import time in all; "
-        f"heaviest (cumulative):"
-    )
+    print(f"\n{len(rows)} modules imported, {total / 1000:.0f} ms of import time in all; "
+          f"heaviest (cumulative):")
     top_level = [r for r in rows if not r[2].startswith(" ")]
     for self_us, cumulative, name in sorted(rows, key=lambda r: -r[1])[: args.top]:
         print(f"  {cumulative / 1000:7.1f} ms  (self {self_us / 1000:5.1f} ms)  {name}")
     loaded = {name.strip().split(".")[0] for _, _, name in rows}
     heavy = sorted(h for h in HEAVY if h in loaded)
-    print(
-        f"\ntop-level imports: {len(top_level)}; heavy libraries imported: "
-        f"{', '.join(heavy) if heavy else 'none'}"
-    )
+    print(f"\ntop-level imports: {len(top_level)}; heavy libraries imported: "
+          f"{', '.join(heavy) if heavy else 'none'}")
     return 0 if median < TARGET_SECONDS else 1
 
 

@@ -115,18 +115,11 @@ def generate(directory: Path, resources: int) -> dict[str, int]:
     for i in range(brokers):
         if i % 2 == 0:
             cluster_brokers.append(i)
-            docs.append(
-                BROKER.format(
-                    kind="ClusterServiceBroker",
-                    i=i,
-                    ns="",
-                    secret_ns="        namespace: brokers\n",
-                )
-            )
+            docs.append(BROKER.format(kind="ClusterServiceBroker", i=i, ns="",
+                                      secret_ns="        namespace: brokers\n"))
         else:
-            docs.append(
-                BROKER.format(kind="ServiceBroker", i=i, ns="  namespace: brokers\n", secret_ns="")
-            )
+            docs.append(BROKER.format(kind="ServiceBroker", i=i, ns="  namespace: brokers\n",
+                                      secret_ns=""))
     for i in range(per_chain):
         ns = i % 10
         b = cluster_brokers[i % len(cluster_brokers)]
@@ -139,12 +132,8 @@ def generate(directory: Path, resources: int) -> dict[str, int]:
         sub = directory / f"team-{f % 4}"
         sub.mkdir(exist_ok=True)
         (sub / f"resources-{f:02d}.yaml").write_text("---\n".join(chunk))
-    return {
-        "brokers": brokers,
-        "instances": per_chain,
-        "bindings": per_chain,
-        "mappings": per_chain,
-    }
+    return {"brokers": brokers, "instances": per_chain, "bindings": per_chain,
+            "mappings": per_chain}
 
 
 def time_subprocess(directory: Path, runs: int) -> list[float]:
@@ -153,8 +142,7 @@ def time_subprocess(directory: Path, runs: int) -> list[float]:
         start = time.perf_counter()
         proc = subprocess.run(
             [sys.executable, "-m", "catalogctl", "validate", "-f", str(directory)],
-            capture_output=True,
-            text=True,
+            capture_output=True, text=True,
         )
         times.append(time.perf_counter() - start)
         if proc.returncode != 0:
@@ -185,23 +173,17 @@ def main() -> int:
         counts = generate(directory, args.resources)
         total = sum(counts.values())
         size = sum(p.stat().st_size for p in directory.rglob("*.yaml"))
-        print(
-            f"generated {total} resources ({', '.join(f'{n} {k}' for k, n in counts.items())}),"
-            f" {size / 1024:.0f} KiB of YAML in 20 files"
-        )
+        print(f"generated {total} resources ({', '.join(f'{n} {k}' for k, n in counts.items())}),"
+              f" {size / 1024:.0f} KiB of YAML in 20 files")
         # Warm the file cache and the bytecode cache before timing.
         time_subprocess(directory, 1)
         sub = time_subprocess(directory, args.runs)
         inproc = time_in_process(directory, args.runs)
         med_sub, med_in = statistics.median(sub), statistics.median(inproc)
-        print(
-            f"validate end to end (subprocess): median {med_sub:.3f} s  "
-            f"(min {min(sub):.3f}, max {max(sub):.3f}, {args.runs} runs)"
-        )
-        print(
-            f"validate in process (load_inputs): median {med_in:.3f} s  "
-            f"(min {min(inproc):.3f}, max {max(inproc):.3f}, {args.runs} runs)"
-        )
+        print(f"validate end to end (subprocess): median {med_sub:.3f} s  "
+              f"(min {min(sub):.3f}, max {max(sub):.3f}, {args.runs} runs)")
+        print(f"validate in process (load_inputs): median {med_in:.3f} s  "
+              f"(min {min(inproc):.3f}, max {max(inproc):.3f}, {args.runs} runs)")
         verdict = "OK" if med_sub < TARGET_SECONDS else "MISSED"
         print(f"target end to end < {TARGET_SECONDS:.1f} s: {verdict}")
         if args.profile:

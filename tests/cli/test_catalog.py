@@ -271,18 +271,12 @@ def test_describe_yaml_holds_the_schema(obapi_env: ObapiBroker, tmp_path: Path) 
 @pytest.mark.parametrize(
     ("argument", "message"),
     [
-        (
-            "obapi-db",
-            "Error: 'obapi-db': expected CLASS/PLAN (see `catalogctl catalog plans CLASS`)",
-        ),
-        (
-            "obapi-db/huge",
-            "Error: no plan 'huge' in class 'obapi-db'; plans: obapi-db/large, obapi-db/small",
-        ),
-        (
-            "nosuch/small",
-            "Error: no service class 'nosuch'; list them with `catalogctl catalog classes`",
-        ),
+        ("obapi-db",
+         "Error: 'obapi-db': expected CLASS/PLAN (see `catalogctl catalog plans CLASS`)"),
+        ("obapi-db/huge", "Error: no plan 'huge' in class 'obapi-db'; plans: obapi-db/large, "
+                          "obapi-db/small"),
+        ("nosuch/small", "Error: no service class 'nosuch'; list them with "
+                         "`catalogctl catalog classes`"),
     ],
 )
 def test_describe_errors(
@@ -356,14 +350,10 @@ def test_broker_url_with_basic_auth_from_env(
     monkeypatch.setenv("MY_BROKER_PASSWORD", obapi_broker.password)
     monkeypatch.chdir(tmp_path)
     result = run_cli(
-        "catalog",
-        "classes",
-        "--broker-url",
-        obapi_broker.url,
-        "--broker-username",
-        obapi_broker.username,
-        "--broker-password-env",
-        "MY_BROKER_PASSWORD",
+        "catalog", "classes",
+        "--broker-url", obapi_broker.url,
+        "--broker-username", obapi_broker.username,
+        "--broker-password-env", "MY_BROKER_PASSWORD",
     )
     assert result.exit_code == 0, result.stderr
     url = obapi_broker.url
@@ -383,16 +373,10 @@ def test_broker_url_sends_api_version_and_bearer_token(
 ) -> None:
     monkeypatch.setenv("TOKEN_VAR", "tok-3f9a-secret")
     result = run_cli(
-        "catalog",
-        "plans",
-        "-o",
-        "json",
-        "--broker-url",
-        programmable_broker.url,
-        "--broker-token-env",
-        "TOKEN_VAR",
-        "--broker-api-version",
-        "2.14",
+        "catalog", "plans", "-o", "json",
+        "--broker-url", programmable_broker.url,
+        "--broker-token-env", "TOKEN_VAR",
+        "--broker-api-version", "2.14",
     )
     assert result.exit_code == 0, result.stderr
     assert [p["external_name"] for p in json.loads(result.stdout)] == ["sync", "async", "large"]
@@ -407,14 +391,10 @@ def test_broker_url_401_names_the_failure_never_the_password(
 ) -> None:
     monkeypatch.setenv("WRONG_PASSWORD", "wrong-pw-7c1d2e")
     result = run_cli(
-        "catalog",
-        "classes",
-        "--broker-url",
-        obapi_broker.url,
-        "--broker-username",
-        obapi_broker.username,
-        "--broker-password-env",
-        "WRONG_PASSWORD",
+        "catalog", "classes",
+        "--broker-url", obapi_broker.url,
+        "--broker-username", obapi_broker.username,
+        "--broker-password-env", "WRONG_PASSWORD",
     )
     assert result.exit_code == 1
     assert result.stdout == ""
@@ -471,7 +451,9 @@ def test_unusable_catalog(programmable_broker: ProgrammableBroker, tmp_path: Pat
     assert "  - services[0] ('no-id'): required field 'id' is missing" in result.stderr_lines
 
 
-def test_one_broker_down_others_still_listed(obapi_env: ObapiBroker, tmp_path: Path) -> None:
+def test_one_broker_down_others_still_listed(
+    obapi_env: ObapiBroker, tmp_path: Path
+) -> None:
     filename = write_yaml(
         tmp_path,
         broker_yaml(obapi_env.url),
@@ -488,11 +470,7 @@ def test_missing_secret_without_cluster_names_the_variable(
     obapi_broker: ObapiBroker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for var in (
-        ENV_USER,
-        ENV_PASSWORD,
-        "KUBECONFIG",
-        "CATALOGCTL_CLUSTER_DIR",
-        "KUBERNETES_SERVICE_HOST",
+        ENV_USER, ENV_PASSWORD, "KUBECONFIG", "CATALOGCTL_CLUSTER_DIR", "KUBERNETES_SERVICE_HOST"
     ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.kube/config
@@ -541,8 +519,7 @@ def test_cluster_dir_is_the_last_secret_source(
     result = catalog(tmp_path, filename, "classes", "--cluster-dir", str(tmp_path / "cluster"))
     assert result.exit_code == 0, result.stderr
     assert [line.split()[1] for line in result.stdout.splitlines()[1:]] == [
-        "obapi-db",
-        "obapi-queue",
+        "obapi-db", "obapi-queue"
     ]
 
 
@@ -550,30 +527,16 @@ def test_cluster_dir_is_the_last_secret_source(
     ("args", "message"),
     [
         ((), "Error: give -f/--filename (brokers declared in YAML) or --broker-url URL"),
-        (
-            ("--broker-url", "http://127.0.0.1:1", "-f", "x.yaml"),
-            "Error: give either -f/--filename or --broker-url, not both",
-        ),
-        (
-            ("--broker-url", "http://127.0.0.1:1", "--broker-username", "u"),
-            "Error: --broker-username and --broker-password-env must be given together",
-        ),
-        (
-            (
-                "--broker-url",
-                "http://127.0.0.1:1",
-                "--broker-username",
-                "u",
-                "--broker-password-env",
-                "CATALOGCTL_TEST_UNSET_VAR",
-            ),
-            "Error: environment variable CATALOGCTL_TEST_UNSET_VAR is not set",
-        ),
-        (
-            ("--broker-url", "http://u:pw-in-url@127.0.0.1:1"),
-            "Error: --broker-url must not contain credentials; use --broker-username with "
-            "--broker-password-env, or --broker-token-env",
-        ),
+        (("--broker-url", "http://127.0.0.1:1", "-f", "x.yaml"),
+         "Error: give either -f/--filename or --broker-url, not both"),
+        (("--broker-url", "http://127.0.0.1:1", "--broker-username", "u"),
+         "Error: --broker-username and --broker-password-env must be given together"),
+        (("--broker-url", "http://127.0.0.1:1", "--broker-username", "u",
+          "--broker-password-env", "CATALOGCTL_TEST_UNSET_VAR"),
+         "Error: environment variable CATALOGCTL_TEST_UNSET_VAR is not set"),
+        (("--broker-url", "http://u:pw-in-url@127.0.0.1:1"),
+         "Error: --broker-url must not contain credentials; use --broker-username with "
+         "--broker-password-env, or --broker-token-env"),
     ],
 )
 def test_usage_errors(args: tuple[str, ...], message: str) -> None:
@@ -634,9 +597,7 @@ def test_namespaced_broker_and_broker_filter(
     every = catalog(tmp_path, filename, "classes")
     assert every.exit_code == 0, every.stderr
     assert [line.split()[2] for line in every.stdout.splitlines()[1:]] == [
-        CLOUD,
-        CLOUD,
-        "ServiceBroker/team-a/team",
+        CLOUD, CLOUD, "ServiceBroker/team-a/team"
     ]
     only = catalog(tmp_path, filename, "classes", "-b", "team")
     assert only.exit_code == 0, only.stderr

@@ -99,12 +99,9 @@ def test_order_golden_and_edges_respected() -> None:
     assert result.exit_code == 0, result.stderr
     assert result.stdout == MANIFESTS_ORDER
     order = result.stdout.splitlines()
-    assert (
-        order.index("ServiceInstance/team-a/pg-by-external-name")
-        < order.index("ServiceBinding/team-a/pg-binding")
-        < order.index("Secret/team-a/pg-credentials")
-        < order.index("PodMapping/team-a/api-pg")
-    )
+    assert order.index("ServiceInstance/team-a/pg-by-external-name") < order.index(
+        "ServiceBinding/team-a/pg-binding"
+    ) < order.index("Secret/team-a/pg-credentials") < order.index("PodMapping/team-a/api-pg")
 
 
 def test_mermaid_edges_match_dot_edges() -> None:
@@ -134,7 +131,9 @@ def test_mermaid_edges_match_dot_edges() -> None:
 
 
 def test_a_cycle_is_an_error_with_exit_code_1() -> None:
-    result = run_subprocess("graph", "-f", "cycle_three_nodes.yaml", cwd=REPO / "tests" / "corpus")
+    result = run_subprocess(
+        "graph", "-f", "cycle_three_nodes.yaml", cwd=REPO / "tests" / "corpus"
+    )
     assert result.exit_code == 1
     assert result.stdout == ""
     assert result.stderr_lines == (

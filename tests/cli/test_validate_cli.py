@@ -79,13 +79,7 @@ def test_stdin_several_files_and_a_directory_together(tmp_path: Path) -> None:
     one = tmp_path / "one.yaml"
     one.write_text(BROKER.format(name="one") + "---\n" + BROKER.format(name="two"))
     result = run_cli(
-        "validate",
-        "-f",
-        str(one),
-        "-f",
-        "-",
-        "-f",
-        str(tmp_path / "dir"),
+        "validate", "-f", str(one), "-f", "-", "-f", str(tmp_path / "dir"),
         input=INSTANCE.format(name="db"),
     )
     assert result.exit_code == 0, result.stderr

@@ -68,14 +68,8 @@ def test_corpus_case(case: str, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize(
     "case",
-    [
-        "yaml_unclosed_quote",
-        "duplicate_key",
-        "unknown_field_deep",
-        "multiple_problems",
-        "cycle_three_nodes",
-        "strict_kinds_deployment",
-    ],
+    ["yaml_unclosed_quote", "duplicate_key", "unknown_field_deep", "multiple_problems",
+     "cycle_three_nodes", "strict_kinds_deployment"],
 )
 def test_corpus_case_as_a_process(case: str) -> None:
     """The console path end to end: a separate interpreter, real stdio, exit status."""

@@ -41,9 +41,7 @@ def _clean_failure(result: Any) -> str:
 
 @pytest.fixture
 def no_proxy_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.lower(), raising=False)
+    """The environment, free of proxies (tests/conftest.py), for a test to set its own."""
     return monkeypatch
 
 
@@ -122,6 +120,18 @@ def test_each_tls_failure_says_what_is_wrong(
 def test_a_verified_certificate_works(tmp_path: Path, certs: dict[str, Any]) -> None:
     with _tls_broker(certs["good"]) as broker:
         ws = _workspace(tmp_path, broker.url, _ca_bundle(certs))
+        ws.write("db.yaml", instance_yaml("db"))
+        ws.ok("apply", "--auto-approve")
+        assert len(broker.instances) == 1
+
+
+def test_ssl_cert_file_from_the_environment_verifies_brokers_without_a_ca_bundle(
+    tmp_path: Path, certs: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", str(certs["ca"]))
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    with _tls_broker(certs["good"]) as broker:
+        ws = _workspace(tmp_path, broker.url)
         ws.write("db.yaml", instance_yaml("db"))
         ws.ok("apply", "--auto-approve")
         assert len(broker.instances) == 1

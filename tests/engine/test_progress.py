@@ -83,10 +83,12 @@ def test_an_inner_step_of_the_same_resource_silences_the_outer_ones_ticks() -> N
     progress = Progress(lines.append, interval=0.05)
 
     async def main() -> None:
-        async with progress.step("ServiceInstance/ns/db", "provision"):
-            async with progress.step("ServiceInstance/ns/db", "mitigate"):
-                while sum("Still cleaning up" in line for line in lines) < 3:
-                    await asyncio.sleep(0.01)
+        async with (
+            progress.step("ServiceInstance/ns/db", "provision"),
+            progress.step("ServiceInstance/ns/db", "mitigate"),
+        ):
+            while sum("Still cleaning up" in line for line in lines) < 3:
+                await asyncio.sleep(0.01)
         progress.close()
 
     asyncio.run(main())

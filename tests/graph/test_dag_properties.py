@@ -106,9 +106,9 @@ def test_a_back_edge_makes_a_cycle_that_is_found_and_named(seed: int) -> None:
         # rotated to start at its smallest address
         rank = {a: (KNOWN_KINDS.index(a.kind), a.namespace, a.name) for a in cycle}
         assert cycle[0] == min(cycle, key=rank.__getitem__)
-    assert any(back[1] in cycle and back[0] in cycle for cycle in cycles), (
-        "the cycle through the back edge is reported"
-    )
+    assert any(
+        back[1] in cycle and back[0] in cycle for cycle in cycles
+    ), "the cycle through the back edge is reported"
     with pytest.raises(ValueError, match="cycle"):
         graph.creation_order()
 

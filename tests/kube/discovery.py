@@ -76,27 +76,14 @@ def api_resource_list(registry: Registry, group: str, version: str) -> dict[str,
     for rt in sorted(types, key=lambda t: t.plural):
         resources.append(_resource_entry(rt))
         if rt.scale_subresource:
-            resources.append(
-                {
-                    "name": f"{rt.plural}/scale",
-                    "singularName": "",
-                    "namespaced": rt.namespaced,
-                    "group": "autoscaling",
-                    "version": "v1",
-                    "kind": "Scale",
-                    "verbs": ["get", "patch", "update"],
-                }
-            )
+            resources.append({"name": f"{rt.plural}/scale", "singularName": "",
+                              "namespaced": rt.namespaced, "group": "autoscaling",
+                              "version": "v1", "kind": "Scale",
+                              "verbs": ["get", "patch", "update"]})
         if rt.status_subresource:
-            resources.append(
-                {
-                    "name": f"{rt.plural}/status",
-                    "singularName": "",
-                    "namespaced": rt.namespaced,
-                    "kind": rt.kind,
-                    "verbs": ["get", "patch", "update"],
-                }
-            )
+            resources.append({"name": f"{rt.plural}/status", "singularName": "",
+                              "namespaced": rt.namespaced, "kind": rt.kind,
+                              "verbs": ["get", "patch", "update"]})
     return {
         "kind": "APIResourceList",
         "apiVersion": "v1",

@@ -47,11 +47,8 @@ class FaultRule:
     hits: int = 0
 
     def matches(self, method: str, path: str) -> bool:
-        return (
-            self.count > 0
-            and self.method.upper() in (method.upper(), "*")
-            and re.search(self.path_regex, path) is not None
-        )
+        return (self.count > 0 and self.method.upper() in (method.upper(), "*")
+                and re.search(self.path_regex, path) is not None)
 
     def error(self) -> ApiError:
         details = dict(self.details or {})

@@ -38,7 +38,6 @@ _DIRECTIVE_PREFIXES = ("$setElementOrder/", "$deleteFromPrimitiveList/")
 
 # --- RFC 7386 JSON merge patch -------------------------------------------------------------------
 
-
 def merge_patch(target: Any, patch: Any) -> Any:
     """Apply a JSON merge patch: objects merge recursively, ``null`` deletes, the rest replaces."""
     if not isinstance(patch, dict):
@@ -53,7 +52,6 @@ def merge_patch(target: Any, patch: Any) -> Any:
 
 
 # --- RFC 6902 JSON patch -------------------------------------------------------------------------
-
 
 def _pointer(path: str) -> list[str]:
     if path == "":
@@ -122,7 +120,9 @@ def _remove(doc: Any, path: str) -> Any:
 def json_patch(doc: Any, ops: Any) -> Any:
     """Apply RFC 6902 operations in order; any failure (including ``test``) rejects the patch."""
     if not isinstance(ops, list):
-        raise bad_request("json: cannot unmarshal object into Go value of type jsonpatch.Patch")
+        raise bad_request(
+            "json: cannot unmarshal object into Go value of type jsonpatch.Patch"
+        )
     doc = copy.deepcopy(doc)
     for op in ops:
         if not isinstance(op, dict) or "path" not in op:
@@ -151,7 +151,6 @@ def json_patch(doc: Any, ops: Any) -> Any:
 
 
 # --- strategic merge patch -----------------------------------------------------------------------
-
 
 def strategic_merge_patch(original: Any, patch: Any) -> Any:
     """Apply an SMP to ``original`` (not modified) and return the result."""
@@ -204,7 +203,6 @@ def _smp_map(orig: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
 def _set_element_order(merged: list[Any], order: list[Any], merge_key: str | None) -> list[Any]:
     """Honour ``$setElementOrder``: listed elements take the patch's order, and each element the
     patch does not list (added by someone else) stays right after its live predecessor."""
-
     def ident(item: Any) -> Any:
         return item.get(merge_key) if merge_key and isinstance(item, dict) else item
 
@@ -214,9 +212,8 @@ def _set_element_order(merged: list[Any], order: list[Any], merge_key: str | Non
     for pos, item in enumerate(merged):
         if ident(item) in listed:
             continue
-        before = next(
-            (merged[j] for j in range(pos - 1, -1, -1) if any(r is merged[j] for r in result)), None
-        )
+        before = next((merged[j] for j in range(pos - 1, -1, -1)
+                       if any(r is merged[j] for r in result)), None)
         at = 0 if before is None else next(n for n, r in enumerate(result) if r is before) + 1
         result.insert(at, item)
     return result
@@ -225,11 +222,8 @@ def _set_element_order(merged: list[Any], order: list[Any], merge_key: str | Non
 def _smp_list(field: str, orig: Any, patch: list[Any]) -> list[Any]:
     current = orig if isinstance(orig, list) else []
     if any(isinstance(i, dict) and i.get("$patch") == "replace" for i in patch):
-        return [
-            _strip_directives(i)
-            for i in patch
-            if not (isinstance(i, dict) and i.get("$patch") == "replace")
-        ]
+        return [_strip_directives(i) for i in patch
+                if not (isinstance(i, dict) and i.get("$patch") == "replace")]
     if field in MERGED_SCALAR_LISTS:
         return current + [v for v in patch if v not in current]
     merge_key = MERGE_KEYS.get(field)
@@ -239,14 +233,8 @@ def _smp_list(field: str, orig: Any, patch: list[Any]) -> list[Any]:
     for item in patch:
         if merge_key not in item:
             raise bad_request(f"map: {item} does not contain declared merge key: {merge_key}")
-        index = next(
-            (
-                n
-                for n, cur in enumerate(result)
-                if isinstance(cur, dict) and cur.get(merge_key) == item[merge_key]
-            ),
-            None,
-        )
+        index = next((n for n, cur in enumerate(result)
+                      if isinstance(cur, dict) and cur.get(merge_key) == item[merge_key]), None)
         if item.get("$patch") == "delete":
             if index is not None:
                 del result[index]
@@ -261,11 +249,8 @@ def _smp_list(field: str, orig: Any, patch: list[Any]) -> list[Any]:
 def _strip_directives(value: Any) -> Any:
     """Drop ``$patch`` and friends from a value that is inserted wholesale."""
     if isinstance(value, dict):
-        return {
-            k: _strip_directives(v)
-            for k, v in value.items()
-            if k not in ("$patch", "$retainKeys") and not k.startswith(_DIRECTIVE_PREFIXES)
-        }
+        return {k: _strip_directives(v) for k, v in value.items()
+                if k not in ("$patch", "$retainKeys") and not k.startswith(_DIRECTIVE_PREFIXES)}
     if isinstance(value, list):
         return [_strip_directives(v) for v in value]
     return value

@@ -42,8 +42,7 @@ class ResourceType:
 
     def has_subresource(self, sub: str) -> bool:
         return (sub == "status" and self.status_subresource) or (
-            sub == "scale" and self.scale_subresource
-        )
+            sub == "scale" and self.scale_subresource)
 
     @property
     def api_version(self) -> str:
@@ -63,79 +62,35 @@ class ResourceType:
         return self.singular or self.kind.lower()
 
 
-def _workload(
-    plural: str,
-    kind: str,
-    group: str,
-    short: tuple[str, ...],
-    initial: tuple[tuple[str, int], ...] = (),
-) -> ResourceType:
+def _workload(plural: str, kind: str, group: str, short: tuple[str, ...],
+              initial: tuple[tuple[str, int], ...] = ()) -> ResourceType:
     return ResourceType(
-        group,
-        "v1",
-        plural,
-        kind,
-        short_names=short,
-        categories=("all",),
-        status_subresource=True,
-        tracks_generation=True,
-        initial_status=initial,
+        group, "v1", plural, kind, short_names=short, categories=("all",),
+        status_subresource=True, tracks_generation=True, initial_status=initial,
         scale_subresource=plural in ("deployments", "statefulsets"),
     )
 
 
 BUILTINS: list[ResourceType] = [
-    ResourceType(
-        "",
-        "v1",
-        "namespaces",
-        "Namespace",
-        namespaced=False,
-        short_names=("ns",),
-        status_subresource=True,
-        returns_deleted_object=True,
-        field_labels=("status.phase",),
-    ),
+    ResourceType("", "v1", "namespaces", "Namespace", namespaced=False, short_names=("ns",),
+                 status_subresource=True, returns_deleted_object=True,
+                 field_labels=("status.phase",)),
     ResourceType("", "v1", "secrets", "Secret", field_labels=("type",)),
     ResourceType("", "v1", "configmaps", "ConfigMap", short_names=("cm",)),
     _workload("deployments", "Deployment", "apps", ("deploy",)),
-    _workload(
-        "statefulsets", "StatefulSet", "apps", ("sts",), (("replicas", 0), ("availableReplicas", 0))
-    ),
-    _workload(
-        "daemonsets",
-        "DaemonSet",
-        "apps",
-        ("ds",),
-        (
-            ("currentNumberScheduled", 0),
-            ("numberMisscheduled", 0),
-            ("desiredNumberScheduled", 0),
-            ("numberReady", 0),
-        ),
-    ),
+    _workload("statefulsets", "StatefulSet", "apps", ("sts",),
+              (("replicas", 0), ("availableReplicas", 0))),
+    _workload("daemonsets", "DaemonSet", "apps", ("ds",),
+              (("currentNumberScheduled", 0), ("numberMisscheduled", 0),
+               ("desiredNumberScheduled", 0), ("numberReady", 0))),
     _workload("jobs", "Job", "batch", ()),
     _workload("cronjobs", "CronJob", "batch", ("cj",)),
-    ResourceType(
-        "coordination.k8s.io",
-        "v1",
-        "leases",
-        "Lease",
-        allow_create_on_update=True,
-        allow_unconditional_update=False,
-    ),
-    ResourceType(
-        "apiextensions.k8s.io",
-        "v1",
-        "customresourcedefinitions",
-        "CustomResourceDefinition",
-        namespaced=False,
-        short_names=("crd", "crds"),
-        categories=("api-extensions",),
-        status_subresource=True,
-        allow_unconditional_update=False,
-        returns_deleted_object=True,
-    ),
+    ResourceType("coordination.k8s.io", "v1", "leases", "Lease", allow_create_on_update=True,
+                 allow_unconditional_update=False),
+    ResourceType("apiextensions.k8s.io", "v1", "customresourcedefinitions",
+                 "CustomResourceDefinition", namespaced=False, short_names=("crd", "crds"),
+                 categories=("api-extensions",), status_subresource=True,
+                 allow_unconditional_update=False, returns_deleted_object=True),
 ]
 
 SERVICE_CATALOG_GROUP = "servicecatalog.k8s.io"
@@ -150,31 +105,14 @@ SERVICE_CATALOG_TYPES: list[tuple[str, str, bool]] = [
 ]
 
 
-def custom_type(
-    group: str,
-    version: str,
-    plural: str,
-    kind: str,
-    namespaced: bool,
-    singular: str = "",
-    short_names: tuple[str, ...] = (),
-    categories: tuple[str, ...] = (),
-    status: bool = False,
-) -> ResourceType:
+def custom_type(group: str, version: str, plural: str, kind: str, namespaced: bool,
+                singular: str = "", short_names: tuple[str, ...] = (),
+                categories: tuple[str, ...] = (), status: bool = False) -> ResourceType:
     """A CRD-served type, with the custom-resource strategy's policies."""
     return ResourceType(
-        group,
-        version,
-        plural,
-        kind,
-        namespaced=namespaced,
-        singular=singular,
-        short_names=short_names,
-        categories=categories,
-        status_subresource=status,
-        tracks_generation=True,
-        custom=True,
-        allow_unconditional_update=False,
+        group, version, plural, kind, namespaced=namespaced, singular=singular,
+        short_names=short_names, categories=categories, status_subresource=status,
+        tracks_generation=True, custom=True, allow_unconditional_update=False,
         returns_deleted_object=True,
     )
 

@@ -23,16 +23,11 @@ def to_scale(obj: Obj) -> Obj:
     return {
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",
-        "metadata": {
-            k: meta[k]
-            for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
-            if k in meta
-        },
+        "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion",
+                                          "creationTimestamp") if k in meta},
         "spec": {"replicas": (obj.get("spec") or {}).get("replicas", 0)},
-        "status": {
-            "replicas": (obj.get("status") or {}).get("replicas", 0),
-            "selector": _selector_string((obj.get("spec") or {}).get("selector")),
-        },
+        "status": {"replicas": (obj.get("status") or {}).get("replicas", 0),
+                   "selector": _selector_string((obj.get("spec") or {}).get("selector"))},
     }
 
 
@@ -43,10 +38,8 @@ def from_scale(current: Obj, scale: Any) -> Obj:
         raise bad_request("the Scale is not a JSON object")
     replicas = (scale.get("spec") or {}).get("replicas", 0)
     if not isinstance(replicas, int) or isinstance(replicas, bool):
-        raise bad_request(
-            f"json: cannot unmarshal {type(replicas).__name__} into Go struct "
-            "field ScaleSpec.spec.replicas of type int32"
-        )
+        raise bad_request(f"json: cannot unmarshal {type(replicas).__name__} into Go struct "
+                          "field ScaleSpec.spec.replicas of type int32")
     updated = {**current, "spec": {**(current.get("spec") or {}), "replicas": replicas}}
     rv = (scale.get("metadata") or {}).get("resourceVersion")
     updated["metadata"] = {**current["metadata"], "resourceVersion": rv}

@@ -64,14 +64,10 @@ def _label_requirement(req: str) -> Callable[[dict[str, str]], bool]:
                 req, "for 'Gt', 'Lt' operators, the value must be an integer"
             ) from None
         if op == ">":
-            return lambda labels: (
-                key in labels
-                and _int_or_none(labels[key]) is not None
-                and (int(labels[key]) > bound)
-            )
-        return lambda labels: (
-            key in labels and _int_or_none(labels[key]) is not None and (int(labels[key]) < bound)
-        )
+            return lambda labels: key in labels and _int_or_none(labels[key]) is not None and (
+                int(labels[key]) > bound)
+        return lambda labels: key in labels and _int_or_none(labels[key]) is not None and (
+            int(labels[key]) < bound)
     m = _KEY.match(req)
     if m:
         negate, key = m.groups()
@@ -148,3 +144,4 @@ def _field_check(label: str, value: str, negate: bool) -> Callable[[dict[str, An
         return (_field_value(obj, label) == value) != negate
 
     return check
+

@@ -74,11 +74,8 @@ def _qualified_name_errors(key: str) -> list[str]:
     """``IsQualifiedName``: an optional DNS-subdomain prefix, '/', and a 63-char name part."""
     parts = key.split("/")
     if len(parts) > 2:
-        return [
-            "a qualified name "
-            + QNAME_MSG
-            + " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
-        ]
+        return ["a qualified name " + QNAME_MSG
+                + " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"]
     errs: list[str] = []
     name = parts[-1]
     if len(parts) == 2:
@@ -103,32 +100,22 @@ def validate_object_meta(meta: Any, path: str = "metadata") -> list[FieldError]:
     errs: list[FieldError] = []
     labels = meta.get("labels") or {}
     for key, value in labels.items():
-        errs += [
-            FieldError(f"{path}.labels", "Invalid", m, key, True)
-            for m in _qualified_name_errors(key)
-        ]
+        errs += [FieldError(f"{path}.labels", "Invalid", m, key, True)
+                 for m in _qualified_name_errors(key)]
         value = "" if value is None else str(value)
         if len(value) > 63:
-            errs.append(
-                FieldError(
-                    f"{path}.labels", "Invalid", "must be no more than 63 characters", value, True
-                )
-            )
+            errs.append(FieldError(f"{path}.labels", "Invalid",
+                                   "must be no more than 63 characters", value, True))
         if value and not _QNAME.match(value):
             errs.append(FieldError(f"{path}.labels", "Invalid", LABEL_VALUE_MSG, value, True))
     annotations = meta.get("annotations") or {}
     for key in annotations:
-        errs += [
-            FieldError(f"{path}.annotations", "Invalid", m, key, True)
-            for m in _qualified_name_errors(key.lower())
-        ]
+        errs += [FieldError(f"{path}.annotations", "Invalid", m, key, True)
+                 for m in _qualified_name_errors(key.lower())]
     size = sum(len(k) + len(str(v or "")) for k, v in annotations.items())
     if size > MAX_ANNOTATIONS_BYTES:
-        errs.append(
-            FieldError(
-                f"{path}.annotations", "TooLong", f"must have at most {MAX_ANNOTATIONS_BYTES} bytes"
-            )
-        )
+        errs.append(FieldError(f"{path}.annotations", "TooLong",
+                               f"must have at most {MAX_ANNOTATIONS_BYTES} bytes"))
     return errs
 
 
@@ -199,11 +186,8 @@ def validate_secret(obj: dict[str, Any], old: dict[str, Any] | None) -> list[Fie
     if size > MAX_SECRET_BYTES:
         errs.append(FieldError("data", "TooLong", f"must have at most {MAX_SECRET_BYTES} bytes"))
     if obj.get("type") == "kubernetes.io/tls":
-        errs += [
-            FieldError(f"data[{k}]", "Required", "")
-            for k in ("tls.crt", "tls.key")
-            if k not in data
-        ]
+        errs += [FieldError(f"data[{k}]", "Required", "") for k in ("tls.crt", "tls.key")
+                 if k not in data]
     if obj.get("type") == "kubernetes.io/dockerconfigjson" and ".dockerconfigjson" not in data:
         errs.append(FieldError("data[.dockerconfigjson]", "Required", ""))
     if old is not None:
@@ -219,27 +203,20 @@ def validate_configmap(obj: dict[str, Any], old: dict[str, Any] | None) -> list[
     for value in binary.values():
         _decode_b64("ConfigMap", value)
     errs = _validate_keys("data", data) + _validate_keys("binaryData", binary)
-    errs += [
-        FieldError(f"data[{k}]", "Invalid", "duplicate of key present in binaryData", k, True)
-        for k in data
-        if k in binary
-    ]
+    errs += [FieldError(f"data[{k}]", "Invalid", "duplicate of key present in binaryData", k, True)
+             for k in data if k in binary]
     if old is not None:
         errs += _immutable_errors(obj, old, ("data", "binaryData"))
     return errs
 
 
 def _validate_keys(path: str, mapping: dict[str, Any]) -> list[FieldError]:
-    return [
-        FieldError(f"{path}[{k}]", "Invalid", CONFIG_KEY_MSG, k, True)
-        for k in mapping
-        if len(k) > 253 or not _CONFIG_KEY.match(k)
-    ]
+    return [FieldError(f"{path}[{k}]", "Invalid", CONFIG_KEY_MSG, k, True)
+            for k in mapping if len(k) > 253 or not _CONFIG_KEY.match(k)]
 
 
-def _immutable_errors(
-    obj: dict[str, Any], old: dict[str, Any], fields: tuple[str, ...]
-) -> list[FieldError]:
+def _immutable_errors(obj: dict[str, Any], old: dict[str, Any],
+                      fields: tuple[str, ...]) -> list[FieldError]:
     """Once ``immutable: true`` is stored, neither it nor the payload may change."""
     if not old.get("immutable"):
         return []
@@ -267,46 +244,26 @@ def validate_crd(obj: dict[str, Any]) -> list[FieldError]:
     errs: list[FieldError] = []
     expected = f"{names.get('plural', '')}.{spec.get('group', '')}"
     if obj["metadata"].get("name") != expected:
-        errs.append(
-            FieldError(
-                "metadata.name",
-                "Invalid",
-                'must be spec.names.plural+"."+spec.group',
-                obj["metadata"].get("name"),
-                True,
-            )
-        )
+        errs.append(FieldError("metadata.name", "Invalid",
+                               'must be spec.names.plural+"."+spec.group',
+                               obj["metadata"].get("name"), True))
     if not names.get("kind"):
         errs.append(FieldError("spec.names.kind", "Required", ""))
     if spec.get("scope") not in ("Namespaced", "Cluster"):
-        errs.append(
-            FieldError(
-                "spec.scope",
-                "Unsupported",
-                'supported values: "Cluster", "Namespaced"',
-                spec.get("scope"),
-                True,
-            )
-        )
+        errs.append(FieldError("spec.scope", "Unsupported",
+                               'supported values: "Cluster", "Namespaced"', spec.get("scope"),
+                               True))
     if not spec.get("versions"):
-        errs.append(
-            FieldError(
-                "spec.versions",
-                "Invalid",
-                "must have exactly one version marked as storage version",
-                spec.get("versions"),
-                True,
-            )
-        )
+        errs.append(FieldError("spec.versions", "Invalid", "must have exactly one version marked "
+                               "as storage version", spec.get("versions"), True))
     return errs
 
 
 def crd_status(obj: dict[str, Any], now: str) -> dict[str, Any]:
     """What the apiextensions controllers would report at once: names accepted, established."""
     spec = obj["spec"]
-    storage = next(
-        (v["name"] for v in spec["versions"] if v.get("storage")), spec["versions"][0]["name"]
-    )
+    storage = next((v["name"] for v in spec["versions"] if v.get("storage")),
+                   spec["versions"][0]["name"])
     conditions = [
         {"type": t, "status": "True", "lastTransitionTime": now, "reason": r, "message": m}
         for t, r, m in (

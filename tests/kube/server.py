@@ -164,18 +164,15 @@ class Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
         except Exception as exc:  # a bug in the emulator: answer like the apiserver's 500
-            self._send_json(
-                500,
-                ApiError(500, "InternalError", f"Internal error occurred: {exc!r}", {}).status(),
-            )
+            self._send_json(500, ApiError(500, "InternalError",
+                                          f"Internal error occurred: {exc!r}", {}).status())
 
     def _send_json(self, code: int, body: Any, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(body, separators=(",", ":")).encode()
         self._send(code, data, JSON, headers)
 
-    def _send(
-        self, code: int, data: bytes, content_type: str, headers: dict[str, str] | None = None
-    ) -> None:
+    def _send(self, code: int, data: bytes, content_type: str,
+              headers: dict[str, str] | None = None) -> None:
         self._record.status = code
         self.send_response(code)
         for name, value in (headers or {}).items():
@@ -320,10 +317,8 @@ class Handler(BaseHTTPRequestHandler):
             meta["remainingItemCount"] = remaining
         if not rt.custom:
             items = [{k: v for k, v in o.items() if k not in ("kind", "apiVersion")} for o in items]
-        self._send_json(
-            200,
-            {"kind": rt.list_kind, "apiVersion": rt.api_version, "metadata": meta, "items": items},
-        )
+        self._send_json(200, {"kind": rt.list_kind, "apiVersion": rt.api_version,
+                              "metadata": meta, "items": items})
 
     def _body(self, raw: bytes, content_type: str) -> Any:
         """Decode a create/update body. A missing Content-Type means JSON (the apiserver picks
@@ -340,18 +335,13 @@ class Handler(BaseHTTPRequestHandler):
     def _replace(self, route: Route, query: dict[str, str], raw: bytes, content_type: str) -> None:
         body = self._body(raw, content_type)
         if route.subresource == "scale":
-            obj, _ = self.store.patch(
-                route.rt,
-                route.namespace or "",
-                route.name,
-                lambda cur: scale.from_scale(cur, body),
-                self._options(route, query),
-            )
+            obj, _ = self.store.patch(route.rt, route.namespace or "", route.name,
+                                      lambda cur: scale.from_scale(cur, body),
+                                      self._options(route, query))
             self._send_json(200, scale.to_scale(obj))
             return
-        obj, created = self.store.update(
-            route.rt, route.namespace or "", route.name, body, self._options(route, query)
-        )
+        obj, created = self.store.update(route.rt, route.namespace or "", route.name, body,
+                                         self._options(route, query))
         self._send_json(201 if created else 200, obj)
 
     def _patch(self, route: Route, query: dict[str, str], raw: bytes, content_type: str) -> None:
@@ -362,16 +352,8 @@ class Handler(BaseHTTPRequestHandler):
             raise errors.unsupported_media_type(accepted)
         kind = PATCH_TYPES[mime]
         if kind != "apply" and "force" in query:
-            raise errors.invalid(
-                "PatchOptions",
-                "meta.k8s.io",
-                "",
-                [
-                    errors.FieldError(
-                        "force", "Forbidden", "may not be specified for non-apply patch"
-                    )
-                ],
-            )
+            raise errors.invalid("PatchOptions", "meta.k8s.io", "", [errors.FieldError(
+                "force", "Forbidden", "may not be specified for non-apply patch")])
         body = _decode(raw, "yaml" if kind == "apply" else JSON)
         apply_fn: Callable[[Obj], Any]
         create_body = None
@@ -379,25 +361,16 @@ class Handler(BaseHTTPRequestHandler):
             apply_fn = lambda cur: patch.json_patch(cur, body)  # noqa: E731
         elif kind == "merge":
             if not isinstance(body, dict):
-                raise bad_request(
-                    "json: cannot unmarshal array into Go value of type map[string]interface {}"
-                )
+                raise bad_request("json: cannot unmarshal array into Go value of type "
+                                  "map[string]interface {}")
             apply_fn = lambda cur: patch.merge_patch(cur, body)  # noqa: E731
         else:
             if not isinstance(body, dict):
                 raise bad_request("the patch is not a JSON object")
             if kind == "apply":
                 if not query.get("fieldManager"):
-                    raise errors.invalid(
-                        "PatchOptions",
-                        "meta.k8s.io",
-                        "",
-                        [
-                            errors.FieldError(
-                                "fieldManager", "Required", "is required for apply patch"
-                            )
-                        ],
-                    )
+                    raise errors.invalid("PatchOptions", "meta.k8s.io", "", [errors.FieldError(
+                        "fieldManager", "Required", "is required for apply patch")])
                 create_body = body
             merge = patch.merge_patch if rt.custom else patch.strategic_merge_patch
             apply_fn = lambda cur: merge(cur, body)  # noqa: E731
@@ -405,17 +378,10 @@ class Handler(BaseHTTPRequestHandler):
             on_object = apply_fn
             apply_fn = lambda cur: scale.from_scale(cur, on_object(scale.to_scale(cur)))  # noqa: E731
             create_body = None
-        obj, created = self.store.patch(
-            rt,
-            route.namespace or "",
-            route.name,
-            apply_fn,
-            self._options(route, query),
-            create_body,
-        )
-        self._send_json(
-            201 if created else 200, scale.to_scale(obj) if route.subresource == "scale" else obj
-        )
+        obj, created = self.store.patch(rt, route.namespace or "", route.name, apply_fn,
+                                        self._options(route, query), create_body)
+        self._send_json(201 if created else 200,
+                        scale.to_scale(obj) if route.subresource == "scale" else obj)
 
     def _delete_options(self, raw: bytes, content_type: str) -> dict[str, Any]:
         if not raw:
@@ -432,42 +398,21 @@ class Handler(BaseHTTPRequestHandler):
         if rt.returns_deleted_object or not gone:
             self._send_json(200, obj)
             return
-        details = {
-            "name": route.name,
-            "group": rt.group,
-            "kind": rt.plural,
-            "uid": obj["metadata"].get("uid"),
-        }
-        self._send_json(
-            200,
-            {
-                "kind": "Status",
-                "apiVersion": "v1",
-                "metadata": {},
-                "status": "Success",
-                "details": {k: v for k, v in details.items() if v},
-            },
-        )
+        details = {"name": route.name, "group": rt.group, "kind": rt.plural,
+                   "uid": obj["metadata"].get("uid")}
+        self._send_json(200, {"kind": "Status", "apiVersion": "v1", "metadata": {},
+                              "status": "Success",
+                              "details": {k: v for k, v in details.items() if v}})
 
     def _delete_collection(self, route: Route, query: dict[str, str]) -> None:
         rt = route.rt
         label = parse_label_selector(query.get("labelSelector"))
         fields = parse_field_selector(query.get("fieldSelector"), rt)
         items, rv = self.store.delete_collection(
-            rt,
-            route.namespace,
-            lambda o: label(o) and fields(o),
-            self._options(route, query).dry_run,
-        )
-        self._send_json(
-            200,
-            {
-                "kind": rt.list_kind,
-                "apiVersion": rt.api_version,
-                "metadata": {"resourceVersion": str(rv)},
-                "items": items,
-            },
-        )
+            rt, route.namespace, lambda o: label(o) and fields(o),
+            self._options(route, query).dry_run)
+        self._send_json(200, {"kind": rt.list_kind, "apiVersion": rt.api_version,
+                              "metadata": {"resourceVersion": str(rv)}, "items": items})
 
     # --- watch -----------------------------------------------------------------------------------
 
@@ -538,9 +483,8 @@ def _paginate(items: list[Obj], query: dict[str, str], rv: int) -> tuple[list[Ob
             after = (state["ns"], state["name"])
         except (ValueError, KeyError, TypeError):
             raise bad_request("continue key is not valid") from None
-        items = [
-            o for o in items if (o["metadata"].get("namespace", ""), o["metadata"]["name"]) > after
-        ]
+        items = [o for o in items if (o["metadata"].get("namespace", ""),
+                                      o["metadata"]["name"]) > after]
     limit = int(query.get("limit") or 0)
     if limit <= 0 or len(items) <= limit:
         return items, "", 0
@@ -553,9 +497,8 @@ def _paginate(items: list[Obj], query: dict[str, str], rv: int) -> tuple[list[Ob
 class EmulatorServer:
     """The emulator on a background thread: ``start()``, use ``url``, ``stop()``."""
 
-    def __init__(
-        self, host: str = "127.0.0.1", port: int = 0, event_log_size: int = 10_000
-    ) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0,
+                 event_log_size: int = 10_000) -> None:
         self.store = Store(event_log_size=event_log_size)
         self.requests: list[RequestRecord] = []
         self.faults: list[FaultRule] = []
@@ -574,12 +517,9 @@ class EmulatorServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> EmulatorServer:
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"kube-emulator-{self.port}",
-            daemon=True,
-        )
+        self._thread = threading.Thread(target=self._httpd.serve_forever,
+                                        kwargs={"poll_interval": 0.05},
+                                        name=f"kube-emulator-{self.port}", daemon=True)
         self._thread.start()
         return self
 
@@ -618,41 +558,19 @@ class EmulatorServer:
         with self.store.cond:
             self.requests.append(rec)
 
-    def inject_fault(
-        self,
-        method: str,
-        path_regex: str,
-        status: int,
-        reason: str,
-        message: str,
-        count: int = 1,
-        *,
-        details: dict[str, Any] | None = None,
-        retry_after_seconds: int | None = None,
-        delay_seconds: float = 0.0,
-    ) -> FaultRule:
+    def inject_fault(self, method: str, path_regex: str, status: int, reason: str,
+                     message: str, count: int = 1, *, details: dict[str, Any] | None = None,
+                     retry_after_seconds: int | None = None,
+                     delay_seconds: float = 0.0) -> FaultRule:
         """Answer the next ``count`` matching requests with a Status error."""
-        return self._add_rule(
-            FaultRule(
-                method,
-                path_regex,
-                status,
-                reason,
-                message,
-                count,
-                details,
-                retry_after_seconds,
-                delay_seconds,
-            )
-        )
+        return self._add_rule(FaultRule(method, path_regex, status, reason, message, count,
+                                        details, retry_after_seconds, delay_seconds))
 
-    def inject_delay(
-        self, method: str, path_regex: str, seconds: float, count: int = 1
-    ) -> FaultRule:
+    def inject_delay(self, method: str, path_regex: str, seconds: float,
+                     count: int = 1) -> FaultRule:
         """Serve the next ``count`` matching requests normally, but only after ``seconds``."""
-        return self._add_rule(
-            FaultRule(method, path_regex, 0, "", "", count, delay_seconds=seconds)
-        )
+        return self._add_rule(FaultRule(method, path_regex, 0, "", "", count,
+                                        delay_seconds=seconds))
 
     def inject_disconnect(self, method: str, path_regex: str, count: int = 1) -> FaultRule:
         """Close the connection on the next ``count`` matching requests without answering."""

@@ -45,22 +45,9 @@ NS_MISMATCH = (
 )
 PROTECTED_NAMESPACES = ("default", "kube-system", "kube-public")
 _GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
-_META_ORDER = (
-    "name",
-    "generateName",
-    "namespace",
-    "uid",
-    "resourceVersion",
-    "generation",
-    "creationTimestamp",
-    "deletionTimestamp",
-    "deletionGracePeriodSeconds",
-    "labels",
-    "annotations",
-    "ownerReferences",
-    "finalizers",
-    "managedFields",
-)
+_META_ORDER = ("name", "generateName", "namespace", "uid", "resourceVersion", "generation",
+               "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "labels",
+               "annotations", "ownerReferences", "finalizers", "managedFields")
 
 
 def now() -> str:
@@ -109,11 +96,8 @@ def _spec_part(rt: ResourceType, obj: Obj) -> Any:
 
 
 def _comparable(obj: Obj) -> Obj:
-    meta = {
-        k: v
-        for k, v in obj.get("metadata", {}).items()
-        if k not in ("managedFields", "resourceVersion")
-    }
+    meta = {k: v for k, v in obj.get("metadata", {}).items()
+            if k not in ("managedFields", "resourceVersion")}
     return {**obj, "metadata": meta}
 
 
@@ -136,17 +120,12 @@ class Store:
     def _bootstrap(self) -> None:
         ns_type = self.resource("", "v1", "namespaces")
         for name in PROTECTED_NAMESPACES:
-            self.create(
-                ns_type, "", {"metadata": {"name": name}}, Options(manager="kube-apiserver")
-            )
+            self.create(ns_type, "", {"metadata": {"name": name}},
+                        Options(manager="kube-apiserver"))
         crd_type = self.resource("apiextensions.k8s.io", "v1", "customresourcedefinitions")
         for plural, kind, namespaced in SERVICE_CATALOG_TYPES:
-            self.create(
-                crd_type,
-                "",
-                service_catalog_crd(plural, kind, namespaced),
-                Options(manager="kube-apiserver"),
-            )
+            self.create(crd_type, "", service_catalog_crd(plural, kind, namespaced),
+                        Options(manager="kube-apiserver"))
 
     def resource(self, group: str, version: str, plural: str) -> ResourceType:
         rt = self.registry.get(group, version, plural)
@@ -163,9 +142,8 @@ class Store:
                 raise not_found(rt.plural, rt.group, name)
             return obj
 
-    def list_objects(
-        self, rt: ResourceType, ns: str | None, match: Matcher
-    ) -> tuple[list[Obj], int]:
+    def list_objects(self, rt: ResourceType, ns: str | None,
+                     match: Matcher) -> tuple[list[Obj], int]:
         """Matching objects sorted by namespace/name, and the RV the list is consistent at."""
         with self.cond:
             bucket = self.objects.get(rt.key, {})
@@ -174,9 +152,8 @@ class Store:
 
     # --- writes ----------------------------------------------------------------------------------
 
-    def create(
-        self, rt: ResourceType, ns: str, body: Any, opts: Options, operation: str = "Update"
-    ) -> Obj:
+    def create(self, rt: ResourceType, ns: str, body: Any, opts: Options,
+               operation: str = "Update") -> Obj:
         """POST semantics: namespace admission, name generation, validation, AlreadyExists.
         ``operation`` is what managedFields records ("Apply" for a server-side apply)."""
         if not isinstance(body, dict):
@@ -186,8 +163,7 @@ class Store:
             meta = obj["metadata"]
             if not meta.get("name") and meta.get("generateName"):
                 meta["name"] = meta["generateName"] + "".join(
-                    _random.choice(_GENERATE_ALPHABET) for _ in range(5)
-                )
+                    _random.choice(_GENERATE_ALPHABET) for _ in range(5))
             errs = self._prepare_create(rt, obj)
             semantics.fail(rt, meta.get("name", ""), errs + self._validate(rt, obj, None))
             name = meta["name"]
@@ -198,17 +174,15 @@ class Store:
                 return _ordered(rt, obj)
             return self._commit(rt, ns, name, obj, None)
 
-    def update(
-        self, rt: ResourceType, ns: str, name: str, body: Any, opts: Options
-    ) -> tuple[Obj, bool]:
+    def update(self, rt: ResourceType, ns: str, name: str, body: Any, opts: Options) -> tuple[
+            Obj, bool]:
         """PUT semantics. Returns (object, created) — Leases may be created by PUT."""
         if not isinstance(body, dict):
             raise bad_request(f"Object '{rt.kind}' is not a JSON object")
         body_name = (body.get("metadata") or {}).get("name", "")
         if body_name != name:
             raise bad_request(
-                f"the name of the object ({body_name}) does not match the name on the URL ({name})"
-            )
+                f"the name of the object ({body_name}) does not match the name on the URL ({name})")
         with self.cond:
             old = self.objects.get(rt.key, {}).get((ns, name))
             if old is None:
@@ -219,15 +193,8 @@ class Store:
             self._check_version(rt, old, new)
             return self._update(rt, old, new, opts, "Update"), False
 
-    def patch(
-        self,
-        rt: ResourceType,
-        ns: str,
-        name: str,
-        apply: Callable[[Obj], Any],
-        opts: Options,
-        create_body: Any = None,
-    ) -> tuple[Obj, bool]:
+    def patch(self, rt: ResourceType, ns: str, name: str, apply: Callable[[Obj], Any],
+              opts: Options, create_body: Any = None) -> tuple[Obj, bool]:
         """PATCH semantics: ``apply`` maps the current object to the patched one. A server-side
         apply (``create_body`` given) creates a missing object."""
         with self.cond:
@@ -244,10 +211,8 @@ class Store:
                 raise bad_request("the patched object is not a JSON object")
             meta = patched.setdefault("metadata", {})
             if meta.get("name") != name:
-                raise bad_request(
-                    f"the name of the object ({meta.get('name', '')}) does not match "
-                    f"the name on the URL ({name})"
-                )
+                raise bad_request(f"the name of the object ({meta.get('name', '')}) does not match "
+                                  f"the name on the URL ({name})")
             new = self._check_namespace(rt, ns, patched, admit=False)
             # A patch that names a resourceVersion is a precondition; one that drops it
             # (e.g. a merge patch setting it to null) is unconditional.
@@ -257,9 +222,8 @@ class Store:
             operation = "Apply" if create_body is not None else "Update"
             return self._update(rt, old, new, opts, operation), False
 
-    def delete(
-        self, rt: ResourceType, ns: str, name: str, preconditions: dict[str, Any], dry_run: bool
-    ) -> tuple[Obj, bool]:
+    def delete(self, rt: ResourceType, ns: str, name: str, preconditions: dict[str, Any],
+               dry_run: bool) -> tuple[Obj, bool]:
         """DELETE semantics. Returns (object, deleted_now); with finalizers present the object
         only gains a deletionTimestamp."""
         with self.cond:
@@ -283,17 +247,12 @@ class Store:
                 return self._commit(rt, ns, name, obj, old), False
             return self._remove(rt, ns, name), True
 
-    def delete_collection(
-        self, rt: ResourceType, ns: str | None, match: Matcher, dry_run: bool
-    ) -> tuple[list[Obj], int]:
+    def delete_collection(self, rt: ResourceType, ns: str | None, match: Matcher,
+                          dry_run: bool) -> tuple[list[Obj], int]:
         with self.cond:
             items, _ = self.list_objects(rt, ns, match)
-            out = [
-                self.delete(
-                    rt, o["metadata"].get("namespace", ""), o["metadata"]["name"], {}, dry_run
-                )[0]
-                for o in items
-            ]
+            out = [self.delete(rt, o["metadata"].get("namespace", ""), o["metadata"]["name"], {},
+                               dry_run)[0] for o in items]
             return out, self.rv
 
     def compact(self) -> int:
@@ -337,13 +296,8 @@ class Store:
     def _prepare_create(self, rt: ResourceType, obj: Obj) -> list[FieldError]:
         """System metadata, initial status and create-only generation (Job selectors)."""
         meta = obj["metadata"]
-        for system in (
-            "resourceVersion",
-            "deletionTimestamp",
-            "deletionGracePeriodSeconds",
-            "managedFields",
-            "selfLink",
-        ):
+        for system in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds",
+                       "managedFields", "selfLink"):
             meta.pop(system, None)
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = now()
@@ -391,13 +345,8 @@ class Store:
         if not given:
             if rt.allow_unconditional_update:
                 return
-            err = FieldError(
-                "metadata.resourceVersion",
-                "Invalid",
-                "must be specified for an update",
-                GoRaw("0x0"),
-                True,
-            )
+            err = FieldError("metadata.resourceVersion", "Invalid",
+                             "must be specified for an update", GoRaw("0x0"), True)
             raise invalid(rt.plural, rt.group, name, [err]) from None
         if given != old["metadata"]["resourceVersion"]:
             raise conflict(rt.plural, rt.group, name)
@@ -409,11 +358,9 @@ class Store:
         for field, label in (("uid", "UID"), ("resourceVersion", "ResourceVersion")):
             want = pre.get(field)
             if want and want != meta.get(field):
-                why = (
-                    f"StorageError: invalid object, Code: 4, Key: {key}, ResourceVersion: 0, "
-                    f"AdditionalErrorMsg: Precondition failed: {label} in precondition: {want}, "
-                    f"{label} in object meta: {meta.get(field)}"
-                )
+                why = (f"StorageError: invalid object, Code: 4, Key: {key}, ResourceVersion: 0, "
+                       f"AdditionalErrorMsg: Precondition failed: {label} in precondition: {want}, "
+                       f"{label} in object meta: {meta.get(field)}")
                 raise conflict(rt.plural, rt.group, meta["name"], why)
 
     def _update(self, rt: ResourceType, old: Obj, new: Obj, opts: Options, operation: str) -> Obj:
@@ -422,18 +369,13 @@ class Store:
         old_meta = old["metadata"]
         meta = new["metadata"]
         if meta.get("uid") and meta["uid"] != old_meta["uid"]:
-            raise invalid(
-                rt.kind,
-                rt.group,
-                old_meta["name"],
-                [FieldError("metadata.uid", "Invalid", "field is immutable", meta["uid"], True)],
-            )
+            raise invalid(rt.kind, rt.group, old_meta["name"], [FieldError(
+                "metadata.uid", "Invalid", "field is immutable", meta["uid"], True)])
         if opts.subresource == "status":
             status = new.get("status")
             new = copy.deepcopy(old)
-            new["metadata"]["managedFields"] = meta.get(
-                "managedFields", old_meta.get("managedFields")
-            )
+            new["metadata"]["managedFields"] = meta.get("managedFields",
+                                                        old_meta.get("managedFields"))
             if status is None:
                 new.pop("status", None)
             else:
@@ -444,13 +386,8 @@ class Store:
                 new["status"] = old["status"]
             else:
                 new.pop("status", None)
-        for system in (
-            "uid",
-            "creationTimestamp",
-            "deletionTimestamp",
-            "deletionGracePeriodSeconds",
-            "generation",
-        ):
+        for system in ("uid", "creationTimestamp", "deletionTimestamp",
+                       "deletionGracePeriodSeconds", "generation"):
             if system in old_meta:
                 meta[system] = old_meta[system]
             else:
@@ -528,41 +465,22 @@ class Store:
         for version in spec["versions"]:
             if not version.get("served", True):
                 continue
-            self.registry.add(
-                custom_type(
-                    spec["group"],
-                    version["name"],
-                    names["plural"],
-                    names["kind"],
-                    spec["scope"] == "Namespaced",
-                    names.get("singular", ""),
-                    tuple(names.get("shortNames", ())),
-                    tuple(names.get("categories", ())),
-                    "status" in (version.get("subresources") or {}),
-                )
-            )
+            self.registry.add(custom_type(
+                spec["group"], version["name"], names["plural"], names["kind"],
+                spec["scope"] == "Namespaced", names.get("singular", ""),
+                tuple(names.get("shortNames", ())), tuple(names.get("categories", ())),
+                "status" in (version.get("subresources") or {}),
+            ))
 
 
 def _touch_managed(meta: Obj, opts: Options, operation: str, rt: ResourceType) -> None:
     """Record the writer in managedFields, one entry per (manager, operation, subresource)."""
     manager = opts.manager or "unknown"
-    entries = [
-        e
-        for e in meta.get("managedFields") or []
-        if not (
-            e.get("manager") == manager
-            and e.get("operation") == operation
-            and e.get("subresource", "") == opts.subresource
-        )
-    ]
-    entry: Obj = {
-        "manager": manager,
-        "operation": operation,
-        "apiVersion": rt.api_version,
-        "time": now(),
-        "fieldsType": "FieldsV1",
-        "fieldsV1": {},
-    }
+    entries = [e for e in meta.get("managedFields") or []
+               if not (e.get("manager") == manager and e.get("operation") == operation
+                       and e.get("subresource", "") == opts.subresource)]
+    entry: Obj = {"manager": manager, "operation": operation, "apiVersion": rt.api_version,
+                  "time": now(), "fieldsType": "FieldsV1", "fieldsV1": {}}
     if opts.subresource:
         entry["subresource"] = opts.subresource
     meta["managedFields"] = [*entries, entry]
@@ -576,28 +494,15 @@ def service_catalog_crd(plural: str, kind: str, namespaced: bool) -> Obj:
         "metadata": {"name": f"{plural}.{SERVICE_CATALOG_GROUP}"},
         "spec": {
             "group": SERVICE_CATALOG_GROUP,
-            "names": {
-                "plural": plural,
-                "singular": kind.lower(),
-                "kind": kind,
-                "listKind": kind + "List",
-                "categories": ["servicecatalog"],
-            },
+            "names": {"plural": plural, "singular": kind.lower(), "kind": kind,
+                      "listKind": kind + "List", "categories": ["servicecatalog"]},
             "scope": "Namespaced" if namespaced else "Cluster",
-            "versions": [
-                {
-                    "name": "v1beta1",
-                    "served": True,
-                    "storage": True,
-                    "subresources": {"status": {}},
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "x-kubernetes-preserve-unknown-fields": True,
-                        }
-                    },
-                }
-            ],
+            "versions": [{
+                "name": "v1beta1", "served": True, "storage": True,
+                "subresources": {"status": {}},
+                "schema": {"openAPIV3Schema": {"type": "object",
+                                               "x-kubernetes-preserve-unknown-fields": True}},
+            }],
         },
     }
 

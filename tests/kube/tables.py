@@ -14,13 +14,8 @@ from tests.kube.resources import ResourceType
 
 Obj = dict[str, Any]
 
-_NAME_COL = {
-    "name": "Name",
-    "type": "string",
-    "format": "name",
-    "description": "Name must be unique within a namespace.",
-    "priority": 0,
-}
+_NAME_COL = {"name": "Name", "type": "string", "format": "name",
+             "description": "Name must be unique within a namespace.", "priority": 0}
 
 
 def _col(name: str, kind: str = "string") -> dict[str, Any]:
@@ -44,26 +39,18 @@ def _columns(rt: ResourceType) -> tuple[list[dict[str, Any]], Any]:
     """Column definitions plus a function from object to the non-name, non-age cells."""
     if rt.key == ("", "secrets"):
         return [_col("Type"), _col("Data", "integer")], lambda o: [
-            o.get("type", ""),
-            len(o.get("data") or {}),
-        ]
+            o.get("type", ""), len(o.get("data") or {})]
     if rt.key == ("", "configmaps"):
         return [_col("Data", "integer")], lambda o: [
-            len(o.get("data") or {}) + len(o.get("binaryData") or {})
-        ]
+            len(o.get("data") or {}) + len(o.get("binaryData") or {})]
     if rt.key == ("", "namespaces"):
         return [_col("Status")], lambda o: [(o.get("status") or {}).get("phase", "")]
     if rt.key == ("apps", "deployments"):
-
         def cells(o: Obj) -> list[Any]:
             status = o.get("status") or {}
             want = (o.get("spec") or {}).get("replicas", 1)
-            return [
-                f"{status.get('readyReplicas', 0)}/{want}",
-                status.get("updatedReplicas", 0),
-                status.get("availableReplicas", 0),
-            ]
-
+            return [f"{status.get('readyReplicas', 0)}/{want}",
+                    status.get("updatedReplicas", 0), status.get("availableReplicas", 0)]
         return [_col("Ready"), _col("Up-to-date", "integer"), _col("Available", "integer")], cells
     return [], lambda o: []
 
@@ -73,12 +60,10 @@ def to_table(rt: ResourceType, objs: list[Obj], rv: int) -> dict[str, Any]:
     rows = []
     for obj in objs:
         meta = obj.get("metadata", {})
-        partial = {
-            "kind": "PartialObjectMetadata",
-            "apiVersion": "meta.k8s.io/v1",
-            "metadata": meta,
-        }
-        rows.append({"cells": [meta.get("name", ""), *cells(obj), _age(obj)], "object": partial})
+        partial = {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+                   "metadata": meta}
+        rows.append({"cells": [meta.get("name", ""), *cells(obj), _age(obj)],
+                     "object": partial})
     return {
         "kind": "Table",
         "apiVersion": "meta.k8s.io/v1",

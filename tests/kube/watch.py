@@ -68,15 +68,8 @@ def translate(event: Event, scope: Scope) -> dict[str, Any] | None:
     return {"type": kind, "object": obj}
 
 
-def follow(
-    store: Store,
-    scope: Scope,
-    after: int,
-    deadline: float | None,
-    bookmarks: bool,
-    emit: Emit,
-    client_gone: Callable[[], bool] = lambda: False,
-) -> None:
+def follow(store: Store, scope: Scope, after: int, deadline: float | None, bookmarks: bool,
+           emit: Emit, client_gone: Callable[[], bool] = lambda: False) -> None:
     """Emit events after ``after`` until the deadline passes, the store closes or the client
     hangs up (checked about once a second while idle). Writing happens outside the lock: stored
     objects are immutable, so the event list is safe to use."""
@@ -87,8 +80,7 @@ def follow(
             while True:
                 if after < store.compacted_rv:
                     too_old = errors.expired(
-                        f"too old resource version: {after} ({store.compacted_rv})"
-                    )
+                        f"too old resource version: {after} ({store.compacted_rv})")
                     break
                 batch = store.events_after(after)
                 remaining = None if deadline is None else deadline - time.monotonic()
@@ -110,14 +102,7 @@ def follow(
         timed_out = deadline is not None and time.monotonic() >= deadline
         if closed or timed_out:
             if timed_out and bookmarks:
-                emit(
-                    {
-                        "type": "BOOKMARK",
-                        "object": {
-                            "kind": scope.rt.kind,
-                            "apiVersion": scope.rt.api_version,
-                            "metadata": {"resourceVersion": str(after)},
-                        },
-                    }
-                )
+                emit({"type": "BOOKMARK", "object": {
+                    "kind": scope.rt.kind, "apiVersion": scope.rt.api_version,
+                    "metadata": {"resourceVersion": str(after)}}})
             return

@@ -19,40 +19,19 @@ from tests.kube.resources import ResourceType
 
 Obj = dict[str, Any]
 
-WORKLOAD_KEYS = {
-    ("apps", "deployments"),
-    ("apps", "statefulsets"),
-    ("apps", "daemonsets"),
-    ("batch", "jobs"),
-    ("batch", "cronjobs"),
-}
-JOB_LABELS = (
-    "batch.kubernetes.io/controller-uid",
-    "batch.kubernetes.io/job-name",
-    "controller-uid",
-    "job-name",
-)
+WORKLOAD_KEYS = {("apps", "deployments"), ("apps", "statefulsets"), ("apps", "daemonsets"),
+                 ("batch", "jobs"), ("batch", "cronjobs")}
+JOB_LABELS = ("batch.kubernetes.io/controller-uid", "batch.kubernetes.io/job-name",
+              "controller-uid", "job-name")
 STS_FORBIDDEN = (
     "updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', "
     "'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden"
 )
-_STS_MUTABLE = (
-    "replicas",
-    "ordinals",
-    "template",
-    "updateStrategy",
-    "persistentVolumeClaimRetentionPolicy",
-    "minReadySeconds",
-)
+_STS_MUTABLE = ("replicas", "ordinals", "template", "updateStrategy",
+                "persistentVolumeClaimRetentionPolicy", "minReadySeconds")
 # What a suspended Job that never started may still change in its template.
-_JOB_SCHEDULING = (
-    ("metadata", "labels"),
-    ("metadata", "annotations"),
-    ("spec", "nodeSelector"),
-    ("spec", "affinity"),
-    ("spec", "tolerations"),
-    ("spec", "schedulingGates"),
-)
+_JOB_SCHEDULING = (("metadata", "labels"), ("metadata", "annotations"), ("spec", "nodeSelector"),
+                   ("spec", "affinity"), ("spec", "tolerations"), ("spec", "schedulingGates"))
 
 
 def is_workload(rt: ResourceType) -> bool:
@@ -77,34 +56,22 @@ def _dig(obj: Any, path: tuple[str, ...]) -> Any:
 
 _SPEC_DEFAULTS: dict[str, dict[str, Any]] = {
     "deployments": {
-        "replicas": 1,
-        "revisionHistoryLimit": 10,
-        "progressDeadlineSeconds": 600,
-        "strategy": {
-            "type": "RollingUpdate",
-            "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"},
-        },
+        "replicas": 1, "revisionHistoryLimit": 10, "progressDeadlineSeconds": 600,
+        "strategy": {"type": "RollingUpdate",
+                     "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}},
     },
     "statefulsets": {
-        "replicas": 1,
-        "podManagementPolicy": "OrderedReady",
-        "revisionHistoryLimit": 10,
+        "replicas": 1, "podManagementPolicy": "OrderedReady", "revisionHistoryLimit": 10,
         "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}},
         "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"},
     },
     "daemonsets": {
         "revisionHistoryLimit": 10,
-        "updateStrategy": {
-            "type": "RollingUpdate",
-            "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0},
-        },
+        "updateStrategy": {"type": "RollingUpdate",
+                           "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}},
     },
-    "cronjobs": {
-        "concurrencyPolicy": "Allow",
-        "suspend": False,
-        "successfulJobsHistoryLimit": 3,
-        "failedJobsHistoryLimit": 1,
-    },
+    "cronjobs": {"concurrencyPolicy": "Allow", "suspend": False, "successfulJobsHistoryLimit": 3,
+                 "failedJobsHistoryLimit": 1},
 }
 
 
@@ -175,12 +142,8 @@ def _default_container(c: Obj) -> None:
     for probe_name in ("livenessProbe", "readinessProbe", "startupProbe"):
         probe = c.get(probe_name)
         if isinstance(probe, dict):
-            for key, value in (
-                ("timeoutSeconds", 1),
-                ("periodSeconds", 10),
-                ("successThreshold", 1),
-                ("failureThreshold", 3),
-            ):
+            for key, value in (("timeoutSeconds", 1), ("periodSeconds", 10),
+                               ("successThreshold", 1), ("failureThreshold", 3)):
                 probe.setdefault(key, value)
             if isinstance(probe.get("httpGet"), dict):
                 probe["httpGet"].setdefault("scheme", "HTTP")
@@ -193,15 +156,8 @@ def generate_job_selector(obj: Obj) -> list[FieldError]:
     if not isinstance(spec, dict) or spec.get("manualSelector"):
         return []
     if spec.get("selector") is not None:
-        return [
-            FieldError(
-                "spec.selector",
-                "Invalid",
-                "`selector` not auto-generated",
-                GoRaw(go_selector(spec["selector"])),
-                True,
-            )
-        ]
+        return [FieldError("spec.selector", "Invalid", "`selector` not auto-generated",
+                           GoRaw(go_selector(spec["selector"])), True)]
     uid, name = obj["metadata"]["uid"], obj["metadata"]["name"]
     spec["selector"] = {"matchLabels": {JOB_LABELS[0]: uid}}
     template = spec.setdefault("template", {})
@@ -222,10 +178,8 @@ def go_string_map(mapping: Any) -> str:
 
 def _go_requirement(expr: Obj) -> str:
     values = ", ".join(json.dumps(v) for v in expr.get("values") or [])
-    return (
-        f'v1.LabelSelectorRequirement{{Key:"{expr.get("key", "")}", '
-        f'Operator:"{expr.get("operator", "")}", Values:[]string{{{values}}}}}'
-    )
+    return (f'v1.LabelSelectorRequirement{{Key:"{expr.get("key", "")}", '
+            f'Operator:"{expr.get("operator", "")}", Values:[]string{{{values}}}}}')
 
 
 def go_selector(selector: Any) -> str:
@@ -236,13 +190,8 @@ def go_selector(selector: Any) -> str:
         expr_text = "[]v1.LabelSelectorRequirement{" + rendered + "}"
     else:
         expr_text = "[]v1.LabelSelectorRequirement(nil)"
-    return (
-        "v1.LabelSelector{MatchLabels:"
-        + go_string_map(selector.get("matchLabels"))
-        + ", MatchExpressions:"
-        + expr_text
-        + "}"
-    )
+    return ("v1.LabelSelector{MatchLabels:" + go_string_map(selector.get("matchLabels"))
+            + ", MatchExpressions:" + expr_text + "}")
 
 
 # --- validation ----------------------------------------------------------------------------------
@@ -276,15 +225,8 @@ def validate(rt: ResourceType, obj: Obj, old: Obj | None) -> list[FieldError]:
         errs += _validate_selector(rt, spec)
     replicas = spec.get("replicas")
     if isinstance(replicas, int) and replicas < 0:
-        errs.append(
-            FieldError(
-                "spec.replicas",
-                "Invalid",
-                "must be greater than or equal to 0",
-                GoRaw(str(replicas)),
-                True,
-            )
-        )
+        errs.append(FieldError("spec.replicas", "Invalid", "must be greater than or equal to 0",
+                               GoRaw(str(replicas)), True))
     if rt.plural == "cronjobs" and not spec.get("schedule"):
         errs.append(FieldError("spec.schedule", "Required", ""))
     if isinstance(template, dict):
@@ -293,15 +235,8 @@ def validate(rt: ResourceType, obj: Obj, old: Obj | None) -> list[FieldError]:
     if rt.plural in ("jobs", "cronjobs") and isinstance(template, dict):
         policy = (template.get("spec") or {}).get("restartPolicy")
         if policy not in ("OnFailure", "Never"):
-            errs.append(
-                FieldError(
-                    f"{path}.spec.restartPolicy",
-                    "Unsupported",
-                    'supported values: "OnFailure", "Never"',
-                    policy,
-                    True,
-                )
-            )
+            errs.append(FieldError(f"{path}.spec.restartPolicy", "Unsupported",
+                                   'supported values: "OnFailure", "Never"', policy, True))
     if old is not None:
         errs += _validate_update(rt, spec, old.get("spec") or {})
     return errs
@@ -310,26 +245,15 @@ def validate(rt: ResourceType, obj: Obj, old: Obj | None) -> list[FieldError]:
 def _validate_selector(rt: ResourceType, spec: Obj) -> list[FieldError]:
     selector = spec.get("selector")
     labels = _dig(spec, ("template", "metadata", "labels")) or {}
-    mismatch = FieldError(
-        "spec.template.metadata.labels",
-        "Invalid",
-        "`selector` does not match template `labels`",
-        GoRaw(go_string_map(labels)),
-        True,
-    )
+    mismatch = FieldError("spec.template.metadata.labels", "Invalid",
+                          "`selector` does not match template `labels`",
+                          GoRaw(go_string_map(labels)), True)
     if not isinstance(selector, dict):
         return [FieldError("spec.selector", "Required", ""), mismatch]
     if not selector.get("matchLabels") and not selector.get("matchExpressions"):
         what = rt.kind.lower()
-        return [
-            FieldError(
-                "spec.selector",
-                "Invalid",
-                f"empty selector is invalid for {what}",
-                GoRaw(go_selector(selector)),
-                True,
-            )
-        ]
+        return [FieldError("spec.selector", "Invalid", f"empty selector is invalid for {what}",
+                           GoRaw(go_selector(selector)), True)]
     return [] if _selector_matches(selector, labels) else [mismatch]
 
 
@@ -368,9 +292,8 @@ def _validate_pod_template(template: Any, path: str) -> list[FieldError]:
     return errs
 
 
-def _validate_container_refs(
-    container: Obj, cpath: str, volume_names: set[str]
-) -> list[FieldError]:
+def _validate_container_refs(container: Obj, cpath: str,
+                             volume_names: set[str]) -> list[FieldError]:
     errs: list[FieldError] = []
     for j, env in enumerate(container.get("env") or []):
         if not env.get("name"):
@@ -380,9 +303,8 @@ def _validate_container_refs(
             if isinstance(selector, dict):
                 for part in ("name", "key"):
                     if not selector.get(part):
-                        errs.append(
-                            FieldError(f"{cpath}.env[{j}].valueFrom.{ref}.{part}", "Required", "")
-                        )
+                        errs.append(FieldError(f"{cpath}.env[{j}].valueFrom.{ref}.{part}",
+                                               "Required", ""))
     for j, source in enumerate(container.get("envFrom") or []):
         for ref in ("secretRef", "configMapRef"):
             if isinstance(source.get(ref), dict) and not source[ref].get("name"):
@@ -397,30 +319,16 @@ def _validate_container_refs(
         if not mount_path:
             errs.append(FieldError(f"{cpath}.volumeMounts[{j}].mountPath", "Required", ""))
         elif mount_path in paths:
-            errs.append(
-                FieldError(
-                    f"{cpath}.volumeMounts[{j}].mountPath",
-                    "Invalid",
-                    "must be unique",
-                    mount_path,
-                    True,
-                )
-            )
+            errs.append(FieldError(f"{cpath}.volumeMounts[{j}].mountPath", "Invalid",
+                                   "must be unique", mount_path, True))
         paths.add(mount_path)
     return errs
 
 
 def _validate_update(rt: ResourceType, spec: Obj, old: Obj) -> list[FieldError]:
     if rt.plural in ("deployments", "daemonsets") and spec.get("selector") != old.get("selector"):
-        return [
-            FieldError(
-                "spec.selector",
-                "Invalid",
-                "field is immutable",
-                GoRaw(go_selector(spec.get("selector"))),
-                True,
-            )
-        ]
+        return [FieldError("spec.selector", "Invalid", "field is immutable",
+                           GoRaw(go_selector(spec.get("selector"))), True)]
     if rt.plural == "statefulsets":
         frozen_new = {k: v for k, v in spec.items() if k not in _STS_MUTABLE}
         frozen_old = {k: v for k, v in old.items() if k not in _STS_MUTABLE}
@@ -432,19 +340,11 @@ def _validate_update(rt: ResourceType, spec: Obj, old: Obj) -> list[FieldError]:
             if spec.get(field) != old.get(field):
                 value = spec.get(field)
                 rendered = GoRaw(go_selector(value)) if field == "selector" else value
-                errs.append(
-                    FieldError(f"spec.{field}", "Invalid", "field is immutable", rendered, True)
-                )
+                errs.append(FieldError(f"spec.{field}", "Invalid", "field is immutable",
+                                       rendered, True))
         if _job_template_changed(spec, old):
-            errs.append(
-                FieldError(
-                    "spec.template",
-                    "Invalid",
-                    "field is immutable",
-                    GoRaw("core.PodTemplateSpec{...}"),
-                    True,
-                )
-            )
+            errs.append(FieldError("spec.template", "Invalid", "field is immutable",
+                                   GoRaw("core.PodTemplateSpec{...}"), True))
         return errs
     return []
 

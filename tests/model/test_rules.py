@@ -38,18 +38,8 @@ CERT = textwrap.dedent("""\
 
 @pytest.mark.parametrize(
     ("value", "ok"),
-    [
-        ("a", True),
-        ("db-1", True),
-        ("a" * 63, True),
-        ("a" * 64, False),
-        ("-a", False),
-        ("a-", False),
-        ("A", False),
-        ("a.b", False),
-        ("a_b", False),
-        ("", False),
-    ],
+    [("a", True), ("db-1", True), ("a" * 63, True), ("a" * 64, False), ("-a", False),
+     ("a-", False), ("A", False), ("a.b", False), ("a_b", False), ("", False)],
 )
 def test_dns1123_label(value: str, ok: bool) -> None:
     assert (dns1123_label_error(value) is None) is ok
@@ -57,17 +47,8 @@ def test_dns1123_label(value: str, ok: bool) -> None:
 
 @pytest.mark.parametrize(
     ("value", "ok"),
-    [
-        ("a.b.c", True),
-        ("db-1.example", True),
-        ("a" * 253, True),
-        ("a" * 254, False),
-        ("a..b", False),
-        (".a", False),
-        ("a.", False),
-        ("My", False),
-        ("", False),
-    ],
+    [("a.b.c", True), ("db-1.example", True), ("a" * 253, True), ("a" * 254, False),
+     ("a..b", False), (".a", False), ("a.", False), ("My", False), ("", False)],
 )
 def test_dns1123_subdomain(value: str, ok: bool) -> None:
     assert (dns1123_subdomain_error(value) is None) is ok
@@ -75,15 +56,8 @@ def test_dns1123_subdomain(value: str, ok: bool) -> None:
 
 @pytest.mark.parametrize(
     ("value", "ok"),
-    [
-        ("DATABASE_URL", True),
-        ("_x", True),
-        ("a.b-c", True),
-        ("1X", False),
-        ("A B", False),
-        ("A=B", False),
-        ("", False),
-    ],
+    [("DATABASE_URL", True), ("_x", True), ("a.b-c", True), ("1X", False), ("A B", False),
+     ("A=B", False), ("", False)],
 )
 def test_env_var_names(value: str, ok: bool) -> None:
     assert (env_var_name_error(value) is None) is ok
@@ -100,17 +74,8 @@ def test_secret_keys(value: str, ok: bool) -> None:
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [
-        ("0", 0.0),
-        ("90s", 90.0),
-        ("15m", 900.0),
-        ("1h30m", 5400.0),
-        ("1.5h", 5400.0),
-        ("500ms", 0.5),
-        ("-5m", -300.0),
-        ("2h0m0s", 7200.0),
-        ("1µs", 1e-6),
-    ],
+    [("0", 0.0), ("90s", 90.0), ("15m", 900.0), ("1h30m", 5400.0), ("1.5h", 5400.0),
+     ("500ms", 0.5), ("-5m", -300.0), ("2h0m0s", 7200.0), ("1µs", 1e-6)],
 )
 def test_go_durations(text: str, seconds: float) -> None:
     assert parse_go_duration(text) == pytest.approx(seconds)
@@ -234,10 +199,8 @@ def test_env_conflicts_between_mappings_respect_containers(
 ) -> None:
     problems = _problems(MAPPINGS.format(first=first, second=second, kind=kind))
     expected = (
-        [
-            "in.yaml:25:10: PodMapping/default/two: spec.env[0].name: env var 'DB_URL' in "
-            "Deployment/default/web is also set by PodMapping/default/one (in.yaml:11)"
-        ]
+        ["in.yaml:25:10: PodMapping/default/two: spec.env[0].name: env var 'DB_URL' in "
+         "Deployment/default/web is also set by PodMapping/default/one (in.yaml:11)"]
         if conflict
         else []
     )

@@ -123,54 +123,25 @@ def test_duplicate_keys_are_recorded_with_both_positions_and_first_value_kept() 
 @pytest.mark.parametrize(
     ("text", "line", "column", "message"),
     [
-        (
-            "a: [1, 2\nb: 3\n",
-            2,
-            2,
-            "did not find expected ',' or ']' (while parsing a flow sequence that starts at "
-            "line 1, column 4)",
-        ),
-        (
-            "a:\n  b: [1, 2\n\n",
-            2,
-            6,
-            "did not find expected ',' or ']' before the end of the file: the flow sequence "
-            "that starts here is never closed",
-        ),
-        (
-            "a: {b: 1\n",
-            1,
-            4,
-            "did not find expected ',' or '}' before the end of the file: the flow mapping "
-            "that starts here is never closed",
-        ),
+        ("a: [1, 2\nb: 3\n", 2, 2,
+         "did not find expected ',' or ']' (while parsing a flow sequence that starts at "
+         "line 1, column 4)"),
+        ("a:\n  b: [1, 2\n\n", 2, 6,
+         "did not find expected ',' or ']' before the end of the file: the flow sequence "
+         "that starts here is never closed"),
+        ("a: {b: 1\n", 1, 4,
+         "did not find expected ',' or '}' before the end of the file: the flow mapping "
+         "that starts here is never closed"),
         ("a: [\n", 1, 4, "unexpected end of file: a '[' or '{' is never closed"),
-        (
-            "a:\n\tb: 1\n",
-            2,
-            1,
-            "found character that cannot start any token (a tab; YAML indentation must use spaces)",
-        ),
+        ("a:\n\tb: 1\n", 2, 1,
+         "found character that cannot start any token (a tab; YAML indentation must use spaces)"),
         ("a: *nope\n", 1, 4, "found undefined alias 'nope' (no anchor &nope before it)"),
-        (
-            "a: b: c\n",
-            1,
-            5,
-            "mapping values are not allowed in this context (a value containing ': ' must be quoted)",
-        ),
-        (
-            "a: 1\n b: 2\n",
-            2,
-            3,
-            "mapping values are not allowed in this context "
-            "(a value containing ': ' must be quoted)",
-        ),
-        (
-            "a: 'x\n",
-            1,
-            4,
-            "unexpected end of file: the quoted scalar that starts here is never closed",
-        ),
+        ("a: b: c\n", 1, 5,
+         "mapping values are not allowed in this context (a value containing ': ' must be quoted)"),
+        ("a: 1\n b: 2\n", 2, 3, "mapping values are not allowed in this context "
+         "(a value containing ': ' must be quoted)"),
+        ("a: 'x\n", 1, 4,
+         "unexpected end of file: the quoted scalar that starts here is never closed"),
     ],
 )
 def test_syntax_errors_are_positioned_and_explained(

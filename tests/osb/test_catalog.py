@@ -445,59 +445,37 @@ def test_parses_a_real_brokers_catalog_over_http(obapi_broker: Any) -> None:
 
 
 def test_offering_names_with_a_slash_match_exactly_before_qualification() -> None:
-    odd = parse_catalog(
-        {"services": [_service("s-odd", "team/db", [_plan("p-odd", "x")])]}, broker="odd"
-    )
+    odd = parse_catalog({"services": [_service("s-odd", "team/db", [_plan("p-odd", "x")])]},
+                        broker="odd")
     ref = PlanReference(cluster_service_class_external_name="team/db")
     assert resolve_plan(ref, [odd, B1]).plan_id == "p-odd"
-    assert (
-        resolve_plan(
-            PlanReference(cluster_service_class_external_name="odd/team/db"), [odd, B1]
-        ).plan_id
-        == "p-odd"
-    )
+    assert resolve_plan(PlanReference(cluster_service_class_external_name="odd/team/db"),
+                        [odd, B1]).plan_id == "p-odd"
 
 
 def test_selector_info() -> None:
-    info = PlanReference(
-        service_class_external_id="a", service_plan_external_id="b", namespace="n"
-    ).selector()
-    assert info == (
-        "serviceClassExternalID",
-        "servicePlanExternalID",
-        "a",
-        "b",
-        "external_id",
-        False,
-    )
+    info = PlanReference(service_class_external_id="a", service_plan_external_id="b",
+                         namespace="n").selector()
+    assert info == ("serviceClassExternalID", "servicePlanExternalID", "a", "b", "external_id",
+                    False)
     assert info.cluster_scoped is False and info.kind == "external_id"
 
 
 @pytest.mark.parametrize(
     ("ref", "field"),
     [
-        (
-            PlanReference(cluster_service_class_external_name="nope"),
-            "clusterServiceClassExternalName",
-        ),
-        (
-            PlanReference(
-                cluster_service_class_external_id="svc-queue",
-                cluster_service_plan_external_id="nope",
-            ),
-            "clusterServicePlanExternalID",
-        ),
-        (
-            PlanReference(cluster_service_class_external_name="db"),
-            "clusterServiceClassExternalName",
-        ),
+        (PlanReference(cluster_service_class_external_name="nope"),
+         "clusterServiceClassExternalName"),
+        (PlanReference(cluster_service_class_external_id="svc-queue",
+                       cluster_service_plan_external_id="nope"), "clusterServicePlanExternalID"),
+        (PlanReference(cluster_service_class_external_name="db"),
+         "clusterServiceClassExternalName"),
         (PlanReference(cluster_service_plan_name="x"), "clusterServicePlanName"),
         (PlanReference(), None),
     ],
 )
-def test_resolution_errors_carry_the_field_to_point_at(
-    ref: PlanReference, field: str | None
-) -> None:
+def test_resolution_errors_carry_the_field_to_point_at(ref: PlanReference,
+                                                       field: str | None) -> None:
     with pytest.raises(PlanResolutionError) as info:
         resolve_plan(ref, [B1, B2])
     assert info.value.field == field

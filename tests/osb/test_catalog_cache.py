@@ -21,18 +21,10 @@ from catalogctl.providers.osb.catalog_cache import (
     redact_url,
 )
 
-CATALOG: dict[str, Any] = {
-    "services": [
-        {
-            "id": "s",
-            "name": "svc",
-            "description": "d",
-            "bindable": True,
-            "dashboard_client": {"id": "dash", "secret": "dashboard-secret-value"},
-            "plans": [{"id": "p", "name": "plan", "description": "d"}],
-        }
-    ]
-}
+CATALOG: dict[str, Any] = {"services": [{
+    "id": "s", "name": "svc", "description": "d", "bindable": True,
+    "dashboard_client": {"id": "dash", "secret": "dashboard-secret-value"},
+    "plans": [{"id": "p", "name": "plan", "description": "d"}]}]}
 
 
 class FakeFetch:
@@ -122,9 +114,8 @@ def test_relist_duration_from_spec(tmp_path: Path) -> None:
 def test_manual_relist_ignores_age_but_honours_requests_and_spec(tmp_path: Path) -> None:
     clock = Clock()
     fetch = FakeFetch()
-    src = BrokerCatalogSource(
-        "b", "http://h/", relist_behavior="Manual", relist_requests=1, spec_fingerprint="v1"
-    )
+    src = BrokerCatalogSource("b", "http://h/", relist_behavior="Manual", relist_requests=1,
+                              spec_fingerprint="v1")
 
     def origin(source: BrokerCatalogSource) -> str:
         return str(_run(CatalogCache(fetch, tmp_path, clock=clock).get(source)).origin)
@@ -132,14 +123,12 @@ def test_manual_relist_ignores_age_but_honours_requests_and_spec(tmp_path: Path)
     assert origin(src) == "broker"
     clock.now += 30 * 86400
     assert origin(src) == "disk"
-    bumped = BrokerCatalogSource(
-        "b", "http://h/", relist_behavior="Manual", relist_requests=2, spec_fingerprint="v1"
-    )
+    bumped = BrokerCatalogSource("b", "http://h/", relist_behavior="Manual", relist_requests=2,
+                                 spec_fingerprint="v1")
     assert origin(bumped) == "broker"
     assert origin(bumped) == "disk"
-    changed = BrokerCatalogSource(
-        "b", "http://h/", relist_behavior="Manual", relist_requests=2, spec_fingerprint="v2"
-    )
+    changed = BrokerCatalogSource("b", "http://h/", relist_behavior="Manual",
+                                  relist_requests=2, spec_fingerprint="v2")
     assert origin(changed) == "broker"
     assert len(fetch.calls) == 3
 
@@ -252,9 +241,8 @@ def test_redact_url(url: str, expected: str) -> None:
 def test_real_broker_catalog_through_cache(obapi_broker: Any, tmp_path: Path) -> None:
     async def fetch(source: BrokerCatalogSource) -> Mapping[str, Any]:
         async with httpx.AsyncClient(auth=(obapi_broker.username, obapi_broker.password)) as c:
-            response = await c.get(
-                f"{source.url}/v2/catalog", headers={"X-Broker-API-Version": "2.17"}
-            )
+            response = await c.get(f"{source.url}/v2/catalog",
+                                   headers={"X-Broker-API-Version": "2.17"})
             response.raise_for_status()
             body: Mapping[str, Any] = response.json()
             return body
@@ -266,3 +254,30 @@ def test_real_broker_catalog_through_cache(obapi_broker: Any, tmp_path: Path) ->
     second = _run(CatalogCache(fetch, tmp_path).get(src))
     assert second.origin == "disk"
     assert [s.name for s in second.parse().services] == ["obapi-db", "obapi-queue"]
+
+
+def test_an_invalid_catalog_is_not_written_to_disk(tmp_path: Path) -> None:
+    fetch = FakeFetch({"services": [{"id": 1}]})
+    cache = CatalogCache(fetch, tmp_path)
+    with pytest.raises(CatalogError):
+        _run(cache.get(SRC))
+    assert not tmp_path.exists() or list(tmp_path.iterdir()) == []
+    fetch.catalog = CATALOG
+    assert _run(CatalogCache(fetch, tmp_path).get(SRC)).origin == "broker"
+    assert len(fetch.calls) == 2
+
+
+def test_an_unusable_catalog_read_from_disk_says_so_and_how_to_refresh(tmp_path: Path) -> None:
+    clock = Clock()
+    _run(CatalogCache(FakeFetch(), tmp_path, clock=clock).get(SRC))
+    (path,) = tmp_path.glob("*.json")
+    entry = json.loads(path.read_text())
+    entry["catalog"]["services"][0]["plans"] = "not a list"  # as an older catalogctl kept it
+    path.write_text(json.dumps(entry))
+    cached = _run(CatalogCache(FakeFetch(), tmp_path, clock=clock).get(SRC))
+    assert cached.origin == "disk"
+    with pytest.raises(CatalogError) as err:
+        cached.parse()
+    message = str(err.value)
+    assert "read from the catalog cache" in message and str(path) in message
+    assert "--refresh" in message

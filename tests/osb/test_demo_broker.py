@@ -27,9 +27,8 @@ IDS = {"service_id": demo.SERVICE_ID, "plan_id": demo.STANDARD_PLAN_ID}
 
 
 def _start(provision_seconds: float) -> DemoBrokerServer:
-    return DemoBrokerServer(
-        port=0, username="demo", password="pw-for-tests", provision_seconds=provision_seconds
-    ).start()
+    return DemoBrokerServer(port=0, username="demo", password="pw-for-tests",
+                            provision_seconds=provision_seconds).start()
 
 
 @pytest.fixture
@@ -48,25 +47,21 @@ def slow() -> Iterator[DemoBrokerServer]:
 
 
 def _client(server: DemoBrokerServer) -> httpx.Client:
-    return httpx.Client(
-        base_url=server.url, auth=(server.username, server.password), headers=HEADERS, timeout=10
-    )
+    return httpx.Client(base_url=server.url, auth=(server.username, server.password),
+                        headers=HEADERS, timeout=10)
 
 
 def _provision(client: httpx.Client, iid: str, **params: Any) -> httpx.Response:
-    return client.put(
-        f"/v2/service_instances/{iid}",
-        params={"accepts_incomplete": "true"},
-        json={**IDS, "organization_guid": "o", "space_guid": "s", "parameters": params},
-    )
+    return client.put(f"/v2/service_instances/{iid}", params={"accepts_incomplete": "true"},
+                      json={**IDS, "organization_guid": "o", "space_guid": "s",
+                            "parameters": params})
 
 
 def _wait(client: httpx.Client, iid: str, operation: str) -> httpx.Response:
     end = time.monotonic() + 20
     while True:
-        response = client.get(
-            f"/v2/service_instances/{iid}/last_operation", params={**IDS, "operation": operation}
-        )
+        response = client.get(f"/v2/service_instances/{iid}/last_operation",
+                              params={**IDS, "operation": operation})
         if response.status_code != 200 or response.json()["state"] != "in progress":
             return response
         assert time.monotonic() < end, "operation did not finish"
@@ -79,23 +74,16 @@ def test_catalog_fits_the_quickstart(fast: DemoBrokerServer) -> None:
     assert response.status_code == 200
     catalog = parse_catalog(response.json(), broker="cloud-broker")
     assert catalog.warnings == ()
-    plan = resolve_plan(
-        PlanReference(
-            cluster_service_class_external_name="cloud-queue",
-            cluster_service_plan_external_name="standard",
-        ),
-        [catalog],
-    )
+    plan = resolve_plan(PlanReference(cluster_service_class_external_name="cloud-queue",
+                                      cluster_service_plan_external_name="standard"), [catalog])
     assert plan.plan_updateable and plan.bindable and plan.bindings_retrievable
     assert plan.instances_retrievable
     assert [p.name for p in plan.offering.plans] == ["standard", "premium"]
     # The parameters examples/quickstart/queue.yaml uses are valid; a bad topic is not.
-    assert (
-        validate_for_plan(plan, "instance_create", {"topic": "orders", "retentionHours": 24}) == []
-    )
-    problems = validate_for_plan(
-        plan, "instance_create", {"topic": "Orders!", "retentionHours": "1"}
-    )
+    assert validate_for_plan(plan, "instance_create", {"topic": "orders",
+                                                       "retentionHours": 24}) == []
+    problems = validate_for_plan(plan, "instance_create", {"topic": "Orders!",
+                                                           "retentionHours": "1"})
     assert [p.path for p in problems] == ["parameters.retentionHours", "parameters.topic"]
     assert validate_for_plan(plan, "instance_update", {"topic": "other"})[0].path == "parameters"
 
@@ -137,10 +125,8 @@ def test_full_lifecycle(fast: DemoBrokerServer) -> None:
         fetched = client.get(f"/v2/service_instances/{iid}").json()
         assert fetched["parameters"] == {"topic": "orders", "retentionHours": 24}
 
-        bound = client.put(
-            f"/v2/service_instances/{iid}/service_bindings/{bid}",
-            json={**IDS, "parameters": {"role": "subscriber"}},
-        )
+        bound = client.put(f"/v2/service_instances/{iid}/service_bindings/{bid}",
+                           json={**IDS, "parameters": {"role": "subscriber"}})
         assert bound.status_code == 201
         creds = bound.json()["credentials"]
         assert creds["topic"] == "orders" and creds["role"] == "subscriber"
@@ -150,38 +136,28 @@ def test_full_lifecycle(fast: DemoBrokerServer) -> None:
         assert key["private_key"].startswith("-----BEGIN PRIVATE KEY-----")
         again = client.get(f"/v2/service_instances/{iid}/service_bindings/{bid}")
         assert again.json() == {"credentials": creds, "parameters": {"role": "subscriber"}}
-        same = client.put(
-            f"/v2/service_instances/{iid}/service_bindings/{bid}",
-            json={**IDS, "parameters": {"role": "subscriber"}},
-        )
+        same = client.put(f"/v2/service_instances/{iid}/service_bindings/{bid}",
+                          json={**IDS, "parameters": {"role": "subscriber"}})
         assert same.status_code == 200 and same.json()["credentials"] == creds
 
         def patch(body: dict[str, Any]) -> httpx.Response:
-            return client.patch(
-                f"/v2/service_instances/{iid}",
-                params={"accepts_incomplete": "true"},
-                json={"service_id": demo.SERVICE_ID, **body},
-            )
+            return client.patch(f"/v2/service_instances/{iid}",
+                                params={"accepts_incomplete": "true"},
+                                json={"service_id": demo.SERVICE_ID, **body})
 
         assert patch({"parameters": {"retentionHours": 48}}).status_code == 200
         assert patch({"parameters": {"topic": "renamed"}}).status_code == 400
         assert patch({"parameters": {"retentionHours": 200}}).status_code == 400  # standard max
-        assert (
-            patch(
-                {"plan_id": demo.PREMIUM_PLAN_ID, "parameters": {"retentionHours": 200}}
-            ).status_code
-            == 200
-        )
+        assert patch({"plan_id": demo.PREMIUM_PLAN_ID,
+                      "parameters": {"retentionHours": 200}}).status_code == 200
         assert patch({"plan_id": demo.STANDARD_PLAN_ID}).status_code == 422  # 200h > 72h
         assert patch({"parameters": {"retentionHours": None}}).status_code == 200
         assert client.get(f"/v2/service_instances/{iid}").json()["parameters"] == {
-            "topic": "orders"
-        }
+            "topic": "orders"}
 
         delete_params = {**IDS, "accepts_incomplete": "true"}
-        assert (
-            client.delete(f"/v2/service_instances/{iid}", params=delete_params).status_code == 400
-        )  # binding still there
+        assert client.delete(f"/v2/service_instances/{iid}",
+                             params=delete_params).status_code == 400  # binding still there
         unbind = f"/v2/service_instances/{iid}/service_bindings/{bid}"
         assert client.delete(unbind, params=IDS).status_code == 200
         assert client.delete(unbind, params=IDS).status_code == 410
@@ -191,9 +167,8 @@ def test_full_lifecycle(fast: DemoBrokerServer) -> None:
         assert gone.status_code == 202
         assert _wait(client, iid, gone.json()["operation"]).status_code == 410
         assert client.get(f"/v2/service_instances/{iid}").status_code == 404
-        assert (
-            client.delete(f"/v2/service_instances/{iid}", params=delete_params).status_code == 410
-        )
+        assert client.delete(f"/v2/service_instances/{iid}",
+                             params=delete_params).status_code == 410
 
 
 def test_in_progress_answers(slow: DemoBrokerServer) -> None:
@@ -203,26 +178,21 @@ def test_in_progress_answers(slow: DemoBrokerServer) -> None:
         second = _provision(client, iid, topic="orders")
         assert (first.status_code, second.status_code) == (202, 202)
         assert first.json()["operation"] == second.json()["operation"]
-        polled = client.get(
-            f"/v2/service_instances/{iid}/last_operation",
-            params={**IDS, "operation": first.json()["operation"]},
-        )
+        polled = client.get(f"/v2/service_instances/{iid}/last_operation",
+                            params={**IDS, "operation": first.json()["operation"]})
         assert polled.json()["state"] == "in progress"
         assert 1 <= int(polled.headers["Retry-After"]) <= 600
         assert client.get(f"/v2/service_instances/{iid}").status_code == 404
         bind = client.put(f"/v2/service_instances/{iid}/service_bindings/b", json=IDS)
         assert bind.status_code == 422 and bind.json()["error"] == "ConcurrencyError"
-        delete = client.delete(
-            f"/v2/service_instances/{iid}", params={**IDS, "accepts_incomplete": "true"}
-        )
+        delete = client.delete(f"/v2/service_instances/{iid}",
+                               params={**IDS, "accepts_incomplete": "true"})
         assert delete.status_code == 422
 
 
 def test_demo_does_not_need_dev_extras() -> None:
-    code = (
-        "import sys, examples.demo_broker; "
-        "assert not {'openbrokerapi', 'flask', 'werkzeug'} & set(sys.modules), sys.modules"
-    )
+    code = ("import sys, examples.demo_broker; "
+            "assert not {'openbrokerapi', 'flask', 'werkzeug'} & set(sys.modules), sys.modules")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=60)
 
 
@@ -234,29 +204,19 @@ def test_demo_does_not_need_dev_extras() -> None:
 def test_standalone_ready_line_logging_and_sigterm(command: list[str]) -> None:
     password = "sup3r-s3cret-demo-pw"
     env = {**os.environ, "DEMO_BROKER_USERNAME": "alice", "DEMO_BROKER_PASSWORD": password}
-    proc = subprocess.Popen(
-        [sys.executable, *command, "--port", "0", "--provision-seconds", "0.1"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = subprocess.Popen([sys.executable, *command, "--port", "0", "--provision-seconds",
+                             "0.1"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline().strip()
         assert line.startswith("READY http://127.0.0.1:")
         url = line.split(" ", 1)[1]
-        ok = httpx.get(
-            f"{url}/v2/catalog",
-            auth=("alice", password),
-            headers={**HEADERS, "X-Broker-API-Request-Identity": "req-42"},
-        )
+        ok = httpx.get(f"{url}/v2/catalog", auth=("alice", password),
+                       headers={**HEADERS, "X-Broker-API-Request-Identity": "req-42"})
         assert ok.status_code == 200
-        assert (
-            httpx.get(f"{url}/v2/catalog", auth=("alice", "wrong"), headers=HEADERS).status_code
-            == 401
-        )
+        assert httpx.get(f"{url}/v2/catalog", auth=("alice", "wrong"),
+                         headers=HEADERS).status_code == 401
     finally:
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=10)

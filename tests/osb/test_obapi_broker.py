@@ -21,30 +21,19 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _client(broker: ObapiBroker) -> httpx.Client:
-    return httpx.Client(
-        base_url=broker.url, auth=(broker.username, broker.password), headers=HEADERS, timeout=10
-    )
+    return httpx.Client(base_url=broker.url, auth=(broker.username, broker.password),
+                        headers=HEADERS, timeout=10)
 
 
 def _provision_body(service_id: str, plan_id: str, **params: Any) -> dict[str, Any]:
-    return {
-        "service_id": service_id,
-        "plan_id": plan_id,
-        "organization_guid": "org",
-        "space_guid": "space",
-        "parameters": params,
-        "context": {
-            "platform": "kubernetes",
-            "namespace": "ns",
-            "clusterid": "c",
-            "instance_name": "i",
-        },
-    }
+    return {"service_id": service_id, "plan_id": plan_id, "organization_guid": "org",
+            "space_guid": "space", "parameters": params,
+            "context": {"platform": "kubernetes", "namespace": "ns", "clusterid": "c",
+                        "instance_name": "i"}}
 
 
-def _poll(
-    client: httpx.Client, path: str, params: dict[str, str], deadline: float = 20.0
-) -> httpx.Response:
+def _poll(client: httpx.Client, path: str, params: dict[str, str],
+          deadline: float = 20.0) -> httpx.Response:
     """Poll last_operation until it is no longer in progress (or 410)."""
     end = time.monotonic() + deadline
     while True:
@@ -69,10 +58,8 @@ def test_catalog_and_basic_auth(obapi_broker: ObapiBroker) -> None:
     services = {s["name"]: s for s in response.json()["services"]}
     assert set(services) == {"obapi-db", "obapi-queue"}
     db_plans = {p["name"]: p for p in services["obapi-db"]["plans"]}
-    assert db_plans["large"]["maintenance_info"] == {
-        "version": "2.1.0",
-        "description": "PostgreSQL 16.2",
-    }
+    assert db_plans["large"]["maintenance_info"] == {"version": "2.1.0",
+                                                    "description": "PostgreSQL 16.2"}
     assert services["obapi-db"]["plan_updateable"] is True
     assert services["obapi-queue"]["plan_updateable"] is False
     assert services["obapi-db"]["instances_retrievable"] is True
@@ -80,9 +67,8 @@ def test_catalog_and_basic_auth(obapi_broker: ObapiBroker) -> None:
     assert "free" not in {p["name"]: p for p in services["obapi-queue"]["plans"]}["nobind"]
     assert response.json() == obapi_broker.catalog_json()
 
-    wrong = httpx.get(
-        f"{obapi_broker.url}/v2/catalog", auth=(obapi_broker.username, "nope"), headers=HEADERS
-    )
+    wrong = httpx.get(f"{obapi_broker.url}/v2/catalog", auth=(obapi_broker.username, "nope"),
+                      headers=HEADERS)
     anonymous = httpx.get(f"{obapi_broker.url}/v2/catalog", headers=HEADERS)
     assert (wrong.status_code, anonymous.status_code) == (401, 401)
 
@@ -91,9 +77,8 @@ def test_sync_instance_and_binding_lifecycle(obapi_broker: ObapiBroker) -> None:
     iid, bid = str(uuid.uuid4()), str(uuid.uuid4())
     body = _provision_body(obapi.DB_SERVICE_ID, obapi.DB_SMALL_PLAN_ID, size="m", replicas=2)
     with _client(obapi_broker) as client:
-        created = client.put(
-            f"/v2/service_instances/{iid}", json=body, params={"accepts_incomplete": "true"}
-        )
+        created = client.put(f"/v2/service_instances/{iid}", json=body,
+                             params={"accepts_incomplete": "true"})
         assert created.status_code == 201
         assert created.json()["dashboard_url"].endswith(iid)
         assert client.put(f"/v2/service_instances/{iid}", json=body).status_code == 200
@@ -115,11 +100,8 @@ def test_sync_instance_and_binding_lifecycle(obapi_broker: ObapiBroker) -> None:
         assert obapi_broker.instances[iid].plan_id == obapi.DB_LARGE_PLAN_ID
 
         bind_body = {"service_id": obapi.DB_SERVICE_ID, "plan_id": obapi.DB_LARGE_PLAN_ID}
-        bound = client.put(
-            f"/v2/service_instances/{iid}/service_bindings/{bid}",
-            json=bind_body,
-            params={"accepts_incomplete": "true"},
-        )
+        bound = client.put(f"/v2/service_instances/{iid}/service_bindings/{bid}", json=bind_body,
+                           params={"accepts_incomplete": "true"})
         assert bound.status_code == 201
         creds = bound.json()["credentials"]
         assert isinstance(creds["password"], str) and creds["port"] == 5432
@@ -132,7 +114,8 @@ def test_sync_instance_and_binding_lifecycle(obapi_broker: ObapiBroker) -> None:
         ids = {"service_id": obapi.DB_SERVICE_ID, "plan_id": obapi.DB_LARGE_PLAN_ID}
         blocked = client.delete(f"/v2/service_instances/{iid}", params=ids)
         assert blocked.status_code == 400  # bindings must go first
-        unbound = client.delete(f"/v2/service_instances/{iid}/service_bindings/{bid}", params=ids)
+        unbound = client.delete(f"/v2/service_instances/{iid}/service_bindings/{bid}",
+                                params=ids)
         assert unbound.status_code == 200 and obapi_broker.bindings == {}
         assert client.delete(f"/v2/service_instances/{iid}", params=ids).status_code == 200
         assert client.delete(f"/v2/service_instances/{iid}", params=ids).status_code == 410
@@ -143,10 +126,9 @@ def test_sync_instance_and_binding_lifecycle(obapi_broker: ObapiBroker) -> None:
 def test_schema_violations_are_rejected_and_nothing_is_stored(obapi_broker: ObapiBroker) -> None:
     iid = str(uuid.uuid4())
     with _client(obapi_broker) as client:
-        response = client.put(
-            f"/v2/service_instances/{iid}",
-            json=_provision_body(obapi.DB_SERVICE_ID, obapi.DB_SMALL_PLAN_ID, size="xl"),
-        )
+        response = client.put(f"/v2/service_instances/{iid}",
+                              json=_provision_body(obapi.DB_SERVICE_ID, obapi.DB_SMALL_PLAN_ID,
+                                                   size="xl"))
     assert response.status_code == 400
     assert "size" in response.json()["description"]
     assert obapi_broker.instances == {}
@@ -159,54 +141,39 @@ def test_async_lifecycle(obapi_broker: ObapiBroker) -> None:
     with _client(obapi_broker) as client:
         sync_only = client.put(f"/v2/service_instances/{iid}", json=body)
         assert sync_only.status_code == 422 and sync_only.json()["error"] == "AsyncRequired"
-        accepted = client.put(
-            f"/v2/service_instances/{iid}", json=body, params={"accepts_incomplete": "true"}
-        )
+        accepted = client.put(f"/v2/service_instances/{iid}", json=body,
+                              params={"accepts_incomplete": "true"})
         assert accepted.status_code == 202
         op = accepted.json()["operation"]
-        done = _poll(
-            client, f"/v2/service_instances/{iid}/last_operation", {**ids, "operation": op}
-        )
+        done = _poll(client, f"/v2/service_instances/{iid}/last_operation",
+                     {**ids, "operation": op})
         assert done.status_code == 200 and done.json()["state"] == "succeeded"
         assert obapi_broker.instances[iid].state == "ready"
 
-        bind = client.put(
-            f"/v2/service_instances/{iid}/service_bindings/{bid}",
-            json={**ids, "parameters": {"role": "producer"}},
-            params={"accepts_incomplete": "true"},
-        )
+        bind = client.put(f"/v2/service_instances/{iid}/service_bindings/{bid}",
+                          json={**ids, "parameters": {"role": "producer"}},
+                          params={"accepts_incomplete": "true"})
         assert bind.status_code == 202 and "credentials" not in bind.json()
-        done = _poll(
-            client,
-            f"/v2/service_instances/{iid}/service_bindings/{bid}/last_operation",
-            {**ids, "operation": bind.json()["operation"]},
-        )
+        done = _poll(client, f"/v2/service_instances/{iid}/service_bindings/{bid}/last_operation",
+                     {**ids, "operation": bind.json()["operation"]})
         assert done.json()["state"] == "succeeded"
         creds = client.get(f"/v2/service_instances/{iid}/service_bindings/{bid}").json()
-        assert creds["credentials"]["hosts"] == ["primary.obapi.invalid", "replica.obapi.invalid"]
+        assert creds["credentials"]["hosts"] == ["primary.obapi.invalid",
+                                                 "replica.obapi.invalid"]
         assert creds["parameters"] == {"role": "producer"}
 
-        unbind = client.delete(
-            f"/v2/service_instances/{iid}/service_bindings/{bid}",
-            params={**ids, "accepts_incomplete": "true"},
-        )
+        unbind = client.delete(f"/v2/service_instances/{iid}/service_bindings/{bid}",
+                               params={**ids, "accepts_incomplete": "true"})
         assert unbind.status_code == 202
-        _poll(
-            client,
-            f"/v2/service_instances/{iid}/service_bindings/{bid}/last_operation",
-            {**ids, "operation": unbind.json()["operation"]},
-        )
+        _poll(client, f"/v2/service_instances/{iid}/service_bindings/{bid}/last_operation",
+              {**ids, "operation": unbind.json()["operation"]})
         assert obapi_broker.bindings == {}
 
-        gone = client.delete(
-            f"/v2/service_instances/{iid}", params={**ids, "accepts_incomplete": "true"}
-        )
+        gone = client.delete(f"/v2/service_instances/{iid}",
+                             params={**ids, "accepts_incomplete": "true"})
         assert gone.status_code == 202
-        final = _poll(
-            client,
-            f"/v2/service_instances/{iid}/last_operation",
-            {**ids, "operation": gone.json()["operation"]},
-        )
+        final = _poll(client, f"/v2/service_instances/{iid}/last_operation",
+                      {**ids, "operation": gone.json()["operation"]})
         assert final.status_code == 410  # deprovisioned: the platform forgets it
     assert obapi_broker.instances == {}
 
@@ -216,43 +183,33 @@ def test_in_progress_states(slow_broker: ObapiBroker) -> None:
     ids = {"service_id": obapi.QUEUE_SERVICE_ID, "plan_id": obapi.QUEUE_STANDARD_PLAN_ID}
     body = _provision_body(obapi.QUEUE_SERVICE_ID, obapi.QUEUE_STANDARD_PLAN_ID, topic="orders")
     with _client(slow_broker) as client:
-        first = client.put(
-            f"/v2/service_instances/{iid}", json=body, params={"accepts_incomplete": "true"}
-        )
-        again = client.put(
-            f"/v2/service_instances/{iid}", json=body, params={"accepts_incomplete": "true"}
-        )
+        first = client.put(f"/v2/service_instances/{iid}", json=body,
+                           params={"accepts_incomplete": "true"})
+        again = client.put(f"/v2/service_instances/{iid}", json=body,
+                           params={"accepts_incomplete": "true"})
         assert (first.status_code, again.status_code) == (202, 202)
         assert first.json()["operation"] == again.json()["operation"]
-        state = client.get(
-            f"/v2/service_instances/{iid}/last_operation",
-            params={**ids, "operation": first.json()["operation"]},
-        )
+        state = client.get(f"/v2/service_instances/{iid}/last_operation",
+                           params={**ids, "operation": first.json()["operation"]})
         assert state.json()["state"] == "in progress"
         assert slow_broker.instances[iid].state == "provisioning"
-        bind = client.put(
-            f"/v2/service_instances/{iid}/service_bindings/{bid}",
-            json=ids,
-            params={"accepts_incomplete": "true"},
-        )
+        bind = client.put(f"/v2/service_instances/{iid}/service_bindings/{bid}", json=ids,
+                          params={"accepts_incomplete": "true"})
         assert bind.status_code == 400  # instance not ready yet
 
 
 def test_plan_updateable_override(obapi_broker: ObapiBroker) -> None:
     iid = str(uuid.uuid4())
     with _client(obapi_broker) as client:
-        client.put(
-            f"/v2/service_instances/{iid}",
-            params={"accepts_incomplete": "true"},
-            json=_provision_body(
-                obapi.QUEUE_SERVICE_ID, obapi.QUEUE_STANDARD_PLAN_ID, topic="orders"
-            ),
-        )
+        client.put(f"/v2/service_instances/{iid}", params={"accepts_incomplete": "true"},
+                   json=_provision_body(obapi.QUEUE_SERVICE_ID, obapi.QUEUE_STANDARD_PLAN_ID,
+                                        topic="orders"))
         _poll(client, f"/v2/service_instances/{iid}/last_operation", {})
         to_nobind = {"service_id": obapi.QUEUE_SERVICE_ID, "plan_id": obapi.QUEUE_NOBIND_PLAN_ID}
         refused = client.patch(f"/v2/service_instances/{iid}", json=to_nobind)
         assert refused.status_code == 400
-        to_premium = {"service_id": obapi.QUEUE_SERVICE_ID, "plan_id": obapi.QUEUE_PREMIUM_PLAN_ID}
+        to_premium = {"service_id": obapi.QUEUE_SERVICE_ID,
+                      "plan_id": obapi.QUEUE_PREMIUM_PLAN_ID}
         assert client.patch(f"/v2/service_instances/{iid}", json=to_premium).status_code == 200
     assert obapi_broker.instances[iid].plan_id == obapi.QUEUE_PREMIUM_PLAN_ID
 
@@ -260,11 +217,7 @@ def test_plan_updateable_override(obapi_broker: ObapiBroker) -> None:
 def test_standalone_process_prints_ready_and_serves() -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "tests.brokers.obapi", "--port", "0", "--password", "pw2"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline().strip()

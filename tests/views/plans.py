@@ -103,16 +103,12 @@ def db_update() -> Change:
 
 def cache_replace() -> Change:
     before = _instance(
-        "cloud-cache",
-        **{"class": "cloud-cache", "plan": "basic"},
-        plan_id="c1-cache-basic",
-        parameters={"memory_gb": 1},
+        "cloud-cache", **{"class": "cloud-cache", "plan": "basic"},
+        plan_id="c1-cache-basic", parameters={"memory_gb": 1},
     )
     after = _instance(
-        "cloud-cache",
-        **{"class": "cloud-cache", "plan": "highmem"},
-        plan_id="c1-cache-highmem",
-        parameters={"memory_gb": 8},
+        "cloud-cache", **{"class": "cloud-cache", "plan": "highmem"},
+        plan_id="c1-cache-highmem", parameters={"memory_gb": 8},
     )
     del after["instance_id"]
     return Change(
@@ -151,12 +147,8 @@ def secret_create() -> Change:
         kind="Secret",
         action=Action.CREATE,
         reason="credentials of ServiceBinding/cloud-apps/cloud-queue-binding",
-        after={
-            "namespace": NS,
-            "name": "cloud-queue-binding",
-            "type": "Opaque",
-            "data": {"topic": None, "project": None},
-        },
+        after={"namespace": NS, "name": "cloud-queue-binding", "type": "Opaque",
+               "data": {"topic": None, "project": None}},
         after_unknown=(("data",),),
         sensitive_paths=(("data", "topic"), ("data", "project")),
     )
@@ -176,10 +168,8 @@ def mapping_create() -> Change:
                 "PROVIDER_APPLICATION_CREDENTIALS": "/var/secrets/provider/key.json",
             },
             "envFrom": None,
-            "volume": {
-                "mountPath": "/var/secrets/provider",
-                "items": {"privateKeyData": "key.json"},
-            },
+            "volume": {"mountPath": "/var/secrets/provider",
+                       "items": {"privateKeyData": "key.json"}},
         },
     )
 
@@ -207,7 +197,8 @@ def secret_delete() -> Change:
         kind="Secret",
         action=Action.DELETE,
         reason="because ServiceBinding/cloud-apps/old-binding is not in configuration",
-        before={"namespace": NS, "name": "old-binding", "type": "Opaque", "data": {"uri": None}},
+        before={"namespace": NS, "name": "old-binding", "type": "Opaque",
+                "data": {"uri": None}},
         sensitive_paths=(("data", "uri"),),
     )
 
@@ -232,13 +223,8 @@ def mapping_delete() -> Change:
         kind="PodMapping",
         action=Action.DELETE,
         reason="because PodMapping/cloud-apps/legacy-worker is not in configuration",
-        before={
-            "target": "Deployment/legacy-worker",
-            "containers": ["*"],
-            "env": {},
-            "envFrom": "old-binding",
-            "volume": None,
-        },
+        before={"target": "Deployment/legacy-worker", "containers": ["*"],
+                "env": {}, "envFrom": "old-binding", "volume": None},
     )
 
 
@@ -254,14 +240,8 @@ def legacy_delete() -> Change:
 
 def noop_broker() -> Change:
     value = {"url": "https://broker.example.com", "insecure_skip_tls_verify": False}
-    return Change(
-        address=BROKER,
-        kind="ClusterServiceBroker",
-        action=Action.NOOP,
-        reason="",
-        before=value,
-        after=value,
-    )
+    return Change(address=BROKER, kind="ClusterServiceBroker", action=Action.NOOP,
+                  reason="", before=value, after=value)
 
 
 def drift_entries() -> tuple[Drift, ...]:
@@ -271,28 +251,20 @@ def drift_entries() -> tuple[Drift, ...]:
             kind="ServiceInstance",
             what="changed",
             detail="the broker reports plan_id b7e2-small-v2 and a new dashboard_url",
-            before={
-                "plan_id": "b7e2d4c0-queue-standard",
-                "dashboard_url": "https://broker.example.com/dash/cloud-db",
-                "parameters": {"password": None},
-            },
-            after={
-                "plan_id": "b7e2-small-v2",
-                "dashboard_url": "https://broker.example.com/d/cloud-db",
-                "parameters": {"password": None},
-            },
+            before={"plan_id": "b7e2d4c0-queue-standard",
+                    "dashboard_url": "https://broker.example.com/dash/cloud-db",
+                    "parameters": {"password": None}},
+            after={"plan_id": "b7e2-small-v2",
+                   "dashboard_url": "https://broker.example.com/d/cloud-db",
+                   "parameters": {"password": None}},
         ),
         Drift(
             address=f"Secret/{NS}/cloud-cache-binding",
             kind="Secret",
             what="deleted",
             detail="the Secret was deleted from the cluster",
-            before={
-                "namespace": NS,
-                "name": "cloud-cache-binding",
-                "type": "Opaque",
-                "data": {"host": None, "port": None},
-            },
+            before={"namespace": NS, "name": "cloud-cache-binding", "type": "Opaque",
+                    "data": {"host": None, "port": None}},
         ),
         Drift(
             address=f"ServiceBinding/{NS}/stray",
@@ -310,17 +282,9 @@ def full_plan(**over: Any) -> Plan:
         "lineage": LINEAGE,
         "serial": 7,
         "changes": (
-            noop_broker(),
-            queue_create(),
-            db_update(),
-            cache_replace(),
-            binding_create(),
-            secret_create(),
-            mapping_create(),
-            binding_delete(),
-            secret_delete(),
-            mapping_delete(),
-            legacy_delete(),
+            noop_broker(), queue_create(), db_update(), cache_replace(), binding_create(),
+            secret_create(), mapping_create(), binding_delete(), secret_delete(),
+            mapping_delete(), legacy_delete(),
         ),
         "drift": drift_entries(),
         "upgrades_available": (f"ServiceInstance/{NS}/cloud-db: maintenance 1.2.0 -> 1.3.0",),
@@ -333,7 +297,8 @@ def full_plan(**over: Any) -> Plan:
 
 def small_plan() -> Plan:
     """One instance created, one updated: the colour golden's subject."""
-    return full_plan(changes=(queue_create(), mapping_update()), drift=(), upgrades_available=())
+    return full_plan(changes=(queue_create(), mapping_update()), drift=(),
+                     upgrades_available=())
 
 
 def empty_plan(mode: Mode) -> Plan:
@@ -344,8 +309,7 @@ def destroy_plan() -> Plan:
     return full_plan(
         mode=Mode.DESTROY,
         changes=(binding_delete(), secret_delete(), mapping_delete(), legacy_delete()),
-        drift=(),
-        upgrades_available=(),
+        drift=(), upgrades_available=(),
     )
 
 
@@ -368,27 +332,19 @@ def leaky_plan() -> Plan:
     secret = secret_delete()
     sbefore = dict(secret.before or {}, data={"uri": SECRET_VALUES[0]})
     changes = (
-        Change(**{**create.__dict__, "after": after, "private": {"password": SECRET_VALUES[1]}}),
+        Change(**{**create.__dict__, "after": after,
+                  "private": {"password": SECRET_VALUES[1]}}),
         Change(**{**update.__dict__, "before": before, "after": after2}),
         Change(**{**binding.__dict__, "before": bbefore, "sensitive_paths": ()}),
         Change(**{**secret.__dict__, "before": sbefore, "sensitive_paths": ()}),
     )
     drift = (
-        Drift(
-            address=f"Secret/{NS}/old-binding",
-            kind="Secret",
-            what="changed",
-            detail="data changed",
-            before={"data": {"uri": SECRET_VALUES[2]}},
-            after={"data": {"uri": SECRET_VALUES[0]}},
-        ),
-        Drift(
-            address=f"ServiceInstance/{NS}/cloud-db",
-            kind="ServiceInstance",
-            what="changed",
-            detail="password rotated",
-            before={"parameters": {"password": SECRET_VALUES[2]}},
-            after={"parameters": {"password": SECRET_VALUES[0]}},
-        ),
+        Drift(address=f"Secret/{NS}/old-binding", kind="Secret", what="changed",
+              detail="data changed", before={"data": {"uri": SECRET_VALUES[2]}},
+              after={"data": {"uri": SECRET_VALUES[0]}}),
+        Drift(address=f"ServiceInstance/{NS}/cloud-db", kind="ServiceInstance",
+              what="changed", detail="password rotated",
+              before={"parameters": {"password": SECRET_VALUES[2]}},
+              after={"parameters": {"password": SECRET_VALUES[0]}}),
     )
     return full_plan(changes=changes, drift=drift)

@@ -21,9 +21,8 @@ def test_full_plan_golden() -> None:
 def test_saved_plan_footer_golden() -> None:
     text = render_plan(plans.small_plan(), color=False, saved_to="plans/cloud apps.plan")
     assert_golden("plan_saved.txt", text)
-    assert text.endswith(
-        "To perform exactly these actions, run: catalogctl apply 'plans/cloud apps.plan'"
-    )
+    assert text.endswith("To perform exactly these actions, run: "
+                         "catalogctl apply 'plans/cloud apps.plan'")
 
 
 def test_colour_golden_has_ansi_codes() -> None:
@@ -111,13 +110,9 @@ def test_headings_per_kind(change: Change, heading: str) -> None:
 
 
 def test_unknown_kind_gets_generic_heading() -> None:
-    change = Change(
-        address="ServiceBroker/team-a/local",
-        kind="ServiceBroker",
-        action=Action.CREATE,
-        reason="not in state",
-        after={"url": "http://broker.team-a.svc"},
-    )
+    change = Change(address="ServiceBroker/team-a/local", kind="ServiceBroker",
+                    action=Action.CREATE, reason="not in state",
+                    after={"url": "http://broker.team-a.svc"})
     text = render_plan(plans.full_plan(changes=(change,), drift=()), color=False)
     assert "# ServiceBroker/team-a/local will be created" in text
     assert '  + ServiceBroker "team-a/local" {' in text
@@ -148,14 +143,10 @@ def test_upgrades_note_shown_even_without_changes() -> None:
 
 
 def test_control_characters_in_free_text_are_escaped() -> None:
-    change = Change(
-        address="ServiceInstance/ns/x",
-        kind="ServiceInstance",
-        action=Action.UPDATE,
-        reason="evil \x1b[31mred\x1b[0m reason",
-        before={"parameters": {"a": "x"}},
-        after={"parameters": {"a": "\x1b]0;title\x07"}},
-    )
+    change = Change(address="ServiceInstance/ns/x", kind="ServiceInstance",
+                    action=Action.UPDATE, reason="evil \x1b[31mred\x1b[0m reason",
+                    before={"parameters": {"a": "x"}},
+                    after={"parameters": {"a": "\x1b]0;title\x07"}})
     text = render_plan(plans.full_plan(changes=(change,), drift=()), color=False)
     assert "\x1b" not in text and "\x07" not in text
     assert "evil \\x1b[31mred\\x1b[0m reason" in text
@@ -164,7 +155,6 @@ def test_control_characters_in_free_text_are_escaped() -> None:
 
 def test_output_is_deterministic_whatever_the_input_order() -> None:
     plan = plans.full_plan()
-    reversed_plan = plans.full_plan(
-        changes=tuple(reversed(plan.changes)), drift=tuple(reversed(plan.drift))
-    )
+    reversed_plan = plans.full_plan(changes=tuple(reversed(plan.changes)),
+                                    drift=tuple(reversed(plan.drift)))
     assert render_plan(plan, color=False) == render_plan(reversed_plan, color=False)

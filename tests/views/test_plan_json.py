@@ -53,19 +53,15 @@ def test_identity_fields() -> None:
     doc = render_plan_json(plans.full_plan())
     entry = _entry(doc, "ServiceBinding/cloud-apps/cloud-queue-binding")
     assert (entry["kind"], entry["namespace"], entry["name"]) == (
-        "ServiceBinding",
-        "cloud-apps",
-        "cloud-queue-binding",
-    )
+        "ServiceBinding", "cloud-apps", "cloud-queue-binding")
     assert entry["action_reason"] == "not in state"
     broker = _entry(doc, "ClusterServiceBroker/cloud-broker")
     assert broker["namespace"] is None and broker["name"] == "cloud-broker"
 
 
 def test_unknown_values_omitted_and_masked() -> None:
-    change = _entry(
-        render_plan_json(plans.full_plan()), "ServiceInstance/cloud-apps/cloud-queue-instance"
-    )["change"]
+    change = _entry(render_plan_json(plans.full_plan()),
+                    "ServiceInstance/cloud-apps/cloud-queue-instance")["change"]
     assert "instance_id" not in change["after"]
     assert change["after_unknown"]["instance_id"] is True
     assert change["after_unknown"]["dashboard_url"] is True
@@ -79,19 +75,15 @@ def test_sensitive_masks_have_the_value_shape() -> None:
     create = _entry(doc, "ServiceInstance/cloud-apps/cloud-queue-instance")["change"]
     assert create["after"]["parameters"]["password"] is None
     assert create["after_sensitive"]["parameters"] == {
-        "password": True,
-        "retention": {},
-        "subscribers": [False, False],
-    }
+        "password": True, "retention": {}, "subscribers": [False, False]}
     update = _entry(doc, "ServiceInstance/cloud-apps/cloud-db")["change"]
     assert update["before_sensitive"]["parameters"]["password"] is True
     assert update["after_sensitive"]["parameters"]["password"] is True
 
 
 def test_unknown_and_sensitive_credentials() -> None:
-    change = _entry(
-        render_plan_json(plans.full_plan()), "ServiceBinding/cloud-apps/cloud-queue-binding"
-    )["change"]
+    change = _entry(render_plan_json(plans.full_plan()),
+                    "ServiceBinding/cloud-apps/cloud-queue-binding")["change"]
     assert "credentials" not in change["after"]
     assert change["after_unknown"]["credentials"] is True
     assert change["after_sensitive"]["credentials"] is True
@@ -109,9 +101,8 @@ def test_secret_data_masks() -> None:
 
 
 def test_replace_paths() -> None:
-    change = _entry(render_plan_json(plans.full_plan()), "ServiceInstance/cloud-apps/cloud-cache")[
-        "change"
-    ]
+    change = _entry(render_plan_json(plans.full_plan()),
+                    "ServiceInstance/cloud-apps/cloud-cache")["change"]
     assert change["replace_paths"] == [["plan"], ["plan_id"]]
 
 

@@ -51,14 +51,10 @@ def test_masked_values_still_show_as_sensitive() -> None:
 
 
 def test_sensitive_path_through_a_scalar_hides_the_scalar() -> None:
-    change = Change(
-        address="ServiceInstance/ns/x",
-        kind="ServiceInstance",
-        action=Action.CREATE,
-        reason="r",
-        after={"parameters": "AKIA-LEAKED-KEY"},
-        sensitive_paths=(("parameters", "password"),),
-    )
+    change = Change(address="ServiceInstance/ns/x", kind="ServiceInstance",
+                    action=Action.CREATE, reason="r",
+                    after={"parameters": "AKIA-LEAKED-KEY"},
+                    sensitive_paths=(("parameters", "password"),))
     plan = plans.full_plan(changes=(change,), drift=())
     for name, render in RENDERERS.items():
         assert "AKIA-LEAKED-KEY" not in render(plan), name
@@ -66,15 +62,11 @@ def test_sensitive_path_through_a_scalar_hides_the_scalar() -> None:
 
 
 def test_sensitive_list_element() -> None:
-    change = Change(
-        address="ServiceInstance/ns/x",
-        kind="ServiceInstance",
-        action=Action.UPDATE,
-        reason="r",
-        before={"parameters": {"keys": ["public", "hunter2-db-password"]}},
-        after={"parameters": {"keys": ["public", "AKIA-LEAKED-KEY"]}},
-        sensitive_paths=(("parameters", "keys", 1),),
-    )
+    change = Change(address="ServiceInstance/ns/x", kind="ServiceInstance",
+                    action=Action.UPDATE, reason="r",
+                    before={"parameters": {"keys": ["public", "hunter2-db-password"]}},
+                    after={"parameters": {"keys": ["public", "AKIA-LEAKED-KEY"]}},
+                    sensitive_paths=(("parameters", "keys", 1),))
     plan = plans.full_plan(changes=(change,), drift=())
     for name, render in RENDERERS.items():
         text = render(plan)

@@ -17,17 +17,15 @@ from catalogctl.cli.views.values import (
 
 
 def test_sensitive_absent_on_both_sides_exists_on_both() -> None:
-    b, a = masked_pair(
-        {"parameters": {"x": 1}}, {"parameters": {"x": 2}}, [("parameters", "password")], []
-    )
+    b, a = masked_pair({"parameters": {"x": 1}}, {"parameters": {"x": 2}},
+                       [("parameters", "password")], [])
     assert b["parameters"]["password"] == Sensitive()
     assert a["parameters"]["password"] == Sensitive()
 
 
 def test_sensitive_present_on_one_side_is_an_addition() -> None:
-    b, a = masked_pair(
-        {"parameters": {}}, {"parameters": {"password": None}}, [("parameters", "password")], []
-    )
+    b, a = masked_pair({"parameters": {}}, {"parameters": {"password": None}},
+                       [("parameters", "password")], [])
     assert "password" not in b["parameters"]
     assert a["parameters"]["password"] == Sensitive()
 
@@ -63,13 +61,8 @@ def test_inputs_are_not_mutated() -> None:
 
 
 def test_masks_are_terraform_shaped() -> None:
-    value = {
-        "a": 1,
-        "s": Sensitive(),
-        "m": {"x": 1},
-        "l": [1, Sensitive()],
-        "u": Unknown(sensitive=True),
-    }
+    value = {"a": 1, "s": Sensitive(), "m": {"x": 1}, "l": [1, Sensitive()],
+             "u": Unknown(sensitive=True)}
     assert mask(value, Sensitive) == {"s": True, "m": {}, "l": [False, True], "u": True}
     assert mask(value, Unknown) == {"m": {}, "l": [False, False], "u": True}
     assert mask(None, Sensitive) is False
@@ -82,12 +75,7 @@ def test_redact() -> None:
 
 def test_format_scalar_and_key() -> None:
     assert [format_scalar(v) for v in ("x", 1, 1.5, True, None)] == [
-        '"x"',
-        "1",
-        "1.5",
-        "true",
-        "null",
-    ]
+        '"x"', "1", "1.5", "true", "null"]
     assert format_scalar("é\n") == '"é\\n"'
     assert format_scalar(Sensitive()) == "(sensitive value)"
     assert format_scalar(Unknown()) == "(known after apply)"
@@ -98,7 +86,6 @@ def test_format_scalar_and_key() -> None:
 
 def test_importing_the_views_does_not_import_deepdiff() -> None:
     code = "import sys, catalogctl.cli.views; print('deepdiff' in sys.modules)"
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
     assert result.stdout.strip() == "False"
