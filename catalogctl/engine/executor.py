@@ -204,6 +204,7 @@ class Applier:
 
         def shown(notice: RetryNotice) -> None:
             self.progress.note(address, str(notice))
+            Admission.let_through()  # backing off is not preparing a request
 
         return await send_with_retries(
             send, self.brokers.settings.retry, before_retry=before_retry, on_retry=shown

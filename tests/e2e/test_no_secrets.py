@@ -206,7 +206,7 @@ def test_no_secret_in_any_output_state_or_plan_file(
     monkeypatch.setenv(bind_params, f'{{"token": "{BIND_PARAM_VALUE}-v2"}}')
     plan = run("plan", "--json")
     assert json.loads(plan.stdout)["summary"]["replace"] == 1  # the binding is replaced
-    sub("apply", "--auto-approve", *files, code=1)
+    sub("apply", "--auto-approve", "--retry-timeout", "0", *files, code=1)  # one attempt
     failed = outputs[-1][1]
     assert "database on fire" in failed.stderr + failed.stdout
     assert "DEBUG" in failed.stderr  # -vv really logged
