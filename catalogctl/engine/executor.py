@@ -207,7 +207,11 @@ class Applier:
             Admission.let_through()  # backing off is not preparing a request
 
         return await send_with_retries(
-            send, self.brokers.settings.retry, before_retry=before_retry, on_retry=shown
+            send,
+            self.brokers.settings.retry,
+            before_retry=before_retry,
+            on_retry=shown,
+            stop=self._stop,
         )
 
     # ------------------------------------------------------------------ walk

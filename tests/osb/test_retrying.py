@@ -22,6 +22,7 @@ from catalogctl.providers.osb.outcomes import (
 from catalogctl.providers.osb.retrying import (
     RetryNotice,
     RetryPolicy,
+    RetryStopped,
     send_with_retries,
     transient,
 )
@@ -148,3 +149,25 @@ def test_at_most_the_configured_number_of_retries() -> None:
     sent, send = _answers(TimedOut())
     asyncio.run(send_with_retries(send, RetryPolicy(clock=clock, retries=6)))  # type: ignore[arg-type]
     assert len(sent) == 7
+
+
+def test_a_stop_during_the_backoff_ends_the_wait_at_once() -> None:
+    class BlockingClock(FakeClock):
+        async def sleep(self, seconds: float) -> None:
+            self.sleeps.append(seconds)
+            await asyncio.Event().wait()  # a backoff that would never end by itself
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        sent, send = _answers(Failed(status=503, retry_after="60"))
+        task = asyncio.ensure_future(
+            send_with_retries(send, RetryPolicy(clock=BlockingClock()), stop=stop)  # type: ignore[arg-type]
+        )
+        await asyncio.sleep(0.01)
+        assert not task.done() and len(sent) == 1
+        stop.set()
+        with pytest.raises(RetryStopped) as err:
+            await task
+        assert err.value.interrupted and len(sent) == 1  # nothing sent again
+
+    asyncio.run(main())

@@ -104,6 +104,19 @@ def transient(outcome: Outcome) -> bool:
             return False
 
 
+class RetryStopped(Exception):
+    """The run was stopped (Ctrl-C, SIGTERM) while a request waited to be retried.
+
+    ``interrupted`` tells progress output this is not a failure; the next run
+    resumes the resource from what state recorded.
+    """
+
+    interrupted = True
+
+    def __init__(self) -> None:
+        super().__init__("interrupted while waiting to retry; the next apply resumes it")
+
+
 @dataclass(frozen=True)
 class RetryNotice:
     """One retry about to happen, for progress output and logs."""
@@ -123,18 +136,23 @@ async def send_with_retries(
     *,
     before_retry: Callable[[Outcome], Awaitable[None]] | None = None,
     on_retry: Callable[[RetryNotice], None] | None = None,
+    stop: asyncio.Event | None = None,
 ) -> Outcome:
     """Send until the answer is not transient, retries run out, or the deadline passes.
 
     Returns the last outcome.  ``before_retry`` gets the failed outcome and
     runs before the backoff (orphan mitigation for creates); an exception it
     raises ends the retries and propagates.  ``on_retry`` is told of each retry.
+    ``stop`` set before or during a backoff raises :class:`RetryStopped`: a
+    stopping run does not wait out a backoff or send again.
     """
     clock = policy.clock
     deadline = clock.monotonic() + policy.timeout
     outcome = await retry_on_concurrency_error(send, sleep=clock.sleep)
     retry = 0
     while policy.enabled and retry < policy.retries and transient(outcome):
+        if stop is not None and stop.is_set():
+            raise RetryStopped
         retry += 1
         delay = policy.delay(retry, outcome.retry_after)
         if clock.monotonic() + delay > deadline:
@@ -145,9 +163,24 @@ async def send_with_retries(
             on_retry(notice)
         if before_retry is not None:
             await before_retry(outcome)
-        await clock.sleep(delay)
+        await _backoff(clock, delay, stop)
         outcome = await retry_on_concurrency_error(send, sleep=clock.sleep)
     return outcome
+
+
+async def _backoff(clock: Clock, delay: float, stop: asyncio.Event | None) -> None:
+    if stop is None:
+        await clock.sleep(delay)
+        return
+    sleeping = asyncio.ensure_future(clock.sleep(delay))
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({sleeping, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (sleeping, stopping):
+            task.cancel()
+    if stop.is_set():
+        raise RetryStopped
 
 
 async def retry_on_concurrency_error(
