@@ -51,32 +51,27 @@ def broker_settings(params: Mapping[str, Any], **more: Any) -> BrokerSettings:
     """BrokerSettings from the flags of :func:`~catalogctl.cli.options.broker_options`."""
     from catalogctl.providers.osb.retrying import RetryPolicy
 
+    retry_timeout = parse_timeout(str(params.get("retry_timeout") or "5m"))
+    if retry_timeout < 0:
+        raise UsageError(f"--retry-timeout must not be negative, got {retry_timeout:g}s")
     return BrokerSettings(
         timeout=float(params.get("broker_timeout") or 60.0),
         max_response_size=parse_size(str(params.get("max_response_size") or "10Mi")),
-        retry=RetryPolicy(timeout=parse_timeout(str(params.get("retry_timeout") or "5m"))),
+        retry=RetryPolicy(timeout=retry_timeout),
         **more,
     )
 
 
 def build_session(console: Console, params: dict[str, Any], namespace: str = "default") -> Session:
+    import getpass
     from pathlib import Path
 
     from catalogctl.engine.cluster import open_cluster
+    from catalogctl.providers.osb.config import OriginatingIdentity
     from catalogctl.state.local import LocalBackend
 
-    cluster = open_cluster(
-        kubeconfig=params.get("kubeconfig"),
-        context=params.get("kube_context"),
-        cluster_dir=params.get("cluster_dir"),
-        secrets_dir=params.get("secrets_dir"),
-        namespace=namespace,
-    )
+    # Flags are checked before anything is opened.
     state_dir = Path(params.get("state_dir") or "state")
-    import getpass
-
-    from catalogctl.providers.osb.config import OriginatingIdentity
-
     settings = broker_settings(
         params,
         # X-Broker-API-Originating-Identity: who ran catalogctl (the OS user;
@@ -96,7 +91,18 @@ def build_session(console: Console, params: dict[str, Any], namespace: str = "de
     ctx = click.get_current_context(silent=True)
     source = ctx.get_parameter_source("cluster_id") if ctx is not None else None
     explicit_cluster_id = source not in (None, ParameterSource.DEFAULT)
-    poll_timeout = params.get("poll_timeout")
+    poll_timeout = (
+        parse_timeout(str(params["poll_timeout"])) if params.get("poll_timeout") else None
+    )
+    if poll_timeout is not None and poll_timeout <= 0:
+        raise UsageError("--poll-timeout must be positive")
+    cluster = open_cluster(
+        kubeconfig=params.get("kubeconfig"),
+        context=params.get("kube_context"),
+        cluster_dir=params.get("cluster_dir"),
+        secrets_dir=params.get("secrets_dir"),
+        namespace=namespace,
+    )
     return Session(
         cluster_id_from_state=not explicit_cluster_id,
         backend=LocalBackend(state_dir),
@@ -104,7 +110,7 @@ def build_session(console: Console, params: dict[str, Any], namespace: str = "de
         settings=settings,
         parallelism=int(params.get("parallelism") or 16),
         lock_timeout=parse_timeout(str(params.get("lock_timeout") or "0")),
-        poll_timeout=parse_timeout(str(poll_timeout)) if poll_timeout else None,
+        poll_timeout=poll_timeout,
         emit=console.out,
         progress_bar=sys.stderr if sys.stderr.isatty() else None,
     )

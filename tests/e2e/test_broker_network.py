@@ -245,3 +245,21 @@ def test_poll_timeout_caps_one_operation(
     result = async_ws.run("apply", "--auto-approve", "--poll-timeout", "2s")
     assert result.exit_code == 1
     assert "did not finish within 2s" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--max-response-size", "12Q", "invalid size '12Q'"),
+        ("--retry-timeout", "-5s", "--retry-timeout must not be negative"),
+        ("--poll-timeout", "soon", "invalid duration 'soon'"),
+    ],
+)
+def test_bad_transport_flags_are_usage_errors_before_any_broker_call(
+    tmp_path: Path, programmable_broker: ProgrammableBroker, flag: str, value: str, message: str
+) -> None:
+    ws = _workspace(tmp_path, programmable_broker.url)
+    ws.write("db.yaml", instance_yaml("db"))
+    result = ws.run("plan", flag, value)
+    assert message in _clean_failure(result)
+    assert programmable_broker.requests == []
