@@ -49,7 +49,7 @@ from catalogctl.providers.osb.outcomes import (
 )
 from catalogctl.providers.osb.poller import OperationKind as PollKind
 from catalogctl.providers.osb.poller import PollScheduler, PollTarget, ResourceType
-from catalogctl.providers.osb.retrying import RetryNotice, send_with_retries
+from catalogctl.providers.osb.retrying import RetryNotice, RetryStopped, send_with_retries
 from catalogctl.state.backend import Journal
 from catalogctl.state.journal import EncodedStep, encode_step
 from catalogctl.state.models import (
@@ -206,13 +206,16 @@ class Applier:
             self.progress.note(address, str(notice))
             Admission.let_through()  # backing off is not preparing a request
 
-        return await send_with_retries(
-            send,
-            self.brokers.settings.retry,
-            before_retry=before_retry,
-            on_retry=shown,
-            stop=self._stop,
-        )
+        try:
+            return await send_with_retries(
+                send,
+                self.brokers.settings.retry,
+                before_retry=before_retry,
+                on_retry=shown,
+                stop=self._stop,
+            )
+        except RetryStopped as stopped:
+            raise StepInterrupted(str(stopped)) from None
 
     # ------------------------------------------------------------------ walk
     def step_graph(self) -> StepGraph:

@@ -94,18 +94,3 @@ def test_an_inner_step_of_the_same_resource_silences_the_outer_ones_ticks() -> N
     asyncio.run(main())
     assert not any("Still provisioning" in line for line in lines), lines
     assert "ServiceInstance/ns/db: Cleaned up after 0s" in lines
-
-
-def test_an_interrupted_step_is_reported_as_interrupted_not_failed() -> None:
-    class Stopped(Exception):
-        interrupted = True
-
-    lines: list[str] = []
-
-    async def main() -> None:
-        with pytest.raises(Stopped):
-            async with Progress(lines.append).step("ServiceInstance/ns/db", "provision"):
-                raise Stopped
-
-    asyncio.run(main())
-    assert lines[-1] == "ServiceInstance/ns/db: Provisioning interrupted after 0s"

@@ -168,6 +168,6 @@ def test_a_stop_during_the_backoff_ends_the_wait_at_once() -> None:
         stop.set()
         with pytest.raises(RetryStopped) as err:
             await task
-        assert err.value.interrupted and len(sent) == 1  # nothing sent again
+        assert "interrupted" in str(err.value) and len(sent) == 1  # nothing sent again
 
     asyncio.run(main())

@@ -107,11 +107,8 @@ def transient(outcome: Outcome) -> bool:
 class RetryStopped(Exception):
     """The run was stopped (Ctrl-C, SIGTERM) while a request waited to be retried.
 
-    ``interrupted`` tells progress output this is not a failure; the next run
-    resumes the resource from what state recorded.
+    Not a failure: the next run resumes the resource from what state recorded.
     """
-
-    interrupted = True
 
     def __init__(self) -> None:
         super().__init__("interrupted while waiting to retry; the next apply resumes it")
