@@ -176,6 +176,7 @@ def test_an_invalid_catalog_is_not_cached_and_its_fix_is_used_at_once(
     programmable_broker.catalog = {"services": [{"id": 7, "name": ["not", "a", "name"]}]}
     ws = _workspace(tmp_path, programmable_broker.url)
     ws.write("db.yaml", instance_yaml("db"))
+    ws.state.mkdir(parents=True)  # catalogs are cached inside a state that exists
     stderr = _clean_failure(ws.run("plan"))
     assert "unusable catalog" in stderr
     cache = ws.state / "catalog-cache"
