@@ -16,6 +16,7 @@ from catalogctl.engine.cluster import open_cluster
 from catalogctl.engine.inputs import load_inputs
 from catalogctl.engine.session import Session
 from catalogctl.errors import ApplyFailed
+from catalogctl.plan.inputs import DiffOptions
 from catalogctl.providers.osb.retrying import RetryPolicy
 from catalogctl.state.local import LocalBackend
 from tests.e2e.conftest import Workspace
@@ -63,7 +64,8 @@ class Run:
         )
         inputs = load_inputs([str(self.ws.services)], "default", False)
         try:
-            session.apply(inputs=inputs, refresh=refresh)
+            # allow_empty: a test may remove every file to delete what it made.
+            session.apply(inputs=inputs, options=DiffOptions(allow_empty=True), refresh=refresh)
         except ApplyFailed as failure:
             return failure
         return None
