@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.kube",
     "tests.fixtures.cluster",
     "tests.fixtures.brokers",
+    "tests.fixtures.postgres",
 ]

@@ -16,8 +16,12 @@ Contract shared by all backends:
   (another run committed since it was read).
 * ``Journal.record``/``forget`` are O(1) and durable when they return;
   ``commit`` bumps the serial once, and only if something changed.
-* A lock whose holder went away without unlocking is reported, not stolen;
-  ``force_unlock`` with the matching id clears it.
+* A lock whose holder is known to be gone (local: the flock is free and the
+  recorded process no longer exists on this host; PostgreSQL: the holder's
+  session ended; Kubernetes: the Lease expired) is taken over by ``lock``,
+  which says so through ``taken_over``.  A lock whose holder cannot be known
+  to be gone is reported, not stolen; ``force_unlock`` with the matching id
+  clears it.
 """
 
 from __future__ import annotations
@@ -158,6 +162,14 @@ class StateLocker(Protocol):
 
     def lock_info(self) -> LockInfo | None:
         """The current holder, or None if the state is not locked."""
+        ...
+
+    def taken_over(self) -> LockInfo | None:
+        """The gone holder whose lock the last ``lock()`` took over, if any.
+
+        None when the lock was free.  The caller warns with it: that run's
+        unfinished steps are in the state it reads next and will be resumed.
+        """
         ...
 
 

@@ -17,8 +17,11 @@ removed only after the compacted state is in place.
 Locking uses ``flock`` on an open descriptor, so the kernel drops it when a
 holder dies, plus an info file written while holding it.  The info file is
 the lock that users see: taking the flock and finding an info file means the
-previous holder died without unlocking.  That is reported, not stolen, because
-its journal may hold steps the user should know were interrupted;
+previous holder died without unlocking.  If that holder ran on this host and its
+process no longer exists, nobody else can be using the state: the lock is
+taken over and :meth:`LocalBackend.taken_over` names the dead holder so the
+caller can warn (its journal is replayed and resumed).  Otherwise (another
+host, or the pid is alive again) it is reported, not stolen, and
 ``force_unlock`` clears it.  Like Terraform's local backend, this is safe on
 one host; network filesystems with unreliable ``flock`` are not supported.
 
@@ -119,6 +122,16 @@ def _keep_backup(path: Path, backup: Path) -> None:
     os.replace(tmp, backup)
 
 
+def _gone_from_this_host(holder: LockInfo) -> bool:
+    """Whether ``holder`` ran on this host and its process no longer exists.
+
+    Only then is the lock safe to take: on another host the pid means
+    nothing here, and a live pid may be the holder itself (or a reuse of its
+    number, which is rare and fails safe).
+    """
+    return holder.host == socket.gethostname() and not _pid_alive(holder.pid)
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -142,6 +155,7 @@ class LocalBackend(StateBackend):
         self._lock_file: IO[bytes] | None = None
         self._lock: LockInfo | None = None
         self._journal: LocalJournal | None = None
+        self._taken_over: LockInfo | None = None
 
     def describe(self) -> str:
         return f"local state at {self.directory}"
@@ -167,9 +181,11 @@ class LocalBackend(StateBackend):
     def lock(self, operation: str, timeout: float = 0.0) -> LockInfo:
         """Take the lock; see :meth:`StateLocker.lock`.
 
-        A lock left by a holder that is gone fails at once instead of after
-        ``timeout``: it will not clear itself, and waiting would only delay
-        the message telling the user how to clear it.
+        A lock left by a process of this host that no longer exists is taken
+        over (see :meth:`taken_over`).  One left by a holder that cannot be
+        checked fails at once instead of after ``timeout``: it will not clear
+        itself, and waiting would only delay the message telling the user how
+        to clear it.
         """
         if self._lock is not None:
             raise LockError(
@@ -182,7 +198,7 @@ class LocalBackend(StateBackend):
             lock_file = self._open_lock_file()
             if _try_flock(lock_file):
                 leftover = self._read_lock_info()
-                if leftover is not None:
+                if leftover is not None and not _gone_from_this_host(leftover):
                     _unflock(lock_file)
                     raise LockError(self._stale_message(leftover))
                 info = LockInfo(operation=operation, path=str(self.directory))
@@ -195,6 +211,7 @@ class LocalBackend(StateBackend):
                     raise LockError(f"cannot write {self.lock_info_path}: {exc}") from exc
                 self._lock_file = lock_file
                 self._lock = info
+                self._taken_over = leftover
                 return info
             lock_file.close()
             remaining = deadline - time.monotonic()
@@ -246,6 +263,9 @@ class LocalBackend(StateBackend):
     def lock_info(self) -> LockInfo | None:
         return self._read_lock_info()
 
+    def taken_over(self) -> LockInfo | None:
+        return self._taken_over
+
     def _open_lock_file(self) -> IO[bytes]:
         try:
             fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, _FILE_MODE)
@@ -275,8 +295,8 @@ class LocalBackend(StateBackend):
         return f"{self.describe()} is locked by {who}; gave up after {timeout:g}s"
 
     def _stale_message(self, holder: LockInfo) -> str:
-        if holder.host == socket.gethostname() and not _pid_alive(holder.pid):
-            why = f"process {holder.pid} is no longer running"
+        if holder.host != socket.gethostname():
+            why = f"it was taken on host {holder.host}, where this run cannot check it"
         else:
             why = "the run that took it ended without releasing it"
         return (
