@@ -11,6 +11,7 @@ from catalogctl.engine.brokers import BrokerSettings
 from catalogctl.engine.session import Session
 from catalogctl.errors import UsageError
 from catalogctl.model.names import parse_go_duration
+from catalogctl.state.backend import StateBackend
 
 
 def parse_timeout(text: str) -> float:
@@ -24,11 +25,20 @@ def parse_timeout(text: str) -> float:
         raise UsageError(f"invalid duration {text!r} (e.g. 30s, 5m)") from None
 
 
-def build_session(console: Console, params: dict[str, Any], namespace: str = "default") -> Session:
-    from pathlib import Path
+def open_backend(params: dict[str, Any]) -> StateBackend:
+    """The backend ``--state`` names, reaching a cluster through ``--kubeconfig``/``--context``."""
+    from catalogctl.engine.statestore import open_state
 
+    return open_state(
+        params.get("state_dir"),
+        kubeconfig=params.get("kubeconfig"),
+        context=params.get("kube_context"),
+    )
+
+
+def build_session(console: Console, params: dict[str, Any], namespace: str = "default") -> Session:
     from catalogctl.engine.cluster import open_cluster
-    from catalogctl.state.local import LocalBackend
+    from catalogctl.engine.statestore import catalog_cache_dir
 
     cluster = open_cluster(
         kubeconfig=params.get("kubeconfig"),
@@ -37,7 +47,7 @@ def build_session(console: Console, params: dict[str, Any], namespace: str = "de
         secrets_dir=params.get("secrets_dir"),
         namespace=namespace,
     )
-    state_dir = Path(params.get("state_dir") or "state")
+    backend = open_backend(params)
     import getpass
 
     from catalogctl.providers.osb.config import OriginatingIdentity
@@ -51,7 +61,7 @@ def build_session(console: Console, params: dict[str, Any], namespace: str = "de
         cluster_id=params.get("cluster_id") or "catalogctl",
         timeout=float(params.get("broker_timeout") or 60.0),
         # Only inside a state that exists: planning must not create a state location.
-        catalog_cache_dir=state_dir / "catalog-cache" if state_dir.is_dir() else None,
+        catalog_cache_dir=catalog_cache_dir(params.get("state_dir")),
     )
     # A migrated state remembers Service Catalog's cluster id; --cluster-id (or its
     # environment variable) wins over it.
@@ -63,11 +73,12 @@ def build_session(console: Console, params: dict[str, Any], namespace: str = "de
     explicit_cluster_id = source not in (None, ParameterSource.DEFAULT)
     return Session(
         cluster_id_from_state=not explicit_cluster_id,
-        backend=LocalBackend(state_dir),
+        backend=backend,
         cluster=cluster,
         settings=settings,
         parallelism=int(params.get("parallelism") or 16),
         lock_timeout=parse_timeout(str(params.get("lock_timeout") or "0")),
         emit=console.out,
+        warn=console.err,
         progress_bar=sys.stderr if sys.stderr.isatty() else None,
     )

@@ -145,7 +145,9 @@ def source_options(func: F) -> F:
             default="state",
             show_default=True,
             envvar="CATALOGCTL_STATE",
-            help="Directory of the local state backend (catalog cache in STATE/catalog-cache).",
+            metavar="STATE",
+            help="The state (see plan --help); with a local state, catalogs are cached in "
+            "STATE/catalog-cache.",
         ),
         click.option("--kubeconfig", help="Kubeconfig file (default: KUBECONFIG, ~/.kube/config)."),
         click.option("--context", "kube_context", help="Kubeconfig context to use."),
@@ -348,6 +350,7 @@ def fetch_catalogs(params: Mapping[str, Any]) -> Fetched:
         cache_dir: Path | None = None
     else:
         from catalogctl.engine.inputs import load_inputs
+        from catalogctl.engine.statestore import catalog_cache_dir
         from catalogctl.model.brokers import Broker
 
         namespace = params.get("namespace") or "default"
@@ -357,7 +360,7 @@ def fetch_catalogs(params: Mapping[str, Any]) -> Fetched:
             record = BrokerRecord.from_broker(address, broker, res.address.namespace)
             targets.append((record, broker))
         read_secret_key = _LazySecrets(params)
-        cache_dir = Path(params.get("state_dir") or "state") / "catalog-cache"
+        cache_dir = catalog_cache_dir(params.get("state_dir"))
 
     wanted = params.get("broker_filter")
     if wanted:

@@ -1,0 +1,107 @@
+"""Open the state a ``--state`` value names, and take its lock with recovery notes.
+
+The one place a state name becomes a backend: a directory, a PostgreSQL URL
+or a Kubernetes location (see :mod:`catalogctl.state.naming`).  The
+Kubernetes backend reaches its cluster through the same ``--kubeconfig`` /
+``--context`` resolution as the cluster target; the client is made only when
+the backend first talks to the API server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from catalogctl.state.backend import LockInfo, StateBackend
+from catalogctl.state.models import ResourceStatus, State
+from catalogctl.state.naming import (
+    KubernetesStateName,
+    LocalStateName,
+    PostgresStateName,
+    StateName,
+    parse_state_name,
+)
+
+DEFAULT_STATE = "state"
+
+
+def open_state(
+    value: str | None, *, kubeconfig: str | None = None, context: str | None = None
+) -> StateBackend:
+    """The backend for ``value`` (default ``./state``); UsageError if malformed."""
+    name = parse_state_name(value or DEFAULT_STATE)
+    return backend_for(name, kubeconfig=kubeconfig, context=context)
+
+
+def backend_for(
+    name: StateName, *, kubeconfig: str | None = None, context: str | None = None
+) -> StateBackend:
+    if isinstance(name, LocalStateName):
+        from catalogctl.state.local import LocalBackend
+
+        return LocalBackend(name.directory)
+    if isinstance(name, PostgresStateName):
+        from catalogctl.state.postgres import PostgresBackend
+
+        return PostgresBackend(name)
+    assert isinstance(name, KubernetesStateName)
+    from catalogctl.providers.kubernetes.connection import KubeConnection, KubeOptions
+    from catalogctl.state.kubernetes import KubernetesBackend
+
+    connection = KubeConnection(KubeOptions(kubeconfig=kubeconfig, context=context))
+    return KubernetesBackend(name, connection.api_client)
+
+
+def catalog_cache_dir(value: str | None) -> Path | None:
+    """Where broker catalogs are cached: inside a local state's existing directory.
+
+    Nowhere when that directory does not exist yet (planning must not create
+    a state location), and nowhere for remote states, which serve runners
+    that start empty, where a disk cache would never be read again.
+    """
+    name = parse_state_name(value or DEFAULT_STATE)
+    if isinstance(name, LocalStateName) and Path(name.directory).is_dir():
+        return Path(name.directory) / "catalog-cache"
+    return None
+
+
+def take_lock(
+    backend: StateBackend, operation: str, timeout: float, warn: Callable[[str], None]
+) -> LockInfo:
+    """Lock ``backend``; if that took over a gone holder's lock, say so and what resumes."""
+    info = backend.lock(operation, timeout=timeout)
+    gone = backend.taken_over()
+    if gone is not None:
+        try:
+            steps = interrupted_steps(backend.read())
+        except BaseException:
+            backend.unlock(info.id)
+            raise
+        warn(
+            f"Warning: {backend.describe()} was locked by {gone.describe()}, which is gone; "
+            "took the lock over."
+        )
+        if steps:
+            warn("Interrupted steps of that run, resumed by this one:")
+            for step in steps:
+                warn(f"  {step}")
+    return info
+
+
+def interrupted_steps(state: State) -> list[str]:
+    """Resources a run left mid-operation, one line each (address and what was under way)."""
+    lines: list[str] = []
+    for address, res in sorted(state.resources.items()):
+        if res.operation is not None:
+            sent = "sent" if res.operation.request_sent else "not yet sent"
+            extra = f", operation {res.operation.operation}" if res.operation.operation else ""
+            lines.append(f"{address}: {res.operation.kind} (request {sent}{extra})")
+        elif res.orphan_mitigation_pending:
+            lines.append(f"{address}: orphan mitigation pending")
+        elif res.status in (
+            ResourceStatus.CREATING,
+            ResourceStatus.UPDATING,
+            ResourceStatus.DELETING,
+        ):
+            lines.append(f"{address}: {res.status}")
+    return lines
