@@ -105,3 +105,43 @@ def interrupted_steps(state: State) -> list[str]:
         ):
             lines.append(f"{address}: {res.status}")
     return lines
+
+
+def migrate_state(
+    source: StateBackend,
+    target: StateBackend,
+    *,
+    force: bool,
+    timeout: float,
+    warn: Callable[[str], None],
+) -> State:
+    """Copy the state of ``source`` (lineage, serial, resources) to ``target``.
+
+    Both are locked for the whole copy, so no run changes either meanwhile.
+    A target that already holds a state is refused unless ``force`` (then it
+    becomes the target's backup).  The source is left as it was.
+    """
+    from catalogctl.errors import UsageError
+
+    if source.describe() == target.describe():
+        raise UsageError(f"--to names the state being migrated ({source.describe()})")
+    source_lock = take_lock(source, "state migrate", timeout, warn)
+    try:
+        target_lock = take_lock(target, "state migrate", timeout, warn)
+        try:
+            state = source.read()
+            if state.serial == 0 and not state.resources:
+                raise UsageError(f"{source.describe()} holds no state; there is nothing to migrate")
+            existing = target.read()
+            if (existing.serial != 0 or existing.resources) and not force:
+                raise UsageError(
+                    f"{target.describe()} already holds a state (lineage {existing.lineage}, "
+                    f"serial {existing.serial}, {len(existing.resources)} resources); "
+                    "pass --force to replace it (it is kept as that state's backup)"
+                )
+            target.replace(state)
+            return state
+        finally:
+            target.unlock(target_lock.id)
+    finally:
+        source.unlock(source_lock.id)

@@ -187,6 +187,14 @@ class StateWriter(Protocol):
         """
         ...
 
+    def replace(self, state: State) -> None:
+        """Store ``state`` as it is (lineage and serial too), dropping any journal.
+
+        Needs the lock.  For moving a state between backends: whatever was
+        stored before is kept as the backup.
+        """
+        ...
+
 
 @runtime_checkable
 class StateBackend(StateReader, StateLocker, StateWriter, Protocol):

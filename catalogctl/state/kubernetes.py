@@ -448,6 +448,13 @@ class KubernetesBackend(StateBackend):
         self._journal = journal
         return journal
 
+    def replace(self, state: State) -> None:
+        if self._lock is None:
+            raise StateError(f"{self.describe()}: replace() needs the state lock; lock() first")
+        items = self._list_journal()
+        self._store(state, self._read_index())
+        self._delete_journal(items)
+
     def _recover(self) -> tuple[State | None, _Index | None]:
         """Compact a crashed run's journal into a new generation, then drop it."""
         items = self._list_journal()

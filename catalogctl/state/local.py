@@ -378,6 +378,19 @@ class LocalBackend(StateBackend):
         self._journal = journal
         return journal
 
+    def replace(self, state: State) -> None:
+        if self._lock is None:
+            raise StateError(f"{self.describe()}: replace() needs the state lock; lock() first")
+        try:
+            _atomic_write(
+                self.state_path, state.to_json().encode("utf-8"), backup=self.backup_path
+            )
+            with contextlib.suppress(FileNotFoundError):
+                self.journal_path.unlink()
+            _fsync_dir(self.directory)
+        except OSError as exc:
+            raise StateError(f"cannot write {self.state_path}: {exc}") from exc
+
     def _recover(self) -> State | None:
         """Compact a crashed run's journal into the state file, then drop it."""
         data = _read_optional(self.journal_path)

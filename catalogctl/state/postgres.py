@@ -336,6 +336,19 @@ class PostgresBackend(StateBackend):
         self._journal = journal
         return journal
 
+    def replace(self, state: State) -> None:
+        import psycopg
+
+        if self._lock is None or self._conn is None:
+            raise StateError(f"{self.describe()}: replace() needs the state lock; lock() first")
+        conn = self._conn
+        try:
+            with conn.transaction():
+                self._store(conn, state)
+                conn.execute("DELETE FROM catalogctl.journal WHERE name = %s", (self.target.name,))
+        except psycopg.Error as exc:
+            raise StateError(f"{self.describe()}: {self.scrub_error(exc)}") from None
+
     def _recover(self, conn: psycopg.Connection[Any]) -> State | None:
         """Compact a crashed run's journal into the state, in one transaction."""
         with conn.transaction():

@@ -626,3 +626,29 @@ class StateBackendConformance:
         assert stored, "stored_bytes returned nothing; the check would be vacuous"
         assert checksum(credentials).encode() in stored
         assert SECRET_VALUE.encode() not in stored
+
+    # -- moving between backends -----------------------------------------------
+
+    def test_replace_stores_lineage_and_serial_as_given(self, factory: BackendFactory) -> None:
+        moved = State.new().with_resource(instance("a")).with_serial(7)
+        backend = factory()
+        with pytest.raises(StateError, match="lock"):
+            backend.replace(moved)
+        with locked(backend):
+            backend.replace(moved)
+        assert factory().read() == moved
+        # Ordinary runs go on from there, in that lineage.
+        after = run(factory(), record=(instance("b"),))
+        assert (after.lineage, after.serial) == (moved.lineage, 8)
+
+    def test_replace_drops_a_leftover_journal(self, factory: BackendFactory) -> None:
+        run(factory(), record=(instance("old"),))
+        backend = factory()
+        with locked(backend):
+            journal = backend.begin(backend.read())
+            journal.record(instance("uncommitted"))
+            journal.close()
+            moved = State.new().with_resource(instance("a")).with_serial(3)
+            backend.replace(moved)
+        assert factory().read() == moved
+        assert run(factory()) == moved

@@ -116,7 +116,7 @@ def _lookup(state: State, text: str, namespace: str = "default") -> ResourceStat
 
 @click.group()
 def state() -> None:
-    """Inspect and repair state: list, show, rm, mv.
+    """Inspect, repair and move state: list, show, rm, mv, migrate.
 
     rm and mv change only the state (never a broker or the cluster), under the
     state lock; the previous state is kept in catalogctl.state.json.backup.
@@ -365,3 +365,43 @@ def _note_cluster_owner(
             "if a later apply refuses to change it for that reason, delete the mark or "
             "the object and apply again."
         )
+
+
+@state.command("migrate")
+@_lock_options
+@click.option(
+    "--to",
+    "to",
+    required=True,
+    metavar="STATE",
+    help="Where to copy the state: a directory, postgresql://… or kubernetes://….",
+)
+@click.option("--force", is_flag=True, help="Replace a state already stored at --to.")
+@click.pass_context
+def migrate(ctx: click.Context, /, **params: Any) -> int:
+    """Copy the state, with its lineage and serial, to another backend.
+
+    Both states are locked while copying. A --to that already holds a state
+    is refused unless --force. The source is left unchanged: point every
+    pipeline at --to, then remove the old state. Saved plans stay valid.
+    """
+    from catalogctl.cli.session import open_backend, parse_timeout
+    from catalogctl.engine.statestore import migrate_state
+
+    console = console_of(ctx)
+    source = _backend(params)
+    target = open_backend({**params, "state_dir": params["to"]})
+    copied = migrate_state(
+        source,
+        target,
+        force=bool(params["force"]),
+        timeout=parse_timeout(str(params["lock_timeout"])),
+        warn=console.err,
+    )
+    n = len(copied.resources)
+    console.out(
+        f"Copied {n} resource{'s' if n != 1 else ''} (lineage {copied.lineage}, serial "
+        f"{copied.serial}) from {source.describe()} to {target.describe()}."
+    )
+    console.out(f"{source.describe()} is unchanged; remove it once nothing uses it.")
+    return 0
