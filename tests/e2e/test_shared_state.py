@@ -1,0 +1,99 @@
+"""Two applies at once against one shared PostgreSQL or Kubernetes state, as two pipelines
+would run them: one applies, the other fails naming the holder or waits for it, and the
+broker never sees a resource provisioned twice."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from catalogctl.engine.statestore import open_state
+from tests.brokers.programmable import ProgrammableBroker
+from tests.e2e.conftest import broker_yaml, instance_yaml, mutating, wait_for
+from tests.fixtures.kube import KubeApiServer
+from tests.fixtures.postgres import PASSWORD, PostgresServer
+
+CATALOGCTL = (sys.executable, "-m", "catalogctl", "--no-color")
+
+
+@pytest.fixture(params=["postgresql", "kubernetes"])
+def shared_state(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, list[str]]:
+    """A ``--state`` value and the flags that reach it."""
+    if request.param == "postgresql":
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        return server.url(f"ci-{uuid.uuid4().hex[:8]}"), []
+    kube: KubeApiServer = request.getfixturevalue("kube_apiserver")
+    return "kubernetes://default/ci", ["--kubeconfig", str(kube.kubeconfig_path)]
+
+
+def _apply(
+    services: Path, cluster: Path, state: str, flags: list[str], *extra: str
+) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            *CATALOGCTL,
+            "apply",
+            "--auto-approve",
+            "-f",
+            str(services),
+            "--state",
+            state,
+            "--cluster-dir",
+            str(cluster),
+            *flags,
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_two_concurrent_applies_against_one_shared_state(
+    tmp_path: Path,
+    programmable_broker: ProgrammableBroker,
+    shared_state: tuple[str, list[str]],
+) -> None:
+    state, flags = shared_state
+    services, cluster = tmp_path / "services", tmp_path / "cluster"
+    services.mkdir()
+    (services / "broker.yaml").write_text(
+        broker_yaml(programmable_broker.url, name="prog", auth=False)
+    )
+    (services / "db.yaml").write_text(instance_yaml("db", plan="async"))
+    # The first status poll answers late, so the first run is still applying
+    # (holding the lock) while the others start.
+    programmable_broker.script("GET", r"/last_operation$", body={"state": "in progress"}, delay=8)
+
+    first = _apply(services, cluster, state, flags)
+    wait_for(lambda: programmable_broker.requests_to("PUT"), 60, "the first run's PUT")
+    failing = _apply(services, cluster, state, flags)
+    out, err = failing.communicate(timeout=60)
+    assert first.poll() is None, "the first run ended before the second tried the lock"
+    waiting = _apply(services, cluster, state, flags, "--lock-timeout", "2m")
+
+    first_out, first_err = first.communicate(timeout=120)
+    assert first.returncode == 0, (first_out, first_err)
+    assert "Apply complete! Resources: 1 added" in first_out
+
+    # Without --lock-timeout: fails at once, naming the holder; nothing sent.
+    assert failing.returncode == 1, (out, err)
+    assert f"pid {first.pid}" in err and "operation 'apply'" in err
+    assert "is locked by" in err
+    assert PASSWORD not in out + err + first_out + first_err
+
+    # With --lock-timeout: waits, then finds nothing left to do.
+    wait_out, wait_err = waiting.communicate(timeout=120)
+    assert waiting.returncode == 0, (wait_out, wait_err)
+    assert "No changes" in wait_out
+
+    puts = [p for m, p in mutating(programmable_broker.requests) if m == "PUT"]
+    assert len(puts) == 1, puts
+    stored = open_state(state, kubeconfig=flags[1] if flags else None).read()
+    assert stored.serial == 1
+    assert list(stored.resources) == ["ServiceInstance/apps/db"]
+    assert stored.resources["ServiceInstance/apps/db"].status == "ready"
