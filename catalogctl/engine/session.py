@@ -240,7 +240,9 @@ class Session:
         scheduler = PollScheduler(max_interval=self.poll_max_interval)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        journal = self.backend.begin(state)
+        # Backends talk to disks, databases and API servers synchronously:
+        # opening and committing the journal run off the event loop.
+        journal = await asyncio.to_thread(self.backend.begin, state)
         steps = sum(2 if c.action is Action.REPLACE else 1 for c in plan.actionable)
         progress = Progress(self.emit, bar=self.progress_bar, total=steps)
         installed = []
@@ -276,7 +278,7 @@ class Session:
                     loop.remove_signal_handler(sig)
                 await scheduler.aclose()
                 await brokers.aclose()
-            committed = journal.commit(serial_bump=True)
+            committed = await asyncio.to_thread(journal.commit, serial_bump=True)
         command = "destroy" if plan.mode is Mode.DESTROY else "apply"
         failure = summarize(result, command) if result is not None else None
         return committed, stop.is_set(), failure

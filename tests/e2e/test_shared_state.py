@@ -97,3 +97,46 @@ def test_two_concurrent_applies_against_one_shared_state(
     assert stored.serial == 1
     assert list(stored.resources) == ["ServiceInstance/apps/db"]
     assert stored.resources["ServiceInstance/apps/db"].status == "ready"
+
+
+def test_lost_database_connection_stops_the_apply_and_the_next_run_resumes(
+    tmp_path: Path, programmable_broker: ProgrammableBroker, postgres_server: PostgresServer
+) -> None:
+    import psycopg
+
+    state = postgres_server.url(f"lost-{uuid.uuid4().hex[:8]}")
+    services, cluster = tmp_path / "services", tmp_path / "cluster"
+    services.mkdir()
+    (services / "broker.yaml").write_text(
+        broker_yaml(programmable_broker.url, name="prog", auth=False)
+    )
+    (services / "db.yaml").write_text(instance_yaml("db", plan="async"))
+    programmable_broker.script("GET", r"/last_operation$", body={"state": "in progress"}, delay=4)
+
+    run = _apply(services, cluster, state, [])
+    wait_for(lambda: programmable_broker.requests_to("PUT"), 60, "the run's PUT")
+    # The database drops the run's session (a failover, a network cut).
+    admin = psycopg.connect(state.partition("#")[0], autocommit=True)
+    with admin:
+        killed = admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE application_name = 'catalogctl' AND pid <> pg_backend_pid()"
+        ).fetchone()
+    assert killed is not None and killed[0] >= 1
+    out, err = run.communicate(timeout=120)
+    assert run.returncode == 1, (out, err)
+    assert "could not persist a journal step" in err or "could not commit" in err, err
+    assert PASSWORD not in out + err
+    assert "Traceback" not in err
+
+    # The next run takes the lock over, resumes the recorded operation, and
+    # provisions nothing twice.
+    again = _apply(services, cluster, state, [])
+    out2, err2 = again.communicate(timeout=120)
+    assert again.returncode == 0, (out2, err2)
+    assert "which is gone; took the lock over." in err2
+    puts = [p for m, p in mutating(programmable_broker.requests) if m == "PUT"]
+    assert len(puts) == 1, puts
+    stored = open_state(state).read()
+    assert stored.resources["ServiceInstance/apps/db"].status == "ready"
+    assert len(programmable_broker.instances) == 1
