@@ -326,7 +326,8 @@ class KubernetesBackend(StateBackend):
             )
         except Exception as exc:
             if _status(exc) == 409:
-                return holder  # another run took it between our read and write
+                # Another run took it between our read and our write.
+                return self._holder_of(None)
             raise LockError(f"{self.describe()}: cannot update Lease: {_api_error(exc)}") from None
         self._taken_over = holder if lease.spec.holder_identity else None
         return str(updated.metadata.resource_version)

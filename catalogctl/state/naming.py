@@ -25,6 +25,9 @@ _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
 #: A Kubernetes namespace (an RFC 1123 label).
 _NAMESPACE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
+#: A URL scheme (RFC 3986); anything else before "://" is part of a path.
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*$")
+
 DEFAULT_NAME = "default"
 
 
@@ -84,7 +87,7 @@ def parse_state_name(text: str) -> StateName:
     if not text:
         raise UsageError("--state: empty value (give a directory or a backend URL)")
     scheme, sep, _ = text.partition("://")
-    if not sep or "/" in scheme or not scheme.isalpha():
+    if not sep or not _SCHEME.match(scheme):
         return LocalStateName(text)
     scheme = scheme.lower()
     if scheme in ("postgresql", "postgres"):

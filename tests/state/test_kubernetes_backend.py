@@ -16,11 +16,18 @@ from typing import Any
 import pytest
 from kubernetes import client
 
+from catalogctl.errors import LockError, StateError
 from catalogctl.state import State, StateBackend
 from catalogctl.state.kubernetes import KubernetesBackend
 from catalogctl.state.naming import KubernetesStateName
 from tests.fixtures.kube import KubeApiServer
-from tests.state.conformance import BackendFactory, StateBackendConformance
+from tests.state.conformance import (
+    BackendFactory,
+    StateBackendConformance,
+    instance,
+    locked,
+    run,
+)
 
 
 class ShiftedClock:
@@ -99,3 +106,147 @@ class TestKubernetesBackendConformance(StateBackendConformance):
         clock = backend._clock
         assert isinstance(clock, ShiftedClock)
         clock.advance(seconds)
+
+
+@pytest.fixture
+def clock() -> ShiftedClock:
+    return ShiftedClock()
+
+
+@pytest.fixture
+def make(kube_apiserver: KubeApiServer, clock: ShiftedClock) -> BackendFactory:
+    return functools.partial(make_backend, kube_apiserver.url, "prod", clock)
+
+
+def _lease(backend: KubernetesBackend) -> Any:
+    return backend.api.coordination.read_namespaced_lease(backend.base_name, backend.namespace)
+
+
+def test_large_state_is_chunked_and_chunks_are_written_before_the_index(
+    make: BackendFactory, kube_apiserver: KubeApiServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import catalogctl.state.kubernetes as kube_state
+
+    monkeypatch.setattr(kube_state, "CHUNK_BYTES", 2048)
+    resources = tuple(
+        instance(f"i{n}", parameters={"noise": "".join(uuid.uuid4().hex for _ in range(4))})
+        for n in range(100)
+    )
+    backend = make()
+    assert isinstance(backend, KubernetesBackend)
+    written = run(backend, record=resources)
+    secrets = {s.metadata.name: s for s in secrets_of(backend)}
+    chunks = sorted(n for n in secrets if n.startswith(f"{backend.base_name}-g1-c"))
+    assert len(chunks) > 3
+    for name in chunks:
+        assert secrets[name].type == "catalogctl.io/state"
+        assert secrets[name].metadata.labels["catalogctl.io/role"] == "chunk"
+        assert len(base64.b64decode(secrets[name].data["chunk"])) <= 2048
+    assert make().read() == written
+    # Every chunk was created before the index pointed at them.
+    names = [
+        r.body["metadata"]["name"]
+        for r in kube_apiserver.requests
+        if r.method in ("POST", "PUT")
+        and isinstance(r.body, dict)
+        and r.body.get("kind") == "Secret"
+    ]
+    assert names.index(backend.base_name) > max(names.index(c) for c in chunks)
+
+
+def test_journal_steps_are_small_objects_removed_at_commit(make: BackendFactory) -> None:
+    backend = make()
+    assert isinstance(backend, KubernetesBackend)
+    run(backend, record=tuple(instance(f"i{n}") for n in range(30)))
+    with locked(backend):
+        journal = backend.begin(backend.read())
+        before = len(secrets_of(backend))
+        journal.record(instance("x"))
+        journal.record(instance("y"))
+        roles = [s.metadata.labels["catalogctl.io/role"] for s in secrets_of(backend)]
+        assert len(roles) == before + 2 and roles.count("journal") == 3  # header + 2 steps
+        journal.commit()
+    roles = [s.metadata.labels["catalogctl.io/role"] for s in secrets_of(backend)]
+    assert roles.count("journal") == 0
+    # The index and two generations (current and backup), nothing older.
+    assert roles.count("index") == 1
+    gens = {
+        s.metadata.name.split("-g")[1].split("-")[0]
+        for s in secrets_of(backend)
+        if s.metadata.labels["catalogctl.io/role"] == "chunk"
+    }
+    assert gens == {"1", "2"}
+
+
+def test_lease_fields_and_renewal(make: BackendFactory, clock: ShiftedClock) -> None:
+    backend = make()
+    assert isinstance(backend, KubernetesBackend)
+    with locked(backend) as info:
+        lease = _lease(backend)
+        assert lease.spec.holder_identity == info.id
+        assert lease.spec.lease_duration_seconds == 60
+        first = lease.spec.renew_time
+        assert lease.metadata.labels["catalogctl.io/role"] == "lock"
+        clock.advance(30)
+        renewer = backend._renewer
+        assert renewer is not None
+        renewer.renew(backend)
+        renewed = _lease(backend).spec.renew_time
+        assert renewed - first >= timedelta(seconds=30)
+        # Renewed, so 45 s after the first renewTime it is not expired for others.
+        clock.advance(45)
+        other = make()
+        with pytest.raises(LockError, match=f"lock id {info.id}"):
+            other.lock("apply", timeout=0)
+        assert other.taken_over() is None
+    assert make().lock_info() is None
+
+
+def test_expired_lease_taken_over_and_the_old_holder_stops(
+    make: BackendFactory, clock: ShiftedClock
+) -> None:
+    old = make()
+    assert isinstance(old, KubernetesBackend)
+    old_info = old.lock("apply", timeout=0)
+    journal = old.begin(old.read())
+    journal.record(instance("a"))
+    clock.advance(61)  # the old run stopped renewing (a frozen node)
+    new = make()
+    info = new.lock("apply", timeout=0)
+    gone = new.taken_over()
+    assert gone is not None and gone.id == old_info.id
+    # The old run notices at its next renewal and writes no further step.
+    renewer = old._renewer
+    assert renewer is not None
+    renewer.renew(old)
+    assert old.lease_lost() is not None
+    with pytest.raises(StateError, match="no longer held"):
+        journal.record(instance("b"))
+    assert set(new.read().resources) == {"ServiceInstance/ns/a"}
+    new.unlock(info.id)
+    old.unlock(old_info.id)  # releasing a lost Lease leaves the new holder's alone
+
+
+def test_two_runs_racing_for_an_expired_lease_cannot_both_win(
+    make: BackendFactory, clock: ShiftedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dead = make()
+    dead.lock("apply", timeout=0)
+    assert isinstance(dead, KubernetesBackend) and dead._renewer is not None
+    dead._renewer.stop()
+    clock.advance(61)
+    first, second = make(), make()
+    assert isinstance(first, KubernetesBackend) and isinstance(second, KubernetesBackend)
+    stale = _lease(first)  # both read the expired Lease at the same moment ...
+    real_read = second.api.coordination.read_namespaced_lease
+    reads = iter([stale])
+    monkeypatch.setattr(
+        second.api.coordination,
+        "read_namespaced_lease",
+        lambda *a, **k: next(reads, None) or real_read(*a, **k),
+    )
+    won = first.lock("apply", timeout=0)  # ... the first writes first ...
+    with pytest.raises(LockError, match=f"lock id {won.id}"):
+        second.lock("apply", timeout=0)  # ... and the second's write is refused (409)
+    assert first.lock_info() == won
+    first.unlock(won.id)

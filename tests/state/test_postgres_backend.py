@@ -7,18 +7,22 @@ import uuid
 
 import pytest
 
+from catalogctl.errors import LockError, StateError
 from catalogctl.state import State, StateBackend
-from catalogctl.state.naming import parse_state_name
+from catalogctl.state.naming import PostgresStateName, parse_state_name
 from catalogctl.state.postgres import PostgresBackend
-from tests.fixtures.postgres import PostgresServer
-from tests.state.conformance import BackendFactory, StateBackendConformance
+from tests.fixtures.postgres import PASSWORD, PostgresServer
+from tests.state.conformance import (
+    BackendFactory,
+    StateBackendConformance,
+    instance,
+    locked,
+    run,
+)
 
 
 def _backend(url: str) -> PostgresBackend:
     name = parse_state_name(url)
-    assert not isinstance(name, str)
-    from catalogctl.state.naming import PostgresStateName
-
     assert isinstance(name, PostgresStateName)
     return PostgresBackend(name)
 
@@ -58,3 +62,117 @@ class TestPostgresBackendConformance(StateBackendConformance):
                 {"n": backend.target.name},
             ).fetchall()
         return b"".join(bytes(r[0]) for r in rows)
+
+
+def test_schema_is_created_once_and_versioned(postgres_server: PostgresServer) -> None:
+    backend = _backend(unique_url(postgres_server))
+    backend.read()
+    with backend._short() as conn:
+        versions = conn.execute("SELECT version FROM catalogctl.schema_version").fetchall()
+    assert versions == [(1,)]
+    _backend(unique_url(postgres_server)).read()  # a second first use adds nothing
+    with backend._short() as conn:
+        assert conn.execute("SELECT count(*) FROM catalogctl.schema_version").fetchone() == (1,)
+
+
+def test_a_newer_schema_is_refused(postgres_server: PostgresServer) -> None:
+    backend = _backend(unique_url(postgres_server))
+    backend.read()
+    with backend._short() as conn:
+        conn.execute("INSERT INTO catalogctl.schema_version (version) VALUES (99)")
+    try:
+        with pytest.raises(StateError, match="version 99, newer than this catalogctl"):
+            _backend(unique_url(postgres_server)).read()
+    finally:
+        with backend._short() as conn:
+            conn.execute("DELETE FROM catalogctl.schema_version WHERE version = 99")
+
+
+def test_each_step_is_one_committed_row(postgres_server: PostgresServer) -> None:
+    url = unique_url(postgres_server)
+    backend = _backend(url)
+    run(backend, record=tuple(instance(f"i{n}") for n in range(50)))
+    with locked(backend):
+        journal = backend.begin(backend.read())
+        journal.record(instance("new"))
+        # Visible to another session at once: committed before record returned.
+        other = _backend(url)
+        with other._short() as conn:
+            rows = conn.execute(
+                "SELECT line FROM catalogctl.journal WHERE name = %s ORDER BY seq",
+                (backend.target.name,),
+            ).fetchall()
+        assert len(rows) == 2  # the header and the one step
+        assert b'"ServiceInstance/ns/new"' in bytes(rows[1][0])
+        assert "ServiceInstance/ns/new" in other.read().resources
+        journal.commit()
+    with backend._short() as conn:
+        left = conn.execute(
+            "SELECT count(*) FROM catalogctl.journal WHERE name = %s", (backend.target.name,)
+        ).fetchone()
+    assert left == (0,)
+
+
+def test_password_never_reaches_lock_info_or_errors(postgres_server: PostgresServer) -> None:
+    url = unique_url(postgres_server)
+    backend = _backend(url)
+    with locked(backend) as info:
+        with backend._short() as conn:
+            row = conn.execute(
+                "SELECT info FROM catalogctl.locks WHERE name = %s", (backend.target.name,)
+            ).fetchone()
+        assert row is not None and PASSWORD not in row[0]
+        assert info.path == backend.target.display()
+        with pytest.raises(LockError) as raised:
+            _backend(url).lock("apply", timeout=0)
+        assert PASSWORD not in str(raised.value)
+        assert backend.target.display() in str(raised.value)
+    wrong = url.replace(PASSWORD, "not-" + PASSWORD)
+    with pytest.raises(StateError) as failed:
+        _backend(wrong).read()
+    assert "password authentication failed" in str(failed.value)
+    assert PASSWORD not in str(failed.value)
+
+
+def test_password_from_pgpassword(
+    postgres_server: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PGPASSWORD", PASSWORD)
+    url = postgres_server.url(f"t-{uuid.uuid4().hex[:12]}", password=False)
+    assert PASSWORD not in url
+    state = run(_backend(url), record=(instance("a"),))
+    assert _backend(url).read() == state
+
+
+def test_states_in_one_database_are_independent(postgres_server: PostgresServer) -> None:
+    first, second = unique_url(postgres_server), unique_url(postgres_server)
+    run(_backend(first), record=(instance("a"),))
+    holder = _backend(first)
+    with locked(holder):
+        # Another state in the same database is neither locked nor changed.
+        assert _backend(second).read().resources == {}
+        run(_backend(second), record=(instance("b"),))
+    assert set(_backend(first).read().resources) == {"ServiceInstance/ns/a"}
+    assert set(_backend(second).read().resources) == {"ServiceInstance/ns/b"}
+
+
+def test_a_lost_session_stops_the_journal(postgres_server: PostgresServer) -> None:
+    url = unique_url(postgres_server)
+    backend = _backend(url)
+    info = backend.lock("apply", timeout=5)
+    journal = backend.begin(backend.read())
+    journal.record(instance("a"))
+    assert backend._conn is not None
+    pid = backend._conn.info.backend_pid
+    with _backend(url)._short() as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    with pytest.raises(StateError, match="could not persist a journal step") as raised:
+        journal.record(instance("b"))
+    assert PASSWORD not in str(raised.value)
+    with pytest.raises(StateError, match="stopped accepting steps"):
+        journal.record(instance("c"))
+    # The lock died with the session: the next run takes it over and keeps "a".
+    nxt = _backend(url)
+    with locked(nxt):
+        assert nxt.taken_over() is not None and nxt.taken_over().id == info.id  # type: ignore[union-attr]
+        assert set(nxt.read().resources) == {"ServiceInstance/ns/a"}
