@@ -1,14 +1,16 @@
 """State in a Kubernetes namespace: Secrets for the data, a Lease for the lock.
 
 For ``kubernetes://NAMESPACE/NAME`` every object is named ``catalogctl-state-NAME…``
-and labelled ``catalogctl.io/state=NAME`` plus its role::
+(a dot, which names cannot hold, separates the parts, so no state's objects
+can be mistaken for another's) and labelled ``catalogctl.io/state=NAME`` plus
+its role::
 
     Secret catalogctl-state-NAME              role=index: which generation is current
                                               (and which one is the backup)
-    Secret catalogctl-state-NAME-gG-cI        role=chunk: part I of generation G, the
+    Secret catalogctl-state-NAME.gG.cI        role=chunk: part I of generation G, the
                                               gzip'ed state JSON cut into pieces well
                                               under the 1 MiB object limit
-    Secret catalogctl-state-NAME-jSEQ         role=journal: one step (or group of steps)
+    Secret catalogctl-state-NAME.jSEQ         role=journal: one step (or group of steps)
                                               of the run that has not committed yet
     Lease  catalogctl-state-NAME              the lock
 
@@ -207,7 +209,7 @@ class KubernetesBackend(StateBackend):
             ) from None
 
     def _chunk_name(self, generation: int, part: int) -> str:
-        return f"{self.base_name}-g{generation}-c{part}"
+        return f"{self.base_name}.g{generation}.c{part}"
 
     def _read_generation(self, generation: int, chunks: int) -> bytes | None:
         """The state JSON of ``generation``; None if a chunk is already gone."""
@@ -234,7 +236,7 @@ class KubernetesBackend(StateBackend):
             ).items
         except Exception as exc:
             raise self._fail("cannot list journal Secrets", exc) from None
-        return sorted(items, key=lambda s: int(s.metadata.name.rsplit("-j", 1)[1]))
+        return sorted(items, key=lambda s: int(s.metadata.name.rsplit(".j", 1)[1]))
 
     def _read_journal(self) -> bytes | None:
         items = self._list_journal()
@@ -668,7 +670,7 @@ class KubernetesJournal(BaseJournal):
         lost = backend.lease_lost()
         if lost is not None:
             raise OSError(f"the state lock is no longer held: {lost}")
-        name = f"{backend.base_name}-j{self._seq}"
+        name = f"{backend.base_name}.j{self._seq}"
         body = backend._secret_body(
             name, "journal", {"line": base64.b64encode(line).decode("ascii")}
         )

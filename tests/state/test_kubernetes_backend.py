@@ -82,7 +82,7 @@ class TestKubernetesBackendConformance(StateBackendConformance):
             [s for s in secrets_of(backend) if s.metadata.labels["catalogctl.io/role"] == "journal"]
         )
         body = backend._secret_body(
-            f"{backend.base_name}-j{seq}",
+            f"{backend.base_name}.j{seq}",
             "journal",
             {"line": base64.b64encode(b'{"op":"record","resource":{"address":"Se').decode()},
         )
@@ -136,7 +136,7 @@ def test_large_state_is_chunked_and_chunks_are_written_before_the_index(
     assert isinstance(backend, KubernetesBackend)
     written = run(backend, record=resources)
     secrets = {s.metadata.name: s for s in secrets_of(backend)}
-    chunks = sorted(n for n in secrets if n.startswith(f"{backend.base_name}-g1-c"))
+    chunks = sorted(n for n in secrets if n.startswith(f"{backend.base_name}.g1.c"))
     assert len(chunks) > 3
     for name in chunks:
         assert secrets[name].type == "catalogctl.io/state"
@@ -171,7 +171,7 @@ def test_journal_steps_are_small_objects_removed_at_commit(make: BackendFactory)
     # The index and two generations (current and backup), nothing older.
     assert roles.count("index") == 1
     gens = {
-        s.metadata.name.split("-g")[1].split("-")[0]
+        s.metadata.name.split(".g")[1].split(".")[0]
         for s in secrets_of(backend)
         if s.metadata.labels["catalogctl.io/role"] == "chunk"
     }
