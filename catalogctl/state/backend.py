@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from pydantic import AwareDatetime, Field
 
 import catalogctl
+from catalogctl.errors import StateError
 from catalogctl.state.models import ResourceState, State, _Frozen, utcnow
 
 if TYPE_CHECKING:
@@ -82,6 +83,33 @@ class LockInfo(_Frozen):
             f"{self.who} (pid {self.pid}) for operation {self.operation!r} "
             f"since {created}, lock id {self.id}"
         )
+
+
+def begin_base(where: str, stored: State | None, given: State) -> State:
+    """The state a journal opened on ``given`` extends, or StateError if it may not.
+
+    ``stored`` is what the backend holds now (None: nothing was ever stored,
+    so any empty serial-0 state may start the history); ``where`` is the
+    backend's description, for messages.
+    """
+    if stored is None:
+        if given.serial != 0 or given.resources:
+            raise StateError(
+                f"{where}: no state is stored, but the given state has "
+                f"serial {given.serial} and {len(given.resources)} resources"
+            )
+        return given
+    if given.lineage != stored.lineage:
+        raise StateError(
+            f"{where}: lineage {stored.lineage} is stored, "
+            f"not {given.lineage}; this state belongs elsewhere"
+        )
+    if given.serial != stored.serial or not given.same_content(stored):
+        raise StateError(
+            f"{where}: the state changed since it was read "
+            f"(serial {given.serial}, now {stored.serial}); read it again"
+        )
+    return stored
 
 
 @runtime_checkable

@@ -52,7 +52,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from catalogctl.errors import LockError, StateError
-from catalogctl.state.backend import LockInfo, StateBackend
+from catalogctl.state.backend import LockInfo, StateBackend, begin_base
 from catalogctl.state.journal import BaseJournal, encode_header, replay
 from catalogctl.state.models import State
 from catalogctl.state.naming import KubernetesStateName
@@ -428,25 +428,7 @@ class KubernetesBackend(StateBackend):
         if self._journal is not None and not self._journal.closed:
             raise StateError(f"{self.describe()}: a journal is already open in this run")
         current, index = self._recover()
-        if current is None:
-            if state.serial != 0 or state.resources:
-                raise StateError(
-                    f"{self.describe()}: no state is stored, but the given state has "
-                    f"serial {state.serial} and {len(state.resources)} resources"
-                )
-            base = state
-        else:
-            if state.lineage != current.lineage:
-                raise StateError(
-                    f"{self.describe()}: lineage {current.lineage} is stored, "
-                    f"not {state.lineage}; this state belongs elsewhere"
-                )
-            if state.serial != current.serial or not state.same_content(current):
-                raise StateError(
-                    f"{self.describe()}: the state changed since it was read "
-                    f"(serial {state.serial}, now {current.serial}); read it again"
-                )
-            base = current
+        base = begin_base(self.describe(), current, state)
         journal = KubernetesJournal(self, base, index, lock_id=self._lock.id)
         self._journal = journal
         return journal

@@ -46,7 +46,7 @@ from typing import IO, TYPE_CHECKING
 from pydantic import ValidationError
 
 from catalogctl.errors import LockError, StateError
-from catalogctl.state.backend import Journal, LockInfo, StateBackend
+from catalogctl.state.backend import Journal, LockInfo, StateBackend, begin_base
 from catalogctl.state.journal import BaseJournal, encode_header, replay
 from catalogctl.state.models import State
 
@@ -354,26 +354,7 @@ class LocalBackend(StateBackend):
             raise StateError(f"{self.describe()}: begin() needs the state lock; lock() first")
         if self._journal is not None and not self._journal.closed:
             raise StateError(f"{self.describe()}: a journal is already open in this run")
-        current = self._recover()
-        if current is None:
-            if state.serial != 0 or state.resources:
-                raise StateError(
-                    f"{self.describe()}: no state is stored, but the given state has "
-                    f"serial {state.serial} and {len(state.resources)} resources"
-                )
-            base = state
-        else:
-            if state.lineage != current.lineage:
-                raise StateError(
-                    f"{self.describe()}: lineage {current.lineage} is stored, "
-                    f"not {state.lineage}; this state belongs elsewhere"
-                )
-            if state.serial != current.serial or not state.same_content(current):
-                raise StateError(
-                    f"{self.describe()}: the state changed since it was read "
-                    f"(serial {state.serial}, now {current.serial}); read it again"
-                )
-            base = current
+        base = begin_base(self.describe(), self._recover(), state)
         journal = LocalJournal(self, base, lock_id=self._lock.id)
         self._journal = journal
         return journal

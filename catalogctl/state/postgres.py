@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from catalogctl.errors import LockError, StateError
-from catalogctl.state.backend import LockInfo, StateBackend
+from catalogctl.state.backend import LockInfo, StateBackend, begin_base
 from catalogctl.state.journal import BaseJournal, encode_header, replay
 from catalogctl.state.models import State
 from catalogctl.state.naming import PostgresStateName
@@ -313,25 +313,7 @@ class PostgresBackend(StateBackend):
             current = self._recover(conn)
         except psycopg.Error as exc:
             raise StateError(f"{self.describe()}: {self.scrub_error(exc)}") from None
-        if current is None:
-            if state.serial != 0 or state.resources:
-                raise StateError(
-                    f"{self.describe()}: no state is stored, but the given state has "
-                    f"serial {state.serial} and {len(state.resources)} resources"
-                )
-            base = state
-        else:
-            if state.lineage != current.lineage:
-                raise StateError(
-                    f"{self.describe()}: lineage {current.lineage} is stored, "
-                    f"not {state.lineage}; this state belongs elsewhere"
-                )
-            if state.serial != current.serial or not state.same_content(current):
-                raise StateError(
-                    f"{self.describe()}: the state changed since it was read "
-                    f"(serial {state.serial}, now {current.serial}); read it again"
-                )
-            base = current
+        base = begin_base(self.describe(), current, state)
         journal = PostgresJournal(self, conn, base, lock_id=self._lock.id)
         self._journal = journal
         return journal

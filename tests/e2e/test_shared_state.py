@@ -53,21 +53,27 @@ def _apply(
     )
 
 
+def _services(
+    tmp_path: Path, broker: ProgrammableBroker, *, first_poll_delay: float
+) -> tuple[Path, Path]:
+    """One async instance at ``broker``, whose first status poll answers late."""
+    services, cluster = tmp_path / "services", tmp_path / "cluster"
+    services.mkdir()
+    (services / "broker.yaml").write_text(broker_yaml(broker.url, name="prog", auth=False))
+    (services / "db.yaml").write_text(instance_yaml("db", plan="async"))
+    broker.script("GET", r"/last_operation$", body={"state": "in progress"}, delay=first_poll_delay)
+    return services, cluster
+
+
 def test_two_concurrent_applies_against_one_shared_state(
     tmp_path: Path,
     programmable_broker: ProgrammableBroker,
     shared_state: tuple[str, list[str]],
 ) -> None:
     state, flags = shared_state
-    services, cluster = tmp_path / "services", tmp_path / "cluster"
-    services.mkdir()
-    (services / "broker.yaml").write_text(
-        broker_yaml(programmable_broker.url, name="prog", auth=False)
-    )
-    (services / "db.yaml").write_text(instance_yaml("db", plan="async"))
     # The first status poll answers late, so the first run is still applying
     # (holding the lock) while the others start.
-    programmable_broker.script("GET", r"/last_operation$", body={"state": "in progress"}, delay=8)
+    services, cluster = _services(tmp_path, programmable_broker, first_poll_delay=8)
 
     first = _apply(services, cluster, state, flags)
     wait_for(lambda: programmable_broker.requests_to("PUT"), 60, "the first run's PUT")
@@ -105,13 +111,7 @@ def test_lost_database_connection_stops_the_apply_and_the_next_run_resumes(
     import psycopg
 
     state = postgres_server.url(f"lost-{uuid.uuid4().hex[:8]}")
-    services, cluster = tmp_path / "services", tmp_path / "cluster"
-    services.mkdir()
-    (services / "broker.yaml").write_text(
-        broker_yaml(programmable_broker.url, name="prog", auth=False)
-    )
-    (services / "db.yaml").write_text(instance_yaml("db", plan="async"))
-    programmable_broker.script("GET", r"/last_operation$", body={"state": "in progress"}, delay=4)
+    services, cluster = _services(tmp_path, programmable_broker, first_poll_delay=4)
 
     run = _apply(services, cluster, state, [])
     wait_for(lambda: programmable_broker.requests_to("PUT"), 60, "the run's PUT")

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from catalogctl.cli.console import Console, console_of
-from catalogctl.cli.options import output_format, output_option
+from catalogctl.cli.options import output_format, output_option, state_option
 
 if TYPE_CHECKING:
     import asyncio
@@ -139,16 +139,8 @@ def source_options(func: F) -> F:
             help="Fetch catalogs now instead of reusing a cached copy younger than the "
             "broker's relistDuration (default 15m); the fresh copy is cached for plan.",
         ),
-        click.option(
-            "--state",
-            "state_dir",
-            default="state",
-            show_default=True,
-            envvar="CATALOGCTL_STATE",
-            metavar="STATE",
-            help="The state (see plan --help); with a local state, catalogs are cached in "
-            "STATE/catalog-cache.",
-        ),
+        # With a local state DIR, catalogs are cached in DIR/catalog-cache.
+        state_option,
         click.option("--kubeconfig", help="Kubeconfig file (default: KUBECONFIG, ~/.kube/config)."),
         click.option("--context", "kube_context", help="Kubeconfig context to use."),
         click.option(
