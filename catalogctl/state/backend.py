@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from pydantic import AwareDatetime, Field
 
 import catalogctl
-from catalogctl.errors import StateError
+from catalogctl.errors import LockError, StateError
 from catalogctl.state.models import ResourceState, State, _Frozen, utcnow
 
 if TYPE_CHECKING:
@@ -110,6 +110,27 @@ def begin_base(where: str, stored: State | None, given: State) -> State:
             f"(serial {given.serial}, now {stored.serial}); read it again"
         )
     return stored
+
+
+def check_unlock(held: LockInfo | None, lock_id: str) -> LockInfo:
+    """The lock this run holds, if ``lock_id`` names it; LockError otherwise."""
+    if held is None:
+        raise LockError(f"cannot unlock {lock_id}: this run does not hold the lock")
+    if lock_id != held.id:
+        raise LockError(f"cannot unlock {lock_id}: this run holds lock {held.id}")
+    return held
+
+
+def check_force_unlock(where: str, current: LockInfo | None, lock_id: str) -> LockInfo:
+    """The current lock, if ``lock_id`` names it; LockError (naming the holder) otherwise."""
+    if current is None:
+        raise LockError(f"cannot force-unlock {lock_id}: {where} is not locked")
+    if current.id != lock_id:
+        raise LockError(
+            f"cannot force-unlock {lock_id}: it does not match the current lock, "
+            f"held by {current.describe()}"
+        )
+    return current
 
 
 @runtime_checkable

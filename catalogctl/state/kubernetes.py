@@ -52,7 +52,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from catalogctl.errors import LockError, StateError
-from catalogctl.state.backend import LockInfo, StateBackend, begin_base
+from catalogctl.state.backend import (
+    LockInfo,
+    StateBackend,
+    begin_base,
+    check_force_unlock,
+    check_unlock,
+)
 from catalogctl.state.journal import BaseJournal, encode_header, replay
 from catalogctl.state.models import State
 from catalogctl.state.naming import KubernetesStateName
@@ -372,10 +378,8 @@ class KubernetesBackend(StateBackend):
 
     def unlock(self, lock_id: str) -> None:
         with self._guard:
-            if self._lock is None or self._renewer is None:
-                raise LockError(f"cannot unlock {lock_id}: this run does not hold the lock")
-            if lock_id != self._lock.id:
-                raise LockError(f"cannot unlock {lock_id}: this run holds lock {self._lock.id}")
+            check_unlock(self._lock, lock_id)
+            assert self._renewer is not None
             if self._journal is not None:
                 self._journal.close()
             renewer, self._renewer, self._lock = self._renewer, None, None
@@ -394,14 +398,7 @@ class KubernetesBackend(StateBackend):
                     f"cannot force-unlock {lock_id}: {self.describe()} is not locked"
                 ) from None
             raise LockError(f"{self.describe()}: cannot read Lease: {_api_error(exc)}") from None
-        current = self._holder_of(lease)
-        if current is None:
-            raise LockError(f"cannot force-unlock {lock_id}: {self.describe()} is not locked")
-        if current.id != lock_id:
-            raise LockError(
-                f"cannot force-unlock {lock_id}: it does not match the current lock, "
-                f"held by {current.describe()}"
-            )
+        check_force_unlock(self.describe(), self._holder_of(lease), lock_id)
         _delete_lease(self, lease.metadata.resource_version)
 
     def lock_info(self) -> LockInfo | None:

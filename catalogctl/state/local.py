@@ -46,7 +46,14 @@ from typing import IO, TYPE_CHECKING
 from pydantic import ValidationError
 
 from catalogctl.errors import LockError, StateError
-from catalogctl.state.backend import Journal, LockInfo, StateBackend, begin_base
+from catalogctl.state.backend import (
+    Journal,
+    LockInfo,
+    StateBackend,
+    begin_base,
+    check_force_unlock,
+    check_unlock,
+)
 from catalogctl.state.journal import BaseJournal, encode_header, replay
 from catalogctl.state.models import State
 
@@ -221,10 +228,8 @@ class LocalBackend(StateBackend):
             delay = min(delay * 2, 0.25)
 
     def unlock(self, lock_id: str) -> None:
-        if self._lock is None or self._lock_file is None:
-            raise LockError(f"cannot unlock {lock_id}: this run does not hold the lock")
-        if lock_id != self._lock.id:
-            raise LockError(f"cannot unlock {lock_id}: this run holds lock {self._lock.id}")
+        check_unlock(self._lock, lock_id)
+        assert self._lock_file is not None
         if self._journal is not None:
             # Another run may begin as soon as the lock is free; it must not
             # find us still appending to the journal it is about to compact.
@@ -241,13 +246,7 @@ class LocalBackend(StateBackend):
             self.unlock(lock_id)
             return
         current = self._read_lock_info()
-        if current is None:
-            raise LockError(f"cannot force-unlock {lock_id}: {self.describe()} is not locked")
-        if current.id != lock_id:
-            raise LockError(
-                f"cannot force-unlock {lock_id}: it does not match the current lock, "
-                f"held by {current.describe()}"
-            )
+        current = check_force_unlock(self.describe(), current, lock_id)
         lock_file = self._open_lock_file()
         if not _try_flock(lock_file):
             lock_file.close()

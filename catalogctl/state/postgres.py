@@ -38,7 +38,13 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from catalogctl.errors import LockError, StateError
-from catalogctl.state.backend import LockInfo, StateBackend, begin_base
+from catalogctl.state.backend import (
+    LockInfo,
+    StateBackend,
+    begin_base,
+    check_force_unlock,
+    check_unlock,
+)
 from catalogctl.state.journal import BaseJournal, encode_header, replay
 from catalogctl.state.models import State
 from catalogctl.state.naming import PostgresStateName
@@ -252,10 +258,8 @@ class PostgresBackend(StateBackend):
 
     def unlock(self, lock_id: str) -> None:
         with self._guard:
-            if self._lock is None or self._conn is None:
-                raise LockError(f"cannot unlock {lock_id}: this run does not hold the lock")
-            if lock_id != self._lock.id:
-                raise LockError(f"cannot unlock {lock_id}: this run holds lock {self._lock.id}")
+            check_unlock(self._lock, lock_id)
+            assert self._conn is not None
             if self._journal is not None:
                 self._journal.close()
             conn, self._conn, self._lock = self._conn, None, None
@@ -275,13 +279,7 @@ class PostgresBackend(StateBackend):
             return
         with self._short() as conn:
             current = self._read_lock_row(conn)
-            if current is None:
-                raise LockError(f"cannot force-unlock {lock_id}: {self.describe()} is not locked")
-            if current.id != lock_id:
-                raise LockError(
-                    f"cannot force-unlock {lock_id}: it does not match the current lock, "
-                    f"held by {current.describe()}"
-                )
+            current = check_force_unlock(self.describe(), current, lock_id)
             got = conn.execute(
                 "SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (self._lock_key(),)
             ).fetchone()

@@ -33,19 +33,13 @@ def force_unlock(ctx: click.Context, /, **params: Any) -> int:
     0 unlocked, 1 error or cancelled (the lock is kept).
     """
     from catalogctl.cli.session import open_backend
-    from catalogctl.errors import LockError, UsageError
+    from catalogctl.errors import UsageError
+    from catalogctl.state.backend import check_force_unlock
 
     console = console_of(ctx)
     lock_id: str = params["lock_id"]
     backend = open_backend(params)
-    current = backend.lock_info()
-    if current is None:
-        raise LockError(f"cannot force-unlock {lock_id}: {backend.describe()} is not locked")
-    if current.id != lock_id:
-        raise LockError(
-            f"cannot force-unlock {lock_id}: it does not match the current lock, held by "
-            f"{current.describe()}"
-        )
+    current = check_force_unlock(backend.describe(), backend.lock_info(), lock_id)
     if not params["force"]:
         if not sys.stdin.isatty():
             raise UsageError(
