@@ -10,6 +10,7 @@ import base64
 import functools
 import gzip
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -43,20 +44,35 @@ class ShiftedClock:
         self.offset += timedelta(seconds=seconds)
 
 
-def api_client_for(url: str) -> Any:
-    configuration = client.Configuration()
-    configuration.host = url
-    configuration.api_key = {"authorization": "emulator-token"}
-    configuration.api_key_prefix = {"authorization": "Bearer"}
-    return client.ApiClient(configuration)
+@dataclass(frozen=True)
+class StateCluster:
+    """Where the tests keep states: an API server and a namespace (picklable for children)."""
+
+    url: str
+    token: str
+    namespace: str = "default"
+    ca_file: str | None = None
+
+    def api_client(self) -> Any:
+        configuration = client.Configuration()
+        configuration.host = self.url
+        if self.ca_file is not None:
+            configuration.ssl_ca_cert = self.ca_file
+        configuration.api_key = {"authorization": self.token}
+        configuration.api_key_prefix = {"authorization": "Bearer"}
+        return client.ApiClient(configuration)
 
 
-def make_backend(url: str, name: str, clock: ShiftedClock, **kwargs: Any) -> KubernetesBackend:
+@pytest.fixture
+def state_cluster(kube_apiserver: KubeApiServer) -> StateCluster:
+    return StateCluster(url=kube_apiserver.url, token="emulator-token")
+
+
+def make_backend(
+    cluster: StateCluster, name: str, clock: ShiftedClock, **kwargs: Any
+) -> KubernetesBackend:
     return KubernetesBackend(
-        KubernetesStateName("default", name),
-        functools.partial(api_client_for, url),
-        clock=clock,
-        **kwargs,
+        KubernetesStateName(cluster.namespace, name), cluster.api_client, clock=clock, **kwargs
     )
 
 
@@ -68,9 +84,9 @@ def secrets_of(backend: KubernetesBackend) -> list[Any]:
 
 class TestKubernetesBackendConformance(StateBackendConformance):
     @pytest.fixture
-    def factory(self, kube_apiserver: KubeApiServer) -> BackendFactory:
+    def factory(self, state_cluster: StateCluster) -> BackendFactory:
         return functools.partial(
-            make_backend, kube_apiserver.url, f"t{uuid.uuid4().hex[:10]}", ShiftedClock()
+            make_backend, state_cluster, f"t{uuid.uuid4().hex[:10]}", ShiftedClock()
         )
 
     def tear_journal(self, backend: StateBackend) -> None:
@@ -114,8 +130,8 @@ def clock() -> ShiftedClock:
 
 
 @pytest.fixture
-def make(kube_apiserver: KubeApiServer, clock: ShiftedClock) -> BackendFactory:
-    return functools.partial(make_backend, kube_apiserver.url, "prod", clock)
+def make(state_cluster: StateCluster, clock: ShiftedClock) -> BackendFactory:
+    return functools.partial(make_backend, state_cluster, "prod", clock)
 
 
 def _lease(backend: KubernetesBackend) -> Any:
