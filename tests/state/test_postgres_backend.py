@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -134,10 +135,23 @@ def test_password_never_reaches_lock_info_or_errors(postgres_server: PostgresSer
     assert PASSWORD not in str(failed.value)
 
 
-def test_password_from_pgpassword(
-    postgres_server: PostgresServer, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("source", ["PGPASSWORD", "pgpass file"])
+def test_password_from_the_environment_or_a_pgpass_file(
+    postgres_server: PostgresServer,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    source: str,
 ) -> None:
-    monkeypatch.setenv("PGPASSWORD", PASSWORD)
+    if source == "PGPASSWORD":
+        monkeypatch.setenv("PGPASSWORD", PASSWORD)
+    else:
+        monkeypatch.delenv("PGPASSWORD", raising=False)
+        pgpass = tmp_path / "pgpass"
+        pgpass.write_text(
+            f"{postgres_server.host}:{postgres_server.port}:*:catalogctl:{PASSWORD}\n"
+        )
+        pgpass.chmod(0o600)
+        monkeypatch.setenv("PGPASSFILE", str(pgpass))
     url = postgres_server.url(f"t-{uuid.uuid4().hex[:12]}", password=False)
     assert PASSWORD not in url
     state = run(_backend(url), record=(instance("a"),))
