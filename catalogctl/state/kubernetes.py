@@ -118,6 +118,14 @@ class _Api:
         self.coordination: Any = client.CoordinationV1Api(api_client)
 
 
+def _api_errors() -> tuple[type[BaseException], ...]:
+    """What the client raises for an API error or an unreachable server."""
+    import urllib3
+    from kubernetes.client.exceptions import ApiException
+
+    return (ApiException, urllib3.exceptions.HTTPError)
+
+
 def _status(exc: BaseException) -> int | None:
     status = getattr(exc, "status", None)
     return status if isinstance(status, int) else None
@@ -195,7 +203,7 @@ class KubernetesBackend(StateBackend):
     def _read_index(self) -> _Index | None:
         try:
             secret = self.api.core.read_namespaced_secret(self.base_name, self.namespace)
-        except Exception as exc:
+        except _api_errors() as exc:
             if _status(exc) == 404:
                 return None
             raise self._fail(f"cannot read Secret {self.base_name}", exc) from None
@@ -224,7 +232,7 @@ class KubernetesBackend(StateBackend):
             name = self._chunk_name(generation, part)
             try:
                 secret = self.api.core.read_namespaced_secret(name, self.namespace)
-            except Exception as exc:
+            except _api_errors() as exc:
                 if _status(exc) == 404:
                     return None
                 raise self._fail(f"cannot read Secret {name}", exc) from None
@@ -240,7 +248,7 @@ class KubernetesBackend(StateBackend):
             items = self.api.core.list_namespaced_secret(
                 self.namespace, label_selector=selector
             ).items
-        except Exception as exc:
+        except _api_errors() as exc:
             raise self._fail("cannot list journal Secrets", exc) from None
         return sorted(items, key=lambda s: int(s.metadata.name.rsplit(".j", 1)[1]))
 
@@ -304,22 +312,17 @@ class KubernetesBackend(StateBackend):
     def _try_lease(self, info: LockInfo) -> str | LockInfo | None:
         """Take the Lease: its new resourceVersion, or the holder still holding it."""
         leases = self.api.coordination
-        try:
-            lease = leases.read_namespaced_lease(self.base_name, self.namespace)
-        except Exception as exc:
-            if _status(exc) != 404:
-                raise LockError(
-                    f"{self.describe()}: cannot read Lease: {_api_error(exc)}"
-                ) from None
+        lease = self._read_lease()
+        if lease is None:
             try:
                 created = leases.create_namespaced_lease(
                     self.namespace, self._lease_body(info, None)
                 )
-            except Exception as exc2:
-                if _status(exc2) == 409:
-                    return self._holder_of(None)
+            except _api_errors() as exc:
+                if _status(exc) == 409:
+                    return self._holder_of(self._read_lease())
                 raise LockError(
-                    f"{self.describe()}: cannot create Lease: {_api_error(exc2)}"
+                    f"{self.describe()}: cannot create Lease: {_api_error(exc)}"
                 ) from None
             self._taken_over = None
             return str(created.metadata.resource_version)
@@ -332,10 +335,10 @@ class KubernetesBackend(StateBackend):
                 self.namespace,
                 self._lease_body(info, lease.metadata.resource_version),
             )
-        except Exception as exc:
+        except _api_errors() as exc:
             if _status(exc) == 409:
                 # Another run took it between our read and our write.
-                return self._holder_of(None)
+                return self._holder_of(self._read_lease())
             raise LockError(f"{self.describe()}: cannot update Lease: {_api_error(exc)}") from None
         self._taken_over = holder if lease.spec.holder_identity else None
         return str(updated.metadata.resource_version)
@@ -350,15 +353,20 @@ class KubernetesBackend(StateBackend):
         duration = spec.lease_duration_seconds or DEFAULT_LEASE_SECONDS
         return bool(self._clock() > renewed + timedelta(seconds=duration))
 
-    def _holder_of(self, lease: Any) -> LockInfo | None:
-        if lease is None:
-            try:
-                lease = self.api.coordination.read_namespaced_lease(self.base_name, self.namespace)
-            except Exception:
+    def _read_lease(self) -> Any | None:
+        """The Lease, or None if there is none."""
+        try:
+            return self.api.coordination.read_namespaced_lease(self.base_name, self.namespace)
+        except _api_errors() as exc:
+            if _status(exc) == 404:
                 return None
-        raw = (lease.metadata.annotations or {}).get(LOCK_INFO_ANNOTATION)
-        if not lease.spec.holder_identity:
+            raise LockError(f"{self.describe()}: cannot read Lease: {_api_error(exc)}") from None
+
+    def _holder_of(self, lease: Any | None) -> LockInfo | None:
+        """Who holds ``lease`` (None: nobody, or there is no Lease)."""
+        if lease is None or not lease.spec.holder_identity:
             return None
+        raw = (lease.metadata.annotations or {}).get(LOCK_INFO_ANNOTATION)
         if raw is None:
             return LockInfo(
                 id=lease.spec.holder_identity,
@@ -390,25 +398,12 @@ class KubernetesBackend(StateBackend):
         if self._lock is not None and self._lock.id == lock_id:
             self.unlock(lock_id)
             return
-        try:
-            lease = self.api.coordination.read_namespaced_lease(self.base_name, self.namespace)
-        except Exception as exc:
-            if _status(exc) == 404:
-                raise LockError(
-                    f"cannot force-unlock {lock_id}: {self.describe()} is not locked"
-                ) from None
-            raise LockError(f"{self.describe()}: cannot read Lease: {_api_error(exc)}") from None
+        lease = self._read_lease()
         check_force_unlock(self.describe(), self._holder_of(lease), lock_id)
         _delete_lease(self, lease.metadata.resource_version)
 
     def lock_info(self) -> LockInfo | None:
-        try:
-            lease = self.api.coordination.read_namespaced_lease(self.base_name, self.namespace)
-        except Exception as exc:
-            if _status(exc) == 404:
-                return None
-            raise LockError(f"{self.describe()}: cannot read Lease: {_api_error(exc)}") from None
-        return self._holder_of(lease)
+        return self._holder_of(self._read_lease())
 
     def taken_over(self) -> LockInfo | None:
         return self._taken_over
@@ -492,7 +487,7 @@ class KubernetesBackend(StateBackend):
             else:
                 body["metadata"]["resourceVersion"] = index.resource_version
                 written = core.replace_namespaced_secret(self.base_name, self.namespace, body)
-        except Exception as exc:
+        except _api_errors() as exc:
             if _status(exc) == 409:
                 raise StateError(
                     f"{self.describe()}: the state index was changed by someone else during "
@@ -525,18 +520,18 @@ class KubernetesBackend(StateBackend):
         core = self.api.core
         try:
             core.create_namespaced_secret(self.namespace, body)
-        except Exception as exc:
+        except _api_errors() as exc:
             if _status(exc) != 409:
                 raise self._fail(f"cannot write Secret {name}", exc) from None
             try:
                 core.replace_namespaced_secret(name, self.namespace, body)
-            except Exception as exc2:
-                raise self._fail(f"cannot write Secret {name}", exc2) from None
+            except _api_errors() as exc:
+                raise self._fail(f"cannot write Secret {name}", exc) from None
 
     def _delete_secret(self, name: str) -> None:
         try:
             self.api.core.delete_namespaced_secret(name, self.namespace)
-        except Exception as exc:
+        except _api_errors() as exc:
             if _status(exc) != 404:
                 raise self._fail(f"cannot delete Secret {name}", exc) from None
 
@@ -556,7 +551,7 @@ def _delete_lease(backend: KubernetesBackend, resource_version: str | None) -> N
         backend.api.coordination.delete_namespaced_lease(
             backend.base_name, backend.namespace, body=options
         )
-    except Exception as exc:
+    except _api_errors() as exc:
         if _status(exc) in (404, 409):
             return  # already gone, or already taken by the next run
         raise LockError(f"{backend.describe()}: cannot release Lease: {_api_error(exc)}") from None
@@ -609,7 +604,7 @@ class _Renewer:
                     backend.base_name, backend.namespace, body
                 )
                 self.resource_version = str(updated.metadata.resource_version)
-            except Exception as exc:
+            except _api_errors() as exc:
                 if _status(exc) in (404, 409):
                     self.lost = "the Lease was released or taken by another run"
                 # Other errors (the API server briefly unreachable) are retried
@@ -655,7 +650,7 @@ class KubernetesJournal(BaseJournal):
         )
         try:
             backend.api.core.create_namespaced_secret(backend.namespace, body)
-        except Exception as exc:
+        except _api_errors() as exc:
             raise OSError(f"cannot create Secret {name}: {_api_error(exc)}") from None
         self._seq += 1
 
