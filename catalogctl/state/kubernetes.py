@@ -400,6 +400,7 @@ class KubernetesBackend(StateBackend):
             return
         lease = self._read_lease()
         check_force_unlock(self.describe(), self._holder_of(lease), lock_id)
+        assert lease is not None  # it has a holder
         _delete_lease(self, lease.metadata.resource_version)
 
     def lock_info(self) -> LockInfo | None:
