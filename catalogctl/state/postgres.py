@@ -257,6 +257,8 @@ class PostgresBackend(StateBackend):
             ) from None
 
     def unlock(self, lock_id: str) -> None:
+        import psycopg
+
         with self._guard:
             check_unlock(self._lock, lock_id)
             assert self._conn is not None
@@ -265,8 +267,9 @@ class PostgresBackend(StateBackend):
             conn, self._conn, self._lock = self._conn, None, None
             # Row first, then the advisory lock, so the next holder never finds
             # our row and mistakes us for a dead holder.  Closing the session
-            # releases the advisory lock even if the DELETE fails.
-            with contextlib.suppress(Exception):
+            # releases the advisory lock even if the DELETE fails (the next
+            # holder then reports taking over a lock whose session ended).
+            with contextlib.suppress(psycopg.Error):
                 conn.execute(
                     "DELETE FROM catalogctl.locks WHERE name = %s AND info::jsonb->>'id' = %s",
                     (self.target.name, lock_id),
