@@ -76,6 +76,12 @@ SECRET_TYPE = "catalogctl.io/state"
 
 Clock = Callable[[], datetime]
 
+#: What a run does in the namespace (docs/state.md lists it as a Role).
+_NEEDED_ACCESS = (
+    ("", "secrets", ("get", "list", "create", "update", "delete")),
+    ("coordination.k8s.io", "leases", ("get", "create", "update", "delete")),
+)
+
 
 def utc_clock() -> datetime:
     return datetime.now(UTC)
@@ -425,6 +431,37 @@ class KubernetesBackend(StateBackend):
         journal = KubernetesJournal(self, base, index, lock_id=self._lock.id)
         self._journal = journal
         return journal
+
+    def check_writable(self) -> list[str]:
+        """Ask the API server (``SelfSubjectAccessReview``) for every verb a run uses."""
+        from kubernetes import client
+
+        authorization: Any = client.AuthorizationV1Api(self.api.core.api_client)
+        problems: list[str] = []
+        for group, resource, verbs in _NEEDED_ACCESS:
+            for verb in verbs:
+                body = {
+                    "apiVersion": "authorization.k8s.io/v1",
+                    "kind": "SelfSubjectAccessReview",
+                    "spec": {
+                        "resourceAttributes": {
+                            "namespace": self.namespace,
+                            "group": group,
+                            "resource": resource,
+                            "verb": verb,
+                        }
+                    },
+                }
+                try:
+                    review = authorization.create_self_subject_access_review(body)
+                except _api_errors() as exc:
+                    return [f"{self.describe()}: cannot check access: {_api_error(exc)}"]
+                if not (review.status and review.status.allowed):
+                    problems.append(
+                        f"{self.describe()}: not allowed to {verb} {resource} in namespace "
+                        f"{self.namespace}"
+                    )
+        return problems
 
     def replace(self, state: State) -> None:
         if self._lock is None:

@@ -319,6 +319,43 @@ class PostgresBackend(StateBackend):
         self._journal = journal
         return journal
 
+    def check_writable(self) -> list[str]:
+        """The database accepts writes and this role may write the state's tables."""
+        import psycopg
+
+        problems: list[str] = []
+        conn = self._conn if self._conn is not None else self._connect()
+        try:
+            row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+            if row is not None and row[0]:
+                problems.append(f"{self.describe()}: the server is a read-only standby")
+            for table in ("states", "journal", "locks"):
+                # One privilege per call: given a list, the function answers
+                # whether *any* of them is held.
+                row = conn.execute(
+                    """SELECT bool_and(has_table_privilege(%s, p))
+                       FROM unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']) AS p""",
+                    (f"catalogctl.{table}",),
+                ).fetchone()
+                if row is None or not row[0]:
+                    problems.append(
+                        f"{self.describe()}: the role may not SELECT, INSERT, UPDATE and "
+                        f"DELETE in catalogctl.{table}"
+                    )
+            row = conn.execute(
+                "SELECT has_sequence_privilege('catalogctl.journal_seq_seq', 'USAGE')"
+            ).fetchone()
+            if row is None or not row[0]:
+                problems.append(
+                    f"{self.describe()}: the role may not use sequence catalogctl.journal_seq_seq"
+                )
+        except psycopg.Error as exc:
+            problems.append(f"{self.describe()}: {self.scrub_error(exc)}")
+        finally:
+            if conn is not self._conn:
+                conn.close()
+        return problems
+
     def replace(self, state: State) -> None:
         import psycopg
 
@@ -357,27 +394,40 @@ class PostgresBackend(StateBackend):
 def _ensure_schema(conn: psycopg.Connection[Any]) -> None:
     """Create or migrate schema ``catalogctl`` to :data:`SCHEMA_VERSION`.
 
-    Under a transaction-scoped advisory lock, so two first runs do not both
-    create tables.  A schema newer than this catalogctl is refused rather
-    than written with an older layout.
+    A schema already current is only read, so a role without ``CREATE`` on
+    the database can use it.  Creating and migrating happen under a
+    transaction-scoped advisory lock, so two first runs do not both create
+    tables.  A schema newer than this catalogctl is refused rather than
+    written with an older layout.
     """
+    if _schema_version(conn) == SCHEMA_VERSION:
+        return
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK_KEY,))
         conn.execute("CREATE SCHEMA IF NOT EXISTS catalogctl")
         conn.execute(
             "CREATE TABLE IF NOT EXISTS catalogctl.schema_version (version integer NOT NULL)"
         )
-        row = conn.execute("SELECT max(version) FROM catalogctl.schema_version").fetchone()
-        version = int(row[0]) if row is not None and row[0] is not None else 0
-        if version > SCHEMA_VERSION:
-            raise StateError(
-                f"schema catalogctl is at version {version}, newer than this catalogctl "
-                f"understands ({SCHEMA_VERSION}); upgrade catalogctl"
-            )
+        version = _schema_version(conn)
         for step in range(version, SCHEMA_VERSION):
             for statement in _MIGRATIONS[step]:
                 conn.execute(statement)
             conn.execute("INSERT INTO catalogctl.schema_version (version) VALUES (%s)", (step + 1,))
+
+
+def _schema_version(conn: psycopg.Connection[Any]) -> int:
+    """The version of schema ``catalogctl`` (0: none); StateError if newer than this code."""
+    row = conn.execute("SELECT to_regclass('catalogctl.schema_version')").fetchone()
+    if row is None or row[0] is None:
+        return 0
+    row = conn.execute("SELECT max(version) FROM catalogctl.schema_version").fetchone()
+    version = int(row[0]) if row is not None and row[0] is not None else 0
+    if version > SCHEMA_VERSION:
+        raise StateError(
+            f"schema catalogctl is at version {version}, newer than this catalogctl "
+            f"understands ({SCHEMA_VERSION}); upgrade catalogctl"
+        )
+    return version
 
 
 class PostgresJournal(BaseJournal):

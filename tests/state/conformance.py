@@ -627,6 +627,11 @@ class StateBackendConformance:
         assert checksum(credentials).encode() in stored
         assert SECRET_VALUE.encode() not in stored
 
+    def test_a_usable_backend_reports_no_write_problem(self, factory: BackendFactory) -> None:
+        backend = factory()
+        with locked(backend):
+            assert backend.check_writable() == []
+
     # -- moving between backends -----------------------------------------------
 
     def test_replace_stores_lineage_and_serial_as_given(self, factory: BackendFactory) -> None:

@@ -266,3 +266,18 @@ def test_two_runs_racing_for_an_expired_lease_cannot_both_win(
         second.lock("apply", timeout=0)  # ... and the second's write is refused (409)
     assert first.lock_info() == won
     first.unlock(won.id)
+
+
+def test_write_problems_name_each_verb_the_role_lacks(
+    make: BackendFactory, kube_apiserver: KubeApiServer
+) -> None:
+    backend = make()
+    kube_apiserver.server.deny(verb="delete", resource="secrets", namespace="default")
+    kube_apiserver.server.deny(verb="update", resource="leases")
+    with locked(backend):
+        assert backend.check_writable() == [
+            "Kubernetes state kubernetes://default/prod: not allowed to delete secrets in "
+            "namespace default",
+            "Kubernetes state kubernetes://default/prod: not allowed to update leases in "
+            "namespace default",
+        ]

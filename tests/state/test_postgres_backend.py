@@ -190,3 +190,34 @@ def test_a_lost_session_stops_the_journal(postgres_server: PostgresServer) -> No
     with locked(nxt):
         assert nxt.taken_over() is not None and nxt.taken_over().id == info.id  # type: ignore[union-attr]
         assert set(nxt.read().resources) == {"ServiceInstance/ns/a"}
+
+
+def test_write_problems_name_each_table_the_role_may_not_write(
+    postgres_server: PostgresServer,
+) -> None:
+    name = f"t-{uuid.uuid4().hex[:12]}"
+    owner = _backend(postgres_server.url(name))
+    owner.read()  # the schema exists
+    role = f"reader_{uuid.uuid4().hex[:8]}"
+    with owner._short() as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{PASSWORD}'")
+        conn.execute(f"GRANT USAGE ON SCHEMA catalogctl TO {role}")
+        conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA catalogctl TO {role}")
+        conn.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON catalogctl.locks TO {role}")
+    reader = _backend(postgres_server.url(name).replace("catalogctl:", f"{role}:", 1))
+    assert reader.check_writable() == [
+        *(
+            f"{reader.describe()}: the role may not SELECT, INSERT, UPDATE and DELETE in "
+            f"catalogctl.{table}"
+            for table in ("states", "journal")
+        ),
+        f"{reader.describe()}: the role may not use sequence catalogctl.journal_seq_seq",
+    ]
+    # With the grants docs/state.md lists, the same role may run.
+    with owner._short() as conn:
+        conn.execute(
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA catalogctl TO {role}"
+        )
+        conn.execute(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA catalogctl TO {role}")
+    assert reader.check_writable() == []
+    assert run(reader, record=(instance("a"),)).serial == 1
