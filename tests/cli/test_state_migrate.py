@@ -8,7 +8,7 @@ from pathlib import Path
 from catalogctl.engine.statestore import open_state
 from catalogctl.state import LocalBackend, State
 from tests.cli import run_cli
-from tests.fixtures.kube import KubeApiServer
+from tests.fixtures.cluster import KubeApiServer
 from tests.fixtures.postgres import PASSWORD, PostgresServer
 from tests.state.conformance import instance, locked, run
 
@@ -79,11 +79,11 @@ def test_empty_source_is_refused(tmp_path: Path, postgres_server: PostgresServer
 
 
 def test_local_to_kubernetes_through_the_kubeconfig(
-    tmp_path: Path, kube_apiserver: KubeApiServer
+    tmp_path: Path, kube_apiserver: KubeApiServer, kube_namespace: str
 ) -> None:
     local = _local_state(tmp_path / "state")
-    kubeconfig = str(kube_apiserver.kubeconfig_path)
-    to = "kubernetes://default/team-a"
+    kubeconfig = str(kube_apiserver.kubeconfig(kube_namespace))
+    to = f"kubernetes://{kube_namespace}/team-a"
     result = run_cli(
         "state",
         "migrate",

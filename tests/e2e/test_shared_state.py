@@ -14,7 +14,7 @@ import pytest
 from catalogctl.engine.statestore import open_state
 from tests.brokers.programmable import ProgrammableBroker
 from tests.e2e.conftest import broker_yaml, instance_yaml, mutating, wait_for
-from tests.fixtures.kube import KubeApiServer
+from tests.fixtures.cluster import KubeApiServer
 from tests.fixtures.postgres import PASSWORD, PostgresServer
 
 CATALOGCTL = (sys.executable, "-m", "catalogctl", "--no-color")
@@ -27,7 +27,8 @@ def shared_state(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, l
         server: PostgresServer = request.getfixturevalue("postgres_server")
         return server.url(f"ci-{uuid.uuid4().hex[:8]}"), []
     kube: KubeApiServer = request.getfixturevalue("kube_apiserver")
-    return "kubernetes://default/ci", ["--kubeconfig", str(kube.kubeconfig_path)]
+    namespace: str = request.getfixturevalue("kube_namespace")
+    return f"kubernetes://{namespace}/ci", ["--kubeconfig", str(kube.kubeconfig(namespace))]
 
 
 def _apply(

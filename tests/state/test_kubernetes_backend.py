@@ -1,7 +1,7 @@
 """The Kubernetes backend: the conformance suite plus what only Secrets and Leases show.
 
-Runs against the project's API server emulator (``tests/kube``) over real HTTP
-with the official client, until a real kube-apiserver fixture is available.
+Everything runs against the real kube-apiserver of ``tests/cluster`` (TLS, RBAC,
+audit log), each test in a namespace of its own.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from catalogctl.errors import LockError, StateError
 from catalogctl.state import State, StateBackend
 from catalogctl.state.kubernetes import KubernetesBackend
 from catalogctl.state.naming import KubernetesStateName
-from tests.fixtures.kube import KubeApiServer
+from tests.fixtures.cluster import KubeApiServer
 from tests.state.conformance import (
     BackendFactory,
     StateBackendConformance,
@@ -64,8 +64,13 @@ class StateCluster:
 
 
 @pytest.fixture
-def state_cluster(kube_apiserver: KubeApiServer) -> StateCluster:
-    return StateCluster(url=kube_apiserver.url, token="emulator-token")
+def state_cluster(kube_apiserver: KubeApiServer, kube_namespace: str) -> StateCluster:
+    return StateCluster(
+        url=kube_apiserver.url,
+        token=kube_apiserver.token,
+        namespace=kube_namespace,
+        ca_file=str(kube_apiserver.cluster.ca_file),
+    )
 
 
 def make_backend(
@@ -139,7 +144,10 @@ def _lease(backend: KubernetesBackend) -> Any:
 
 
 def test_large_state_is_chunked_and_chunks_are_written_before_the_index(
-    make: BackendFactory, kube_apiserver: KubeApiServer, monkeypatch: pytest.MonkeyPatch
+    make: BackendFactory,
+    kube_apiserver: KubeApiServer,
+    state_cluster: StateCluster,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import catalogctl.state.kubernetes as kube_state
 
@@ -159,15 +167,13 @@ def test_large_state_is_chunked_and_chunks_are_written_before_the_index(
         assert secrets[name].metadata.labels["catalogctl.io/role"] == "chunk"
         assert len(base64.b64decode(secrets[name].data["chunk"])) <= 2048
     assert make().read() == written
-    # Every chunk was created before the index pointed at them.
-    names = [
-        r.body["metadata"]["name"]
-        for r in kube_apiserver.requests
-        if r.method in ("POST", "PUT")
-        and isinstance(r.body, dict)
-        and r.body.get("kind") == "Secret"
+    # Every chunk was created before the index pointed at them (the server's audit log).
+    writes = [
+        r.name
+        for r in kube_apiserver.audit(state_cluster.namespace)
+        if r.resource == "secrets" and r.verb in ("create", "update") and r.code < 300
     ]
-    assert names.index(backend.base_name) > max(names.index(c) for c in chunks)
+    assert writes.index(backend.base_name) > max(writes.index(c) for c in chunks)
 
 
 def test_journal_steps_are_small_objects_removed_at_commit(make: BackendFactory) -> None:
@@ -268,16 +274,71 @@ def test_two_runs_racing_for_an_expired_lease_cannot_both_win(
     first.unlock(won.id)
 
 
-def test_write_problems_name_each_verb_the_role_lacks(
-    make: BackendFactory, kube_apiserver: KubeApiServer
+#: The Role docs/state.md lists, as RBAC rules.
+DOCUMENTED_RULES = [
+    {
+        "apiGroups": [""],
+        "resources": ["secrets"],
+        "verbs": ["get", "list", "create", "update", "delete"],
+    },
+    {
+        "apiGroups": ["coordination.k8s.io"],
+        "resources": ["leases"],
+        "verbs": ["get", "create", "update", "delete"],
+    },
+]
+
+
+def _limited(kube_apiserver: KubeApiServer, namespace: str) -> KubernetesBackend:
+    from catalogctl.engine.statestore import open_state
+
+    backend = open_state(
+        f"kubernetes://{namespace}/prod",
+        kubeconfig=str(kube_apiserver.kubeconfig(namespace, limited=True)),
+    )
+    assert isinstance(backend, KubernetesBackend)
+    return backend
+
+
+def test_the_documented_role_is_enough_for_every_step(
+    kube_apiserver: KubeApiServer, kube_namespace: str
 ) -> None:
-    backend = make()
-    kube_apiserver.server.deny(verb="delete", resource="secrets", namespace="default")
-    kube_apiserver.server.deny(verb="update", resource="leases")
+    kube_apiserver.grant(kube_namespace, DOCUMENTED_RULES)
+    backend = _limited(kube_apiserver, kube_namespace)
     with locked(backend):
-        assert backend.check_writable() == [
-            "Kubernetes state kubernetes://default/prod: not allowed to delete secrets in "
-            "namespace default",
-            "Kubernetes state kubernetes://default/prod: not allowed to update leases in "
-            "namespace default",
-        ]
+        assert backend.check_writable() == []
+        journal = backend.begin(backend.read())
+        journal.record(instance("a"))
+        journal.commit()
+    state = run(backend, record=(instance("b"),), forget=("ServiceInstance/ns/a",))
+    assert set(_limited(kube_apiserver, kube_namespace).read().resources) == set(state.resources)
+    holder = _limited(kube_apiserver, kube_namespace)
+    info = holder.lock("apply", timeout=0)
+    _limited(kube_apiserver, kube_namespace).force_unlock(info.id)
+    assert backend.lock_info() is None
+
+
+def test_write_problems_name_each_verb_the_role_lacks(
+    kube_apiserver: KubeApiServer, kube_namespace: str
+) -> None:
+    kube_apiserver.grant(
+        kube_namespace,
+        [
+            {
+                "apiGroups": [""],
+                "resources": ["secrets"],
+                "verbs": ["get", "list", "create", "update"],
+            },
+            {
+                "apiGroups": ["coordination.k8s.io"],
+                "resources": ["leases"],
+                "verbs": ["get", "create", "delete"],
+            },
+        ],
+    )
+    backend = _limited(kube_apiserver, kube_namespace)
+    where = f"Kubernetes state kubernetes://{kube_namespace}/prod"
+    assert backend.check_writable() == [
+        f"{where}: not allowed to delete secrets in namespace {kube_namespace}",
+        f"{where}: not allowed to update leases in namespace {kube_namespace}",
+    ]
