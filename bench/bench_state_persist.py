@@ -11,8 +11,9 @@ compacts the journal into a full state, and the read that replays it.
 
 Backends: ``local`` (a temporary directory), ``postgresql`` (a private
 PostgreSQL server started for the run, default settings: every commit is
-fsync'd) and ``kubernetes`` (the project's API server emulator on 127.0.0.1,
-so the figure is the client's and HTTP's cost, not etcd's).
+fsync'd) and ``kubernetes`` (the real kube-apiserver and etcd of ``tests/cluster``,
+started for the run on 127.0.0.1; a step is one HTTPS create that etcd
+commits).
 
 Run: ``python bench/bench_state_persist.py [--backend all] [--steps 500] [--dir /some/fs]``.
 The per-step figure is dominated by ``fsync`` (local, PostgreSQL) or a round
@@ -146,21 +147,24 @@ def backends(kind: str, tmp: Path) -> Iterator[Callable[[int], StateBackend]]:
 
         from catalogctl.state.kubernetes import KubernetesBackend
         from catalogctl.state.naming import KubernetesStateName
-        from tests.kube import EmulatorServer
+        from tests.cluster.server import LocalCluster
 
-        def api_client(url: str) -> client.ApiClient:
+        cluster = LocalCluster.start(tmp / "kube")
+
+        def api_client() -> client.ApiClient:
             configuration = client.Configuration()
-            configuration.host = url
+            configuration.host = cluster.url
+            configuration.ssl_ca_cert = str(cluster.ca_file)
+            configuration.api_key = {"authorization": cluster.token}
+            configuration.api_key_prefix = {"authorization": "Bearer"}
             return client.ApiClient(configuration)
 
-        server = EmulatorServer(port=0).start()
         try:
             yield lambda size: KubernetesBackend(
-                KubernetesStateName("default", f"bench-{size}"),
-                lambda: api_client(server.url),
+                KubernetesStateName("default", f"bench-{size}"), api_client
             )
         finally:
-            server.stop()
+            cluster.stop()
 
 
 def report(kind: str, steps: int, results: dict[int, dict[str, float]]) -> float:

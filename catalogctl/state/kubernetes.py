@@ -16,8 +16,8 @@ its role::
 
 A commit writes the chunks of the new generation first, then swings the index
 to it with the resourceVersion it last saw (a conflicting writer gets 409),
-then deletes the journal (newest step first, header last, so any list of it
-is a prefix that still starts with its header) and the generation before the
+then deletes the journal (its steps in one request, its header last, so that
+whatever a reader lists of it still parses) and the generation before the
 backup.  A reader lists the journal, then reads the index and the chunks it
 names: it sees the old state with the journal or the new state, never half
 of one.  The previous generation stays as the backup, so a reader that raced
@@ -70,6 +70,8 @@ DEFAULT_LEASE_SECONDS = 60
 
 LABEL_STATE = "catalogctl.io/state"
 LABEL_ROLE = "catalogctl.io/role"
+#: On journal objects after the header, so that they can be deleted in one request.
+LABEL_STEP = "catalogctl.io/journal-step"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "catalogctl"}
 LOCK_INFO_ANNOTATION = "catalogctl.io/lock-info"
 SECRET_TYPE = "catalogctl.io/state"
@@ -78,7 +80,7 @@ Clock = Callable[[], datetime]
 
 #: What a run does in the namespace (docs/state.md lists it as a Role).
 _NEEDED_ACCESS = (
-    ("", "secrets", ("get", "list", "create", "update", "delete")),
+    ("", "secrets", ("get", "list", "create", "update", "delete", "deletecollection")),
     ("coordination.k8s.io", "leases", ("get", "create", "update", "delete")),
 )
 
@@ -574,9 +576,24 @@ class KubernetesBackend(StateBackend):
                 raise self._fail(f"cannot delete Secret {name}", exc) from None
 
     def _delete_journal(self, items: list[Any]) -> None:
-        # Newest first, header last: a concurrent reader lists a prefix.
-        for secret in reversed(items):
-            self._delete_secret(secret.metadata.name)
+        """Delete the steps in one request, then the header.
+
+        Called once the index points past this journal, so a reader listing
+        it meanwhile ignores what it finds (its base serial is behind); the
+        header goes last so that what it finds still parses.
+        """
+        steps = [s for s in items if LABEL_STEP in (s.metadata.labels or {})]
+        if steps:
+            selector = f"{LABEL_STATE}={self.target.name},{LABEL_ROLE}=journal,{LABEL_STEP}"
+            try:
+                self.api.core.delete_collection_namespaced_secret(
+                    self.namespace, label_selector=selector
+                )
+            except _api_errors() as exc:
+                raise self._fail("cannot delete journal Secrets", exc) from None
+        for secret in items:
+            if LABEL_STEP not in (secret.metadata.labels or {}):
+                self._delete_secret(secret.metadata.name)
 
 
 def _delete_lease(backend: KubernetesBackend, resource_version: str | None) -> None:
@@ -686,6 +703,8 @@ class KubernetesJournal(BaseJournal):
         body = backend._secret_body(
             name, "journal", {"line": base64.b64encode(line).decode("ascii")}
         )
+        if self._seq > 0:
+            body["metadata"]["labels"][LABEL_STEP] = "true"
         try:
             backend.api.core.create_namespaced_secret(backend.namespace, body)
         except _api_errors() as exc:

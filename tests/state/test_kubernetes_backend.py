@@ -279,7 +279,7 @@ DOCUMENTED_RULES = [
     {
         "apiGroups": [""],
         "resources": ["secrets"],
-        "verbs": ["get", "list", "create", "update", "delete"],
+        "verbs": ["get", "list", "create", "update", "delete", "deletecollection"],
     },
     {
         "apiGroups": ["coordination.k8s.io"],
@@ -340,5 +340,6 @@ def test_write_problems_name_each_verb_the_role_lacks(
     where = f"Kubernetes state kubernetes://{kube_namespace}/prod"
     assert backend.check_writable() == [
         f"{where}: not allowed to delete secrets in namespace {kube_namespace}",
+        f"{where}: not allowed to deletecollection secrets in namespace {kube_namespace}",
         f"{where}: not allowed to update leases in namespace {kube_namespace}",
     ]
