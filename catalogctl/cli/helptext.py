@@ -94,7 +94,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
 #: parameter name -> the type shown in help, for values click would call TEXT
 METAVARS: dict[str, str] = {
     "filenames": "PATH",
-    "state_dir": "DIR",
+    "state_dir": "STATE",
     "lock_timeout": "DURATION",
     "kubeconfig": "FILE",
     "kube_context": "NAME",
