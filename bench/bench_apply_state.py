@@ -20,8 +20,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
-import uuid
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,33 +30,6 @@ import bench_apply  # noqa: E402
 
 PROVISION_SECONDS = 1.0
 TARGET = 1.2
-
-
-def apply_once(work: Path, services: Path, state: str, parallelism: int) -> float:
-    """Run catalogctl's apply in-process against ``state``; return the walk's seconds."""
-    from catalogctl.engine.brokers import BrokerSettings
-    from catalogctl.engine.cluster import open_cluster
-    from catalogctl.engine.inputs import load_inputs
-    from catalogctl.engine.session import Session
-    from catalogctl.engine.statestore import catalog_cache_dir, open_state
-    from catalogctl.plan.model import Plan
-
-    inputs = load_inputs([str(services)], "default", False)
-    session = Session(
-        backend=open_state(state),
-        cluster=open_cluster(cluster_dir=str(work / f"cluster-{uuid.uuid4().hex}")),
-        settings=BrokerSettings(catalog_cache_dir=catalog_cache_dir(state)),
-        parallelism=parallelism,
-        emit=lambda line: None,
-    )
-    started: list[float] = []
-
-    def confirm(plan: Plan) -> bool:
-        started.append(time.perf_counter())
-        return True
-
-    session.apply(inputs=inputs, confirm=confirm)
-    return time.perf_counter() - started[0]
 
 
 def main() -> None:
@@ -88,12 +59,13 @@ def main() -> None:
             services = bench_apply.write_desired(work, url, args.instances)
             for n in range(args.rounds):
                 for kind in walks:
-                    state = (
-                        str(work / f"state-{n}")
-                        if kind == "local"
-                        else server.url(f"bench-{n}", password=True)
+                    run_dir = work / f"{kind}-{n}"  # fresh cluster directory and local state
+                    run_dir.mkdir()
+                    state = server.url(f"bench-{n}") if kind == "postgresql" else None
+                    walk, _ = bench_apply.catalogctl_apply(
+                        run_dir, services, args.parallelism, state
                     )
-                    walks[kind].append(apply_once(work, services, state, args.parallelism))
+                    walks[kind].append(walk)
     finally:
         proc.terminate()
         proc.wait()

@@ -52,17 +52,19 @@ def backend_for(
     return KubernetesBackend(name, connection.api_client)
 
 
-def catalog_cache_dir(value: str | None) -> Path | None:
-    """Where broker catalogs are cached: inside a local state's existing directory.
+def catalog_cache_dir(value: str | None, *, create_state_dir: bool = False) -> Path | None:
+    """Where broker catalogs are cached: inside a local state's directory.
 
-    Nowhere when that directory does not exist yet (planning must not create
-    a state location), and nowhere for remote states, which serve runners
-    that start empty, where a disk cache would never be read again.
+    Unless ``create_state_dir``, only when that directory exists already
+    (planning must not create a state location).  Nowhere for remote states,
+    which serve runners that start empty, where a disk cache would never be
+    read again.
     """
     name = parse_state_name(value or DEFAULT_STATE)
-    if isinstance(name, LocalStateName) and Path(name.directory).is_dir():
-        return Path(name.directory) / "catalog-cache"
-    return None
+    if not isinstance(name, LocalStateName):
+        return None
+    directory = Path(name.directory)
+    return directory / "catalog-cache" if create_state_dir or directory.is_dir() else None
 
 
 def take_lock(

@@ -352,7 +352,8 @@ def fetch_catalogs(params: Mapping[str, Any]) -> Fetched:
             record = BrokerRecord.from_broker(address, broker, res.address.namespace)
             targets.append((record, broker))
         read_secret_key = _LazySecrets(params)
-        cache_dir = catalog_cache_dir(params.get("state_dir"))
+        # Browsing catalogs is not planning: it may start the local state directory.
+        cache_dir = catalog_cache_dir(params.get("state_dir"), create_state_dir=True)
 
     wanted = params.get("broker_filter")
     if wanted:
