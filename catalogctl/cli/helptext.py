@@ -57,6 +57,11 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "state mv": (
         "catalogctl state mv ServiceInstance/cloud-apps/queue ServiceInstance/cloud-apps/orders",
     ),
+    "state migrate": (
+        "catalogctl state migrate --state ./state "
+        "--to 'postgresql://ci@db.internal:5432/infra#platform'",
+        "catalogctl state migrate --to kubernetes://catalogctl-system/platform",
+    ),
     "output": (
         "catalogctl output",
         "catalogctl output ServiceBinding/cloud-apps/cloud-queue-binding --show-secrets",
