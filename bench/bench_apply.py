@@ -290,19 +290,24 @@ def write_desired(directory: Path, url: str, n: int) -> Path:
     return services
 
 
-def catalogctl_apply(work: Path, services: Path, parallelism: int) -> tuple[float, float, float]:
-    """Run catalogctl's apply in-process; return (walk s, whole command s, walk CPU s)."""
+def catalogctl_apply(
+    work: Path, services: Path, parallelism: int, state: str | None = None
+) -> tuple[float, float, float]:
+    """Run catalogctl's apply in-process; return (walk s, whole command s, walk CPU s).
+
+    ``state`` is a ``--state`` value (default: the directory ``work/state``).
+    """
     from catalogctl.engine.brokers import BrokerSettings
     from catalogctl.engine.cluster import open_cluster
     from catalogctl.engine.inputs import load_inputs
     from catalogctl.engine.session import Session
+    from catalogctl.engine.statestore import open_state
     from catalogctl.plan.model import Plan
-    from catalogctl.state.local import LocalBackend
 
     t0 = time.perf_counter()
     inputs = load_inputs([str(services)], "default", False)
     session = Session(
-        backend=LocalBackend(work / "state"),
+        backend=open_state(state or str(work / "state")),
         cluster=open_cluster(cluster_dir=str(work / "cluster")),
         settings=BrokerSettings(catalog_cache_dir=work / "state" / "catalog-cache"),
         parallelism=parallelism,

@@ -14,6 +14,7 @@ pytest_plugins = [
     "tests.fixtures.kube",
     "tests.fixtures.cluster",
     "tests.fixtures.brokers",
+    "tests.fixtures.postgres",
 ]
 
 #: First and shortest wait between polls of an async operation in tests.  Test

@@ -57,6 +57,11 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "state mv": (
         "catalogctl state mv ServiceInstance/cloud-apps/queue ServiceInstance/cloud-apps/orders",
     ),
+    "state migrate": (
+        "catalogctl state migrate --state ./state "
+        "--to 'postgresql://ci@db.internal:5432/infra#platform'",
+        "catalogctl state migrate --to kubernetes://catalogctl-system/platform",
+    ),
     "output": (
         "catalogctl output",
         "catalogctl output ServiceBinding/cloud-apps/cloud-queue-binding --show-secrets",
@@ -94,7 +99,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
 #: parameter name -> the type shown in help, for values click would call TEXT
 METAVARS: dict[str, str] = {
     "filenames": "PATH",
-    "state_dir": "DIR",
+    "state_dir": "STATE",
     "lock_timeout": "DURATION",
     "kubeconfig": "FILE",
     "kube_context": "NAME",

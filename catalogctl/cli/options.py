@@ -10,6 +10,38 @@ import click
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+STATE_HELP = (
+    "Where the state lives: a directory (local), "
+    "postgresql://USER@HOST:PORT/DB#NAME or kubernetes://NAMESPACE/NAME."
+)
+
+
+def state_option(func: F) -> F:
+    """``--state`` / ``CATALOGCTL_STATE``: the one way every command names its state."""
+    return click.option(
+        "--state",
+        "state_dir",
+        default="state",
+        show_default=True,
+        envvar="CATALOGCTL_STATE",
+        metavar="STATE",
+        help=STATE_HELP,
+    )(func)
+
+
+def state_location_options(func: F) -> F:
+    """``--state`` plus the ``--kubeconfig``/``--context`` a ``kubernetes://`` state is reached by.
+
+    For commands that touch only state (show, state list, force-unlock, ...);
+    commands with :func:`run_options` have these already.
+    """
+    func = click.option(
+        "--context", "kube_context", help="Kubeconfig context (for a kubernetes:// state)."
+    )(func)
+    func = click.option("--kubeconfig", help="Kubeconfig file (for a kubernetes:// state).")(func)
+    return state_option(func)
+
+
 def input_options(func: F) -> F:
     """``-f/--filename`` (repeatable), ``-n/--namespace`` and ``--strict-kinds``, like kubectl."""
     func = click.option(
@@ -39,14 +71,7 @@ def input_options(func: F) -> F:
 def run_options(func: F) -> F:
     """State, cluster and broker flags shared by plan, apply, destroy and drift."""
     options = [
-        click.option(
-            "--state",
-            "state_dir",
-            default="state",
-            show_default=True,
-            envvar="CATALOGCTL_STATE",
-            help="Directory of the local state backend.",
-        ),
+        state_option,
         click.option(
             "--lock-timeout",
             default="0s",

@@ -12,6 +12,7 @@ from catalogctl.engine.brokers import BrokerSettings
 from catalogctl.engine.session import Session
 from catalogctl.errors import UsageError
 from catalogctl.model.names import parse_go_duration
+from catalogctl.state.backend import StateBackend
 
 
 def parse_timeout(text: str) -> float:
@@ -62,16 +63,27 @@ def broker_settings(params: Mapping[str, Any], **more: Any) -> BrokerSettings:
     )
 
 
+def open_backend(params: dict[str, Any]) -> StateBackend:
+    """The backend ``--state`` names, reaching a cluster through ``--kubeconfig``/``--context``."""
+    from catalogctl.engine.statestore import open_state
+
+    return open_state(
+        params.get("state_dir"),
+        kubeconfig=params.get("kubeconfig"),
+        context=params.get("kube_context"),
+    )
+
+
 def build_session(console: Console, params: dict[str, Any], namespace: str = "default") -> Session:
     import getpass
-    from pathlib import Path
 
     from catalogctl.engine.cluster import open_cluster
+    from catalogctl.engine.statestore import catalog_cache_dir
     from catalogctl.providers.osb.config import OriginatingIdentity
-    from catalogctl.state.local import LocalBackend
 
-    # Flags are checked before anything is opened.
-    state_dir = Path(params.get("state_dir") or "state")
+    # Flags are checked before anything is opened (naming the backend only
+    # parses --state; no backend connects before its first use).
+    backend = open_backend(params)
     settings = broker_settings(
         params,
         # X-Broker-API-Originating-Identity: who ran catalogctl (the OS user;
@@ -81,7 +93,7 @@ def build_session(console: Console, params: dict[str, Any], namespace: str = "de
         ),
         cluster_id=params.get("cluster_id") or "catalogctl",
         # Only inside a state that exists: planning must not create a state location.
-        catalog_cache_dir=state_dir / "catalog-cache" if state_dir.is_dir() else None,
+        catalog_cache_dir=catalog_cache_dir(params.get("state_dir")),
     )
     # A migrated state remembers Service Catalog's cluster id; --cluster-id (or its
     # environment variable) wins over it.
@@ -105,12 +117,13 @@ def build_session(console: Console, params: dict[str, Any], namespace: str = "de
     )
     return Session(
         cluster_id_from_state=not explicit_cluster_id,
-        backend=LocalBackend(state_dir),
+        backend=backend,
         cluster=cluster,
         settings=settings,
         parallelism=int(params.get("parallelism") or 16),
         lock_timeout=parse_timeout(str(params.get("lock_timeout") or "0")),
         poll_timeout=poll_timeout,
         emit=console.out,
+        warn=console.err,
         progress_bar=sys.stderr if sys.stderr.isatty() else None,
     )

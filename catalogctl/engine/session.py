@@ -68,6 +68,8 @@ class Session:
     parallelism: int = 16
     lock_timeout: float = 0.0
     emit: Callable[[str], None] = print
+    #: where warnings go (e.g. a dead run's lock taken over); default: ``emit``
+    warn: Callable[[str], None] | None = None
     apply_options: ApplyOptions | None = None
     poll_max_interval: float = 20.0
     #: --poll-timeout: the longest wait for one async operation (None: the
@@ -91,7 +93,9 @@ class Session:
 
     @contextlib.contextmanager
     def locked(self, operation: str) -> Iterator[None]:
-        info = self.backend.lock(operation, timeout=self.lock_timeout)
+        from catalogctl.engine.statestore import take_lock
+
+        info = take_lock(self.backend, operation, self.lock_timeout, self.warn or self.emit)
         try:
             yield
         finally:

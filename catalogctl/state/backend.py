@@ -16,8 +16,12 @@ Contract shared by all backends:
   (another run committed since it was read).
 * ``Journal.record``/``forget`` are O(1) and durable when they return;
   ``commit`` bumps the serial once, and only if something changed.
-* A lock whose holder went away without unlocking is reported, not stolen;
-  ``force_unlock`` with the matching id clears it.
+* A lock whose holder is known to be gone (local: the flock is free and the
+  recorded process no longer exists on this host; PostgreSQL: the holder's
+  session ended; Kubernetes: the Lease expired) is taken over by ``lock``,
+  which says so through ``taken_over``.  A lock whose holder cannot be known
+  to be gone is reported, not stolen; ``force_unlock`` with the matching id
+  clears it.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from pydantic import AwareDatetime, Field
 
 import catalogctl
+from catalogctl.errors import LockError, StateError
 from catalogctl.state.models import ResourceState, State, _Frozen, utcnow
 
 if TYPE_CHECKING:
@@ -78,6 +83,54 @@ class LockInfo(_Frozen):
             f"{self.who} (pid {self.pid}) for operation {self.operation!r} "
             f"since {created}, lock id {self.id}"
         )
+
+
+def begin_base(where: str, stored: State | None, given: State) -> State:
+    """The state a journal opened on ``given`` extends, or StateError if it may not.
+
+    ``stored`` is what the backend holds now (None: nothing was ever stored,
+    so any empty serial-0 state may start the history); ``where`` is the
+    backend's description, for messages.
+    """
+    if stored is None:
+        if given.serial != 0 or given.resources:
+            raise StateError(
+                f"{where}: no state is stored, but the given state has "
+                f"serial {given.serial} and {len(given.resources)} resources"
+            )
+        return given
+    if given.lineage != stored.lineage:
+        raise StateError(
+            f"{where}: lineage {stored.lineage} is stored, "
+            f"not {given.lineage}; this state belongs elsewhere"
+        )
+    if given.serial != stored.serial or not given.same_content(stored):
+        raise StateError(
+            f"{where}: the state changed since it was read "
+            f"(serial {given.serial}, now {stored.serial}); read it again"
+        )
+    return stored
+
+
+def check_unlock(held: LockInfo | None, lock_id: str) -> LockInfo:
+    """The lock this run holds, if ``lock_id`` names it; LockError otherwise."""
+    if held is None:
+        raise LockError(f"cannot unlock {lock_id}: this run does not hold the lock")
+    if lock_id != held.id:
+        raise LockError(f"cannot unlock {lock_id}: this run holds lock {held.id}")
+    return held
+
+
+def check_force_unlock(where: str, current: LockInfo | None, lock_id: str) -> LockInfo:
+    """The current lock, if ``lock_id`` names it; LockError (naming the holder) otherwise."""
+    if current is None:
+        raise LockError(f"cannot force-unlock {lock_id}: {where} is not locked")
+    if current.id != lock_id:
+        raise LockError(
+            f"cannot force-unlock {lock_id}: it does not match the current lock, "
+            f"held by {current.describe()}"
+        )
+    return current
 
 
 @runtime_checkable
@@ -160,6 +213,14 @@ class StateLocker(Protocol):
         """The current holder, or None if the state is not locked."""
         ...
 
+    def taken_over(self) -> LockInfo | None:
+        """The gone holder whose lock the last ``lock()`` took over, if any.
+
+        None when the lock was free.  The caller warns with it: that run's
+        unfinished steps are in the state it reads next and will be resumed.
+        """
+        ...
+
 
 @runtime_checkable
 class StateWriter(Protocol):
@@ -172,6 +233,14 @@ class StateWriter(Protocol):
 
         Called before a run's first broker request, so a broken backend is found
         before anything exists that state would have to remember.
+        """
+        ...
+
+    def replace(self, state: State) -> None:
+        """Store ``state`` as it is (lineage and serial too), dropping any journal.
+
+        Needs the lock.  For moving a state between backends: whatever was
+        stored before is kept as the backup.
         """
         ...
 

@@ -17,8 +17,11 @@ removed only after the compacted state is in place.
 Locking uses ``flock`` on an open descriptor, so the kernel drops it when a
 holder dies, plus an info file written while holding it.  The info file is
 the lock that users see: taking the flock and finding an info file means the
-previous holder died without unlocking.  That is reported, not stolen, because
-its journal may hold steps the user should know were interrupted;
+previous holder died without unlocking.  If that holder ran on this host and its
+process no longer exists, nobody else can be using the state: the lock is
+taken over and :meth:`LocalBackend.taken_over` names the dead holder so the
+caller can warn (its journal is replayed and resumed).  Otherwise (another
+host, or the pid is alive again) it is reported, not stolen, and
 ``force_unlock`` clears it.  Like Terraform's local backend, this is safe on
 one host; network filesystems with unreliable ``flock`` are not supported.
 
@@ -43,7 +46,14 @@ from typing import IO, TYPE_CHECKING
 from pydantic import ValidationError
 
 from catalogctl.errors import LockError, StateError
-from catalogctl.state.backend import Journal, LockInfo, StateBackend
+from catalogctl.state.backend import (
+    Journal,
+    LockInfo,
+    StateBackend,
+    begin_base,
+    check_force_unlock,
+    check_unlock,
+)
 from catalogctl.state.journal import BaseJournal, encode_header, replay
 from catalogctl.state.models import State
 
@@ -119,6 +129,16 @@ def _keep_backup(path: Path, backup: Path) -> None:
     os.replace(tmp, backup)
 
 
+def _gone_from_this_host(holder: LockInfo) -> bool:
+    """Whether ``holder`` ran on this host and its process no longer exists.
+
+    Only then is the lock safe to take: on another host the pid means
+    nothing here, and a live pid may be the holder itself (or a reuse of its
+    number, which is rare and fails safe).
+    """
+    return holder.host == socket.gethostname() and not _pid_alive(holder.pid)
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -142,6 +162,7 @@ class LocalBackend(StateBackend):
         self._lock_file: IO[bytes] | None = None
         self._lock: LockInfo | None = None
         self._journal: LocalJournal | None = None
+        self._taken_over: LockInfo | None = None
 
     def describe(self) -> str:
         return f"local state at {self.directory}"
@@ -167,9 +188,11 @@ class LocalBackend(StateBackend):
     def lock(self, operation: str, timeout: float = 0.0) -> LockInfo:
         """Take the lock; see :meth:`StateLocker.lock`.
 
-        A lock left by a holder that is gone fails at once instead of after
-        ``timeout``: it will not clear itself, and waiting would only delay
-        the message telling the user how to clear it.
+        A lock left by a process of this host that no longer exists is taken
+        over (see :meth:`taken_over`).  One left by a holder that cannot be
+        checked fails at once instead of after ``timeout``: it will not clear
+        itself, and waiting would only delay the message telling the user how
+        to clear it.
         """
         if self._lock is not None:
             raise LockError(
@@ -182,7 +205,7 @@ class LocalBackend(StateBackend):
             lock_file = self._open_lock_file()
             if _try_flock(lock_file):
                 leftover = self._read_lock_info()
-                if leftover is not None:
+                if leftover is not None and not _gone_from_this_host(leftover):
                     _unflock(lock_file)
                     raise LockError(self._stale_message(leftover))
                 info = LockInfo(operation=operation, path=str(self.directory))
@@ -195,6 +218,7 @@ class LocalBackend(StateBackend):
                     raise LockError(f"cannot write {self.lock_info_path}: {exc}") from exc
                 self._lock_file = lock_file
                 self._lock = info
+                self._taken_over = leftover
                 return info
             lock_file.close()
             remaining = deadline - time.monotonic()
@@ -204,10 +228,8 @@ class LocalBackend(StateBackend):
             delay = min(delay * 2, 0.25)
 
     def unlock(self, lock_id: str) -> None:
-        if self._lock is None or self._lock_file is None:
-            raise LockError(f"cannot unlock {lock_id}: this run does not hold the lock")
-        if lock_id != self._lock.id:
-            raise LockError(f"cannot unlock {lock_id}: this run holds lock {self._lock.id}")
+        check_unlock(self._lock, lock_id)
+        assert self._lock_file is not None
         if self._journal is not None:
             # Another run may begin as soon as the lock is free; it must not
             # find us still appending to the journal it is about to compact.
@@ -224,13 +246,7 @@ class LocalBackend(StateBackend):
             self.unlock(lock_id)
             return
         current = self._read_lock_info()
-        if current is None:
-            raise LockError(f"cannot force-unlock {lock_id}: {self.describe()} is not locked")
-        if current.id != lock_id:
-            raise LockError(
-                f"cannot force-unlock {lock_id}: it does not match the current lock, "
-                f"held by {current.describe()}"
-            )
+        current = check_force_unlock(self.describe(), current, lock_id)
         lock_file = self._open_lock_file()
         if not _try_flock(lock_file):
             lock_file.close()
@@ -245,6 +261,9 @@ class LocalBackend(StateBackend):
 
     def lock_info(self) -> LockInfo | None:
         return self._read_lock_info()
+
+    def taken_over(self) -> LockInfo | None:
+        return self._taken_over
 
     def _open_lock_file(self) -> IO[bytes]:
         try:
@@ -275,8 +294,8 @@ class LocalBackend(StateBackend):
         return f"{self.describe()} is locked by {who}; gave up after {timeout:g}s"
 
     def _stale_message(self, holder: LockInfo) -> str:
-        if holder.host == socket.gethostname() and not _pid_alive(holder.pid):
-            why = f"process {holder.pid} is no longer running"
+        if holder.host != socket.gethostname():
+            why = f"it was taken on host {holder.host}, where this run cannot check it"
         else:
             why = "the run that took it ended without releasing it"
         return (
@@ -334,29 +353,23 @@ class LocalBackend(StateBackend):
             raise StateError(f"{self.describe()}: begin() needs the state lock; lock() first")
         if self._journal is not None and not self._journal.closed:
             raise StateError(f"{self.describe()}: a journal is already open in this run")
-        current = self._recover()
-        if current is None:
-            if state.serial != 0 or state.resources:
-                raise StateError(
-                    f"{self.describe()}: no state is stored, but the given state has "
-                    f"serial {state.serial} and {len(state.resources)} resources"
-                )
-            base = state
-        else:
-            if state.lineage != current.lineage:
-                raise StateError(
-                    f"{self.describe()}: lineage {current.lineage} is stored, "
-                    f"not {state.lineage}; this state belongs elsewhere"
-                )
-            if state.serial != current.serial or not state.same_content(current):
-                raise StateError(
-                    f"{self.describe()}: the state changed since it was read "
-                    f"(serial {state.serial}, now {current.serial}); read it again"
-                )
-            base = current
+        base = begin_base(self.describe(), self._recover(), state)
         journal = LocalJournal(self, base, lock_id=self._lock.id)
         self._journal = journal
         return journal
+
+    def replace(self, state: State) -> None:
+        if self._lock is None:
+            raise StateError(f"{self.describe()}: replace() needs the state lock; lock() first")
+        try:
+            _atomic_write(
+                self.state_path, state.to_json().encode("utf-8"), backup=self.backup_path
+            )
+            with contextlib.suppress(FileNotFoundError):
+                self.journal_path.unlink()
+            _fsync_dir(self.directory)
+        except OSError as exc:
+            raise StateError(f"cannot write {self.state_path}: {exc}") from exc
 
     def _recover(self) -> State | None:
         """Compact a crashed run's journal into the state file, then drop it."""

@@ -43,7 +43,7 @@ def test_paths_and_durations_are_named_in_help() -> None:
     text = run_cli("plan", "--help").stdout
     for shown in (
         "-f, --filename PATH",
-        "--state DIR",
+        "--state STATE",
         "--lock-timeout DURATION",
         "--kubeconfig FILE",
         "--cluster-dir DIR",

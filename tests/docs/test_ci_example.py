@@ -5,8 +5,9 @@ against a real OSB broker and a Kubernetes API server on 127.0.0.1.
 Steps that are GitHub actions (``uses:``) are stood in for by what they do here: checkout
 copies the repository's ``services/``, upload/download-artifact copy the named file between
 working copies, the rest do nothing. ``Install catalogctl`` is skipped (the catalogctl under
-test is on PATH). CATALOGCTL_STATE is pointed at a directory both copies see, which is the
-part the workflow leaves to a persistent runner until a remote state backend exists.
+test is on PATH). CATALOGCTL_STATE is the workflow's PostgreSQL state with the host, port and
+database of the test's own server; its password reaches catalogctl the workflow's way, through
+PGPASSWORD from a secret.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import re
 import shutil
 import subprocess
 import sys
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,8 @@ from kubernetes import client
 
 from tests.brokers.obapi import ObapiBroker
 from tests.fixtures.cluster import KubeApiServer
+from tests.fixtures.postgres import PASSWORD as POSTGRES_PASSWORD
+from tests.fixtures.postgres import PostgresServer
 
 WORKFLOW = Path(__file__).resolve().parents[2] / "examples" / "ci" / "catalogctl.yml.example"
 HEAD_SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -77,7 +81,8 @@ class Runner:
 
     root: Path
     values: dict[str, str]
-    state: Path
+    #: the ``--state`` value every job uses: one PostgreSQL state, as in the workflow
+    state: str
     artifacts: dict[str, Path] = field(default_factory=dict)
 
     def _substitute(self, text: str) -> str:
@@ -117,7 +122,8 @@ class Runner:
             "NO_COLOR": "1",
         }
         base.update(self._env(workflow.get("env"), job.get("env")))
-        base["CATALOGCTL_STATE"] = str(self.state)  # shared, as a remote backend would be
+        assert base["CATALOGCTL_STATE"].startswith("postgresql://")
+        base["CATALOGCTL_STATE"] = self.state
         results: list[tuple[str, int, str]] = []
         for step in job["steps"]:
             uses = step.get("uses", "")
@@ -183,7 +189,11 @@ def test_the_workflow_keeps_secrets_out_of_scripts_and_waits_for_the_lock() -> N
 
 @pytest.fixture
 def runner(
-    tmp_path: Path, obapi_broker: ObapiBroker, kube_apiserver: KubeApiServer, kube_namespace: str
+    tmp_path: Path,
+    obapi_broker: ObapiBroker,
+    kube_apiserver: KubeApiServer,
+    kube_namespace: str,
+    postgres_server: PostgresServer,
 ) -> Runner:
     (tmp_path / "copies").mkdir()
     return Runner(
@@ -193,8 +203,9 @@ def runner(
             "secrets.CLOUD_BROKER_PASSWORD": obapi_broker.password,
             "secrets.KUBECONFIG": kube_apiserver.kubeconfig(kube_namespace).read_text(),
             "github.event.pull_request.head.sha": HEAD_SHA,
+            "secrets.CATALOGCTL_STATE_DB_PASSWORD": POSTGRES_PASSWORD,
         },
-        tmp_path / "shared-state",
+        postgres_server.url(f"ci-{uuid.uuid4().hex[:8]}", password=False),
     )
 
 

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from catalogctl.cli.console import Console, console_of
-from catalogctl.cli.options import broker_options, output_format, output_option
+from catalogctl.cli.options import broker_options, output_format, output_option, state_option
 
 if TYPE_CHECKING:
     from catalogctl.engine.brokers import BrokerRecord
@@ -138,14 +138,8 @@ def source_options(func: F) -> F:
             help="Fetch catalogs now instead of reusing a cached copy younger than the "
             "broker's relistDuration (default 15m); the fresh copy is cached for plan.",
         ),
-        click.option(
-            "--state",
-            "state_dir",
-            default="state",
-            show_default=True,
-            envvar="CATALOGCTL_STATE",
-            help="Directory of the local state backend (catalog cache in STATE/catalog-cache).",
-        ),
+        # With a local state DIR, catalogs are cached in DIR/catalog-cache.
+        state_option,
         click.option("--kubeconfig", help="Kubeconfig file (default: KUBECONFIG, ~/.kube/config)."),
         click.option("--context", "kube_context", help="Kubeconfig context to use."),
         click.option(
@@ -342,6 +336,7 @@ def fetch_catalogs(params: Mapping[str, Any]) -> Fetched:
         cache_dir: Path | None = None
     else:
         from catalogctl.engine.inputs import load_inputs
+        from catalogctl.engine.statestore import catalog_cache_dir
         from catalogctl.model.brokers import Broker
 
         namespace = params.get("namespace") or "default"
@@ -351,7 +346,8 @@ def fetch_catalogs(params: Mapping[str, Any]) -> Fetched:
             record = BrokerRecord.from_broker(address, broker, res.address.namespace)
             targets.append((record, broker))
         read_secret_key = _LazySecrets(params)
-        cache_dir = Path(params.get("state_dir") or "state") / "catalog-cache"
+        # Browsing catalogs is not planning: it may start the local state directory.
+        cache_dir = catalog_cache_dir(params.get("state_dir"), create_state_dir=True)
 
     wanted = params.get("broker_filter")
     if wanted:

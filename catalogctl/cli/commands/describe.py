@@ -117,11 +117,11 @@ def describe(ctx: click.Context, /, **params: Any) -> int:
     """
     from catalogctl.cli.commands.get import observe
     from catalogctl.cli.commands.state_cmd import _lookup
+    from catalogctl.cli.session import open_backend
     from catalogctl.errors import UsageError
-    from catalogctl.state.local import LocalBackend
 
     console = console_of(ctx)
-    state = LocalBackend(params["state_dir"]).read()
+    state = open_backend(params).read()
     res = _lookup(state, params["address"], params["namespace"])
     if res.kind not in ("ServiceInstance", "ServiceBinding"):
         raise UsageError(

@@ -68,10 +68,10 @@ def get(ctx: click.Context, /, **params: Any) -> int:
     Reads state only (no broker or cluster call) unless --refresh.
     """
     from catalogctl.cli.commands.catalog import render_table
-    from catalogctl.state.local import LocalBackend
+    from catalogctl.cli.session import open_backend
 
     console = console_of(ctx)
-    state = LocalBackend(params["state_dir"]).read()
+    state = open_backend(params).read()
     kind = _KINDS[params["what"]]
     rows = [
         r

@@ -174,16 +174,16 @@ def output(ctx: click.Context, /, **params: Any) -> int:
     unless --show-secrets, which reads them from the binding's Secret in the
     cluster (state never holds them). Exit codes: 0 success, 1 error.
     """
+    from catalogctl.cli.session import open_backend
     from catalogctl.errors import UsageError
     from catalogctl.model.address import Address
-    from catalogctl.state.local import LocalBackend
 
     console = console_of(ctx)
     fmt = output_format(params)
     from catalogctl.cli.namespaces import resolve_namespace
 
     resolve_namespace(ctx, params)
-    state = LocalBackend(params["state_dir"]).read()
+    state = open_backend(params).read()
     if params["address"]:
         try:
             address = str(Address.parse(params["address"], params["namespace"]))

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from catalogctl.cli.console import console_of
-from catalogctl.cli.options import output_format, output_option
+from catalogctl.cli.options import output_format, output_option, state_location_options
 
 if TYPE_CHECKING:
     from catalogctl.state.models import ResourceState, State
@@ -182,14 +182,7 @@ def render_state(state: State) -> str:
 
 @click.command()
 @click.argument("plan_file", required=False, metavar="[PLAN_FILE]")
-@click.option(
-    "--state",
-    "state_dir",
-    default="state",
-    show_default=True,
-    envvar="CATALOGCTL_STATE",
-    help="Directory of the local state backend.",
-)
+@state_location_options
 @output_option("human", "json", "yaml", "markdown", flags=("--json",))
 @click.pass_context
 def show(ctx: click.Context, /, **params: Any) -> int:
@@ -215,9 +208,9 @@ def show(ctx: click.Context, /, **params: Any) -> int:
 
             console.out(render_plan(plan, color=console.color_enabled(), show_footer=False))
         return 0
-    from catalogctl.state.local import LocalBackend
+    from catalogctl.cli.session import open_backend
 
-    state = LocalBackend(params["state_dir"]).read()
+    state = open_backend(params).read()
     if fmt == "markdown":
         from catalogctl.errors import UsageError
 

@@ -19,11 +19,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from catalogctl.cli.console import Console, console_of
-from catalogctl.cli.options import namespace_option, output_format, output_option
+from catalogctl.cli.options import (
+    namespace_option,
+    output_format,
+    output_option,
+    state_location_options,
+)
 
 if TYPE_CHECKING:
-    from catalogctl.state.backend import Journal
-    from catalogctl.state.local import LocalBackend
+    from catalogctl.state.backend import Journal, StateBackend
     from catalogctl.state.models import ResourceState, State
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -41,17 +45,6 @@ _LEFT_BEHIND = {
 _BROKER_KINDS = ("ClusterServiceBroker", "ServiceBroker")
 
 
-def _state_option(func: F) -> F:
-    return click.option(
-        "--state",
-        "state_dir",
-        default="state",
-        show_default=True,
-        envvar="CATALOGCTL_STATE",
-        help="Directory of the local state backend.",
-    )(func)
-
-
 def _lock_options(func: F) -> F:
     func = click.option(
         "--lock-timeout",
@@ -59,7 +52,7 @@ def _lock_options(func: F) -> F:
         show_default=True,
         help="How long to wait for the state lock (e.g. 30s, 5m).",
     )(func)
-    return _state_option(func)
+    return state_location_options(func)
 
 
 _namespace_option = namespace_option("Namespace of addresses given as Kind/name.")
@@ -80,10 +73,10 @@ def canonical_address(text: str, namespace: str = "default") -> str:
         raise UsageError(str(exc)) from None
 
 
-def _backend(state_dir: str) -> LocalBackend:
-    from catalogctl.state.local import LocalBackend
+def _backend(params: dict[str, Any]) -> StateBackend:
+    from catalogctl.cli.session import open_backend
 
-    return LocalBackend(state_dir)
+    return open_backend(params)
 
 
 @contextmanager
@@ -96,9 +89,11 @@ def _transaction(
     against the state, so a refused command leaves no journal file behind.
     """
     from catalogctl.cli.session import parse_timeout
+    from catalogctl.engine.statestore import take_lock
 
-    backend = _backend(params["state_dir"])
-    info = backend.lock(operation, timeout=parse_timeout(str(params["lock_timeout"])))
+    backend = _backend(params)
+    timeout = parse_timeout(str(params["lock_timeout"]))
+    info = take_lock(backend, operation, timeout, console_of(click.get_current_context()).err)
     try:
         state = backend.read()
         yield state, lambda: backend.begin(state)
@@ -121,7 +116,7 @@ def _lookup(state: State, text: str, namespace: str = "default") -> ResourceStat
 
 @click.group()
 def state() -> None:
-    """Inspect and repair state: list, show, rm, mv.
+    """Inspect, repair and move state: list, show, rm, mv, migrate.
 
     rm and mv change only the state (never a broker or the cluster), under the
     state lock; the previous state is kept in catalogctl.state.json.backup.
@@ -129,7 +124,7 @@ def state() -> None:
 
 
 @state.command("list")
-@_state_option
+@state_location_options
 @click.argument("prefixes", nargs=-1, metavar="[ADDR-PREFIX]...")
 @output_option("human", "json", "yaml")
 @click.pass_context
@@ -141,7 +136,7 @@ def list_(ctx: click.Context, /, **params: Any) -> int:
     """
     console = console_of(ctx)
     fmt = output_format(params)
-    current = _backend(params["state_dir"]).read()
+    current = _backend(params).read()
     prefixes: tuple[str, ...] = params["prefixes"]
     listed = [a for a in current.addresses() if not prefixes or a.startswith(prefixes)]
     if fmt == "json":
@@ -157,7 +152,7 @@ def list_(ctx: click.Context, /, **params: Any) -> int:
 
 
 @state.command("show")
-@_state_option
+@state_location_options
 @_namespace_option
 @click.argument("address", metavar="ADDR")
 @output_option("human", "json", "yaml", flags=("--json",))
@@ -168,7 +163,7 @@ def show_(ctx: click.Context, /, **params: Any) -> int:
 
     console = console_of(ctx)
     fmt = output_format(params)
-    res = _lookup(_backend(params["state_dir"]).read(), params["address"], params["namespace"])
+    res = _lookup(_backend(params).read(), params["address"], params["namespace"])
     if fmt == "json":
         console.out(json.dumps(json.loads(res.model_dump_json()), indent=2))
     elif fmt == "yaml":
@@ -370,3 +365,43 @@ def _note_cluster_owner(
             "if a later apply refuses to change it for that reason, delete the mark or "
             "the object and apply again."
         )
+
+
+@state.command("migrate")
+@_lock_options
+@click.option(
+    "--to",
+    "to",
+    required=True,
+    metavar="STATE",
+    help="Where to copy the state: a directory, postgresql://… or kubernetes://….",
+)
+@click.option("--force", is_flag=True, help="Replace a state already stored at --to.")
+@click.pass_context
+def migrate(ctx: click.Context, /, **params: Any) -> int:
+    """Copy the state, with its lineage and serial, to another backend.
+
+    Both states are locked while copying. A --to that already holds a state
+    is refused unless --force. The source is left unchanged: point every
+    pipeline at --to, then remove the old state. Saved plans stay valid.
+    """
+    from catalogctl.cli.session import open_backend, parse_timeout
+    from catalogctl.engine.statestore import migrate_state
+
+    console = console_of(ctx)
+    source = _backend(params)
+    target = open_backend({**params, "state_dir": params["to"]})
+    copied = migrate_state(
+        source,
+        target,
+        force=bool(params["force"]),
+        timeout=parse_timeout(str(params["lock_timeout"])),
+        warn=console.err,
+    )
+    n = len(copied.resources)
+    console.out(
+        f"Copied {n} resource{'s' if n != 1 else ''} (lineage {copied.lineage}, serial "
+        f"{copied.serial}) from {source.describe()} to {target.describe()}."
+    )
+    console.out(f"{source.describe()} is unchanged; remove it once nothing uses it.")
+    return 0

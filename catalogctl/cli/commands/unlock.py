@@ -17,18 +17,12 @@ from typing import Any
 import click
 
 from catalogctl.cli.console import console_of
+from catalogctl.cli.options import state_location_options
 
 
 @click.command("force-unlock")
 @click.argument("lock_id", metavar="LOCK_ID")
-@click.option(
-    "--state",
-    "state_dir",
-    default="state",
-    show_default=True,
-    envvar="CATALOGCTL_STATE",
-    help="Directory of the local state backend.",
-)
+@state_location_options
 @click.option("--force", is_flag=True, help="Do not ask for confirmation.")
 @click.pass_context
 def force_unlock(ctx: click.Context, /, **params: Any) -> int:
@@ -38,20 +32,14 @@ def force_unlock(ctx: click.Context, /, **params: Any) -> int:
     --force (and refuses without a terminal unless --force). Exit codes:
     0 unlocked, 1 error or cancelled (the lock is kept).
     """
-    from catalogctl.errors import LockError, UsageError
-    from catalogctl.state.local import LocalBackend
+    from catalogctl.cli.session import open_backend
+    from catalogctl.errors import UsageError
+    from catalogctl.state.backend import check_force_unlock
 
     console = console_of(ctx)
     lock_id: str = params["lock_id"]
-    backend = LocalBackend(params["state_dir"])
-    current = backend.lock_info()
-    if current is None:
-        raise LockError(f"cannot force-unlock {lock_id}: {backend.describe()} is not locked")
-    if current.id != lock_id:
-        raise LockError(
-            f"cannot force-unlock {lock_id}: it does not match the current lock, held by "
-            f"{current.describe()}"
-        )
+    backend = open_backend(params)
+    current = check_force_unlock(backend.describe(), backend.lock_info(), lock_id)
     if not params["force"]:
         if not sys.stdin.isatty():
             raise UsageError(
