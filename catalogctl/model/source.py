@@ -24,8 +24,6 @@ from catalogctl.model import limits
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-_CONSTRUCTOR = yaml.constructor.SafeConstructor()
-
 PathKey = tuple[str | int, ...]
 
 STDIN = "-"
@@ -155,6 +153,9 @@ class _Converter:
         self.duplicates: list[tuple[PathKey, Position, Position]] = []
         self.found_duplicate = False
         self.budget = limits.NodeBudget(file)
+        # Per document: a constructor remembers every node it has built (for
+        # anchors) until its document ends, so a shared one would keep them all.
+        self.constructor = yaml.constructor.SafeConstructor()
 
     def convert(self, node: yaml.Node, path: PathKey) -> Any:
         kind = node.__class__
@@ -177,7 +178,7 @@ class _Converter:
                 if key_node.tag == _STR_TAG and key_node.__class__ is yaml.ScalarNode:
                     key = key_node.value
                 else:
-                    raw_key = _CONSTRUCTOR.construct_object(key_node, deep=True)
+                    raw_key = self.constructor.construct_object(key_node, deep=True)
                     key = raw_key if isinstance(raw_key, str) else str(raw_key)
                 child = (*path, key) if track else path
                 if key in result:
@@ -208,7 +209,7 @@ class _Converter:
                     items.append(self.convert(item, child))
             self.budget.leave()
             return items
-        value = _CONSTRUCTOR.construct_object(node, deep=True)
+        value = self.constructor.construct_object(node, deep=True)
         if not isinstance(value, str | int | float | bool | type(None)):
             # Timestamps and binary scalars stay in their written form: the
             # Kubernetes API treats them as strings too.
