@@ -14,7 +14,7 @@ import pytest
 
 from catalogctl.providers.osb.client import OSBClient
 from catalogctl.providers.osb.identity import binding_context
-from catalogctl.providers.osb.orphan import MitigationPolicy, mitigate_binding, mitigate_instance
+from catalogctl.providers.osb.orphan import MitigationPolicy, mitigate
 from catalogctl.providers.osb.outcomes import (
     Accepted,
     BadRequest,
@@ -55,7 +55,7 @@ async def test_provision_answered_500_gets_deletes_until_one_succeeds(
         "i1", SERVICE_ID, SYNC_PLAN_ID, **provision_kwargs(client.conn)
     )
     assert needs_orphan_mitigation(K.PROVISION, outcome)
-    result = await mitigate_instance(
+    result = await mitigate(
         client,
         scheduler,
         instance_id="i1",
@@ -98,7 +98,7 @@ async def test_timed_out_bind_gets_an_unbind(
         outcome = await client.bind("i1", "b1", SERVICE_ID, SYNC_PLAN_ID, context=ctx)
         assert isinstance(outcome, TimedOut)
         assert needs_orphan_mitigation(K.BIND, outcome)
-        result = await mitigate_binding(
+        result = await mitigate(
             client,
             scheduler,
             instance_id="i1",
@@ -183,7 +183,7 @@ async def test_async_provision_ending_failed_gets_deprovisioned_and_polled(
     )
     assert result.state == "failed" and result.description == "no capacity"
     assert needs_orphan_mitigation(K.PROVISION, result)
-    mitigation = await mitigate_instance(
+    mitigation = await mitigate(
         client,
         scheduler,
         instance_id="i1",
@@ -209,7 +209,7 @@ async def test_provision_with_malformed_201_gets_orphan_mitigation(
         "i1", SERVICE_ID, SYNC_PLAN_ID, **provision_kwargs(client.conn)
     )
     assert isinstance(outcome, Malformed) and needs_orphan_mitigation(K.PROVISION, outcome)
-    result = await mitigate_instance(
+    result = await mitigate(
         client,
         scheduler,
         instance_id="i1",
@@ -228,7 +228,7 @@ async def test_bind_answered_500_gets_an_unbind(
     ctx = binding_context(client.conn, namespace="dev")
     outcome = await client.bind("i1", "b1", SERVICE_ID, SYNC_PLAN_ID, context=ctx)
     assert isinstance(outcome, Failed) and needs_orphan_mitigation(K.BIND, outcome)
-    result = await mitigate_binding(
+    result = await mitigate(
         client,
         scheduler,
         instance_id="i1",
@@ -270,7 +270,7 @@ async def test_deprovision_timeout_gets_no_orphan_mitigation_but_500_gets_a_retr
 async def test_orphan_mitigation_can_be_disabled_for_the_run(
     client: OSBClient, broker: ProgrammableBroker, scheduler: PollScheduler
 ) -> None:
-    result = await mitigate_instance(
+    result = await mitigate(
         client,
         scheduler,
         instance_id="i1",
@@ -287,7 +287,7 @@ async def test_orphan_mitigation_backs_off_and_gives_up_at_its_deadline(
 ) -> None:
     broker.script("DELETE", INSTANCE, status=503, body={}, times=None)
     policy = MitigationPolicy(deadline=0.3, initial_backoff=0.02, max_backoff=0.08)
-    result = await mitigate_instance(
+    result = await mitigate(
         client,
         scheduler,
         instance_id="i1",
@@ -309,7 +309,7 @@ async def test_orphan_mitigation_retries_through_concurrency_error(
     client: OSBClient, broker: ProgrammableBroker, scheduler: PollScheduler
 ) -> None:
     broker.script("DELETE", INSTANCE, status=422, body={"error": "ConcurrencyError"}, times=2)
-    result = await mitigate_instance(
+    result = await mitigate(
         client,
         scheduler,
         instance_id="i1",
@@ -325,7 +325,7 @@ async def test_orphan_mitigation_stops_early_when_a_retry_cannot_help(
     client: OSBClient, broker: ProgrammableBroker, scheduler: PollScheduler, status: int
 ) -> None:
     broker.script("DELETE", INSTANCE, status=status, body={"description": "nope"}, times=None)
-    result = await mitigate_instance(
+    result = await mitigate(
         client,
         scheduler,
         instance_id="i1",
@@ -345,7 +345,7 @@ async def test_async_orphan_mitigation_polls_without_identity_until_gone(
         broker.script("DELETE", INSTANCE, status=202, body={"operation": "om-1"})
         broker.script("GET", r"i1/last_operation$", body={"state": "in progress"})
         broker.script("GET", r"i1/last_operation$", status=410, body={})
-        result = await mitigate_instance(
+        result = await mitigate(
             client,
             scheduler,
             instance_id="i1",

@@ -26,7 +26,7 @@ from catalogctl.model.bindings import ServiceBinding
 from catalogctl.model.instances import ServiceInstance
 from catalogctl.plan.model import Change
 from catalogctl.providers.osb.client import OSBClient
-from catalogctl.providers.osb.orphan import MitigationPolicy, mitigate_binding, mitigate_instance
+from catalogctl.providers.osb.orphan import MitigationPolicy, mitigate
 from catalogctl.providers.osb.outcomes import (
     Accepted,
     Done,
@@ -238,26 +238,19 @@ class BrokerSteps:
         instance_id, service_id = res.instance_id or "", res.service_id or ""
         plan_id = res.plan_id or ""
         async with self.progress.step(res.address, "mitigate"):
-            if binding:
-                result = await mitigate_binding(
-                    client,
-                    self.scheduler,
-                    instance_id=instance_id,
-                    binding_id=res.binding_id or "",
-                    service_id=service_id,
-                    plan_id=plan_id,
-                    policy=policy,
-                )
-            else:
-                result = await mitigate_instance(
-                    client,
-                    self.scheduler,
-                    instance_id=instance_id,
-                    service_id=service_id,
-                    plan_id=plan_id,
-                    policy=policy,
-                    maximum_polling_duration=float(max_duration) if max_duration else None,
-                )
+            result = await mitigate(
+                client,
+                self.scheduler,
+                instance_id=instance_id,
+                binding_id=(res.binding_id or "") if binding else None,
+                service_id=service_id,
+                plan_id=plan_id,
+                policy=policy,
+                # An unbind's poll is bounded by the mitigation deadline alone.
+                maximum_polling_duration=(
+                    float(max_duration) if max_duration and not binding else None
+                ),
+            )
             if result.status != "mitigated":
                 # Raised inside the step, so the progress line says it failed.
                 raise StepFailed(

@@ -8,9 +8,8 @@ created, and SHOULD keep trying ... until the Service Broker responds with a
 success".
 
 The engine records "orphan mitigation pending" in state *before* calling
-:func:`mitigate_instance` / :func:`mitigate_binding`, and records the returned
-:class:`Mitigation` afterwards, so an interrupted mitigation is resumed on the
-next run.  The DELETEs carry no originating identity: nobody asked for them.
+:func:`mitigate`, and records the returned :class:`Mitigation` afterwards, so
+an interrupted mitigation is resumed on the next run.  The DELETEs carry no originating identity: nobody asked for them.
 
 Retries back off exponentially and stop at a deadline rather than forever: a
 CLI run must end.  A few answers end the attempt early because repeating an
@@ -79,58 +78,28 @@ class Mitigation:
 _GIVE_UP_STATUSES = frozenset({400, 401, 403, 412})
 
 
-async def mitigate_instance(
+async def mitigate(
     client: OSBClient,
     scheduler: PollScheduler,
     *,
     instance_id: str,
     service_id: str,
     plan_id: str,
+    binding_id: str | None = None,
     policy: MitigationPolicy = MitigationPolicy(),
     maximum_polling_duration: float | None = None,
 ) -> Mitigation:
-    """DELETE the instance (no identity) until the broker confirms it is gone."""
+    """DELETE the instance, or unbind ``binding_id`` when given (no identity), until gone."""
 
     async def delete() -> Outcome:
-        return await client.deprovision(instance_id, service_id, plan_id, identity=None)
-
-    def target(op: Accepted, remaining: float) -> PollTarget:
-        return PollTarget(
-            client=client,
-            resource=ResourceType.INSTANCE,
-            instance_id=instance_id,
-            service_id=service_id,
-            plan_id=plan_id,
-            operation=op.operation,
-            kind=OperationKind.DELETE,
-            maximum_polling_duration=_min(maximum_polling_duration, remaining),
-            retry_after=op.retry_after,
-            send_identity=False,
-        )
-
-    return await _mitigate(scheduler, policy, delete, target, f"instance {instance_id}")
-
-
-async def mitigate_binding(
-    client: OSBClient,
-    scheduler: PollScheduler,
-    *,
-    instance_id: str,
-    binding_id: str,
-    service_id: str,
-    plan_id: str,
-    policy: MitigationPolicy = MitigationPolicy(),
-    maximum_polling_duration: float | None = None,
-) -> Mitigation:
-    """Unbind (no identity) until the broker confirms the binding is gone."""
-
-    async def delete() -> Outcome:
+        if binding_id is None:
+            return await client.deprovision(instance_id, service_id, plan_id, identity=None)
         return await client.unbind(instance_id, binding_id, service_id, plan_id, identity=None)
 
     def target(op: Accepted, remaining: float) -> PollTarget:
         return PollTarget(
             client=client,
-            resource=ResourceType.BINDING,
+            resource=ResourceType.INSTANCE if binding_id is None else ResourceType.BINDING,
             instance_id=instance_id,
             binding_id=binding_id,
             service_id=service_id,
@@ -142,7 +111,8 @@ async def mitigate_binding(
             send_identity=False,
         )
 
-    return await _mitigate(scheduler, policy, delete, target, f"binding {binding_id}")
+    what = f"instance {instance_id}" if binding_id is None else f"binding {binding_id}"
+    return await _mitigate(scheduler, policy, delete, target, what)
 
 
 def _min(a: float | None, b: float) -> float:
