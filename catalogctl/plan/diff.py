@@ -16,6 +16,7 @@ from typing import Any
 
 from catalogctl.plan.inputs import DesiredResource, DiffOptions, ObservedResource
 from catalogctl.plan.model import Action, Change, Drift, JSONPath, Mode, Plan
+from catalogctl.plan.payloads import UpdateHints
 from catalogctl.state.models import ResourceState, ResourceStatus, State
 
 _KIND_ORDER = {
@@ -110,7 +111,7 @@ def _decide_instance(
             "its service class changed, and a class cannot be changed in place",
             requires_replace=(("class",), ("service_id",)),
         )
-    private: dict[str, Any] = {}
+    plan_changed, upgrade, update_keys = False, False, set()
     reasons: list[str] = []
     if d.plan_id != s.plan_id:
         if not d.plan_updateable:
@@ -120,11 +121,11 @@ def _decide_instance(
                 requires_replace=(("plan",), ("plan_id",)),
             )
         reasons.append("plan changed")
-        private["plan_changed"] = True
+        plan_changed = True
     live_plan = o.attributes.get("plan_id") if o is not None else None
     if live_plan and live_plan != d.plan_id and d.plan_id == s.plan_id and d.plan_updateable:
         reasons.append("plan changed outside catalogctl")
-        private["plan_changed"] = True
+        plan_changed = True
     changed = _changed_parameter_keys(d, s)
     forcing = [k for k in changed if k in d.create_only_keys]
     if forcing and d.parameters_checksum != (s.parameters_checksum or ""):
@@ -137,7 +138,7 @@ def _decide_instance(
         )
     if d.parameters_checksum != (s.parameters_checksum or ""):
         reasons.append("parameters changed")
-        private["changed_keys"] = changed
+        update_keys.update(changed)
     if o is not None and o.attributes.get("parameters") is not None:
         live = o.attributes["parameters"]
         # Drift is a live value that differs from what catalogctl last set (state), not
@@ -150,12 +151,11 @@ def _decide_instance(
         )
         if drifted:
             reasons.append("parameters changed outside catalogctl")
-            private["changed_keys"] = sorted(set(private.get("changed_keys", [])) | set(drifted))
+            update_keys.update(drifted)
     raw_requests = s.attributes.get("update_requests", 0)
     previous_requests = raw_requests if isinstance(raw_requests, int) else 0
     if d.update_requests > previous_requests:
         reasons.append(f"updateRequests increased ({previous_requests} -> {d.update_requests})")
-        private["forced"] = True
     if (
         opts.upgrade
         and d.maintenance_info_version
@@ -165,15 +165,16 @@ def _decide_instance(
         reasons.append(
             f"maintenance upgrade {s.maintenance_info_version} -> {d.maintenance_info_version}"
         )
-        private["upgrade"] = True
+        upgrade = True
     if reasons:
-        return _Decision(Action.UPDATE, "; ".join(reasons), private=private)
+        hints = UpdateHints(tuple(sorted(update_keys)), plan_changed, upgrade)
+        return _Decision(Action.UPDATE, "; ".join(reasons), private=hints.to_private())
     moved = _sensitivity_moved(d, s)
     if moved:
         return _Decision(
             Action.UPDATE,
             f"{moved}; only state changes, nothing is sent to the broker",
-            private={"state_only": True},
+            private=UpdateHints(state_only=True).to_private(),
         )
     return _Decision(Action.NOOP, "matches the configuration")
 
@@ -644,7 +645,7 @@ SENSITIVE_CHANGED = "(changed)"
 def _mark_changed_secrets(
     after: dict[str, Any], d: DesiredResource, s: ResourceState, decision: _Decision
 ) -> dict[str, Any]:
-    changed = (decision.private or {}).get("changed_keys") or ()
+    changed = UpdateHints.from_private(decision.private or {}).changed_keys
     hidden = set(d.sensitive_parameter_keys) | set(s.sensitive_parameter_keys)
     keys = [k for k in changed if k in hidden and k in d.sensitive_parameter_keys]
     params = after.get("parameters")

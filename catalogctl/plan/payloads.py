@@ -64,6 +64,42 @@ class MappingPayload:
 
 
 @dataclass(frozen=True)
+class UpdateHints:
+    """What the diff found changed about an instance: what its in-place update sends.
+
+    The diff adds them to the change's private mapping (only those set), next
+    to the payload resolution made.
+    """
+
+    #: the top-level parameter keys to send (none: no parameters)
+    changed_keys: tuple[str, ...] = ()
+    #: send the plan id even if state has it (the live plan differs)
+    plan_changed: bool = False
+    #: send the plan's maintenance_info version (``--upgrade``)
+    upgrade: bool = False
+    #: send nothing: only where parameter values come from changed, state learns it
+    state_only: bool = False
+
+    def to_private(self) -> dict[str, Any]:
+        fields = {
+            "changed_keys": list(self.changed_keys),
+            "plan_changed": self.plan_changed,
+            "upgrade": self.upgrade,
+            "state_only": self.state_only,
+        }
+        return {k: v for k, v in fields.items() if v}
+
+    @classmethod
+    def from_private(cls, private: Mapping[str, Any]) -> UpdateHints:
+        return cls(
+            tuple(private.get("changed_keys") or ()),
+            bool(private.get("plan_changed")),
+            bool(private.get("upgrade")),
+            bool(private.get("state_only")),
+        )
+
+
+@dataclass(frozen=True)
 class InstancePayload:
     """A ServiceInstance: its spec, its broker, and what the resolved plan said."""
 
@@ -81,9 +117,11 @@ class InstancePayload:
     parameters_checksum: str
     #: the parameter keys whose values come from Secrets now (None in plans saved before)
     sensitive_keys: tuple[str, ...] | None = None
+    hints: UpdateHints = UpdateHints()
 
     def to_private(self) -> dict[str, Any]:
         return {
+            **self.hints.to_private(),
             "spec": self.spec,
             "broker": self.broker,
             "service_id": self.service_id,
@@ -111,6 +149,7 @@ class InstancePayload:
             external_id=private.get("external_id"),
             parameters_checksum=str(private.get("parameters_checksum") or ""),
             sensitive_keys=_keys(private.get("sensitive_keys")),
+            hints=UpdateHints.from_private(private),
         )
 
 
@@ -151,7 +190,6 @@ class BindingPayload:
             maximum_polling_duration=private.get("maximum_polling_duration"),
             sensitive_keys=_keys(private.get("sensitive_keys")),
         )
-
 
 
 def _listed(keys: tuple[str, ...] | None) -> list[str] | None:

@@ -20,13 +20,11 @@ async def update_instance(change: Change, ctx: ApplyContext) -> None:
     """Send what changed, poll an async update, and record the instance as the broker left it.
 
     Updates are never orphan-mitigated: a failed PATCH changes nothing.  The
-    decision's hints (``changed_keys``, ``plan_changed``, ``upgrade``) say
-    which parameters, plan and maintenance version to send; ``state_only`` says
-    nothing is sent, only state learns where the values come from now.
+    payload's :class:`~catalogctl.plan.payloads.UpdateHints` say what to send.
     """
     steps = ctx.broker
     p = InstancePayload.from_private(change.private)
-    hints = change.private
+    hints = p.hints
     prior = steps.journal.get(change.address)
     if prior is None:
         raise StepFailed("not in state")
@@ -34,11 +32,11 @@ async def update_instance(change: Change, ctx: ApplyContext) -> None:
     _, client = await steps.client(p.broker)
     _, ns, name = change.address.split("/")
     params = await steps.params(change, inst, p.parameters_checksum)
-    changed = list(hints.get("changed_keys") or [])
+    changed = hints.changed_keys
     payload = {k: params.get(k) for k in changed} if changed else None
-    new_plan = p.plan_id if p.plan_id != prior.plan_id or hints.get("plan_changed") else None
+    new_plan = p.plan_id if p.plan_id != prior.plan_id or hints.plan_changed else None
     sensitive = sensitive_now(change, params, p.sensitive_keys)
-    if hints.get("state_only"):
+    if hints.state_only:
         # Only where values come from changed (say a key moved from a Secret to
         # inline parameters): the broker already holds them, state learns it.
         await ctx.persist(
@@ -65,7 +63,7 @@ async def update_instance(change: Change, ctx: ApplyContext) -> None:
         previous: dict[str, Any] = {"plan_id": prior.plan_id}
         if prior.maintenance_info_version:
             previous["maintenance_info"] = {"version": prior.maintenance_info_version}
-        mi = p.maintenance_info if hints.get("upgrade") or new_plan else None
+        mi = p.maintenance_info if hints.upgrade or new_plan else None
         outcome = await steps.send(
             change.address,
             lambda: client.update(

@@ -9,7 +9,8 @@ success".
 
 The engine records "orphan mitigation pending" in state *before* calling
 :func:`mitigate`, and records the returned :class:`Mitigation` afterwards, so
-an interrupted mitigation is resumed on the next run.  The DELETEs carry no originating identity: nobody asked for them.
+an interrupted mitigation is resumed on the next run.  The DELETEs carry no
+originating identity: nobody asked for them.
 
 Retries back off exponentially and stop at a deadline rather than forever: a
 CLI run must end.  A few answers end the attempt early because repeating an
