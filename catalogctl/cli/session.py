@@ -10,9 +10,9 @@ from typing import Any
 from catalogctl.cli.console import Console
 from catalogctl.engine.brokers import BrokerSettings
 from catalogctl.engine.session import Session
+from catalogctl.engine.state_session import StateSession
 from catalogctl.errors import UsageError
 from catalogctl.model.names import parse_go_duration
-from catalogctl.state.backend import StateBackend
 
 
 def parse_timeout(text: str) -> float:
@@ -63,14 +63,18 @@ def broker_settings(params: Mapping[str, Any], **more: Any) -> BrokerSettings:
     )
 
 
-def open_backend(params: dict[str, Any]) -> StateBackend:
-    """The backend ``--state`` names, reaching a cluster through ``--kubeconfig``/``--context``."""
+def state_session(console: Console, params: Mapping[str, Any]) -> StateSession:
+    """The state ``--state`` names (a cluster through ``--kubeconfig``/``--context``), alone."""
     from catalogctl.engine.statestore import open_state
 
-    return open_state(
+    backend = open_state(
         params.get("state_dir"),
         kubeconfig=params.get("kubeconfig"),
         context=params.get("kube_context"),
+    )
+    lock_timeout = parse_timeout(str(params.get("lock_timeout") or "0"))
+    return StateSession(
+        backend=backend, lock_timeout=lock_timeout, emit=console.out, warn=console.err
     )
 
 
@@ -83,7 +87,7 @@ def build_session(console: Console, params: dict[str, Any], namespace: str = "de
 
     # Flags are checked before anything is opened (naming the backend only
     # parses --state; no backend connects before its first use).
-    backend = open_backend(params)
+    state = state_session(console, params)
     settings = broker_settings(
         params,
         # X-Broker-API-Originating-Identity: who ran catalogctl (the OS user;
@@ -117,11 +121,11 @@ def build_session(console: Console, params: dict[str, Any], namespace: str = "de
     )
     return Session(
         cluster_id_from_state=not explicit_cluster_id,
-        backend=backend,
+        backend=state.backend,
         cluster=cluster,
         settings=settings,
         parallelism=int(params.get("parallelism") or 16),
-        lock_timeout=parse_timeout(str(params.get("lock_timeout") or "0")),
+        lock_timeout=state.lock_timeout,
         poll_timeout=poll_timeout,
         emit=console.out,
         warn=console.err,

@@ -1,8 +1,10 @@
 """One run of catalogctl: state, cluster, brokers, and the plan/apply flow.
 
 Commands build a :class:`Session` from their flags and call :meth:`plan` or
-:meth:`apply`; everything with effects is reached through the objects held
-here, so tests can run the full flow against real test servers.
+:meth:`apply` (commands that need the state alone use its base,
+:class:`~catalogctl.engine.state_session.StateSession`); everything with
+effects is reached through the objects held here, so tests can run the full
+flow against real test servers.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import signal
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
@@ -28,6 +30,7 @@ from catalogctl.engine.planner import Resolution, make_plan, refresh
 from catalogctl.engine.ports import ClusterPort
 from catalogctl.engine.preflight import needs_of_desired, needs_of_plan, preflight
 from catalogctl.engine.progress import Progress
+from catalogctl.engine.state_session import StateSession
 from catalogctl.engine.targeting import check_addresses, known_addresses
 from catalogctl.errors import Interrupted, StalePlanError
 from catalogctl.plan.accept import accepted_steps
@@ -35,7 +38,7 @@ from catalogctl.plan.inputs import DiffOptions, ObservedResource
 from catalogctl.plan.model import Action, Mode, Plan
 from catalogctl.providers.kubernetes.statemark import StateMark
 from catalogctl.providers.osb.poller import PollScheduler
-from catalogctl.state.backend import Journal, StateBackend
+from catalogctl.state.backend import Journal
 from catalogctl.state.models import State
 
 T = TypeVar("T")
@@ -60,16 +63,11 @@ def run_async(coro: Coroutine[Any, Any, T], threads: int) -> T:
     return asyncio.run(main())
 
 
-@dataclass
-class Session:
-    backend: StateBackend
+@dataclass(kw_only=True)
+class Session(StateSession):
     cluster: ClusterPort
     settings: BrokerSettings = field(default_factory=BrokerSettings)
     parallelism: int = 16
-    lock_timeout: float = 0.0
-    emit: Callable[[str], None] = print
-    #: where warnings go (e.g. a dead run's lock taken over); default: ``emit``
-    warn: Callable[[str], None] | None = None
     apply_options: ApplyOptions | None = None
     poll_max_interval: float = 20.0
     #: --poll-timeout: the longest wait for one async operation (None: the
@@ -91,16 +89,6 @@ class Session:
             self.settings, self.cluster.read_secret_key, asyncio.Semaphore(self.parallelism)
         )
 
-    @contextlib.contextmanager
-    def locked(self, operation: str) -> Iterator[None]:
-        from catalogctl.engine.statestore import take_lock
-
-        info = take_lock(self.backend, operation, self.lock_timeout, self.warn or self.emit)
-        try:
-            yield
-        finally:
-            self.backend.unlock(info.id)
-
     def _planned(
         self, inputs: Inputs | None, state: State, options: DiffOptions, refresh: bool
     ) -> Plan:
@@ -109,9 +97,6 @@ class Session:
     @property
     def _threads(self) -> int:
         return max(4, self.parallelism)
-
-    def _read(self) -> State:
-        return self.backend.read()
 
     def state_mark(self, state: State) -> StateMark:
         """The state this run plans and writes for, as recorded on cluster objects."""
@@ -160,11 +145,11 @@ class Session:
         planning never creates a state location (a mistyped --state leaves
         nothing behind); a saved plan of it is stale once anything is stored.
         """
-        state = self._read()
+        state = self.read()
         if is_new(state):
             return self._planned(inputs, state, options, refresh)
         with self.locked("plan"):
-            state = self._read()
+            state = self.read()
             check_not_emptied(inputs, state, options)
             self._adopt_cluster_id(state)
             return self._planned(inputs, state, options, refresh)
@@ -186,7 +171,7 @@ class Session:
         """
         options = options or DiffOptions()
         with self.locked("apply"):
-            state = self._read()
+            state = self.read()
             self._adopt_cluster_id(state)
             # Checks before the first broker request (planning asks brokers too).
             if saved is not None:
@@ -242,7 +227,7 @@ class Session:
         from catalogctl.engine.adoption import check_not_tracked, prepare_imports
 
         with self.locked("import"):
-            state = self._read()
+            state = self.read()
             if skip_tracked:
                 kept = []
                 for address, osb_id in wanted:

@@ -117,11 +117,11 @@ def describe(ctx: click.Context, /, **params: Any) -> int:
     """
     from catalogctl.cli.commands.get import observe
     from catalogctl.cli.commands.state_cmd import _lookup
-    from catalogctl.cli.session import open_backend
+    from catalogctl.cli.session import state_session
     from catalogctl.errors import UsageError
 
     console = console_of(ctx)
-    state = open_backend(params).read()
+    state = state_session(console, params).read()
     res = _lookup(state, params["address"], params["namespace"])
     if res.kind not in ("ServiceInstance", "ServiceBinding"):
         raise UsageError(

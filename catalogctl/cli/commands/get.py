@@ -68,10 +68,10 @@ def get(ctx: click.Context, /, **params: Any) -> int:
     Reads state only (no broker or cluster call) unless --refresh.
     """
     from catalogctl.cli.commands.catalog import render_table
-    from catalogctl.cli.session import open_backend
+    from catalogctl.cli.session import state_session
 
     console = console_of(ctx)
-    state = open_backend(params).read()
+    state = state_session(console, params).read()
     kind = _KINDS[params["what"]]
     rows = [
         r

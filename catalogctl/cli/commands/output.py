@@ -174,7 +174,7 @@ def output(ctx: click.Context, /, **params: Any) -> int:
     unless --show-secrets, which reads them from the binding's Secret in the
     cluster (state never holds them). Exit codes: 0 success, 1 error.
     """
-    from catalogctl.cli.session import open_backend
+    from catalogctl.cli.session import state_session
     from catalogctl.errors import UsageError
     from catalogctl.model.address import Address
 
@@ -183,7 +183,7 @@ def output(ctx: click.Context, /, **params: Any) -> int:
     from catalogctl.cli.namespaces import resolve_namespace
 
     resolve_namespace(ctx, params)
-    state = open_backend(params).read()
+    state = state_session(console, params).read()
     if params["address"]:
         try:
             address = str(Address.parse(params["address"], params["namespace"]))

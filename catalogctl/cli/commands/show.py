@@ -208,9 +208,9 @@ def show(ctx: click.Context, /, **params: Any) -> int:
 
             console.out(render_plan(plan, color=console.color_enabled(), show_footer=False))
         return 0
-    from catalogctl.cli.session import open_backend
+    from catalogctl.cli.session import state_session
 
-    state = open_backend(params).read()
+    state = state_session(console, params).read()
     if fmt == "markdown":
         from catalogctl.errors import UsageError
 

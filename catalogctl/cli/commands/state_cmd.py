@@ -12,8 +12,7 @@ in the ``.backup`` file.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -27,7 +26,7 @@ from catalogctl.cli.options import (
 )
 
 if TYPE_CHECKING:
-    from catalogctl.state.backend import Journal, StateBackend
+    from catalogctl.engine.state_session import StateSession
     from catalogctl.state.models import ResourceState, State
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -73,32 +72,10 @@ def canonical_address(text: str, namespace: str = "default") -> str:
         raise UsageError(str(exc)) from None
 
 
-def _backend(params: dict[str, Any]) -> StateBackend:
-    from catalogctl.cli.session import open_backend
+def _session(params: dict[str, Any]) -> StateSession:
+    from catalogctl.cli.session import state_session
 
-    return open_backend(params)
-
-
-@contextmanager
-def _transaction(
-    params: dict[str, Any], operation: str
-) -> Iterator[tuple[State, Callable[[], Journal]]]:
-    """Lock the state, read it, and hand out a journal opened on demand.
-
-    The journal is opened only once the command has checked its arguments
-    against the state, so a refused command leaves no journal file behind.
-    """
-    from catalogctl.cli.session import parse_timeout
-    from catalogctl.engine.statestore import take_lock
-
-    backend = _backend(params)
-    timeout = parse_timeout(str(params["lock_timeout"]))
-    info = take_lock(backend, operation, timeout, console_of(click.get_current_context()).err)
-    try:
-        state = backend.read()
-        yield state, lambda: backend.begin(state)
-    finally:
-        backend.unlock(info.id)
+    return state_session(console_of(click.get_current_context()), params)
 
 
 def _lookup(state: State, text: str, namespace: str = "default") -> ResourceState:
@@ -136,7 +113,7 @@ def list_(ctx: click.Context, /, **params: Any) -> int:
     """
     console = console_of(ctx)
     fmt = output_format(params)
-    current = _backend(params).read()
+    current = _session(params).read()
     prefixes: tuple[str, ...] = params["prefixes"]
     listed = [a for a in current.addresses() if not prefixes or a.startswith(prefixes)]
     if fmt == "json":
@@ -163,7 +140,7 @@ def show_(ctx: click.Context, /, **params: Any) -> int:
 
     console = console_of(ctx)
     fmt = output_format(params)
-    res = _lookup(_backend(params).read(), params["address"], params["namespace"])
+    res = _lookup(_session(params).read(), params["address"], params["namespace"])
     if fmt == "json":
         console.out(json.dumps(json.loads(res.model_dump_json()), indent=2))
     elif fmt == "yaml":
@@ -195,17 +172,14 @@ def rm(ctx: click.Context, /, **params: Any) -> int:
     addresses must be in state, or nothing is removed.
     """
     console = console_of(ctx)
-    with _transaction(params, "state rm") as (current, begin):
-        ns = params["namespace"]
+    with _session(params).editing("state rm") as edit:
+        current, ns = edit.state, params["namespace"]
         targets = sorted({_lookup(current, a, ns).address for a in params["addresses"]})
         if params["dry_run"]:
             for address in targets:
                 console.out(f"Would remove {address}")
             return 0
-        with begin() as journal:
-            for address in targets:
-                journal.forget(address)
-            journal.commit()
+        edit.commit(forget=targets)
     for address in targets:
         console.out(f"Removed {address}")
     n = len(targets)
@@ -236,45 +210,6 @@ def _warn_left_behind(console: Console, res: ResourceState, dependents: list[str
         )
 
 
-def _renamed(res: ResourceState, **update: Any) -> ResourceState:
-    """A validated copy (``model_copy`` would skip the model's checks)."""
-    from catalogctl.state.models import ResourceState
-
-    data = json.loads(res.model_dump_json())
-    data.update(update)
-    return ResourceState.model_validate(data)
-
-
-def _references_moved(res: ResourceState, src: str, dst: str) -> ResourceState | None:
-    """``res`` with references to ``src`` pointing at ``dst``, or None if it has none.
-
-    References are ``depends_on`` (the apply order), the ``broker`` of
-    instances and bindings (with the stored connection record) and the
-    instance a binding shows in plans.  A Secret's ``binding`` attribute is
-    left alone: it records the owner written on the object in the cluster,
-    which a state-only move does not change.
-    """
-    update: dict[str, Any] = {}
-    if src in res.depends_on:
-        update["depends_on"] = [dst if d == src else d for d in res.depends_on]
-    attributes = json.loads(json.dumps(res.attributes))
-    if res.broker == src:
-        update["broker"] = dst
-        record = attributes.get("broker_record")
-        if isinstance(record, dict) and record.get("address") == src:
-            record["address"] = dst
-    display = attributes.get("display")
-    if (
-        res.kind == "ServiceBinding"
-        and isinstance(display, dict)
-        and display.get("instance") == src
-    ):
-        display["instance"] = dst
-    if attributes != res.attributes:
-        update["attributes"] = attributes
-    return _renamed(res, **update) if update else None
-
-
 @state.command("mv")
 @_lock_options
 @_namespace_option
@@ -291,6 +226,7 @@ def mv(ctx: click.Context, /, **params: Any) -> int:
     bindings that name it follow. Secrets cannot be moved: their address is
     the object's name in the cluster.
     """
+    from catalogctl.engine.state_session import moved_to, references_moved
     from catalogctl.errors import UsageError
 
     console = console_of(ctx)
@@ -308,17 +244,11 @@ def mv(ctx: click.Context, /, **params: Any) -> int:
             f"cannot move {src}: a Secret's address is its name in the cluster; change the "
             "binding's spec.secretName instead and apply"
         )
-    with _transaction(params, "state mv") as (current, begin):
+    with _session(params).editing("state mv") as edit:
+        current = edit.state
         res = current.get(src)
-        updates = [
-            u
-            for u in (
-                _references_moved(r, src, dst)
-                for a, r in sorted(current.resources.items())
-                if a != src
-            )
-            if u is not None
-        ]
+        others = (r for a, r in sorted(current.resources.items()) if a != src)
+        updates = [u for u in (references_moved(r, src, dst) for r in others) if u is not None]
         if res is None and not (src_kind in _BROKER_KINDS and updates):
             raise UsageError(f"{src} is not in the state (see `catalogctl state list`)")
         if current.get(dst) is not None:
@@ -328,14 +258,10 @@ def mv(ctx: click.Context, /, **params: Any) -> int:
             for u in updates:
                 console.out(f"Would update references in {u.address}")
             return 0
-        with begin() as journal:
-            if res is not None:
-                moved = _references_moved(res, src, dst) or res
-                journal.record(_renamed(moved, address=dst))
-                journal.forget(src)
-            for u in updates:
-                journal.record(u)
-            journal.commit()
+        if res is None:
+            edit.commit(record=updates)
+        else:
+            edit.commit(record=[moved_to(res, src, dst), *updates], forget=[src])
     console.out(f"Moved {src} to {dst}")
     for u in updates:
         console.out(f"Updated references in {u.address}")
@@ -385,19 +311,10 @@ def migrate(ctx: click.Context, /, **params: Any) -> int:
     is refused unless --force. The source is left unchanged: point every
     pipeline at --to, then remove the old state. Saved plans stay valid.
     """
-    from catalogctl.cli.session import open_backend, parse_timeout
-    from catalogctl.engine.statestore import migrate_state
-
     console = console_of(ctx)
-    source = _backend(params)
-    target = open_backend({**params, "state_dir": params["to"]})
-    copied = migrate_state(
-        source,
-        target,
-        force=bool(params["force"]),
-        timeout=parse_timeout(str(params["lock_timeout"])),
-        warn=console.err,
-    )
+    source = _session(params)
+    target = _session({**params, "state_dir": params["to"]})
+    copied = source.migrate_to(target, force=bool(params["force"]))
     n = len(copied.resources)
     console.out(
         f"Copied {n} resource{'s' if n != 1 else ''} (lineage {copied.lineage}, serial "

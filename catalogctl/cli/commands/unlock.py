@@ -32,14 +32,13 @@ def force_unlock(ctx: click.Context, /, **params: Any) -> int:
     --force (and refuses without a terminal unless --force). Exit codes:
     0 unlocked, 1 error or cancelled (the lock is kept).
     """
-    from catalogctl.cli.session import open_backend
+    from catalogctl.cli.session import state_session
     from catalogctl.errors import UsageError
-    from catalogctl.state.backend import check_force_unlock
 
     console = console_of(ctx)
     lock_id: str = params["lock_id"]
-    backend = open_backend(params)
-    current = check_force_unlock(backend.describe(), backend.lock_info(), lock_id)
+    session = state_session(console, params)
+    current = session.lock_to_clear(lock_id)
     if not params["force"]:
         if not sys.stdin.isatty():
             raise UsageError(
@@ -59,7 +58,7 @@ def force_unlock(ctx: click.Context, /, **params: Any) -> int:
         if answer != "yes":
             console.out("\nforce-unlock cancelled: the lock is still held.")
             return 1
-    backend.force_unlock(lock_id)
+    session.force_unlock(lock_id)
     console.out(
         console.style("catalogctl state has been successfully unlocked!", fg="green", bold=True)
     )
