@@ -106,6 +106,13 @@ class _Adoption:
     skipped: list[Skipped] = field(default_factory=list)
 
 
+def open_service_catalog(kubeconfig: str | None, context: str | None) -> ServiceCatalogCluster:
+    """Service Catalog's objects in the cluster ``--kubeconfig``/``--context`` name."""
+    from catalogctl.providers.kubernetes.connection import KubeConnection, KubeOptions
+
+    return ServiceCatalogCluster(KubeConnection(KubeOptions(kubeconfig, context)))
+
+
 def read_inventory(sc: ServiceCatalogCluster, namespace: str | None) -> Inventory:
     """Service Catalog's objects: cluster-scoped ones, and ``namespace``'s (or all)."""
     return Inventory(

@@ -79,10 +79,12 @@ def service_catalog(ctx: click.Context, /, **params: Any) -> int:
     with skipped objects, which are listed), 1 error.
     """
     from catalogctl.cli.session import build_session
-    from catalogctl.engine.migrate import MigrateOptions, migrate_service_catalog
+    from catalogctl.engine.migrate import (
+        MigrateOptions,
+        migrate_service_catalog,
+        open_service_catalog,
+    )
     from catalogctl.errors import UsageError
-    from catalogctl.providers.kubernetes.connection import KubeConnection, KubeOptions
-    from catalogctl.providers.kubernetes.servicecatalog import ServiceCatalogCluster
 
     console = console_of(ctx)
     if params.get("cluster_dir"):
@@ -92,9 +94,7 @@ def service_catalog(ctx: click.Context, /, **params: Any) -> int:
         )
     if params["namespace"] and params["all_namespaces"]:
         raise UsageError("-n/--namespace and --all-namespaces cannot be combined")
-    sc = ServiceCatalogCluster(
-        KubeConnection(KubeOptions(params.get("kubeconfig"), params.get("kube_context")))
-    )
+    sc = open_service_catalog(params.get("kubeconfig"), params.get("kube_context"))
     namespace = None if params["all_namespaces"] else params["namespace"] or sc.default_namespace
     options = MigrateOptions(
         out=Path(params["out"]),

@@ -69,25 +69,11 @@ def mappings(
     if output_dir is None:
         raise UsageError("pass --output-dir DIR: where the patches and kustomization.yaml go")
 
+    from catalogctl.engine.gitops import kustomization, mapping_patches
     from catalogctl.engine.inputs import load_inputs
-    from catalogctl.model.address import Address
-    from catalogctl.model.bindings import ServiceBinding
-    from catalogctl.model.podmappings import PodMapping
-    from catalogctl.providers.kubernetes.kustomize import kustomization, render_patches
 
     console = console_of(ctx)
-    inputs = load_inputs(filenames, namespace, strict_kinds)
-    desired = inputs.desired
-    triples = []
-    for res, mapping in desired.of_type(PodMapping):
-        ns = res.address.namespace
-        binding_name = mapping.spec.binding_ref.name
-        binding_res = desired.get(Address("ServiceBinding", ns, binding_name))
-        secret_name = binding_name
-        if binding_res is not None and isinstance(binding_res.obj, ServiceBinding):
-            secret_name = binding_res.obj.effective_secret_name
-        triples.append((str(res.address), mapping, secret_name))
-    patches = render_patches(triples)
+    patches = mapping_patches(load_inputs(filenames, namespace, strict_kinds))
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     for patch in patches:
