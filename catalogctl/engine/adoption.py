@@ -26,6 +26,7 @@ from catalogctl.engine.inputs import Inputs
 from catalogctl.engine.planner import Resolution, resolve
 from catalogctl.engine.ports import ClusterPort
 from catalogctl.errors import BrokerError, UsageError
+from catalogctl.plan.inputs import DesiredResource
 from catalogctl.plan.payloads import BindingPayload, InstancePayload
 from catalogctl.providers.osb.outcomes import Done, NotFound, describe
 from catalogctl.state.models import ResourceState, ResourceStatus, State, checksum
@@ -107,23 +108,35 @@ async def adopt_instance(
             f"catalogctl could not check that instance {osb_id} exists or uses plan "
             f"{desired.attributes.get('plan')!r}"
         )
-    resource = ResourceState(
-        address=address,
-        kind="ServiceInstance",
-        status=ResourceStatus.READY,
-        broker=record.address,
+    resource = _adopted(
+        desired,
+        record,
+        p.parameters_checksum,
         service_id=p.service_id,
         plan_id=p.plan_id,
         instance_id=osb_id,
-        parameters=dict(desired.parameters),
-        sensitive_parameter_keys=desired.sensitive_parameter_keys,
-        parameters_checksum=p.parameters_checksum or None,
         dashboard_url=dashboard_url,
         maintenance_info_version=p.maintenance_info,
-        depends_on=desired.depends_on,
         attributes=instance_attributes(record, p, desired.update_requests, desired.attributes),
     )
     return Imported(resource, tuple(notes))
+
+
+def _adopted(
+    desired: DesiredResource, record: BrokerRecord, parameters_checksum: str, **ids: Any
+) -> ResourceState:
+    """The ready record of an adopted instance or binding: the configuration, and ``ids``."""
+    return ResourceState(
+        address=desired.address,
+        kind=desired.kind,
+        status=ResourceStatus.READY,
+        broker=record.address,
+        parameters=dict(desired.parameters),
+        sensitive_parameter_keys=desired.sensitive_parameter_keys,
+        parameters_checksum=parameters_checksum or None,
+        depends_on=desired.depends_on,
+        **ids,
+    )
 
 
 def check_same(address: str, what: str, live: Any, wanted: str, name: Any) -> None:
@@ -176,19 +189,14 @@ async def adopt_binding(
             f"Secret {desired.attributes.get('secret_name')} is kept as it is, the next apply "
             "must replace the binding to write it"
         )
-    resource = ResourceState(
-        address=address,
-        kind="ServiceBinding",
-        status=ResourceStatus.READY,
-        broker=record.address,
+    resource = _adopted(
+        desired,
+        record,
+        p.parameters_checksum,
         service_id=inst.service_id,
         plan_id=inst.plan_id,
         instance_id=inst.instance_id,
         binding_id=osb_id,
-        parameters=dict(desired.parameters),
-        sensitive_parameter_keys=desired.sensitive_parameter_keys,
-        parameters_checksum=p.parameters_checksum or None,
-        depends_on=desired.depends_on,
         credentials_hash=credentials_hash,
         attributes=binding_attributes(record, p, desired.attributes.get("secret_name")),
     )

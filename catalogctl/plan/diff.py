@@ -75,6 +75,24 @@ def _state_sensitive(res: ResourceState) -> tuple[JSONPath, ...]:
     return tuple(paths)
 
 
+def _unfinished_create(
+    s: ResourceState, verb: str, noun: str, osb_id: str | None, *tainted: ResourceStatus
+) -> _Decision | None:
+    """A provision or bind that did not finish: resumed with its recorded id, or replaced."""
+    if s.status is ResourceStatus.CREATING:
+        return _Decision(
+            Action.CREATE,
+            f"resuming the interrupted {verb} of {noun} {osb_id}"
+            if s.operation is not None
+            else f"{verb}ing again with the id of the failed attempt, {osb_id}",
+            private={"resume": True},
+        )
+    if s.status in (ResourceStatus.TAINTED, *tainted) or s.orphan_mitigation_pending:
+        why = f"is tainted (its {verb} failed or was interrupted), so must be replaced"
+        return _Decision(Action.REPLACE, why)
+    return None
+
+
 def _decide_instance(
     d: DesiredResource,
     s: ResourceState,
@@ -83,19 +101,9 @@ def _decide_instance(
     upstream_state: ResourceState | None,
     opts: DiffOptions,
 ) -> _Decision:
-    if s.status is ResourceStatus.CREATING:
-        return _Decision(
-            Action.CREATE,
-            f"resuming the interrupted provision of instance {s.instance_id}"
-            if s.operation is not None
-            else f"provisioning again with the id of the failed attempt, {s.instance_id}",
-            private={"resume": True},
-        )
-    if s.status is ResourceStatus.TAINTED or s.orphan_mitigation_pending:
-        return _Decision(
-            Action.REPLACE,
-            "is tainted (its provision failed or was interrupted), so must be replaced",
-        )
+    unfinished = _unfinished_create(s, "provision", "instance", s.instance_id)
+    if unfinished is not None:
+        return unfinished
     if s.status is ResourceStatus.DELETING:
         return _Decision(
             Action.REPLACE, "an interrupted deprovision must finish before it is provisioned again"
@@ -223,18 +231,10 @@ def _decide_binding(
     instance_state: ResourceState | None,
     opts: DiffOptions,
 ) -> _Decision:
-    if s.status is ResourceStatus.CREATING:
-        return _Decision(
-            Action.CREATE,
-            f"resuming the interrupted bind of binding {s.binding_id}"
-            if s.operation is not None
-            else f"binding again with the id of the failed attempt, {s.binding_id}",
-            private={"resume": True},
-        )
-    if s.status in (ResourceStatus.TAINTED, ResourceStatus.DELETING) or s.orphan_mitigation_pending:
-        return _Decision(
-            Action.REPLACE, "is tainted (its bind failed or was interrupted), so must be replaced"
-        )
+    # An interrupted unbind is a binding to replace: bindings are never updated.
+    unfinished = _unfinished_create(s, "bind", "binding", s.binding_id, ResourceStatus.DELETING)
+    if unfinished is not None:
+        return unfinished
     if instance is Action.REPLACE or (instance is Action.CREATE and s is not None):
         return _Decision(
             Action.REPLACE, "its instance is replaced", requires_replace=(("instance",),)
