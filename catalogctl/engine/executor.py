@@ -10,7 +10,6 @@ write-ahead rules).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from catalogctl.engine.brokers import BrokerRecord, Brokers
@@ -22,6 +21,7 @@ from catalogctl.errors import ApplyFailed
 from catalogctl.graph.steps import Step, StepGraph
 from catalogctl.graph.walk import WalkResult, walk
 from catalogctl.plan.model import Action, Plan
+from catalogctl.plan.payloads import BrokerPayload
 from catalogctl.providers.osb.poller import PollScheduler
 from catalogctl.state.backend import Journal
 from catalogctl.state.journal import EncodedStep, encode_step
@@ -134,10 +134,8 @@ class Applier:
     def _broker_steps(self, stop: asyncio.Event | None) -> BrokerSteps:
         current: dict[str, BrokerRecord] = {}
         for change in self.plan.changes:
-            record = change.private.get("broker")
-            if change.kind in ("ClusterServiceBroker", "ServiceBroker") and isinstance(
-                record, Mapping
-            ):
+            if change.kind in ("ClusterServiceBroker", "ServiceBroker") and change.private:
+                record = BrokerPayload.from_private(change.private).record
                 current[change.address] = BrokerRecord.from_dict(record)
         return BrokerSteps(
             journal=self.journal,

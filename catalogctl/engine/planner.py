@@ -32,6 +32,7 @@ from catalogctl.model.instances import ServiceInstance
 from catalogctl.plan.diff import compute_plan
 from catalogctl.plan.inputs import DesiredResource, DiffOptions, ObservedResource
 from catalogctl.plan.model import Plan
+from catalogctl.plan.payloads import BrokerPayload
 from catalogctl.providers.osb.catalog import Catalog
 from catalogctl.state.models import ResourceStatus, State
 
@@ -82,7 +83,7 @@ async def resolve(
     for res, b in declared:
         address = str(res.address)
         ctx.out.desired[address] = DesiredResource(address, res.address.kind, {"url": b.spec.url})
-        ctx.out.private[address] = {"broker": records[address].to_dict()}
+        ctx.out.private[address] = BrokerPayload(records[address].to_dict()).to_private()
     for handler in ORDERED:
         await handler.resolve(ctx)
     if ctx.problems:

@@ -20,21 +20,31 @@ and those of managed objects the run would delete.  A saved plan says exactly.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from catalogctl.engine.brokers import BrokerRecord
 from catalogctl.engine.ports import Access, ClusterPort
 from catalogctl.errors import CatalogctlError, InputError
 from catalogctl.model.address import Address
-from catalogctl.model.bindings import ServiceBinding
+from catalogctl.model.bindings import SecretTransform, ServiceBinding
 from catalogctl.model.brokers import Broker
 from catalogctl.model.desired import Desired
 from catalogctl.model.instances import ServiceInstance
 from catalogctl.model.podmappings import PodMapping
 from catalogctl.plan.model import Action, Plan
+from catalogctl.plan.payloads import (
+    BindingPayload,
+    BrokerPayload,
+    InstancePayload,
+    MappingPayload,
+    SecretPayload,
+)
 from catalogctl.state.backend import StateBackend
 from catalogctl.state.models import State
+
+Private = Mapping[str, Any]
 
 
 class PreflightFailed(InputError):
@@ -83,8 +93,16 @@ class Needs:
             if ref is not None:
                 self.secrets.add(SecretNeed(namespace, ref.name, ref.key, referrer))
 
-    def transforms(self, referrer: str, namespace: str, binding: ServiceBinding) -> None:
-        for transform in binding.spec.secret_transforms:
+    def broker_record(self, referrer: str, record: Any) -> None:
+        """The auth Secret a broker connection record (state's or a plan's) names."""
+        if isinstance(record, Mapping):
+            r = BrokerRecord.from_dict(record)
+            self.broker_auth(referrer, r.auth_kind, r.auth_namespace, r.auth_name)
+
+    def transforms(
+        self, referrer: str, namespace: str, transforms: Iterable[SecretTransform]
+    ) -> None:
+        for transform in transforms:
             if transform.add_keys_from is not None:
                 ref = transform.add_keys_from.secret_ref
                 self.secrets.add(SecretNeed(ref.namespace or namespace, ref.name, None, referrer))
@@ -102,14 +120,7 @@ def _state_needs(needs: Needs, state: State, keep: set[str]) -> None:
             kind = str(res.attributes.get("target", "")).partition("/")[0]
             if kind:
                 needs.patch_workloads(namespace, kind)
-        record = res.attributes.get("broker_record")
-        if isinstance(record, Mapping):
-            needs.broker_auth(
-                address,
-                str(record.get("auth_kind", "none")),
-                str(record.get("auth_namespace", "")),
-                str(record.get("auth_name", "")),
-            )
+        needs.broker_record(address, res.attributes.get("broker_record"))
 
 
 def needs_of_desired(desired: Desired | None, state: State, *, destroy: bool) -> Needs:
@@ -121,18 +132,13 @@ def needs_of_desired(desired: Desired | None, state: State, *, destroy: bool) ->
             obj, ns, address = res.obj, res.address.namespace, str(res.address)
             keep.add(address)
             if isinstance(obj, Broker):
-                auth = obj.spec.auth_info
-                for kind in ("basic", "bearer"):
-                    ref = getattr(auth, kind, None) if auth is not None else None
-                    if ref is not None:
-                        needs.broker_auth(
-                            address, kind, ref.secret_ref.namespace or ns, ref.secret_ref.name
-                        )
+                r = BrokerRecord.from_broker(address, obj, ns)
+                needs.broker_auth(address, r.auth_kind, r.auth_namespace, r.auth_name)
             elif isinstance(obj, ServiceInstance):
                 needs.parameters_from(address, ns, obj.spec)
             elif isinstance(obj, ServiceBinding):
                 needs.parameters_from(address, ns, obj.spec)
-                needs.transforms(address, ns, obj)
+                needs.transforms(address, ns, obj.spec.secret_transforms)
                 needs.write_secrets(ns)
                 keep.add(str(Address("Secret", ns, obj.effective_secret_name)))
             elif isinstance(obj, PodMapping):
@@ -153,45 +159,49 @@ def needs_of_plan(plan: Plan, state: State) -> Needs:
             continue  # deleting: what state holds says what it touches
         keep.add(change.address)
         namespace = change.address.split("/")[1] if change.address.count("/") == 2 else ""
-        private = change.private
-        record = private.get("broker")
-        if isinstance(record, Mapping):
-            needs.broker_auth(
-                change.address,
-                str(record.get("auth_kind", "none")),
-                str(record.get("auth_namespace", "")),
-                str(record.get("auth_name", "")),
-            )
-        if change.kind == "ServiceInstance" and "spec" in private:
-            needs.parameters_from(
-                change.address, namespace, ServiceInstance.model_validate(private["spec"]).spec
-            )
-        elif change.kind == "ServiceBinding" and "spec" in private:
-            needs.parameters_from(
-                change.address, namespace, ServiceBinding.model_validate(private["spec"]).spec
-            )
-        elif change.kind == "Secret":
-            needs.write_secrets(namespace)
-            binding = _transforms_holder(private.get("transforms") or [])
-            needs.transforms(change.address, namespace, binding)
-        elif change.kind == "PodMapping" and "spec" in private:
-            needs.patch_workloads(
-                namespace, PodMapping.model_validate(private["spec"]).spec.target.kind
-            )
+        add = _CHANGE_NEEDS.get(change.kind)
+        if add is not None and change.private:
+            add(needs, change.address, namespace, change.private)
     deleted = {c.address for c in plan.changes if c.action in (Action.DELETE, Action.REPLACE)}
     _state_needs(needs, state, keep - deleted)
     return needs
 
 
-def _transforms_holder(transforms: list[Any]) -> ServiceBinding:
-    return ServiceBinding.model_validate(
-        {
-            "apiVersion": "servicecatalog.k8s.io/v1beta1",
-            "kind": "ServiceBinding",
-            "metadata": {"name": "x"},
-            "spec": {"instanceRef": {"name": "x"}, "secretTransforms": transforms},
-        }
-    )
+def _instance_needs(needs: Needs, address: str, namespace: str, private: Private) -> None:
+    p = InstancePayload.from_private(private)
+    needs.broker_record(address, p.broker)
+    needs.parameters_from(address, namespace, ServiceInstance.model_validate(p.spec).spec)
+
+
+def _binding_needs(needs: Needs, address: str, namespace: str, private: Private) -> None:
+    spec = BindingPayload.from_private(private).spec
+    needs.parameters_from(address, namespace, ServiceBinding.model_validate(spec).spec)
+
+
+def _secret_needs(needs: Needs, address: str, namespace: str, private: Private) -> None:
+    needs.write_secrets(namespace)
+    transforms = SecretPayload.from_private(private).transforms
+    needs.transforms(address, namespace, map(SecretTransform.model_validate, transforms))
+
+
+def _mapping_needs(needs: Needs, address: str, namespace: str, private: Private) -> None:
+    spec = MappingPayload.from_private(private).spec
+    needs.patch_workloads(namespace, PodMapping.model_validate(spec).spec.target.kind)
+
+
+def _broker_needs(needs: Needs, address: str, namespace: str, private: Private) -> None:
+    needs.broker_record(address, BrokerPayload.from_private(private).record)
+
+
+#: What a created or updated resource of each kind touches, from its change's payload.
+_CHANGE_NEEDS: dict[str, Callable[[Needs, str, str, Private], None]] = {
+    "ClusterServiceBroker": _broker_needs,
+    "ServiceBroker": _broker_needs,
+    "ServiceInstance": _instance_needs,
+    "ServiceBinding": _binding_needs,
+    "Secret": _secret_needs,
+    "PodMapping": _mapping_needs,
+}
 
 
 def preflight_problems(needs: Needs, cluster: ClusterPort, backend: StateBackend) -> list[str]:

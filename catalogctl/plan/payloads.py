@@ -14,6 +14,20 @@ from typing import Any
 
 
 @dataclass(frozen=True)
+class BrokerPayload:
+    """A broker: how to reach it (its connection record, without credentials)."""
+
+    record: Mapping[str, Any]
+
+    def to_private(self) -> dict[str, Any]:
+        return {"broker": dict(self.record)}
+
+    @classmethod
+    def from_private(cls, private: Mapping[str, Any]) -> BrokerPayload:
+        return cls(private["broker"])
+
+
+@dataclass(frozen=True)
 class SecretPayload:
     """A binding Secret: the binding whose credentials fill it, and how they are transformed."""
 

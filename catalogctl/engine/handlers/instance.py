@@ -20,7 +20,7 @@ from catalogctl.model.desired import LoadedResource
 from catalogctl.model.instances import ServiceInstance
 from catalogctl.plan.inputs import DesiredResource, ObservedResource
 from catalogctl.plan.model import Action, Change, JSONPath
-from catalogctl.plan.payloads import InstancePayload
+from catalogctl.plan.payloads import BrokerPayload, InstancePayload
 from catalogctl.providers.osb.catalog import (
     PlanReference,
     PlanResolutionError,
@@ -97,8 +97,10 @@ def current_record(res: ResourceState, ctx: ObserveContext) -> BrokerRecord | No
     record = res.attributes.get("broker_record")
     if not isinstance(record, Mapping):
         return None
-    current = ctx.resolution.private.get(res.broker or "", {}).get("broker")
-    return BrokerRecord.from_dict(current if isinstance(current, Mapping) else record)
+    current = ctx.resolution.private.get(res.broker or "")
+    return BrokerRecord.from_dict(
+        BrokerPayload.from_private(current).record if current is not None else record
+    )
 
 
 def instance_attributes(
