@@ -72,7 +72,7 @@ async def compare(url: str, transport: httpx.AsyncBaseTransport | None, n: int) 
     headers = {"X-Broker-API-Version": "2.17", "Authorization": "Basic YWRtaW46cHc="}
 
     async def via_client() -> object:
-        out = await client.instance_last_operation("inst-1", "svc", "plan", "op-1")
+        out = await client.last_operation("inst-1", "svc", "plan", "op-1")
         assert isinstance(out, Done), out
         return out
 
@@ -129,7 +129,7 @@ async def compare_live(url: str, n: int) -> dict[str, float]:
     headers = {"X-Broker-API-Version": "2.17"}
 
     async def via_client() -> object:
-        return await client.instance_last_operation("inst-1", "svc", "plan", "op-1")
+        return await client.last_operation("inst-1", "svc", "plan", "op-1")
 
     async def via_raw() -> object:
         r = await raw.get(PATH, params=QUERY, headers=headers)

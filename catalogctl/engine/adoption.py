@@ -78,9 +78,7 @@ async def adopt_instance(
     notes: list[str] = []
     dashboard_url: str | None = None
     if p.instances_retrievable:
-        outcome = await (await brokers.client(record)).get_instance(
-            osb_id, service_id=p.service_id, plan_id=p.plan_id
-        )
+        outcome = await (await brokers.client(record)).get(osb_id, p.service_id, p.plan_id)
         if not isinstance(outcome, Done) or not isinstance(outcome.body, Mapping):
             raise broker_error(address, f"instance {osb_id}", outcome)
         body = outcome.body
@@ -170,8 +168,8 @@ async def adopt_binding(
     notes: list[str] = []
     credentials_hash: str | None = None
     if p.bindings_retrievable:
-        outcome = await (await brokers.client(record)).get_binding(
-            inst.instance_id, osb_id, service_id=inst.service_id, plan_id=inst.plan_id
+        outcome = await (await brokers.client(record)).get(
+            inst.instance_id, inst.service_id, inst.plan_id, binding_id=osb_id
         )
         if not isinstance(outcome, Done) or not isinstance(outcome.body, Mapping):
             raise broker_error(address, f"binding {osb_id} of instance {inst.instance_id}", outcome)

@@ -30,7 +30,7 @@ async def _exercise_all_endpoints(client: OSBClient) -> None:
     kw = provision_kwargs(client.conn)
     await client.get_catalog()
     await client.provision("i1", SERVICE_ID, SYNC_PLAN_ID, **kw)
-    await client.get_instance("i1", SERVICE_ID, SYNC_PLAN_ID)
+    await client.get("i1", SERVICE_ID, SYNC_PLAN_ID)
     await client.update(
         "i1",
         SERVICE_ID,
@@ -38,13 +38,13 @@ async def _exercise_all_endpoints(client: OSBClient) -> None:
         previous_values={"plan_id": SYNC_PLAN_ID},
         context=kw["context"],
     )
-    await client.instance_last_operation("i1", SERVICE_ID, SYNC_PLAN_ID, None)
+    await client.last_operation("i1", SERVICE_ID, SYNC_PLAN_ID, None)
     ctx = {"platform": "kubernetes", "namespace": "dev", "clusterid": CLUSTER_ID}
     await client.bind("i1", "b1", SERVICE_ID, SYNC_PLAN_ID, context=ctx)
     await client.get_binding("i1", "b1", SERVICE_ID, SYNC_PLAN_ID)
-    await client.binding_last_operation("i1", "b1", SERVICE_ID, SYNC_PLAN_ID, None)
-    await client.unbind("i1", "b1", SERVICE_ID, SYNC_PLAN_ID)
-    await client.deprovision("i1", SERVICE_ID, SYNC_PLAN_ID)
+    await client.last_operation("i1", SERVICE_ID, SYNC_PLAN_ID, None, binding_id="b1")
+    await client.delete("i1", SERVICE_ID, SYNC_PLAN_ID, binding_id="b1")
+    await client.delete("i1", SERVICE_ID, SYNC_PLAN_ID)
 
 
 async def test_every_request_sends_api_version_content_type_and_request_identity(
@@ -191,7 +191,7 @@ async def test_originating_identity_can_be_overridden_per_call(
     await client.provision(
         "i1", SERVICE_ID, SYNC_PLAN_ID, identity=other, **provision_kwargs(client.conn)
     )
-    await client.deprovision("i1", SERVICE_ID, SYNC_PLAN_ID, identity=None)
+    await client.delete("i1", SERVICE_ID, SYNC_PLAN_ID, identity=None)
     value = broker.requests[0].headers["x-broker-api-originating-identity"].split(" ")[1]
     assert json.loads(base64.b64decode(value))["username"] == "ci-bot"
     assert "x-broker-api-originating-identity" not in broker.requests[1].headers

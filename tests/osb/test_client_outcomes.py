@@ -58,11 +58,11 @@ def _update(c: OSBClient) -> Awaitable[Outcome]:
 
 
 def _deprovision(c: OSBClient) -> Awaitable[Outcome]:
-    return c.deprovision("i1", SERVICE_ID, SYNC_PLAN_ID)
+    return c.delete("i1", SERVICE_ID, SYNC_PLAN_ID)
 
 
 def _get_instance(c: OSBClient) -> Awaitable[Outcome]:
-    return c.get_instance("i1", SERVICE_ID, SYNC_PLAN_ID)
+    return c.get("i1", SERVICE_ID, SYNC_PLAN_ID)
 
 
 def _bind(c: OSBClient) -> Awaitable[Outcome]:
@@ -71,7 +71,7 @@ def _bind(c: OSBClient) -> Awaitable[Outcome]:
 
 
 def _unbind(c: OSBClient) -> Awaitable[Outcome]:
-    return c.unbind("i1", "b1", SERVICE_ID, SYNC_PLAN_ID)
+    return c.delete("i1", SERVICE_ID, SYNC_PLAN_ID, binding_id="b1")
 
 
 def _get_binding(c: OSBClient) -> Awaitable[Outcome]:

@@ -27,9 +27,9 @@ ODD_OP = "op/1 2?x=y&z=%41+é"
 async def test_ids_and_operation_are_percent_encoded(
     client: OSBClient, broker: ProgrammableBroker
 ) -> None:
-    await client.instance_last_operation(ODD_ID, SERVICE_ID, SYNC_PLAN_ID, ODD_OP)
-    await client.binding_last_operation(ODD_ID, ODD_ID, SERVICE_ID, SYNC_PLAN_ID, ODD_OP)
-    await client.deprovision(ODD_ID, SERVICE_ID, SYNC_PLAN_ID)
+    await client.last_operation(ODD_ID, SERVICE_ID, SYNC_PLAN_ID, ODD_OP)
+    await client.last_operation(ODD_ID, SERVICE_ID, SYNC_PLAN_ID, ODD_OP, binding_id=ODD_ID)
+    await client.delete(ODD_ID, SERVICE_ID, SYNC_PLAN_ID)
     enc_id = quote(ODD_ID, safe="")
     enc_op = quote(ODD_OP, safe="")
     r1, r2, r3 = broker.requests
@@ -47,14 +47,14 @@ async def test_id_with_slash_round_trips_through_a_real_broker(
     kw = provision_kwargs(client.conn)
     assert isinstance(await client.provision(ODD_ID, SERVICE_ID, SYNC_PLAN_ID, **kw), Done)
     assert ODD_ID in broker.instances
-    got = await client.get_instance(ODD_ID, SERVICE_ID, SYNC_PLAN_ID)
+    got = await client.get(ODD_ID, SERVICE_ID, SYNC_PLAN_ID)
     assert isinstance(got, Done) and got.body["plan_id"] == SYNC_PLAN_ID
 
 
 async def test_missing_operation_is_omitted_from_the_poll_query(
     client: OSBClient, broker: ProgrammableBroker
 ) -> None:
-    await client.instance_last_operation("i1", SERVICE_ID, SYNC_PLAN_ID, None)
+    await client.last_operation("i1", SERVICE_ID, SYNC_PLAN_ID, None)
     q = broker.requests[0].query
     assert "operation" not in q
     assert q == {"service_id": SERVICE_ID, "plan_id": SYNC_PLAN_ID}
@@ -70,9 +70,9 @@ async def test_accepts_incomplete_true_on_put_patch_delete(
         "i1", SERVICE_ID, previous_values={"plan_id": SYNC_PLAN_ID}, context=kw["context"]
     )
     await client.bind("i1", "b1", SERVICE_ID, SYNC_PLAN_ID, context=ctx)
-    await client.unbind("i1", "b1", SERVICE_ID, SYNC_PLAN_ID)
-    await client.deprovision("i1", SERVICE_ID, SYNC_PLAN_ID)
-    await client.get_instance("i1", SERVICE_ID, SYNC_PLAN_ID)
+    await client.delete("i1", SERVICE_ID, SYNC_PLAN_ID, binding_id="b1")
+    await client.delete("i1", SERVICE_ID, SYNC_PLAN_ID)
+    await client.get("i1", SERVICE_ID, SYNC_PLAN_ID)
     for r in broker.requests:
         if r.method in ("PUT", "PATCH", "DELETE"):
             assert r.query.get("accepts_incomplete") == "true", r.method
@@ -171,8 +171,8 @@ async def test_update_sends_only_what_changes_plus_previous_values_and_context(
 async def test_deprovision_and_unbind_send_service_and_plan_ids(
     client: OSBClient, broker: ProgrammableBroker
 ) -> None:
-    await client.deprovision("i1", SERVICE_ID, SYNC_PLAN_ID)
-    await client.unbind("i1", "b1", SERVICE_ID, SYNC_PLAN_ID)
+    await client.delete("i1", SERVICE_ID, SYNC_PLAN_ID)
+    await client.delete("i1", SERVICE_ID, SYNC_PLAN_ID, binding_id="b1")
     for r in broker.requests:
         assert r.query["service_id"] == SERVICE_ID and r.query["plan_id"] == SYNC_PLAN_ID
         assert r.raw_body == b""
@@ -300,5 +300,5 @@ async def test_get_instance_is_not_found_while_provisioning_is_in_progress(
         "i1", SERVICE_ID, ASYNC_PLAN_ID, **provision_kwargs(client.conn)
     )
     assert isinstance(created, Accepted)
-    got = await client.get_instance("i1", SERVICE_ID, ASYNC_PLAN_ID)
+    got = await client.get("i1", SERVICE_ID, ASYNC_PLAN_ID)
     assert type(got).__name__ == "NotFound", "404 here does not mean deleted"

@@ -261,8 +261,8 @@ async def test_deprovision_timeout_gets_no_orphan_mitigation_but_500_gets_a_retr
     broker.script("DELETE", INSTANCE, hang=True)
     broker.script("DELETE", INSTANCE, status=500, body={})
     async with OSBClient(make_conn(broker, timeout=0.3)) as client:
-        timed_out = await client.deprovision("i1", SERVICE_ID, SYNC_PLAN_ID)
-        failed = await client.deprovision("i1", SERVICE_ID, SYNC_PLAN_ID)
+        timed_out = await client.delete("i1", SERVICE_ID, SYNC_PLAN_ID)
+        failed = await client.delete("i1", SERVICE_ID, SYNC_PLAN_ID)
     assert isinstance(timed_out, TimedOut) and not needs_orphan_mitigation(K.DEPROVISION, timed_out)
     assert isinstance(failed, Failed) and needs_orphan_mitigation(K.DEPROVISION, failed)
 
@@ -363,6 +363,6 @@ async def test_async_orphan_mitigation_polls_without_identity_until_gone(
 async def test_user_initiated_deprovision_keeps_originating_identity(
     client: OSBClient, broker: ProgrammableBroker
 ) -> None:
-    await client.deprovision("i1", SERVICE_ID, SYNC_PLAN_ID)
+    await client.delete("i1", SERVICE_ID, SYNC_PLAN_ID)
     header = broker.requests[0].headers["x-broker-api-originating-identity"]
     assert json.loads(base64.b64decode(header.split(" ")[1]))["username"] == "duke"

@@ -311,8 +311,8 @@ class BrokerSteps:
             if binding
             else ("instance", "deprovision", "deprovisioning")
         )
-        instance_id, binding_id = prior.instance_id or "", prior.binding_id or ""
-        service_id, plan_id = prior.service_id or "", prior.plan_id or ""
+        instance_id = prior.instance_id or ""
+        binding_id = (prior.binding_id or "") if binding else None
         deleting = prior.model_copy(
             update={
                 "status": ResourceStatus.DELETING,
@@ -322,12 +322,11 @@ class BrokerSteps:
         await self.persist(deleting)
 
         async def send() -> Outcome:
-            if binding:
-                return await client.unbind(instance_id, binding_id, service_id, plan_id)
-            return await client.deprovision(instance_id, service_id, plan_id)
+            service_id, plan_id = prior.service_id or "", prior.plan_id or ""
+            return await client.delete(instance_id, service_id, plan_id, binding_id=binding_id)
 
         async with self.progress.step(prior.address, verb) as info:
-            info["id"] = binding_id if binding else instance_id
+            info["id"] = instance_id if binding_id is None else binding_id
             outcome = await self.send(prior.address, send)
             if isinstance(outcome, Done | Gone):
                 await self.persist(prior.address)

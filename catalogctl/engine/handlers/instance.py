@@ -240,9 +240,7 @@ class InstanceHandler:
         if record is None or not res.attributes.get("instances_retrievable"):
             return None
         client = await ctx.brokers.client(record)
-        outcome = await client.get_instance(
-            res.instance_id or "", service_id=res.service_id, plan_id=res.plan_id
-        )
+        outcome = await client.get(res.instance_id or "", res.service_id, res.plan_id)
         if isinstance(outcome, Done) and isinstance(outcome.body, Mapping):
             body = outcome.body
             seen = {"parameters": body.get("parameters"), "plan_id": body.get("plan_id")}

@@ -118,6 +118,12 @@ def binding_path(instance_id: str, binding_id: str) -> str:
     return f"{instance_path(instance_id)}/service_bindings/{_q(binding_id)}"
 
 
+def resource_path(instance_id: str, binding_id: str | None) -> str:
+    """The instance's path, or with ``binding_id`` its binding's."""
+    path = instance_path(instance_id)
+    return path if binding_id is None else binding_path(instance_id, binding_id)
+
+
 class OSBClient:
     """Async client for one broker (see module docstring for the transport and wire rules).
 
@@ -253,58 +259,6 @@ class OSBClient:
             identity=identity,
         )
 
-    async def deprovision(
-        self,
-        instance_id: str,
-        service_id: str,
-        plan_id: str,
-        *,
-        identity: OriginatingIdentity | None = UNSET,
-    ) -> Outcome:
-        """DELETE; pass ``identity=None`` for orphan mitigation (no identity header)."""
-        return await self._send(
-            RequestKind.DEPROVISION,
-            "DELETE",
-            instance_path(instance_id),
-            query={"service_id": service_id, "plan_id": plan_id, "accepts_incomplete": "true"},
-            identity=identity,
-        )
-
-    async def get_instance(
-        self,
-        instance_id: str,
-        service_id: str | None = None,
-        plan_id: str | None = None,
-        *,
-        identity: OriginatingIdentity | None = UNSET,
-    ) -> Outcome:
-        """GET; call only when the offering has ``instances_retrievable: true``."""
-        return await self._send(
-            RequestKind.GET_INSTANCE,
-            "GET",
-            instance_path(instance_id),
-            query={"service_id": service_id, "plan_id": plan_id},
-            identity=identity,
-        )
-
-    async def instance_last_operation(
-        self,
-        instance_id: str,
-        service_id: str | None,
-        plan_id: str | None,
-        operation: str | None,
-        *,
-        identity: OriginatingIdentity | None = UNSET,
-    ) -> Outcome:
-        """Poll; a missing/null ``operation`` is omitted from the query."""
-        return await self._send(
-            RequestKind.INSTANCE_LAST_OPERATION,
-            "GET",
-            instance_path(instance_id) + "/last_operation",
-            query={"service_id": service_id, "plan_id": plan_id, "operation": operation},
-            identity=identity,
-        )
-
     # ------------------------------------------------------------------ bindings
 
     async def bind(
@@ -348,57 +302,70 @@ class OSBClient:
             identity=identity,
         )
 
-    async def unbind(
+    # --------------------------------------------- either: an instance, or its binding
+
+    async def delete(
         self,
         instance_id: str,
-        binding_id: str,
         service_id: str,
         plan_id: str,
         *,
+        binding_id: str | None = None,
         identity: OriginatingIdentity | None = UNSET,
     ) -> Outcome:
-        """DELETE binding; pass ``identity=None`` for orphan mitigation."""
+        """Deprovision, or unbind ``binding_id``; ``identity=None`` for orphan mitigation."""
         return await self._send(
-            RequestKind.UNBIND,
+            RequestKind.DEPROVISION if binding_id is None else RequestKind.UNBIND,
             "DELETE",
-            binding_path(instance_id, binding_id),
+            resource_path(instance_id, binding_id),
             query={"service_id": service_id, "plan_id": plan_id, "accepts_incomplete": "true"},
             identity=identity,
         )
 
-    async def get_binding(
+    async def get(
         self,
         instance_id: str,
-        binding_id: str,
         service_id: str | None = None,
         plan_id: str | None = None,
         *,
+        binding_id: str | None = None,
         identity: OriginatingIdentity | None = UNSET,
     ) -> Outcome:
-        """GET binding; after an async bind this is where the credentials come from."""
+        """GET the instance or binding; only when the plan says it is retrievable.
+
+        After an async bind, this is where the credentials come from.
+        """
         return await self._send(
-            RequestKind.GET_BINDING,
+            RequestKind.GET_INSTANCE if binding_id is None else RequestKind.GET_BINDING,
             "GET",
-            binding_path(instance_id, binding_id),
+            resource_path(instance_id, binding_id),
             query={"service_id": service_id, "plan_id": plan_id},
             identity=identity,
         )
 
-    async def binding_last_operation(
+    async def get_binding(
+        self, instance_id: str, binding_id: str, service_id: str | None, plan_id: str | None
+    ) -> Outcome:
+        """GET the binding ``binding_id`` (see :meth:`get`)."""
+        return await self.get(instance_id, service_id, plan_id, binding_id=binding_id)
+
+    async def last_operation(
         self,
         instance_id: str,
-        binding_id: str,
         service_id: str | None,
         plan_id: str | None,
         operation: str | None,
         *,
+        binding_id: str | None = None,
         identity: OriginatingIdentity | None = UNSET,
     ) -> Outcome:
-        """Poll a binding operation; same query rules as the instance poll."""
+        """Poll an instance or binding operation; a null ``operation`` is left out of the query."""
         return await self._send(
-            RequestKind.BINDING_LAST_OPERATION,
+            RequestKind.INSTANCE_LAST_OPERATION
+            if binding_id is None
+            else RequestKind.BINDING_LAST_OPERATION,
             "GET",
-            binding_path(instance_id, binding_id) + "/last_operation",
+            resource_path(instance_id, binding_id) + "/last_operation",
             query={"service_id": service_id, "plan_id": plan_id, "operation": operation},
             identity=identity,
         )

@@ -93,9 +93,9 @@ async def mitigate(
     """DELETE the instance, or unbind ``binding_id`` when given (no identity), until gone."""
 
     async def delete() -> Outcome:
-        if binding_id is None:
-            return await client.deprovision(instance_id, service_id, plan_id, identity=None)
-        return await client.unbind(instance_id, binding_id, service_id, plan_id, identity=None)
+        return await client.delete(
+            instance_id, service_id, plan_id, binding_id=binding_id, identity=None
+        )
 
     def target(op: Accepted, remaining: float) -> PollTarget:
         return PollTarget(

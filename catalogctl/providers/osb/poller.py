@@ -410,14 +410,10 @@ class PollScheduler:
                 entry.future.set_exception(e)
 
     async def _request(self, t: PollTarget) -> Outcome:
-        identity_kw = {} if t.send_identity else {"identity": None}
-        if t.resource is ResourceType.BINDING:
-            assert t.binding_id is not None
-            return await t.client.binding_last_operation(
-                t.instance_id, t.binding_id, t.service_id, t.plan_id, t.operation, **identity_kw
-            )
-        return await t.client.instance_last_operation(
-            t.instance_id, t.service_id, t.plan_id, t.operation, **identity_kw
+        identity: dict[str, None] = {} if t.send_identity else {"identity": None}
+        binding_id = t.binding_id if t.resource is ResourceType.BINDING else None
+        return await t.client.last_operation(
+            t.instance_id, t.service_id, t.plan_id, t.operation, binding_id=binding_id, **identity
         )
 
     def _interpret(self, entry: _Entry, outcome: Outcome) -> PollResult | None:
