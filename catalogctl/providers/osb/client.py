@@ -118,6 +118,11 @@ def binding_path(instance_id: str, binding_id: str) -> str:
     return f"{instance_path(instance_id)}/service_bindings/{_q(binding_id)}"
 
 
+def _body(**fields: Any) -> dict[str, Any]:
+    """A request body of the fields given; None means "not given" and is left out."""
+    return {k: dict(v) if isinstance(v, Mapping) else v for k, v in fields.items() if v is not None}
+
+
 def resource_path(instance_id: str, binding_id: str | None) -> str:
     """The instance's path, or with ``binding_id`` its binding's."""
     path = instance_path(instance_id)
@@ -203,25 +208,17 @@ class OSBClient:
         The id must already be in state (crash recovery and orphan mitigation
         depend on it).  ``parameters``/``maintenance_info`` are sent only if given.
         """
-        body: dict[str, Any] = {
-            "service_id": service_id,
-            "plan_id": plan_id,
-            "organization_guid": organization_guid,
-            "space_guid": space_guid,
-            "context": dict(context),
-        }
-        if parameters is not None:
-            body["parameters"] = dict(parameters)
-        if maintenance_info is not None:
-            body["maintenance_info"] = dict(maintenance_info)
-        return await self._send(
-            RequestKind.PROVISION,
-            "PUT",
-            instance_path(instance_id),
-            query={"accepts_incomplete": "true"},
-            body=body,
-            identity=identity,
+        body = _body(
+            service_id=service_id,
+            plan_id=plan_id,
+            organization_guid=organization_guid,
+            space_guid=space_guid,
+            context=context,
+            parameters=parameters,
+            maintenance_info=maintenance_info,
         )
+        path = instance_path(instance_id)
+        return await self._write(RequestKind.PROVISION, "PUT", path, body, identity)
 
     async def update(
         self,
@@ -239,25 +236,16 @@ class OSBClient:
 
         Poll a 202 with ``previous_values["plan_id"]`` (the pre-update plan).
         """
-        body: dict[str, Any] = {
-            "service_id": service_id,
-            "context": dict(context),
-            "previous_values": dict(previous_values),
-        }
-        if plan_id is not None:
-            body["plan_id"] = plan_id
-        if parameters is not None:
-            body["parameters"] = dict(parameters)
-        if maintenance_info is not None:
-            body["maintenance_info"] = dict(maintenance_info)
-        return await self._send(
-            RequestKind.UPDATE,
-            "PATCH",
-            instance_path(instance_id),
-            query={"accepts_incomplete": "true"},
-            body=body,
-            identity=identity,
+        body = _body(
+            service_id=service_id,
+            context=context,
+            previous_values=previous_values,
+            plan_id=plan_id,
+            parameters=parameters,
+            maintenance_info=maintenance_info,
         )
+        path = instance_path(instance_id)
+        return await self._write(RequestKind.UPDATE, "PATCH", path, body, identity)
 
     # ------------------------------------------------------------------ bindings
 
@@ -280,27 +268,17 @@ class OSBClient:
         ``predecessor_binding_id`` is for rotation and only allowed when the
         plan is ``binding_rotatable`` (the caller checks the catalog).
         """
-        body: dict[str, Any] = {
-            "service_id": service_id,
-            "plan_id": plan_id,
-            "context": dict(context),
-        }
-        if parameters is not None:
-            body["parameters"] = dict(parameters)
-        if bind_resource is not None:
-            body["bind_resource"] = dict(bind_resource)
-        if app_guid is not None:
-            body["app_guid"] = app_guid
-        if predecessor_binding_id is not None:
-            body["predecessor_binding_id"] = predecessor_binding_id
-        return await self._send(
-            RequestKind.BIND,
-            "PUT",
-            binding_path(instance_id, binding_id),
-            query={"accepts_incomplete": "true"},
-            body=body,
-            identity=identity,
+        body = _body(
+            service_id=service_id,
+            plan_id=plan_id,
+            context=context,
+            parameters=parameters,
+            bind_resource=bind_resource,
+            app_guid=app_guid,
+            predecessor_binding_id=predecessor_binding_id,
         )
+        path = binding_path(instance_id, binding_id)
+        return await self._write(RequestKind.BIND, "PUT", path, body, identity)
 
     # --------------------------------------------- either: an instance, or its binding
 
@@ -371,6 +349,18 @@ class OSBClient:
         )
 
     # ------------------------------------------------------------------ transport
+
+    async def _write(
+        self,
+        kind: RequestKind,
+        method: str,
+        path: str,
+        body: dict[str, Any],
+        identity: OriginatingIdentity | None,
+    ) -> Outcome:
+        """A PUT or PATCH that accepts an asynchronous answer (202 and an operation)."""
+        query = {"accepts_incomplete": "true"}
+        return await self._send(kind, method, path, query=query, body=body, identity=identity)
 
     def _headers(
         self, request_id: str, identity: OriginatingIdentity | None
