@@ -179,6 +179,20 @@ def _approval(func: Any) -> Any:
     )(func)
 
 
+def _namespace_and_kinds(func: Any) -> Any:
+    func = click.option(
+        "--strict-kinds", is_flag=True, help="Treat objects of unmanaged kinds as errors."
+    )(func)
+    return click.option(
+        "-n",
+        "--namespace",
+        default="default",
+        envvar="CATALOGCTL_NAMESPACE",
+        help="Namespace for resources that do not set one "
+        "[default: the kubeconfig context's namespace, else default].",
+    )(func)
+
+
 def _common(func: Any) -> Any:
     return _approval(plan_options(run_options(func)))
 
@@ -210,15 +224,7 @@ def _destroy_common(func: Any) -> Any:
     multiple=True,
     help="File, directory (recursive *.yaml/*.yml/*.json) or - for stdin. Repeatable.",
 )
-@click.option(
-    "-n",
-    "--namespace",
-    default="default",
-    envvar="CATALOGCTL_NAMESPACE",
-    help="Namespace for resources that do not set one "
-    "[default: the kubeconfig context's namespace, else default].",
-)
-@click.option("--strict-kinds", is_flag=True, help="Treat objects of unmanaged kinds as errors.")
+@_namespace_and_kinds
 @click.option(
     "--refresh-only",
     is_flag=True,
@@ -248,15 +254,7 @@ def apply(ctx: click.Context, /, **params: Any) -> int:
     multiple=True,
     help="Desired state (optional: what is destroyed is what the state holds).",
 )
-@click.option(
-    "-n",
-    "--namespace",
-    default="default",
-    envvar="CATALOGCTL_NAMESPACE",
-    help="Namespace for resources that do not set one "
-    "[default: the kubeconfig context's namespace, else default].",
-)
-@click.option("--strict-kinds", is_flag=True, help="Treat objects of unmanaged kinds as errors.")
+@_namespace_and_kinds
 @_destroy_common
 @click.pass_context
 def destroy(ctx: click.Context, /, **params: Any) -> int:
