@@ -670,6 +670,10 @@ def _state_dependents(state: State, roots: set[str]) -> set[str]:
     return found
 
 
+#: What the broker assigns when a kind is created: unknown until a fresh create is applied.
+_ASSIGNED = {"ServiceInstance": ("instance_id", "dashboard_url"), "ServiceBinding": ("binding_id",)}
+
+
 def _change(
     d: DesiredResource,
     s: ResourceState | None,
@@ -679,25 +683,18 @@ def _change(
     before = state_attributes(s) if s is not None else None
     after = dict(d.attributes)
     unknown: list[JSONPath] = []
-    if d.kind == "ServiceInstance":
-        if decision.action in (Action.CREATE, Action.REPLACE) and not (decision.private or {}).get(
-            "resume"
-        ):
-            after["instance_id"] = None
-            after["dashboard_url"] = None
-            unknown += [("instance_id",), ("dashboard_url",)]
+    if d.kind == "ServiceBinding":
+        after["credentials"] = None  # never known to the plan
+    fresh = decision.action in (Action.CREATE, Action.REPLACE)
+    fresh = fresh and not (decision.private or {}).get("resume")
+    for key in _ASSIGNED.get(d.kind, ()):
+        if fresh:
+            after[key] = None
+            unknown.append((key,))
         elif s is not None:
-            after["instance_id"] = s.instance_id
-            after["dashboard_url"] = s.dashboard_url
-    elif d.kind == "ServiceBinding":
-        after["credentials"] = None
-        if decision.action in (Action.CREATE, Action.REPLACE) and not (decision.private or {}).get(
-            "resume"
-        ):
-            after["binding_id"] = None
-            unknown += [("binding_id",), ("credentials",)]
-        elif s is not None:
-            after["binding_id"] = s.binding_id
+            after[key] = getattr(s, key)
+    if d.kind == "ServiceBinding" and fresh:
+        unknown.append(("credentials",))
     elif d.kind == "Secret" and decision.action is not Action.NOOP:
         after["data"] = None
         unknown.append(("data",))

@@ -9,7 +9,7 @@ keys themselves.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 
@@ -95,13 +95,8 @@ class UpdateHints:
     state_only: bool = False
 
     def to_private(self) -> dict[str, Any]:
-        fields = {
-            "changed_keys": list(self.changed_keys),
-            "plan_changed": self.plan_changed,
-            "upgrade": self.upgrade,
-            "state_only": self.state_only,
-        }
-        return {k: v for k, v in fields.items() if v}
+        hints = {**asdict(self), "changed_keys": list(self.changed_keys)}
+        return {k: v for k, v in hints.items() if v}
 
     @classmethod
     def from_private(cls, private: Mapping[str, Any]) -> UpdateHints:
