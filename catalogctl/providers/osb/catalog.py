@@ -263,10 +263,6 @@ class Catalog:
     services: tuple[ServiceOffering, ...] = ()
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
-    def offering_by_name(self, name: str) -> ServiceOffering | None:
-        """The offering with this OSB name."""
-        return next((s for s in self.services if s.name == name), None)
-
     def offering_by_id(self, service_id: str) -> ServiceOffering | None:
         """The offering with this OSB id."""
         return next((s for s in self.services if s.id == service_id), None)

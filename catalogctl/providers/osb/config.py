@@ -184,10 +184,6 @@ class BrokerConnection:
         ):
             raise InputError(f"{self.name}: bearer authentication requires an https url")
 
-    @property
-    def is_tls(self) -> bool:
-        return urlsplit(self.url).scheme == "https"
-
     def ssl_verify(self) -> ssl.SSLContext | bool:
         """The ``verify`` argument for httpx, warning loudly when verification is off."""
         if self.insecure_skip_tls_verify:
