@@ -40,10 +40,14 @@ class Imported:
     notes: tuple[str, ...] = ()
 
 
-def check_not_tracked(state: State, address: str, field: str, osb_id: str) -> None:
+#: Where state keeps the OSB id of each kind import adopts.
+ID_FIELD = {"ServiceInstance": "instance_id", "ServiceBinding": "binding_id"}
+
+
+def check_not_tracked(state: State, address: str, osb_id: str) -> None:
     """Refuse an id that state already tracks: two addresses for one broker resource
     would make destroy delete it twice and plans fight over it."""
-
+    field = ID_FIELD[address.split("/", 1)[0]]
     if address in state.resources:
         raise UsageError(
             f"{address} is already in the state; to adopt another id, "

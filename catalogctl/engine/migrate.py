@@ -215,7 +215,7 @@ async def _adopt(
                 done.already.append(address)
                 continue
             try:
-                check_not_tracked(state, address, "instance_id", osb_id)
+                check_not_tracked(state, address, osb_id)
                 imported = await adopt_instance(address, osb_id, resolution, brokers)
             except (UsageError, BrokerError) as exc:
                 done.skipped.append(_skip(address, exc))
@@ -302,7 +302,7 @@ async def _adopt_binding(
         return
     if prior is None:
         try:
-            check_not_tracked(state, address, "binding_id", osb_id)
+            check_not_tracked(state, address, osb_id)
             imported = await adopt_binding(address, osb_id, records[instance], resolution, brokers)
         except (UsageError, BrokerError) as exc:
             done.skipped.append(_skip(address, exc))

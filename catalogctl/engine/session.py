@@ -224,14 +224,15 @@ class Session(StateSession):
         reach the broker; the resources are recorded through the journal like
         apply steps.
         """
-        from catalogctl.engine.adoption import check_not_tracked, prepare_imports
+        from catalogctl.engine.adoption import ID_FIELD, check_not_tracked, prepare_imports
 
         with self.locked("import"):
             state = self.read()
             if skip_tracked:
                 kept = []
                 for address, osb_id in wanted:
-                    if _tracked_as(state, address, osb_id):
+                    res = state.get(address)
+                    if res is not None and getattr(res, ID_FIELD[res.kind]) == osb_id:
                         self.emit(f"{address}: already in the state with the same id")
                     else:
                         kept.append((address, osb_id))
@@ -239,9 +240,7 @@ class Session(StateSession):
                 if not wanted:
                     return []
             for address, osb_id in wanted:
-                kind = address.split("/", 1)[0]
-                field = "instance_id" if kind == "ServiceInstance" else "binding_id"
-                check_not_tracked(state, address, field, osb_id)
+                check_not_tracked(state, address, osb_id)
                 self.emit(f'{address}: Importing from ID "{osb_id}"...')
             imported = run_async(
                 prepare_imports(
@@ -314,14 +313,6 @@ class Session(StateSession):
         command = "destroy" if plan.mode is Mode.DESTROY else "apply"
         failure = summarize(result, command) if result is not None else None
         return stop.is_set(), failure
-
-
-def _tracked_as(state: State, address: str, osb_id: str) -> bool:
-    """Whether ``address`` is in state with the OSB id ``osb_id`` already."""
-    res = state.get(address)
-    if res is None:
-        return False
-    return (res.binding_id if res.kind == "ServiceBinding" else res.instance_id) == osb_id
 
 
 def is_new(state: State) -> bool:
