@@ -1,9 +1,6 @@
-"""``StateSession``: the state alone, for commands that read or repair it.
+"""``StateSession``: the state alone, for commands that read it or change it by hand.
 
-``show``, ``get``, ``state``, ``output`` and ``force-unlock`` need no broker
-and (mostly) no cluster: they read state, or change it by hand under its
-lock.  :class:`~catalogctl.engine.session.Session` extends this with the
-cluster and brokers a plan or apply needs.
+:class:`~catalogctl.engine.session.Session` adds the cluster and brokers of a plan or apply.
 """
 
 from __future__ import annotations
@@ -14,6 +11,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from catalogctl.engine.statestore import migrate_state, take_lock
 from catalogctl.state.backend import LockInfo, StateBackend, check_force_unlock
 from catalogctl.state.models import ResourceState, State
 
@@ -35,8 +33,6 @@ class StateSession:
 
     @contextlib.contextmanager
     def locked(self, operation: str) -> Iterator[None]:
-        from catalogctl.engine.statestore import take_lock
-
         info = take_lock(self.backend, operation, self.lock_timeout, self.warn or self.emit)
         try:
             yield
@@ -58,15 +54,8 @@ class StateSession:
 
     def migrate_to(self, target: StateSession, *, force: bool) -> State:
         """Copy this state to ``target``: :func:`~catalogctl.engine.statestore.migrate_state`."""
-        from catalogctl.engine.statestore import migrate_state
-
-        return migrate_state(
-            self.backend,
-            target.backend,
-            force=force,
-            timeout=self.lock_timeout,
-            warn=self.warn or self.emit,
-        )
+        warn, timeout = self.warn or self.emit, self.lock_timeout
+        return migrate_state(self.backend, target.backend, force=force, timeout=timeout, warn=warn)
 
 
 @dataclass(frozen=True)
