@@ -97,6 +97,16 @@ class ApplyContext:
     #: the run's brokers: clients, polling, orphan mitigation, credentials
     broker: BrokerSteps
 
+    async def written(self, change: Change, attributes: dict[str, Any]) -> None:
+        """Record the cluster object ``change`` wrote (a Secret, a workload's mapping)."""
+        res = ResourceState(
+            address=change.address,
+            kind=change.kind,
+            depends_on=change.depends_on,
+            attributes=attributes,
+        )
+        await self.persist(res)
+
 
 class PlanSteps(Protocol):
     """A managed kind at plan time."""

@@ -153,19 +153,15 @@ class PodMappingHandler:
                 revision,
             )
         shown = {k: v for k, v in (change.after or {}).items() if k != "workload"}
-        await ctx.persist(
-            ResourceState(
-                address=change.address,
-                kind=self.kind,
-                depends_on=change.depends_on,
-                attributes={
-                    "target": payload.target,
-                    "checksum": payload.checksum,
-                    "secret_name": payload.secret_name,
-                    "secret_revision": revision,
-                    "display": shown,
-                },
-            )
+        await ctx.written(
+            change,
+            {
+                "target": payload.target,
+                "checksum": payload.checksum,
+                "secret_name": payload.secret_name,
+                "secret_revision": revision,
+                "display": shown,
+            },
         )
 
     async def destroy(self, change: Change, prior: ResourceState, ctx: ApplyContext) -> None:

@@ -66,21 +66,17 @@ class SecretHandler:
             digest = await asyncio.to_thread(
                 ctx.cluster.write_binding_secret, ns, name, data, payload.binding
             )
-        await ctx.persist(
-            ResourceState(
-                address=change.address,
-                kind=self.kind,
-                depends_on=change.depends_on,
-                attributes={
-                    "binding": payload.binding,
-                    "checksum": payload.checksum,
-                    "data_hash": digest,
-                    "revision": secret_revision(ctx.broker.journal.get(change.address), digest),
-                    "binding_id": source.binding_id if source is not None else None,
-                    "keys": sorted(data),
-                    "display": {"namespace": ns, "name": name, "type": "Opaque"},
-                },
-            )
+        await ctx.written(
+            change,
+            {
+                "binding": payload.binding,
+                "checksum": payload.checksum,
+                "data_hash": digest,
+                "revision": secret_revision(ctx.broker.journal.get(change.address), digest),
+                "binding_id": source.binding_id if source is not None else None,
+                "keys": sorted(data),
+                "display": {"namespace": ns, "name": name, "type": "Opaque"},
+            },
         )
 
     async def destroy(self, change: Change, prior: ResourceState, ctx: ApplyContext) -> None:
