@@ -110,23 +110,15 @@ def _query(params: Mapping[str, str | None]) -> str:
     return ("?" + "&".join(pairs)) if pairs else ""
 
 
-def instance_path(instance_id: str) -> str:
-    return f"/v2/service_instances/{_q(instance_id)}"
-
-
-def binding_path(instance_id: str, binding_id: str) -> str:
-    return f"{instance_path(instance_id)}/service_bindings/{_q(binding_id)}"
-
-
 def _body(**fields: Any) -> dict[str, Any]:
     """A request body of the fields given; None means "not given" and is left out."""
     return {k: dict(v) if isinstance(v, Mapping) else v for k, v in fields.items() if v is not None}
 
 
-def resource_path(instance_id: str, binding_id: str | None) -> str:
+def resource_path(instance_id: str, binding_id: str | None = None) -> str:
     """The instance's path, or with ``binding_id`` its binding's."""
-    path = instance_path(instance_id)
-    return path if binding_id is None else binding_path(instance_id, binding_id)
+    path = f"/v2/service_instances/{_q(instance_id)}"
+    return path if binding_id is None else f"{path}/service_bindings/{_q(binding_id)}"
 
 
 class OSBClient:
@@ -217,7 +209,7 @@ class OSBClient:
             parameters=parameters,
             maintenance_info=maintenance_info,
         )
-        path = instance_path(instance_id)
+        path = resource_path(instance_id)
         return await self._write(RequestKind.PROVISION, "PUT", path, body, identity)
 
     async def update(
@@ -244,7 +236,7 @@ class OSBClient:
             parameters=parameters,
             maintenance_info=maintenance_info,
         )
-        path = instance_path(instance_id)
+        path = resource_path(instance_id)
         return await self._write(RequestKind.UPDATE, "PATCH", path, body, identity)
 
     # ------------------------------------------------------------------ bindings
@@ -277,7 +269,7 @@ class OSBClient:
             app_guid=app_guid,
             predecessor_binding_id=predecessor_binding_id,
         )
-        path = binding_path(instance_id, binding_id)
+        path = resource_path(instance_id, binding_id)
         return await self._write(RequestKind.BIND, "PUT", path, body, identity)
 
     # --------------------------------------------- either: an instance, or its binding
