@@ -26,6 +26,9 @@ from catalogctl.engine.inputs import Inputs
 from catalogctl.engine.planner import Resolution, resolve
 from catalogctl.engine.ports import ClusterPort
 from catalogctl.errors import BrokerError, UsageError
+from catalogctl.model.address import Address
+from catalogctl.model.bindings import ServiceBinding
+from catalogctl.model.instances import ServiceInstance
 from catalogctl.plan.inputs import DesiredResource
 from catalogctl.plan.payloads import BindingPayload, InstancePayload
 from catalogctl.providers.osb.outcomes import Done, NotFound, describe
@@ -38,6 +41,33 @@ class Imported:
 
     resource: ResourceState
     notes: tuple[str, ...] = ()
+
+
+def external_ids(inputs: Inputs) -> list[tuple[str, str]]:
+    """(address, spec.externalID) of every instance, then every binding, that carries one."""
+    instances = [(res, i.spec.external_id) for res, i in inputs.desired.of_type(ServiceInstance)]
+    bindings = [(res, b.spec.external_id) for res, b in inputs.desired.of_type(ServiceBinding)]
+    return [(str(res.address), osb_id) for res, osb_id in (*instances, *bindings) if osb_id]
+
+
+def check_manifest_id(inputs: Inputs, address: Address, osb_id: str) -> None:
+    """Refuse an ID that contradicts the manifest's own ``spec.externalID``."""
+    res = inputs.desired.get(address)
+    if res is None:
+        raise UsageError(
+            f"cannot import {address}: it is not in the desired state (-f); "
+            "add it to the YAML first, so catalogctl knows how it should look"
+        )
+    obj = res.obj
+    assert isinstance(obj, ServiceInstance | ServiceBinding)
+    written = obj.spec.external_id
+    if written and written != osb_id:
+        pos = res.position(("spec", "externalID"))
+        raise UsageError(
+            f"cannot import {address} as {osb_id}: its manifest "
+            f"({pos.file}:{pos.line}) sets spec.externalID {written}; "
+            "import that id, or correct the manifest"
+        )
 
 
 #: Where state keeps the OSB id of each kind import adopts.

@@ -18,44 +18,8 @@ from catalogctl.cli.options import input_options, run_options
 
 if TYPE_CHECKING:
     from catalogctl.engine.adoption import Imported
-    from catalogctl.engine.inputs import Inputs
-    from catalogctl.model.address import Address
 
 _KINDS = ("ServiceInstance", "ServiceBinding")
-
-
-def _external_ids(inputs: Inputs) -> list[tuple[str, str]]:
-    """(address, spec.externalID) of every instance, then every binding, that carries one."""
-    from catalogctl.model.bindings import ServiceBinding
-    from catalogctl.model.instances import ServiceInstance
-
-    instances = [(res, i.spec.external_id) for res, i in inputs.desired.of_type(ServiceInstance)]
-    bindings = [(res, b.spec.external_id) for res, b in inputs.desired.of_type(ServiceBinding)]
-    return [(str(res.address), osb_id) for res, osb_id in (*instances, *bindings) if osb_id]
-
-
-def _check_manifest_id(inputs: Inputs, address: Address, osb_id: str) -> None:
-    """Refuse an ID that contradicts the manifest's own ``spec.externalID``."""
-    from catalogctl.errors import UsageError
-    from catalogctl.model.bindings import ServiceBinding
-    from catalogctl.model.instances import ServiceInstance
-
-    res = inputs.desired.get(address)
-    if res is None:
-        raise UsageError(
-            f"cannot import {address}: it is not in the desired state (-f); "
-            "add it to the YAML first, so catalogctl knows how it should look"
-        )
-    obj = res.obj
-    assert isinstance(obj, ServiceInstance | ServiceBinding)
-    written = obj.spec.external_id
-    if written and written != osb_id:
-        pos = res.position(("spec", "externalID"))
-        raise UsageError(
-            f"cannot import {address} as {osb_id}: its manifest "
-            f"({pos.file}:{pos.line}) sets spec.externalID {written}; "
-            "import that id, or correct the manifest"
-        )
 
 
 def _report(console: Console, imported: Imported) -> None:
@@ -92,6 +56,7 @@ def import_(ctx: click.Context, /, **params: Any) -> int:
     broker. Exit codes: 0 imported, 1 error.
     """
     from catalogctl.cli.session import build_session
+    from catalogctl.engine.adoption import check_manifest_id, external_ids
     from catalogctl.engine.inputs import load_inputs
     from catalogctl.errors import UsageError
     from catalogctl.model.address import Address
@@ -103,7 +68,7 @@ def import_(ctx: click.Context, /, **params: Any) -> int:
     inputs = load_inputs(params["filenames"], params["namespace"], params["strict_kinds"])
     wanted: list[tuple[str, str]]
     if params["address"] is None:
-        wanted = _external_ids(inputs)
+        wanted = external_ids(inputs)
         if not wanted:
             raise UsageError(
                 "no ServiceInstance or ServiceBinding in the input sets spec.externalID; "
@@ -125,7 +90,7 @@ def import_(ctx: click.Context, /, **params: Any) -> int:
                 f"cannot import {parsed}: only ServiceInstance and ServiceBinding addresses "
                 "can be imported (the rest is derived from them by apply)"
             )
-        _check_manifest_id(inputs, parsed, osb_id)
+        check_manifest_id(inputs, parsed, osb_id)
         wanted = [(str(parsed), osb_id)]
     session = build_session(console, params, params["namespace"])
     imported = session.import_resources(inputs, wanted, skip_tracked=params["address"] is None)
