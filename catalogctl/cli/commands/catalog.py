@@ -33,7 +33,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -42,11 +41,8 @@ from catalogctl.cli.console import Console, console_of
 from catalogctl.cli.options import broker_options, output_format, output_option, state_option
 
 if TYPE_CHECKING:
-    from catalogctl.engine.brokers import BrokerRecord
-    from catalogctl.errors import CatalogctlError
-    from catalogctl.model.brokers import Broker
+    from catalogctl.engine.catalogs import BrokerCatalog, Fetched
     from catalogctl.providers.osb.catalog import (
-        Catalog,
         SchemaOperation,
         ServiceOffering,
         ServicePlan,
@@ -175,68 +171,6 @@ def _table_or_data(params: dict[str, Any]) -> None:
 # --------------------------------------------------------------------------- fetching
 
 
-@dataclass(frozen=True)
-class BrokerCatalog:
-    """One broker's (restriction-filtered) catalog, under the name users see for the broker."""
-
-    broker: str
-    catalog: Catalog
-
-
-@dataclass(frozen=True)
-class Fetched:
-    """Catalogs that could be read, and one message per broker that could not."""
-
-    catalogs: tuple[BrokerCatalog, ...]
-    errors: tuple[str, ...]
-
-
-class _LazySecrets:
-    """The engine's Secret chain (environment, ``--secrets-dir``, cluster), cluster opened last.
-
-    ``plan`` opens the cluster up front because it writes there; browsing only
-    reads broker credentials, which CI jobs and laptops usually provide through
-    ``CATALOGCTL_SECRET_*`` variables.  Opening the cluster only when a value is
-    missing from those keeps ``catalog`` usable without any kubeconfig, while a
-    value that really lives in the cluster is still found.
-    """
-
-    def __init__(self, params: Mapping[str, Any]) -> None:
-        from catalogctl.providers.kubernetes.sources import ChainSecretSource
-
-        self._params = params
-        self._local = ChainSecretSource.standard(None, params.get("secrets_dir"))
-        self._cluster_read: Callable[[str, str, str], bytes] | None = None
-
-    def __call__(self, namespace: str, name: str, key: str) -> bytes:
-        from catalogctl.errors import InputError
-        from catalogctl.providers.kubernetes.secrets import MissingSecretError
-        from catalogctl.providers.kubernetes.sources import env_var_name
-
-        value = self._local.read_key(namespace, name, key)
-        if value is not None:
-            return value
-        if self._cluster_read is None:
-            from catalogctl.engine.cluster import open_cluster
-
-            try:
-                cluster = open_cluster(
-                    kubeconfig=self._params.get("kubeconfig"),
-                    context=self._params.get("kube_context"),
-                    cluster_dir=self._params.get("cluster_dir"),
-                    secrets_dir=self._params.get("secrets_dir"),
-                    namespace=self._params.get("namespace") or "default",
-                )
-            except InputError as exc:
-                raise MissingSecretError(
-                    f"Secret {namespace}/{name} key {key!r} not found (looked in: "
-                    f"{self._local.description}; environment variable "
-                    f"{env_var_name(namespace, name, key)}) and {exc}"
-                ) from None
-            self._cluster_read = cluster.read_secret_key
-        return self._cluster_read(namespace, name, key)
-
-
 def _flag_credentials(params: Mapping[str, Any]) -> tuple[str, Callable[[str, str, str], bytes]]:
     """The auth kind and a Secret reader for ``--broker-url``, from flags and the environment.
 
@@ -273,26 +207,6 @@ def _flag_credentials(params: Mapping[str, Any]) -> tuple[str, Callable[[str, st
     return kind, read
 
 
-def _url_broker(url: str) -> Broker:
-    """A stand-in broker spec for ``--broker-url``: no restrictions, default relist rules."""
-    from pydantic import ValidationError
-
-    from catalogctl.errors import UsageError
-    from catalogctl.model.brokers import Broker
-
-    try:
-        return Broker.model_validate(
-            {
-                "apiVersion": "servicecatalog.k8s.io/v1beta1",
-                "kind": "ClusterServiceBroker",
-                "metadata": {"name": "broker-url"},
-                "spec": {"url": url},
-            }
-        )
-    except ValidationError:
-        raise UsageError(f"--broker-url: not a usable URL: {url!r}") from None
-
-
 def _matches_broker(wanted: str, address: str) -> bool:
     """``cloud`` and ``ClusterServiceBroker/cloud`` both name the broker at that address."""
     return wanted in (address, address.rsplit("/", 1)[-1])
@@ -303,8 +217,14 @@ def fetch_catalogs(params: Mapping[str, Any]) -> Fetched:
     from pathlib import Path
 
     from catalogctl.cli.session import broker_settings
-    from catalogctl.engine.brokers import BrokerRecord
-    from catalogctl.engine.catalogs import read_catalogs
+    from catalogctl.engine.brokers import ReadSecretKey
+    from catalogctl.engine.catalogs import (
+        LazySecrets,
+        check_broker_url,
+        declared_targets,
+        read_catalogs,
+        url_target,
+    )
     from catalogctl.errors import UsageError
 
     url = params.get("broker_url")
@@ -318,34 +238,27 @@ def fetch_catalogs(params: Mapping[str, Any]) -> Fetched:
     ):
         raise UsageError("--broker-username/--broker-*-env apply only with --broker-url")
 
-    targets: list[tuple[BrokerRecord, Broker]] = []
+    read_secret_key: ReadSecretKey
     if url:
-        from catalogctl.providers.osb.catalog_cache import redact_url
-
-        if redact_url(url) != url:
-            # Refuse before anything echoes the URL back (errors, the BROKER column).
-            raise UsageError(
-                "--broker-url must not contain credentials; use --broker-username "
-                "with --broker-password-env, or --broker-token-env"
-            )
+        check_broker_url(url)
         kind, read_secret_key = _flag_credentials(params)
-        address = url.rstrip("/")
         api_version = params.get("broker_api_version") or _DEFAULT_API_VERSION
-        record = BrokerRecord(address, url, api_version, kind)
-        targets.append((record, _url_broker(url)))
+        targets = [url_target(url, api_version, kind)]
         cache_dir: Path | None = None
     else:
         from catalogctl.engine.inputs import load_inputs
         from catalogctl.engine.statestore import catalog_cache_dir
-        from catalogctl.model.brokers import Broker
 
         namespace = params.get("namespace") or "default"
         inputs = load_inputs(filenames, namespace, bool(params.get("strict_kinds")))
-        for res, broker in inputs.desired.of_type(Broker):
-            address = str(res.address)
-            record = BrokerRecord.from_broker(address, broker, res.address.namespace)
-            targets.append((record, broker))
-        read_secret_key = _LazySecrets(params)
+        targets = declared_targets(inputs)
+        read_secret_key = LazySecrets(
+            kubeconfig=params.get("kubeconfig"),
+            context=params.get("kube_context"),
+            cluster_dir=params.get("cluster_dir"),
+            secrets_dir=params.get("secrets_dir"),
+            namespace=namespace,
+        )
         # Browsing catalogs is not planning: it may start the local state directory.
         cache_dir = catalog_cache_dir(params.get("state_dir"), create_state_dir=True)
 
@@ -358,39 +271,13 @@ def fetch_catalogs(params: Mapping[str, Any]) -> Fetched:
             raise UsageError(f"--broker {wanted!r}: no such broker (brokers: {listed})")
 
     settings = broker_settings(params, catalog_cache_dir=cache_dir)
-    results = read_catalogs(
+    return read_catalogs(
         targets,
         settings,
         read_secret_key,
         refresh=bool(params.get("refresh")),
         parallelism=int(params.get("parallelism") or 16),
     )
-    return _collect(targets, results)
-
-
-def _collect(
-    targets: Sequence[tuple[BrokerRecord, Broker]],
-    results: Sequence[Catalog | CatalogctlError],
-) -> Fetched:
-    from catalogctl.providers.osb.catalog import CatalogError
-
-    catalogs: list[BrokerCatalog] = []
-    errors: list[str] = []
-    for (record, _), result in zip(targets, results, strict=True):
-        if isinstance(result, CatalogError):
-            # A CatalogError lists the catalog's problems one per line on purpose;
-            # anything else is one line, even when a broker's description is not.
-            errors.append(_named(record.address, str(result)))
-        elif isinstance(result, Exception):
-            errors.append(_named(record.address, _one_line(str(result))))
-        else:
-            catalogs.append(BrokerCatalog(record.address, result))
-    return Fetched(tuple(catalogs), tuple(errors))
-
-
-def _named(address: str, message: str) -> str:
-    """Brokers.catalog names the broker in fetch errors but not in every Secret or TLS error."""
-    return message if address in message else f"{address}: {message}"
 
 
 def _fetch_or_fail(ctx: click.Context, params: Mapping[str, Any]) -> tuple[Console, Fetched]:
