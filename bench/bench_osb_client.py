@@ -3,7 +3,7 @@
 The client builds percent-encoded URLs, headers (version, request identity,
 originating identity, auth), takes a limiter slot, enforces a whole-exchange
 timeout and classifies the answer into an outcome value.  This benchmark
-times ``OSBClient.instance_last_operation`` against a raw
+times ``OSBClient.last_operation`` (of an instance) against a raw
 ``httpx.AsyncClient.get`` of the same URL with the same static headers, in the
 same run, two ways:
 
