@@ -67,6 +67,10 @@ _FILE_MODE = 0o600
 _DIR_MODE = 0o700
 
 
+#: (device, inode, size, modification time in ns) of a file as read.
+_FileIdentity = tuple[int, int, int, int]
+
+
 def _read_optional(path: Path) -> bytes | None:
     try:
         with open(path, "rb") as f:
@@ -163,6 +167,8 @@ class LocalBackend(StateBackend):
         self._lock: LockInfo | None = None
         self._journal: LocalJournal | None = None
         self._taken_over: LockInfo | None = None
+        #: The state file last parsed, with the identity of the file it came from.
+        self._parsed: tuple[_FileIdentity, State] | None = None
 
     def describe(self) -> str:
         return f"local state at {self.directory}"
@@ -178,10 +184,28 @@ class LocalBackend(StateBackend):
         return replay(self._read_state(), journal, source=str(self.journal_path)).state
 
     def _read_state(self) -> State | None:
-        data = _read_optional(self.state_path)
-        if data is None:
+        """The state file's content; an unchanged file is not parsed again.
+
+        ``plan`` reads state once to learn whether it exists and again under
+        the lock, and a large state takes longer to parse than anything else a
+        no-op plan does.  The file is only ever replaced by rename, so the same
+        inode, size and modification time mean the same content; a State is
+        frozen, so handing out the same value twice is safe.
+        """
+        try:
+            with open(self.state_path, "rb") as f:
+                st = os.fstat(f.fileno())
+                identity = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+                if self._parsed is not None and self._parsed[0] == identity:
+                    return self._parsed[1]
+                data = f.read()
+        except FileNotFoundError:
             return None
-        return State.from_json(data, source=str(self.state_path))
+        except OSError as exc:
+            raise StateError(f"cannot read {self.state_path}: {exc.strerror}") from exc
+        state = State.from_json(data, source=str(self.state_path))
+        self._parsed = (identity, state)
+        return state
 
     # -- locking -------------------------------------------------------------
 
