@@ -102,7 +102,7 @@ async def adopt_instance(
     address: str, osb_id: str, resolution: Resolution, brokers: Brokers
 ) -> Imported:
     desired = resolution.desired[address]
-    p = InstancePayload.from_private(resolution.private[address])
+    p = resolution.payload(address, InstancePayload)
     if p.broker is None:
         raise UsageError(
             f"cannot import {address}: its broker {desired.attributes.get('broker')} "
@@ -186,7 +186,7 @@ async def adopt_binding(
 ) -> Imported:
     """The state record of binding ``osb_id`` of ``inst`` (its instance's record, or None)."""
     desired = resolution.desired[address]
-    p = BindingPayload.from_private(resolution.private[address])
+    p = resolution.payload(address, BindingPayload)
     instance_address = p.instance
     if inst is None or inst.status is not ResourceStatus.READY or not inst.instance_id:
         raise UsageError(
@@ -291,7 +291,7 @@ async def prepare_imports(
                 records[address] = imported.resource
                 out.append(imported)
                 continue
-            instance = BindingPayload.from_private(resolution.private[address]).instance
+            instance = resolution.payload(address, BindingPayload).instance
             imported = await adopt_binding(
                 address, osb_id, records.get(instance), resolution, brokers
             )

@@ -174,7 +174,7 @@ def _binding_as_recorded(
     if recorded_parameters(obj) is None:
         return res
     recorded = recorded_checksum(obj)
-    if recorded == BindingPayload.from_private(resolution.private[res.address]).parameters_checksum:
+    if recorded == resolution.payload(res.address, BindingPayload).parameters_checksum:
         return res
     external_id = _spec(obj).get("externalID")
     return _rebuilt(

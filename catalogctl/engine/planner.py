@@ -9,6 +9,7 @@ lives in its handler (:mod:`catalogctl.engine.handlers`).
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -83,7 +84,7 @@ async def resolve(
     for res, b in declared:
         address = str(res.address)
         ctx.out.desired[address] = DesiredResource(address, res.address.kind, {"url": b.spec.url})
-        ctx.out.private[address] = BrokerPayload(records[address].to_dict()).to_private()
+        ctx.out.private[address] = functools.partial(BrokerPayload, records[address].to_dict())
     for handler in ORDERED:
         await handler.resolve(ctx)
     if ctx.problems:

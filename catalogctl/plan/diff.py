@@ -16,7 +16,7 @@ from typing import Any
 
 from catalogctl.plan.inputs import DesiredResource, DiffOptions, ObservedResource
 from catalogctl.plan.model import Action, Change, Drift, JSONPath, Mode, Plan
-from catalogctl.plan.payloads import UpdateHints
+from catalogctl.plan.payloads import Payload, UpdateHints
 from catalogctl.state.models import ResourceState, ResourceStatus, State
 
 _KIND_ORDER = {
@@ -509,13 +509,15 @@ def compute_plan(
     created_at: str = "",
     version: str = "",
     upgrades_available: tuple[str, ...] = (),
-    private: Mapping[str, Mapping[str, Any]] | None = None,
+    private: Mapping[str, Callable[[], Payload]] | None = None,
 ) -> Plan:
     """Compute the plan.  Pure: same inputs, same plan.
 
-    ``private`` holds, per address, what apply needs and the plan does not
-    show (specs, broker records); each change carries its own entry, under
-    what the decision itself adds.
+    ``private`` builds, per address, what apply needs and the plan does not
+    show (specs, broker records).  A change apply acts on carries it, under
+    what the decision itself adds, and so does every broker (apply reaches
+    brokers as they are configured now); a no-op change has no use for it,
+    so it is not built.
     """
     carried = private or {}
     options = options or DiffOptions()
@@ -592,7 +594,8 @@ def compute_plan(
     for address, decision in decisions.items():
         d = wanted[address]
         s = state.get(address)
-        changes[address] = _change(d, s, decision, carried.get(address))
+        needed = decision.action is not Action.NOOP or d.kind not in _DECIDE
+        changes[address] = _change(d, s, decision, _built(carried, address) if needed else None)
 
     for address in state.addresses():
         if address in wanted:
@@ -610,7 +613,7 @@ def compute_plan(
             after=None,
             sensitive_paths=_state_sensitive(s),
             depends_on=tuple(s.depends_on),
-            private=dict(carried.get(address) or {}),
+            private=_built(carried, address),
         )
 
     if options.refresh_only:
@@ -635,6 +638,11 @@ def compute_plan(
         created_at=created_at,
         catalogctl_version=version,
     )
+
+
+def _built(private: Mapping[str, Callable[[], Payload]], address: str) -> dict[str, Any]:
+    build = private.get(address)
+    return build().to_private() if build is not None else {}
 
 
 #: Stands, in a plan's after-value, for a sensitive parameter whose value changed, so

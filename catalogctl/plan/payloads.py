@@ -1,7 +1,7 @@
 """Typed private payloads: what apply needs about a change beyond what the plan shows.
 
 A payload travels in ``Change.private`` as a plain mapping, so a saved plan
-stays JSON; handlers build it with ``to_private`` at resolution and read it
+stays JSON; the diff writes it there with ``to_private`` and handlers read it
 back with ``from_private`` at apply, and never index the mapping by string
 keys themselves.
 """
@@ -10,7 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Protocol
+
+
+class Payload(Protocol):
+    def to_private(self) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import hashlib
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from catalogctl.engine.brokers import BrokerRecord, Brokers
 from catalogctl.engine.handlers.broker import BrokerSteps
@@ -26,6 +26,7 @@ from catalogctl.errors import Problem
 from catalogctl.model.desired import Desired, LoadedResource
 from catalogctl.plan.inputs import DesiredResource, ObservedResource
 from catalogctl.plan.model import Change
+from catalogctl.plan.payloads import Payload
 from catalogctl.providers.osb.catalog import Catalog, ResolvedPlan
 from catalogctl.state.models import ResourceState, State
 
@@ -35,13 +36,32 @@ def spec_checksum(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
 
 
+P = TypeVar("P", bound=Payload)
+
+
 @dataclass
 class Resolution:
     """What resolution learned: desired resources, apply's private payloads, upgrades."""
 
     desired: dict[str, DesiredResource] = field(default_factory=dict)
-    private: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: address -> builds apply's private payload of it (``catalogctl.plan.payloads``).
+    #: Built when asked for: the diff asks only for changes apply acts on, so a
+    #: plan of no-ops copies no specs or broker records.
+    private: dict[str, Callable[[], Payload]] = field(default_factory=dict)
     upgrades: list[str] = field(default_factory=list)
+
+    def find(self, address: str, kind: type[P]) -> P | None:
+        """The payload of ``address``, if resolution made one of ``kind``."""
+        build = self.private.get(address)
+        found = build() if build is not None else None
+        return found if isinstance(found, kind) else None
+
+    def payload(self, address: str, kind: type[P]) -> P:
+        """The payload of ``address``; KeyError if resolution made none of ``kind``."""
+        found = self.find(address, kind)
+        if found is None:
+            raise KeyError(address)
+        return found
 
 
 @dataclass

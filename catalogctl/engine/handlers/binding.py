@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -28,6 +29,7 @@ from catalogctl.model.desired import LoadedResource
 from catalogctl.plan.inputs import DesiredResource, ObservedResource
 from catalogctl.plan.model import Change
 from catalogctl.plan.payloads import BindingPayload
+from catalogctl.providers.osb.catalog import ResolvedPlan
 from catalogctl.providers.osb.identity import binding_context, platform_guids
 from catalogctl.providers.osb.outcomes import Done, NotFound, Outcome, RequestKind, describe
 from catalogctl.providers.osb.params import validate_for_plan
@@ -51,6 +53,25 @@ def binding_attributes(
         "bindings_retrievable": p.bindings_retrievable,
         "display": {"instance": p.instance, "secret_name": secret_name},
     }
+
+
+def _payload(
+    binding: ServiceBinding,
+    instance: str,
+    checksum: str,
+    parameters_checksum: str,
+    plan: ResolvedPlan,
+    sensitive: tuple[str, ...],
+) -> BindingPayload:
+    return BindingPayload(
+        spec=binding.model_dump(by_alias=True, exclude_none=True, mode="json"),
+        instance=instance,
+        checksum=checksum,
+        parameters_checksum=parameters_checksum,
+        bindings_retrievable=plan.bindings_retrievable,
+        maximum_polling_duration=plan.maximum_polling_duration,
+        sensitive_keys=sensitive,
+    )
 
 
 class BindingHandler:
@@ -107,15 +128,9 @@ class BindingHandler:
             parameters_checksum=merged_sum,
             retrievable=plan.bindings_retrievable,
         )
-        ctx.out.private[address] = BindingPayload(
-            spec=binding.model_dump(by_alias=True, exclude_none=True, mode="json"),
-            instance=instance,
-            checksum=checksum,
-            parameters_checksum=merged_sum,
-            bindings_retrievable=plan.bindings_retrievable,
-            maximum_polling_duration=plan.maximum_polling_duration,
-            sensitive_keys=sensitive,
-        ).to_private()
+        ctx.out.private[address] = functools.partial(
+            _payload, binding, instance, checksum, merged_sum, plan, sensitive
+        )
 
     async def observe(self, res: ResourceState, ctx: ObserveContext) -> ObservedResource | None:
         record = current_record(res, ctx)

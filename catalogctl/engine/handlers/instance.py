@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -97,9 +98,29 @@ def current_record(res: ResourceState, ctx: ObserveContext) -> BrokerRecord | No
     record = res.attributes.get("broker_record")
     if not isinstance(record, Mapping):
         return None
-    current = ctx.resolution.private.get(res.broker or "")
-    return BrokerRecord.from_dict(
-        BrokerPayload.from_private(current).record if current is not None else record
+    current = ctx.resolution.find(res.broker or "", BrokerPayload)
+    return BrokerRecord.from_dict(current.record if current is not None else record)
+
+
+def _payload(
+    inst: ServiceInstance,
+    plan: ResolvedPlan,
+    record: BrokerRecord | None,
+    parameters_checksum: str,
+    sensitive: tuple[str, ...],
+) -> InstancePayload:
+    return InstancePayload(
+        spec=inst.model_dump(by_alias=True, exclude_none=True, mode="json"),
+        broker=record.to_dict() if record is not None else None,
+        service_id=plan.service_id,
+        plan_id=plan.plan_id,
+        maximum_polling_duration=plan.maximum_polling_duration,
+        instances_retrievable=plan.instances_retrievable,
+        bindings_retrievable=plan.bindings_retrievable,
+        maintenance_info=plan.maintenance_info.version if plan.maintenance_info else None,
+        external_id=inst.spec.external_id,
+        parameters_checksum=parameters_checksum,
+        sensitive_keys=sensitive,
     )
 
 
@@ -220,20 +241,9 @@ class InstanceHandler:
             create_only_keys=create_only,
             retrievable=plan.instances_retrievable,
         )
-        record = ctx.records.get(plan.broker)
-        ctx.out.private[address] = InstancePayload(
-            spec=inst.model_dump(by_alias=True, exclude_none=True, mode="json"),
-            broker=record.to_dict() if record is not None else None,
-            service_id=plan.service_id,
-            plan_id=plan.plan_id,
-            maximum_polling_duration=plan.maximum_polling_duration,
-            instances_retrievable=plan.instances_retrievable,
-            bindings_retrievable=plan.bindings_retrievable,
-            maintenance_info=mi,
-            external_id=inst.spec.external_id,
-            parameters_checksum=merged_sum,
-            sensitive_keys=sensitive,
-        ).to_private()
+        ctx.out.private[address] = functools.partial(
+            _payload, inst, plan, ctx.records.get(plan.broker), merged_sum, sensitive
+        )
 
     async def observe(self, res: ResourceState, ctx: ObserveContext) -> ObservedResource | None:
         record = current_record(res, ctx)

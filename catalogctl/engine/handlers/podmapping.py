@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -112,13 +113,14 @@ class PodMappingHandler:
             identity={"target": target},
             checksum=checksum,
         )
-        ctx.out.private[address] = MappingPayload(spec, secret_name, checksum, target).to_private()
+        ctx.out.private[address] = functools.partial(
+            MappingPayload, spec, secret_name, checksum, target
+        )
 
     async def observe(self, res: ResourceState, ctx: ObserveContext) -> ObservedResource | None:
-        private = ctx.resolution.private.get(res.address)
-        if private is None:
+        payload = ctx.resolution.find(res.address, MappingPayload)
+        if payload is None:
             return None
-        payload = MappingPayload.from_private(private)
         mapping = PodMapping.model_validate(payload.spec)
         ns = res.address.split("/")[1]
         seen = await asyncio.to_thread(

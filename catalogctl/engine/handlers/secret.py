@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 
 from catalogctl.engine.handlers.base import (
     ApplyContext,
@@ -42,8 +43,9 @@ class SecretHandler:
                 checksum=checksum,
                 producer=address,
             )
-            payload = SecretPayload(address, tuple(transforms), checksum)
-            ctx.out.private[secret] = payload.to_private()
+            ctx.out.private[secret] = functools.partial(
+                SecretPayload, address, tuple(transforms), checksum
+            )
 
     async def observe(self, res: ResourceState, ctx: ObserveContext) -> ObservedResource | None:
         _, ns, name = res.address.split("/")
