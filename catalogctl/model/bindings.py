@@ -45,8 +45,9 @@ class ServiceBindingSpec(Spec):
     instance_ref: LocalObjectReference
     secret_name: str | None = None
     parameters: dict[str, Any] | None = None
-    parameters_from: list[ParametersFromSource] = Field(default_factory=list)
-    secret_transforms: list[SecretTransform] = Field(default_factory=list)
+    # Tuples for the reason given in ServiceInstanceSpec.
+    parameters_from: tuple[ParametersFromSource, ...] = ()
+    secret_transforms: tuple[SecretTransform, ...] = ()
     external_id: str | None = Field(default=None, alias="externalID")
     user_info: Any = None
 

@@ -51,7 +51,9 @@ class ServiceInstanceSpec(Spec):
     service_class_name: str | None = None
     service_plan_name: str | None = None
     parameters: dict[str, Any] | None = None
-    parameters_from: list[ParametersFromSource] = Field(default_factory=list)
+    # Tuples, not lists: models are frozen anyway, and an empty tuple is one
+    # shared object where every document would get its own empty list.
+    parameters_from: tuple[ParametersFromSource, ...] = ()
     external_id: str | None = Field(default=None, alias="externalID")
     update_requests: int = 0
     # Controller- and webhook-managed fields, accepted and ignored.

@@ -53,11 +53,11 @@ def _items(doc: Document) -> Iterator[Document]:
     data = doc.data
     for i, item in enumerate(data["items"]):
         here: PathKey = ("items", i)
-        inside = [
+        inside = tuple(
             (p[len(here) :], again, first)
             for p, again, first in doc.duplicate_keys
             if p[: len(here)] == here
-        ]
+        )
         child = replace(
             doc,
             data=_item_data(data, item),
@@ -85,6 +85,6 @@ def unpack_lists(documents: Iterable[Document]) -> Iterator[Document]:
         first = True
         for item in _items(doc):
             if first and outside:
-                item = replace(item, duplicate_keys=[*outside, *item.duplicate_keys])
+                item = replace(item, duplicate_keys=(*outside, *item.duplicate_keys))
             first = False
             yield item

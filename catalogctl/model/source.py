@@ -79,7 +79,7 @@ class Document:
     data: Any
     start: Position
     #: Keys written twice in one mapping: (path, position of the repeat, of the first).
-    duplicate_keys: list[tuple[PathKey, Position, Position]] = field(default_factory=list)
+    duplicate_keys: tuple[tuple[PathKey, Position, Position], ...] = ()
     #: The text it was read from, for :meth:`position_of`; None for one built in code.
     source: FileMarks | None = field(default=None, repr=False, compare=False)
     #: Where this object sits inside the document it was written in: ``()`` for a
@@ -237,7 +237,9 @@ def parse_text(text: str, file: str) -> tuple[list[Document], list[Problem]]:
                 converter = _Converter(file, marks=True)
                 converter.convert(node, ())
             documents.append(
-                Document(file, index, data, _position(file, node), converter.duplicates, source)
+                Document(
+                    file, index, data, _position(file, node), tuple(converter.duplicates), source
+                )
             )
     except yaml.MarkedYAMLError as exc:
         line, column = _error_position(exc, text)

@@ -9,8 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Sequence
 from urllib.parse import urlsplit
 
 from catalogctl.errors import Problem
@@ -18,7 +17,7 @@ from catalogctl.model.address import Address
 from catalogctl.model.bindings import ServiceBinding
 from catalogctl.model.brokers import Broker
 from catalogctl.model.desired import Desired, LoadedResource
-from catalogctl.model.instances import SELECTOR_FORMS, ServiceInstance
+from catalogctl.model.instances import SELECTOR_FORMS, ParametersFromSource, ServiceInstance
 from catalogctl.model.names import (
     dns1123_label_error,
     dns1123_subdomain_error,
@@ -160,7 +159,9 @@ def _check_secret_ref(
         yield res.problem((*path, "key"), f"invalid key {key!r}: {err}")
 
 
-def _check_parameters_from(res: LoadedResource, sources: list[Any]) -> Iterator[Problem]:
+def _check_parameters_from(
+    res: LoadedResource, sources: Sequence[ParametersFromSource]
+) -> Iterator[Problem]:
     for i, source in enumerate(sources):
         ref = source.secret_key_ref
         path = ("spec", "parametersFrom", i)

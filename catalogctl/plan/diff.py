@@ -53,15 +53,18 @@ def state_attributes(res: ResourceState) -> dict[str, Any]:
             instance_id=res.instance_id,
             dashboard_url=res.dashboard_url,
         )
-        params: dict[str, Any] = dict(res.parameters)
-        params.update({k: None for k in res.sensitive_parameter_keys})
-        attrs["parameters"] = params
+        attrs["parameters"] = _shown_parameters(res)
     elif res.kind == "ServiceBinding":
         attrs.update(binding_id=res.binding_id, credentials=None)
-        params = dict(res.parameters)
-        params.update({k: None for k in res.sensitive_parameter_keys})
-        attrs["parameters"] = params
+        attrs["parameters"] = _shown_parameters(res)
     return attrs
+
+
+def _shown_parameters(res: ResourceState) -> dict[str, Any]:
+    """Stored parameters with each sensitive key as None; state's own dict when there are none."""
+    if not res.sensitive_parameter_keys:
+        return res.parameters  # state is frozen: sharing saves a copy per resource
+    return {**res.parameters, **dict.fromkeys(res.sensitive_parameter_keys)}
 
 
 def _state_sensitive(res: ResourceState) -> tuple[JSONPath, ...]:

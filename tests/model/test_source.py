@@ -69,7 +69,7 @@ none: ~
     doc = parse_text(text, "f.yaml")[0][0]
     assert doc.data["merged"] == {"a": 1, "b": "three"}
     assert doc.data["many"] == {"a": 1, "c": "first", "d": 4}
-    assert doc.duplicate_keys == []
+    assert doc.duplicate_keys == ()
     assert doc.data["when"] == "2021-04-28T10:00:00Z"
     assert doc.data["flag"] is True  # YAML 1.1, as Kubernetes' sigs.k8s.io/yaml reads it
     assert doc.data["none"] is None
@@ -114,10 +114,10 @@ def test_duplicate_keys_are_recorded_with_both_positions_and_first_value_kept() 
     assert problems == []  # reported by the loader, which knows the resource
     doc = docs[0]
     assert doc.data == {"a": 1, "b": {"c": 2, "d": 3}}
-    assert doc.duplicate_keys == [
+    assert doc.duplicate_keys == (
         (("b", "c"), Position("f.yaml", 5, 3), Position("f.yaml", 3, 3)),
         (("a",), Position("f.yaml", 6, 1), Position("f.yaml", 1, 1)),
-    ]
+    )
 
 
 @pytest.mark.parametrize(

@@ -98,7 +98,14 @@ def parameter_path(source: str, parts: tuple[str | int, ...]) -> JSONPath:
 def split_sensitive(
     merged: MergedParameters,
 ) -> tuple[tuple[str, ...], dict[str, Any], dict[str, Any]]:
-    """(sensitive keys, values safe to store, values to show with secrets as None)."""
+    """(sensitive keys, values safe to store, values to show with secrets as None).
+
+    Without sensitive keys the last two are one dict: nobody changes them, and
+    a plan then holds one copy of each resource's parameters instead of two.
+    """
+    if not merged.sensitive_keys:
+        values = dict(merged.values)
+        return (), values, values
     sensitive = tuple(sorted(merged.sensitive_keys))
     visible = {k: v for k, v in merged.values.items() if k not in merged.sensitive_keys}
     shown = dict(visible)
