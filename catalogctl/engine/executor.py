@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from catalogctl.engine.brokers import BrokerRecord, Brokers
 from catalogctl.engine.handlers import HANDLERS, ApplyContext
+from catalogctl.engine.handlers.base import RetireSteps
 from catalogctl.engine.handlers.broker import ApplyOptions, BrokerSteps, StepFailed
 from catalogctl.engine.ports import ClusterPort
 from catalogctl.engine.progress import Progress
@@ -21,7 +22,7 @@ from catalogctl.errors import ApplyFailed
 from catalogctl.graph.steps import Step, StepGraph
 from catalogctl.graph.walk import WalkResult, walk
 from catalogctl.plan.model import Action, Plan
-from catalogctl.plan.payloads import BrokerPayload
+from catalogctl.plan.payloads import BrokerPayload, RotationHints
 from catalogctl.providers.osb.poller import PollScheduler
 from catalogctl.state.backend import Journal
 from catalogctl.state.journal import EncodedStep, encode_step
@@ -99,7 +100,14 @@ class Applier:
         apply = [
             c.address
             for c in self.plan.changes
-            if c.action in (Action.CREATE, Action.UPDATE, Action.REPLACE)
+            if c.action
+            in (Action.CREATE, Action.UPDATE, Action.REPLACE, Action.CREATE_THEN_DELETE)
+        ]
+        retire = [
+            c.address
+            for c in self.plan.changes
+            if c.action in (Action.CREATE, Action.UPDATE, Action.CREATE_THEN_DELETE)
+            and RotationHints.from_private(c.private).retire
         ]
         depends: dict[str, list[str]] = {}
         previously: dict[str, list[str]] = {}
@@ -110,7 +118,7 @@ class Applier:
                 deps |= set(prior.depends_on)
                 previously[c.address] = sorted(prior.depends_on)
             depends[c.address] = sorted(deps)
-        return StepGraph.build(destroy, apply, depends, previously)
+        return StepGraph.build(destroy, apply, depends, previously, retire)
 
     async def run(self, stop: asyncio.Event | None = None) -> WalkResult[Step]:
         changes = {c.address: c for c in self.plan.changes}
@@ -124,6 +132,10 @@ class Applier:
                 return  # brokers are read, never changed
             if phase == "apply":
                 await handler.apply(change, ctx)
+                return
+            if phase == "retire":
+                if isinstance(handler, RetireSteps):
+                    await handler.retire(change, ctx)
                 return
             prior = self.journal.get(address)
             if prior is not None:

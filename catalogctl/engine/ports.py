@@ -14,12 +14,14 @@ from catalogctl.model.bindings import SecretTransform
 from catalogctl.model.podmappings import PodMapping
 from catalogctl.providers.kubernetes.access import Access
 from catalogctl.providers.kubernetes.mappings import MappingObservation, OwnedRecord
+from catalogctl.providers.kubernetes.rollouts import RolloutStatus
 from catalogctl.providers.kubernetes.secrets import SecretObservation
 
 __all__ = [
     "Access",
     "ClusterPort",
     "MappingObservation",
+    "RolloutStatus",
     "SecretObservation",
 ]
 
@@ -74,6 +76,10 @@ class ClusterPort(Protocol):
     ) -> MappingObservation: ...
 
     def namespace_uid(self, namespace: str) -> str | None: ...
+
+    def rollout_status(self, namespace: str, kind: str, name: str) -> RolloutStatus:
+        """Whether the workload finished rolling out its current pod template."""
+        ...
 
     def check_access(self, accesses: Sequence[Access]) -> list[str]:
         """Why some of ``accesses`` would fail; empty when all are expected to work."""

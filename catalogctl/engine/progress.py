@@ -33,6 +33,7 @@ VERBS = {
     "map": ("Mapping", "Mapped"),
     "unmap": ("Unmapping", "Unmapped"),
     "mitigate": ("Cleaning up (orphan mitigation)", "Cleaned up"),
+    "wait": ("Waiting for rollouts", "Rolled out"),
 }
 
 

@@ -35,7 +35,7 @@ from catalogctl.engine.targeting import check_addresses, known_addresses
 from catalogctl.errors import Interrupted, StalePlanError
 from catalogctl.plan.accept import accepted_steps
 from catalogctl.plan.inputs import DiffOptions, ObservedResource
-from catalogctl.plan.model import Action, Mode, Plan
+from catalogctl.plan.model import Mode, Plan
 from catalogctl.providers.kubernetes.statemark import StateMark
 from catalogctl.providers.osb.poller import PollScheduler
 from catalogctl.state.backend import Journal
@@ -277,7 +277,7 @@ class Session(StateSession):
         )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        steps = sum(2 if c.action is Action.REPLACE else 1 for c in plan.actionable)
+        steps = sum(2 if c.action.replaces else 1 for c in plan.actionable)
         progress = Progress(self.emit, bar=self.progress_bar, total=steps)
         installed = []
         result = None

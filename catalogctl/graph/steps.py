@@ -3,6 +3,11 @@
 A replaced resource has both a destroy and an apply step; the destroy step of
 anything that depends on it runs first, so bindings are unbound before their
 instance is deprovisioned and re-created after it is provisioned again.
+
+A binding rotated create-before-destroy has an apply step (the new bind) and
+a retire step (the old binding's unbind) that runs after the apply steps of
+everything made from it: its Secret is rewritten and its workloads rolled
+before the credentials they held are revoked.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from collections.abc import Iterable, Mapping
 
 import networkx as nx
 
-Step = tuple[str, str]  # (phase, address); phase is "destroy" or "apply"
+Step = tuple[str, str]  # (phase, address); phase is "destroy", "apply" or "retire"
 
 
 def _step_key(step: Step) -> tuple[bool, str]:
@@ -31,6 +36,7 @@ class StepGraph:
         apply: Iterable[str],
         depends_on: Mapping[str, Iterable[str]],
         previously: Mapping[str, Iterable[str]] | None = None,
+        retire: Iterable[str] = (),
     ) -> StepGraph:
         """``previously`` holds what resources depended on before this run (from state).
 
@@ -63,6 +69,13 @@ class StepGraph:
             for d in deps:
                 if d in destroy_set and not nx.has_path(graph._g, ("destroy", d), ("apply", a)):
                     graph._g.add_edge(("apply", a), ("destroy", d))
+        for a in retire:
+            # Nothing depends on a retire step, so these edges make no cycle.
+            made_from = [("apply", a)] if a in apply_set else []
+            if made_from:
+                made_from += [s for s in nx.descendants(graph._g, made_from[0]) if s[0] == "apply"]
+            graph._g.add_node(("retire", a))
+            graph._g.add_edges_from((step, ("retire", a)) for step in made_from)
         return graph
 
     @property

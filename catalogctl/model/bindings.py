@@ -50,6 +50,11 @@ class ServiceBindingSpec(Spec):
     secret_transforms: tuple[SecretTransform, ...] = ()
     external_id: str | None = Field(default=None, alias="externalID")
     user_info: Any = None
+    #: catalogctl's own: how a replacement rotates the credentials.  Absent means
+    #: create-before-destroy (bind anew, rewrite the Secret, roll, then unbind the
+    #: old binding); ``destroy-first`` unbinds first, for brokers that allow one
+    #: binding per instance.
+    rotation: Literal["create-before-destroy", "destroy-first"] | None = None
 
 
 class ServiceBinding(Spec):
@@ -58,6 +63,11 @@ class ServiceBinding(Spec):
     metadata: ObjectMeta
     spec: ServiceBindingSpec
     status: Any = None
+
+    @property
+    def create_first(self) -> bool:
+        """Whether a replacement binds the new binding before unbinding the old one."""
+        return self.spec.rotation != "destroy-first"
 
     @property
     def effective_secret_name(self) -> str:

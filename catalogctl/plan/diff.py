@@ -16,7 +16,7 @@ from typing import Any
 
 from catalogctl.plan.inputs import DesiredResource, DiffOptions, ObservedResource
 from catalogctl.plan.model import Action, Change, Drift, JSONPath, Mode, Plan
-from catalogctl.plan.payloads import Payload, UpdateHints
+from catalogctl.plan.payloads import Payload, RotationHints, UpdateHints
 from catalogctl.state.models import ResourceState, ResourceStatus, State
 
 _KIND_ORDER = {
@@ -234,6 +234,10 @@ def _decide_binding(
     instance_state: ResourceState | None,
     opts: DiffOptions,
 ) -> _Decision:
+    if s.retiring and s.status is not ResourceStatus.READY:
+        resumed = _resume_rotation(d, s)
+        if resumed is not None:
+            return resumed
     # An interrupted unbind is a binding to replace: bindings are never updated.
     unfinished = _unfinished_create(s, "bind", "binding", s.binding_id, ResourceStatus.DELETING)
     if unfinished is not None:
@@ -264,7 +268,7 @@ def _decide_secret(
     bound: ResourceState | None,
     opts: DiffOptions,
 ) -> _Decision:
-    if binding in (Action.CREATE, Action.REPLACE):
+    if binding in (Action.CREATE, Action.REPLACE, Action.CREATE_THEN_DELETE):
         return _Decision(Action.UPDATE, "its binding's credentials will change")
     if s.status is not ResourceStatus.READY:
         return _Decision(
@@ -371,6 +375,118 @@ def _rotate_when_old(s: ResourceState, opts: DiffOptions) -> _Decision | None:
     )
 
 
+def _resume_rotation(d: DesiredResource, s: ResourceState) -> _Decision | None:
+    """An interrupted create-before-destroy rotation whose new binding is not bound yet.
+
+    The retiring bindings still hold the Secret's credentials, so the new one
+    is finished first (its bind resumed, or orphan-mitigated and sent again
+    with the same id) and they are unbound after.  With ``destroy-first`` set
+    since, everything is unbound first instead.
+    """
+    old = _ids(s)
+    if d.rotation == "destroy-first":
+        return _Decision(
+            Action.REPLACE,
+            f"an interrupted rotation is finished destroy-first (spec.rotation): {old} and "
+            f"binding {s.binding_id} are unbound, then it is bound again",
+        )
+    if s.status is ResourceStatus.CREATING:
+        return _Decision(
+            Action.CREATE_THEN_DELETE,
+            f"resuming an interrupted rotation: the bind of binding {s.binding_id}, "
+            f"then {old} is unbound",
+            private={"resume": True},
+        )
+    if s.status is ResourceStatus.TAINTED or s.orphan_mitigation_pending:
+        return _Decision(
+            Action.CREATE_THEN_DELETE,
+            f"resuming an interrupted rotation: binding {s.binding_id} may exist at the broker, "
+            f"so it is orphan-mitigated and bound again, then {old} is unbound",
+            private={"resume": True},
+        )
+    return None
+
+
+def _ids(s: ResourceState) -> str:
+    ids = [r.binding_id for r in s.retiring]
+    return ("binding " if len(ids) == 1 else "bindings ") + ", ".join(ids)
+
+
+def _rotation(
+    d: DesiredResource,
+    s: ResourceState,
+    decision: _Decision,
+    decisions: Mapping[str, _Decision],
+    wanted: Mapping[str, DesiredResource],
+) -> _Decision:
+    """Create before destroy: a replaced binding is bound anew before the old one is unbound.
+
+    The old binding keeps the Secret's credentials valid until the new ones
+    are written and the workloads rolled; it is unbound last.  Replacements
+    stay destroy-first when that cannot work: ``spec.rotation: destroy-first``,
+    a binding not bound now (nothing to keep), its instance replaced (the old
+    binding goes with the old instance), or a ``spec.externalID`` that fixes
+    the binding id to the one bound now (an id is bound once).  A binding an
+    interrupted rotation left with bindings to unbind finishes that.
+    """
+    if decision.action is Action.REPLACE:
+        source = decisions.get(d.depends_on[0]) if d.depends_on else None
+        if (
+            d.rotation != "destroy-first"
+            and s.status is ResourceStatus.READY
+            and s.binding_id
+            and not s.orphan_mitigation_pending
+            and (source is None or source.action in (Action.NOOP, Action.UPDATE))
+            and not (d.external_id and d.external_id == s.binding_id)
+        ):
+            workloads = _rolling_workloads(d.address, wanted)
+            secrets = [a for a, w in wanted.items() if w.producer == d.address]
+            steps = ["bind a new binding", *(f"write {a}" for a in secrets)]
+            steps += [f"roll {w}" for w in workloads]
+            old = [*(r.binding_id for r in s.retiring), s.binding_id]
+            noun = "binding" if len(old) == 1 else "bindings"
+            steps.append(f"unbind {noun} {', '.join(old)}")
+            return _Decision(
+                Action.CREATE_THEN_DELETE,
+                f"{decision.reason}; create before destroy: " + ", then ".join(steps),
+                decision.requires_replace,
+                {**(decision.private or {}), **RotationHints(True, workloads).to_private()},
+            )
+        return decision
+    if not s.retiring:
+        return decision
+    if decision.action is Action.NOOP:
+        decision = _Decision(
+            Action.UPDATE,
+            f"finishing an interrupted rotation: {_ids(s)} is unbound "
+            "(the Secret already holds the new binding's credentials)",
+        )
+    if decision.action in (Action.CREATE, Action.UPDATE, Action.CREATE_THEN_DELETE):
+        hints = RotationHints(True, _rolling_workloads(d.address, wanted))
+        return replace(decision, private={**(decision.private or {}), **hints.to_private()})
+    return decision
+
+
+def _rolling_workloads(binding: str, wanted: Mapping[str, DesiredResource]) -> tuple[str, ...]:
+    """``Kind/namespace/name`` of the workloads mapped to ``binding``'s Secrets that roll."""
+    secrets = {a for a, w in wanted.items() if w.producer == binding}
+    ns = binding.split("/")[1]
+    found = set()
+    for w in wanted.values():
+        target = str(w.identity.get("target", ""))
+        if (
+            w.kind == "PodMapping"
+            and w.depends_on
+            and w.depends_on[0] in secrets
+            and w.attributes.get("rollout", True)
+            and target
+            and not target.startswith("Job/")
+        ):
+            kind, _, name = target.partition("/")
+            found.add(f"{kind}/{ns}/{name}")
+    return tuple(sorted(found))
+
+
 def _rollout(
     d: DesiredResource,
     state: State,
@@ -402,7 +518,11 @@ def _rollout(
     producer = wanted[secret].producer if secret in wanted else None
     rebind = decisions.get(producer) if producer else None
     why = None
-    if rebind is not None and rebind.action in (Action.CREATE, Action.REPLACE):
+    if rebind is not None and rebind.action in (
+        Action.CREATE,
+        Action.REPLACE,
+        Action.CREATE_THEN_DELETE,
+    ):
         why = f"{target} will roll: new credentials go into {secret}"
     elif rewrite is not None and (rewrite.private or {}).get("new_data"):
         why = f"{target} will roll: {secret} gets new data ({rewrite.reason})"
@@ -575,7 +695,11 @@ def compute_plan(
         if d.kind != "Secret" or decision.action is Action.NOOP or not d.producer:
             continue
         produced_by = decisions.get(d.producer)
-        if produced_by is None or produced_by.action in (Action.CREATE, Action.REPLACE):
+        if produced_by is None or produced_by.action in (
+            Action.CREATE,
+            Action.REPLACE,
+            Action.CREATE_THEN_DELETE,
+        ):
             continue
         if not wanted[d.producer].retrievable:
             decisions[d.producer] = _Decision(
@@ -588,6 +712,12 @@ def compute_plan(
             decisions[address] = replace(
                 decision, private={**(decision.private or {}), "refetch": True}
             )
+
+    for address, decision in list(decisions.items()):
+        d = wanted[address]
+        s = state.get(address)
+        if d.kind == "ServiceBinding" and s is not None:
+            decisions[address] = _rotation(d, s, decision, decisions, wanted)
 
     for address, decision in list(decisions.items()):
         d = wanted[address]
@@ -696,7 +826,7 @@ def _change(
     unknown: list[JSONPath] = []
     if d.kind == "ServiceBinding":
         after["credentials"] = None  # never known to the plan
-    fresh = decision.action in (Action.CREATE, Action.REPLACE)
+    fresh = decision.action in (Action.CREATE, Action.REPLACE, Action.CREATE_THEN_DELETE)
     fresh = fresh and not (decision.private or {}).get("resume")
     for key in _ASSIGNED.get(d.kind, ()):
         if fresh:

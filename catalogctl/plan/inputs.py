@@ -46,6 +46,10 @@ class DesiredResource:
     retrievable: bool = False
     #: Secret: the binding that produces it.
     producer: str | None = None
+    #: ServiceBinding: ``spec.rotation`` (``create-before-destroy`` or ``destroy-first``).
+    rotation: str = "create-before-destroy"
+    #: ServiceBinding: the binding id ``spec.externalID`` fixes, if any.
+    external_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,9 @@ class Action(StrEnum):
     CREATE = "create"
     UPDATE = "update"
     REPLACE = "replace"  # delete, then create (bindings: unbind then bind)
+    #: create the replacement, then delete the old one (a binding's rotation:
+    #: bind anew, rewrite the Secret, roll the workloads, then unbind the old binding)
+    CREATE_THEN_DELETE = "create-then-delete"
     DELETE = "delete"
     NOOP = "no-op"
 
@@ -35,12 +38,18 @@ class Action(StrEnum):
         return _SYMBOLS[self]
 
     @property
+    def replaces(self) -> bool:
+        """True for both orders of replacement (counted together in summaries)."""
+        return self in (Action.REPLACE, Action.CREATE_THEN_DELETE)
+
+    @property
     def json_actions(self) -> list[str]:
         """Terraform's ``actions`` list for this action."""
         return {
             Action.CREATE: ["create"],
             Action.UPDATE: ["update"],
             Action.REPLACE: ["delete", "create"],
+            Action.CREATE_THEN_DELETE: ["create", "delete"],
             Action.DELETE: ["delete"],
             Action.NOOP: ["no-op"],
         }[self]
@@ -50,6 +59,7 @@ _SYMBOLS = {
     Action.CREATE: "+",
     Action.UPDATE: "~",
     Action.REPLACE: "-/+",
+    Action.CREATE_THEN_DELETE: "+/-",
     Action.DELETE: "-",
     Action.NOOP: " ",
 }

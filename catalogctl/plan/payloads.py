@@ -204,6 +204,30 @@ class BindingPayload:
             sensitive_keys=_keys(private.get("sensitive_keys")),
         )
 
+@dataclass(frozen=True)
+class RotationHints:
+    """What the diff decided about a binding's create-before-destroy rotation.
+
+    Set on a binding's change when bindings retire in this run: a new rotation
+    (action ``create-then-delete``) or one an interrupted run left unfinished.
+    Apply then adds a retire step after the binding's Secret and mappings.
+    """
+
+    #: the binding's predecessors are unbound once its Secret and mappings are applied
+    retire: bool = False
+    #: ``Kind/name`` of the workloads that read the binding's Secret and roll
+    #: (``apply --wait`` waits for their rollouts before the unbind)
+    workloads: tuple[str, ...] = ()
+
+    def to_private(self) -> dict[str, Any]:
+        return {"retire": self.retire, "rolling_workloads": list(self.workloads)}
+
+    @classmethod
+    def from_private(cls, private: Mapping[str, Any]) -> RotationHints:
+        return cls(
+            retire=bool(private.get("retire")),
+            workloads=tuple(str(w) for w in private.get("rolling_workloads") or ()),
+        )
 
 def _listed(keys: tuple[str, ...] | None) -> list[str] | None:
     return list(keys) if keys is not None else None

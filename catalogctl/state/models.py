@@ -252,6 +252,22 @@ class InFlightOperation(_Frozen):
         return value.astimezone(UTC)
 
 
+class RetiringBinding(_Frozen):
+    """A binding replaced by a rotation, still bound at the broker until it is unbound.
+
+    A create-before-destroy rotation records it (with the new binding's id)
+    before the new bind is sent, and drops it only once the broker confirmed
+    the unbind: a run stopped anywhere in between leaves it here, and the next
+    apply unbinds it.  ``operation`` is the unbind in flight, if one was sent.
+    """
+
+    binding_id: str
+    instance_id: str
+    service_id: str | None = None
+    plan_id: str | None = None
+    operation: InFlightOperation | None = None
+
+
 class ResourceState(_Frozen):
     """The last known state of one managed resource.
 
@@ -289,6 +305,8 @@ class ResourceState(_Frozen):
     #: PodMapping owns, ...).
     attributes: dict[str, JsonValue] = Field(default_factory=dict)
     depends_on: tuple[str, ...] = ()
+    #: A binding's predecessors in a create-before-destroy rotation, still to be unbound.
+    retiring: tuple[RetiringBinding, ...] = ()
     updated_at: AwareDatetime = Field(default_factory=utcnow)
 
     @field_validator("address")

@@ -53,3 +53,25 @@ def test_no_cycle_when_the_binding_is_replaced_in_the_same_run() -> None:
     seq = order(graph)  # a cycle would make the topological sort fail
     assert before(seq, ("destroy", "Secret/old"), ("destroy", "B"))
     assert before(seq, ("apply", "B"), ("apply", "PodMapping/m"))
+
+
+def test_a_rotation_retires_the_old_binding_after_everything_made_from_the_new_one() -> None:
+    from catalogctl.graph.steps import StepGraph
+
+    bind, secret, mapping = "ServiceBinding/a/b", "Secret/a/b", "PodMapping/a/m"
+    graph = StepGraph.build(
+        [],
+        [bind, secret, mapping],
+        {secret: [bind], mapping: [secret]},
+        retire=[bind],
+    )
+    order = graph.order
+    assert order[-1] == ("retire", bind)
+    assert set(graph.dependencies(("retire", bind))) == {
+        ("apply", bind),
+        ("apply", secret),
+        ("apply", mapping),
+    }
+    # Nothing made from the binding in this run: the retire step follows its bind only.
+    alone = StepGraph.build([], [bind], {}, retire=[bind])
+    assert alone.dependencies(("retire", bind)) == [("apply", bind)]

@@ -178,7 +178,7 @@ def test_binding_spec_change_replaces_the_binding() -> None:
     plan = compute_plan(
         desired(instance(), binding(checksum="b2"), secret(), mapping()), applied_state(), {}
     )
-    assert actions(plan)[BIND] is Action.REPLACE
+    assert actions(plan)[BIND] is Action.CREATE_THEN_DELETE
     assert "immutable" in (plan.change(BIND) or _fail()).reason
 
 
@@ -224,7 +224,7 @@ def test_edited_secret_replaces_binding_when_credentials_cannot_be_read_again() 
         applied_state(),
         observed,
     )
-    assert actions(plan)[BIND] is Action.REPLACE
+    assert actions(plan)[BIND] is Action.CREATE_THEN_DELETE
     assert "bindings_retrievable is false" in (plan.change(BIND) or _fail()).reason
     assert actions(plan)[SECRET] is Action.UPDATE
 
@@ -279,7 +279,7 @@ def test_refresh_only_plans_no_changes_but_reports_drift() -> None:
 
 def test_replace_flag_forces_replacement() -> None:
     plan = compute_plan(desired(*ALL), applied_state(), {}, DiffOptions(replace=frozenset({BIND})))
-    assert actions(plan)[BIND] is Action.REPLACE
+    assert actions(plan)[BIND] is Action.CREATE_THEN_DELETE
     assert "--replace" in (plan.change(BIND) or _fail()).reason
 
 

@@ -87,8 +87,10 @@ def test_bindings_older_than_the_age_are_rotated() -> None:
     options = DiffOptions(rotate_older_than=timedelta(days=30), now=NOW)
     plan = compute_plan(desired(*ALL), _bound(applied_state(), 31.5), {}, options)
     change = plan.change(BIND)
-    assert change is not None and change.action is Action.REPLACE
-    assert change.reason == "its credentials are 31d old, older than --rotate-older-than 30d"
+    assert change is not None and change.action is Action.CREATE_THEN_DELETE
+    assert change.reason.startswith(
+        "its credentials are 31d old, older than --rotate-older-than 30d; create before destroy: "
+    )
     assert actions(plan)[SECRET] is Action.UPDATE
     assert actions(plan)[MAP] is Action.UPDATE
 
@@ -108,7 +110,7 @@ def test_a_binding_without_bound_at_counts_from_its_last_update() -> None:
     state = state.with_resource(res.model_copy(update={"updated_at": NOW - timedelta(hours=50)}))
     options = DiffOptions(rotate_older_than=timedelta(days=2), now=NOW)
     change = compute_plan(desired(*ALL), state, {}, options).change(BIND)
-    assert change is not None and change.action is Action.REPLACE
+    assert change is not None and change.action is Action.CREATE_THEN_DELETE
     assert "2d old" in change.reason
     younger = DiffOptions(rotate_older_than=timedelta(hours=51), now=NOW)
     assert actions(compute_plan(desired(*ALL), state, {}, younger))[BIND] is Action.NOOP

@@ -85,9 +85,10 @@ def _summary(console: Console, plan: Any, state_before: Any, destroy: bool) -> N
     counts = plan.counts()
     from catalogctl.plan.model import Action
 
-    added = counts[Action.CREATE] + counts[Action.REPLACE]
+    replaced = counts[Action.REPLACE] + counts[Action.CREATE_THEN_DELETE]
+    added = counts[Action.CREATE] + replaced
     changed = counts[Action.UPDATE]
-    destroyed = counts[Action.DELETE] + counts[Action.REPLACE]
+    destroyed = counts[Action.DELETE] + replaced
     word = "Destroy" if destroy else "Apply"
     console.out("")
     console.out(

@@ -47,7 +47,7 @@ def _summary(plan: Plan) -> dict[str, int]:
     return {
         "add": n[Action.CREATE],
         "change": n[Action.UPDATE],
-        "replace": n[Action.REPLACE],
+        "replace": n[Action.REPLACE] + n[Action.CREATE_THEN_DELETE],
         "destroy": n[Action.DELETE],
     }
 

@@ -22,6 +22,7 @@ LEGEND = {
     Action.CREATE: "create",
     Action.UPDATE: "update in-place",
     Action.REPLACE: "destroy and then create replacement",
+    Action.CREATE_THEN_DELETE: "create replacement and then destroy",
     Action.DELETE: "destroy",
 }
 ACTIONS_HEADER = "catalogctl will perform the following actions:"
@@ -94,6 +95,7 @@ def heading(change: Change) -> str:
         Action.CREATE: create,
         Action.UPDATE: "will be updated in-place",
         Action.REPLACE: "must be replaced",
+        Action.CREATE_THEN_DELETE: "must be replaced, the new one first",
         Action.DELETE: delete,
         Action.NOOP: "has no changes",
     }[change.action]
@@ -106,6 +108,7 @@ def verb(change: Change) -> str:
         Action.CREATE: create,
         Action.UPDATE: "update",
         Action.REPLACE: "replace",
+        Action.CREATE_THEN_DELETE: "replace",
         Action.DELETE: delete,
         Action.NOOP: "no-op",
     }[change.action]
@@ -119,9 +122,10 @@ def summary(plan: Plan) -> str:
     add up to the resources the plan touches.
     """
     n = plan.counts()
+    replaced = n[Action.REPLACE] + n[Action.CREATE_THEN_DELETE]
     return (
         f"Plan: {n[Action.CREATE]} to add, {n[Action.UPDATE]} to change, "
-        f"{n[Action.REPLACE]} to replace, {n[Action.DELETE]} to destroy."
+        f"{replaced} to replace, {n[Action.DELETE]} to destroy."
     )
 
 

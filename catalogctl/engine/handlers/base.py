@@ -15,7 +15,7 @@ import hashlib
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from catalogctl.engine.brokers import BrokerRecord, Brokers
 from catalogctl.engine.handlers.broker import BrokerSteps
@@ -153,6 +153,15 @@ class ApplySteps(Protocol):
 
     async def destroy(self, change: Change, prior: ResourceState, ctx: ApplyContext) -> None:
         """Delete ``prior`` (the resource as state holds it) and forget it."""
+        ...
+
+
+@runtime_checkable
+class RetireSteps(Protocol):
+    """A kind whose replacement can retire the old resource after the new one is in place."""
+
+    async def retire(self, change: Change, ctx: ApplyContext) -> None:
+        """Delete what the resource replaced (recorded in state), once the new one serves."""
         ...
 
 

@@ -15,7 +15,13 @@ from catalogctl.engine.handlers.base import (
     spec_checksum,
 )
 from catalogctl.engine.handlers.broker import StepFailed
-from catalogctl.engine.handlers.create import Creation, create, resumed, starting_state
+from catalogctl.engine.handlers.create import (
+    CreateRejected,
+    Creation,
+    create,
+    resumed,
+    starting_state,
+)
 from catalogctl.engine.handlers.instance import current_record
 from catalogctl.engine.handlers.parameters import (
     merged_parameters,
@@ -23,21 +29,30 @@ from catalogctl.engine.handlers.parameters import (
     sensitive_now,
     split_sensitive,
 )
+from catalogctl.engine.rollouts import wait_for_rollouts
 from catalogctl.model.address import Address
 from catalogctl.model.bindings import ServiceBinding
 from catalogctl.model.desired import LoadedResource
 from catalogctl.plan.inputs import DesiredResource, ObservedResource
-from catalogctl.plan.model import Change
-from catalogctl.plan.payloads import BindingPayload
+from catalogctl.plan.model import Action, Change
+from catalogctl.plan.payloads import BindingPayload, RotationHints
 from catalogctl.providers.osb.catalog import ResolvedPlan
 from catalogctl.providers.osb.identity import binding_context, platform_guids
-from catalogctl.providers.osb.outcomes import Done, NotFound, Outcome, RequestKind, describe
+from catalogctl.providers.osb.outcomes import (
+    Conflict,
+    Done,
+    NotFound,
+    Outcome,
+    RequestKind,
+    describe,
+)
 from catalogctl.providers.osb.params import validate_for_plan
 from catalogctl.state.models import (
     InFlightOperation,
     OperationKind,
     ResourceState,
     ResourceStatus,
+    RetiringBinding,
     checksum,
     utcnow,
 )
@@ -127,6 +142,8 @@ class BindingHandler:
             sensitive_parameter_keys=sensitive,
             parameters_checksum=merged_sum,
             retrievable=plan.bindings_retrievable,
+            rotation=binding.spec.rotation or "create-before-destroy",
+            external_id=binding.spec.external_id,
         )
         ctx.out.private[address] = functools.partial(
             _payload, binding, instance, checksum, merged_sum, plan, sensitive
@@ -152,6 +169,8 @@ class BindingHandler:
         return None
 
     async def apply(self, change: Change, ctx: ApplyContext) -> None:
+        if change.action is Action.UPDATE:
+            return  # only predecessors of a rotation to unbind: the retire step does it
         steps = ctx.broker
         p = BindingPayload.from_private(change.private)
         binding = ServiceBinding.model_validate(p.spec)
@@ -168,6 +187,18 @@ class BindingHandler:
         prior = steps.journal.get(change.address)
         if prior is not None and prior.orphan_mitigation_pending and prior.binding_id:
             prior = await steps.mitigate(client, prior, None)
+        # Bindings a rotation retires stay recorded until they are unbound; a new
+        # rotation adds the binding bound now, in the same record as the new id.
+        retiring = prior.retiring if prior is not None else ()
+        rotating = (
+            change.action is Action.CREATE_THEN_DELETE
+            and prior is not None
+            and prior.status is ResourceStatus.READY
+            and prior.binding_id is not None
+        )
+        if rotating:
+            assert prior is not None and prior.binding_id is not None
+            retiring = (*retiring, _retiring(prior, prior.binding_id))
         resuming = resumed(prior, prior.binding_id if prior else None)
         binding_id = (
             resuming.binding_id
@@ -191,6 +222,7 @@ class BindingHandler:
             operation=InFlightOperation(kind=OperationKind.BIND, request_sent=True),
             depends_on=change.depends_on,
             attributes=binding_attributes(record, p, binding.effective_secret_name),
+            retiring=retiring,
         )
         service_id, plan_id = inst.service_id or "", inst.plan_id or ""
 
@@ -240,19 +272,122 @@ class BindingHandler:
                 }
             )
 
-        await create(
-            steps,
-            Creation(
-                verb="bind",
-                doing="binding",
-                request=RequestKind.BIND,
-                client=client,
-                base=starting_state(resuming, base),
-                max_duration=p.maximum_polling_duration,
-                send=send,
-                ready=ready,
-            ),
-        )
+        try:
+            await create(
+                steps,
+                Creation(
+                    verb="bind",
+                    doing="binding",
+                    request=RequestKind.BIND,
+                    client=client,
+                    base=starting_state(resuming, base),
+                    max_duration=p.maximum_polling_duration,
+                    send=send,
+                    ready=ready,
+                ),
+            )
+        except CreateRejected as rejected:
+            if not retiring:
+                raise
+            if rotating:
+                # The broker holds nothing for the new id: the binding is as it
+                # was before this run, still bound and still in its Secret.
+                assert prior is not None
+                await ctx.persist(prior)
+            raise StepFailed(_refused(rejected, retiring)) from None
+
+    async def retire(self, change: Change, ctx: ApplyContext) -> None:
+        """Unbind what a rotation replaced, once the new binding's Secret and mappings are applied.
+
+        With ``apply --wait``, first wait until the workloads that read the
+        Secret run their new pod template.
+        """
+        steps = ctx.broker
+        res = steps.journal.get(change.address)
+        if res is None or not res.retiring:
+            return
+        if res.status is not ResourceStatus.READY:
+            raise StepFailed(
+                f"binding {res.binding_id} is not bound, so {_listed(res.retiring)} stays bound"
+            )
+        workloads = RotationHints.from_private(change.private).workloads
+        if steps.options.wait and workloads:
+            async with ctx.progress.step(change.address, "wait"):
+                await wait_for_rollouts(
+                    ctx.cluster,
+                    workloads,
+                    clock=steps.scheduler.clock,
+                    timeout=steps.options.wait_timeout,
+                    stop=steps.stop,
+                )
+        await _unbind_retiring(change.address, ctx)
 
     async def destroy(self, change: Change, prior: ResourceState, ctx: ApplyContext) -> None:
+        if prior.retiring:
+            await _unbind_retiring(change.address, ctx)
+            prior = ctx.broker.journal.get(change.address) or prior
         await ctx.broker.delete(prior)
+
+
+def _retiring(res: ResourceState, binding_id: str) -> RetiringBinding:
+    return RetiringBinding(
+        binding_id=binding_id,
+        instance_id=res.instance_id or "",
+        service_id=res.service_id,
+        plan_id=res.plan_id,
+    )
+
+
+def _listed(retiring: tuple[RetiringBinding, ...]) -> str:
+    ids = [r.binding_id for r in retiring]
+    return ("binding " if len(ids) == 1 else "bindings ") + ", ".join(ids)
+
+
+def _refused(rejected: CreateRejected, retiring: tuple[RetiringBinding, ...]) -> str:
+    """Why a create-before-destroy bind failed, and what still holds."""
+    old = _listed(retiring)
+    message = str(rejected)
+    if isinstance(rejected.outcome, Conflict):
+        message += (
+            f"; the broker refuses a second binding of the instance while {old} is bound: "
+            "set spec.rotation: destroy-first on this ServiceBinding to unbind the old "
+            "binding before binding again"
+        )
+    return f"{message} ({old} and its Secret are unchanged)"
+
+
+async def _unbind_retiring(address: str, ctx: ApplyContext) -> None:
+    """Unbind each binding a rotation retires, forgetting it once the broker confirms.
+
+    Each step goes into the binding's own record (the unbind in flight, then
+    its removal), so a run stopped in between unbinds it again next time.
+    """
+    steps = ctx.broker
+    current = steps.journal.get(address)
+    for entry in current.retiring if current is not None else ():
+        owner = steps.journal.get(address)
+        assert owner is not None
+        old = owner.model_copy(
+            update={
+                "binding_id": entry.binding_id,
+                "instance_id": entry.instance_id,
+                "service_id": entry.service_id,
+                "plan_id": entry.plan_id,
+                "status": ResourceStatus.READY,
+                "operation": None,
+                "retiring": (),
+            }
+        )
+
+        async def record(step: ResourceState | None, entry: RetiringBinding = entry) -> None:
+            now = steps.journal.get(address)
+            assert now is not None
+            kept: list[RetiringBinding] = []
+            for r in now.retiring:
+                if r.binding_id != entry.binding_id:
+                    kept.append(r)
+                elif step is not None:  # None: the broker confirmed, it is forgotten
+                    kept.append(r.model_copy(update={"operation": step.operation}))
+            await ctx.persist(now.model_copy(update={"retiring": tuple(kept)}))
+
+        await steps.delete(old, record)

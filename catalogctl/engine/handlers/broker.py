@@ -53,6 +53,10 @@ class StepFailed(CatalogctlError):
 class ApplyOptions:
     orphan_mitigation: bool = True
     mitigation_deadline: float = 600.0
+    #: ``apply --wait``: a rotation waits for the mapped workloads' rollouts
+    #: before it unbinds the old binding, at most ``wait_timeout`` seconds
+    wait: bool = False
+    wait_timeout: float = 300.0
 
 
 @dataclass(frozen=True)
@@ -295,13 +299,24 @@ class BrokerSteps:
         self.credentials[binding_address] = creds
         return creds
 
-    async def delete(self, prior: ResourceState) -> None:
+    async def delete(
+        self,
+        prior: ResourceState,
+        record: Callable[[ResourceState | None], Awaitable[None]] | None = None,
+    ) -> None:
         """Deprovision an instance or unbind a binding: record intent, DELETE, poll, forget.
 
         A DELETE the broker refused (a 4xx, or never sent) leaves the resource as
         it was; an uncertain one (5xx, timeout, dropped connection) stays
         ``deleting`` and the next run deletes it again (410 then counts as done).
+        ``record`` gets each step (the resource as it goes, None once it is
+        gone); by default each is persisted at the resource's address.
         """
+
+        async def persisted(step: ResourceState | None) -> None:
+            await self.persist(step if step is not None else prior.address)
+
+        keep = record or persisted
         _, client = await self.client(prior.attributes.get("broker_record"))
         binding = prior.kind == "ServiceBinding"
         op_kind = OperationKind.UNBIND if binding else OperationKind.DEPROVISION
@@ -319,7 +334,7 @@ class BrokerSteps:
                 "operation": InFlightOperation(kind=op_kind, request_sent=True),
             }
         )
-        await self.persist(deleting)
+        await keep(deleting)
 
         async def send() -> Outcome:
             service_id, plan_id = prior.service_id or "", prior.plan_id or ""
@@ -329,14 +344,14 @@ class BrokerSteps:
             info["id"] = instance_id if binding_id is None else binding_id
             outcome = await self.send(prior.address, send)
             if isinstance(outcome, Done | Gone):
-                await self.persist(prior.address)
+                await keep(None)
                 return
             if isinstance(outcome, Accepted):
                 accepted_at = self.scheduler.clock.monotonic()
                 operation = InFlightOperation(
                     kind=op_kind, operation=outcome.operation, request_sent=True
                 )
-                await self.persist(deleting.model_copy(update={"operation": operation}))
+                await keep(deleting.model_copy(update={"operation": operation}))
                 polled = await self.poll(
                     client,
                     prior,
@@ -346,11 +361,11 @@ class BrokerSteps:
                     max_duration=prior.attributes.get("maximum_polling_duration"),
                 )
                 if polled.succeeded:
-                    await self.persist(prior.address)
+                    await keep(None)
                     return
                 raise StepFailed(f"{doing} failed: {polled.why} (the {noun} is kept in state)")
             if _left_unchanged(request_kind, outcome):
-                await self.persist(prior)  # not deleting after all: the broker refused
+                await keep(prior)  # not deleting after all: the broker refused
             raise StepFailed(f"{doing} failed: {describe(outcome)} (the {noun} is kept in state)")
 
 

@@ -26,6 +26,14 @@ from catalogctl.providers.osb.poller import OperationKind as PollKind
 from catalogctl.state.models import InFlightOperation, ResourceState, ResourceStatus
 
 
+class CreateRejected(StepFailed):
+    """The broker refused the PUT (a 4xx): it holds nothing for the id, and nothing changed."""
+
+    def __init__(self, message: str, outcome: Outcome) -> None:
+        super().__init__(message)
+        self.outcome = outcome
+
+
 @dataclass(frozen=True)
 class Creation:
     """What is specific to creating one instance or binding."""
@@ -118,4 +126,4 @@ async def create(steps: BrokerSteps, c: Creation) -> None:
         # A 4xx leaves the broker unchanged; the id stays recorded so that
         # the next run sends the same one (a broker may have counted it).
         await steps.persist(base.model_copy(update={"operation": None}))
-        raise StepFailed(f"{c.doing} rejected: {describe(outcome)}")
+        raise CreateRejected(f"{c.doing} rejected: {describe(outcome)}", outcome)

@@ -27,6 +27,7 @@ from catalogctl.providers.kubernetes.mappings import (
     MappingObservation,
     MappingPatch,
 )
+from catalogctl.providers.kubernetes.rollouts import RolloutStatus
 from catalogctl.providers.kubernetes.secrets import SecretObservation
 from catalogctl.providers.kubernetes.statemark import StateMark
 
@@ -123,6 +124,10 @@ class ClusterTarget(Protocol):
         self, *, namespace: str, kind: str, name: str, address: str
     ) -> MappingPatch | None:
         """Remove exactly the entries ``address`` recorded; None when the workload is gone."""
+        ...
+
+    def rollout_status(self, namespace: str, kind: str, name: str) -> RolloutStatus:
+        """Whether the workload finished rolling out its current pod template."""
         ...
 
     def namespace_uid(self, namespace: str) -> str | None:

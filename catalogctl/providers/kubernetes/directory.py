@@ -46,6 +46,7 @@ from catalogctl.providers.kubernetes.mappings import (
     plan_apply,
     plan_remove,
 )
+from catalogctl.providers.kubernetes.rollouts import RolloutStatus
 from catalogctl.providers.kubernetes.secrets import (
     SecretObservation,
     check_owner,
@@ -269,6 +270,10 @@ class DirectoryCluster:
                 f"kind {kind} cannot be a PodMapping target (one of {', '.join(POD_SPEC_PATHS)})"
             )
         return self._read(namespace, kind, name)
+
+    def rollout_status(self, namespace: str, kind: str, name: str) -> RolloutStatus:
+        """Always done: no controller acts on a cluster directory, so nothing rolls out here."""
+        return RolloutStatus(True)
 
     def _require_workload(self, namespace: str, kind: str, name: str) -> dict[str, Any]:
         obj = self.read_workload(namespace, kind, name)

@@ -26,6 +26,7 @@ from catalogctl.providers.kubernetes.mappings import (
     mapping_entries,
     read_records,
 )
+from catalogctl.providers.kubernetes.rollouts import RolloutStatus
 from catalogctl.providers.kubernetes.secrets import SecretObservation, build_secret_data
 from catalogctl.providers.kubernetes.sources import ChainSecretSource
 from catalogctl.providers.kubernetes.statemark import StateMark
@@ -173,6 +174,9 @@ class Cluster:
         """The mapping records a workload carries (None when it does not exist)."""
         workload = self.target.read_workload(namespace, kind, name)
         return None if workload is None else read_records(workload)
+
+    def rollout_status(self, namespace: str, kind: str, name: str) -> RolloutStatus:
+        return self.target.rollout_status(namespace, kind, name)
 
     def namespace_uid(self, namespace: str) -> str | None:
         return self.target.namespace_uid(namespace)

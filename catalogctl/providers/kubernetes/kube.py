@@ -38,6 +38,7 @@ from catalogctl.providers.kubernetes.mappings import (
     plan_remove,
     with_element_order,
 )
+from catalogctl.providers.kubernetes.rollouts import RolloutStatus, rollout_status
 from catalogctl.providers.kubernetes.secrets import (
     SecretObservation,
     check_owner,
@@ -328,6 +329,12 @@ class KubeCluster:
             # The API omits kind/apiVersion in some client paths; the pure code needs them.
             obj.setdefault("kind", kind)
         return obj
+
+    def rollout_status(self, namespace: str, kind: str, name: str) -> RolloutStatus:
+        obj = self.read_workload(namespace, kind, name)
+        if obj is None:
+            return RolloutStatus(False, "it no longer exists", failed=True)
+        return rollout_status(obj)
 
     def _require_workload(self, namespace: str, kind: str, name: str) -> dict[str, Any]:
         obj = self.read_workload(namespace, kind, name)
