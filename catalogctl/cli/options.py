@@ -205,6 +205,25 @@ def rotation_options(func: F) -> F:
     )(func)
 
 
+def wait_options(func: F) -> F:
+    """``--wait`` and ``--wait-timeout`` (apply, rotate): a rotation waits for rollouts."""
+    func = click.option(
+        "--wait-timeout",
+        "wait_timeout",
+        default="5m",
+        show_default=True,
+        metavar="DURATION",
+        envvar="CATALOGCTL_WAIT_TIMEOUT",
+        help="Longest wait for the rollouts of one rotation under --wait (e.g. 10m).",
+    )(func)
+    return click.option(
+        "--wait",
+        is_flag=True,
+        help="Before a rotation unbinds the old binding, wait until the workloads mapped to "
+        "its Secret finished rolling out.",
+    )(func)
+
+
 def output_option(
     *formats: str,
     flags: tuple[str, ...] = (),

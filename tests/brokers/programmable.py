@@ -7,6 +7,11 @@ received.  Requests that no script matches fall through to a small but honest
 in-memory broker (sync plan ``sync``, async plan ``async``), so the same server
 also serves as a realistic broker for end-to-end tests and benchmarks.
 
+The in-memory broker also checks credentials like the service it stands for
+would: ``POST /credentials/check`` with a binding's ``username`` and
+``password`` answers 200 while that binding is bound and 401 once it is
+unbound (``accepts`` is the same check in-process).
+
 Run standalone::
 
     python -m tests.brokers.programmable --port 8080
@@ -25,7 +30,7 @@ import signal
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -165,8 +170,11 @@ class ProgrammableBroker:
         catalog: dict[str, Any] | None = None,
         hang_seconds: float = 30.0,
         ssl_context: ssl.SSLContext | None = None,
+        max_bindings_per_instance: int | None = None,
     ) -> None:
         self.async_polls = async_polls
+        #: a second bind of an instance beyond this many answers 409 (one-binding brokers)
+        self.max_bindings_per_instance = max_bindings_per_instance
         self.poll_retry_after = poll_retry_after
         self.accepted_versions = accepted_versions
         self.basic_auth = basic_auth
@@ -318,8 +326,23 @@ class ProgrammableBroker:
     def wait_stop(self, seconds: float) -> None:
         self._stop.wait(seconds)
 
+    def accepts(self, credentials: Mapping[str, Any]) -> bool:
+        """Whether the service would let these credentials in: a bound binding issued them."""
+        with self._lock:
+            return any(
+                b.ready
+                and b.credentials.get("username") == credentials.get("username")
+                and b.credentials.get("password") == credentials.get("password")
+                for b in self.bindings.values()
+            )
+
     def default_reply(self, req: RecordedRequest) -> Reply:
         """The in-memory broker's answer."""
+        if req.method == "POST" and req.path == "/credentials/check":
+            body = req.body if isinstance(req.body, dict) else {}
+            if self.accepts(body):
+                return 200, {"valid": True}, {}
+            return _err(401, None, "these credentials are not (or no longer) valid")
         version = req.headers.get("x-broker-api-version")
         if version is None:
             return _err(400, None, "X-Broker-API-Version header is missing")
@@ -512,6 +535,9 @@ class ProgrammableBroker:
             if self._busy(existing.op) and existing.op is not None:
                 return 202, {"operation": existing.op.id}, {}
             return 200, {"credentials": existing.credentials}, {}
+        limit = self.max_bindings_per_instance
+        if limit is not None and sum(1 for i, _ in self.bindings if i == iid) >= limit:
+            return _err(409, None, f"instance {iid} allows {limit} binding(s)")
         creds = {"uri": f"db://127.0.0.1/{iid}", "username": f"u-{bid}", "password": f"pw-{bid}"}
         binding = _Binding(body["service_id"], body["plan_id"], params, creds)
         if self._is_async(inst.plan_id):

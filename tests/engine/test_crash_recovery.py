@@ -144,8 +144,14 @@ main()
 def kill_at(tmp: Path, services: Path, k: int, *extra: str) -> bool:
     """Run apply (with ``extra`` flags), SIGKILLed once k records are durable; False if it
     finished first."""
+    return kill_run_at([*run_args(tmp, services), *extra], k)
+
+
+def kill_run_at(args: list[str], k: int) -> bool:
+    """Run catalogctl with ``args``, SIGKILLed once k journal records are durable; False if
+    it finished first."""
     proc = subprocess.run(
-        [sys.executable, "-c", KILL_AT_RECORD, "--no-color", *run_args(tmp, services), *extra],
+        [sys.executable, "-c", KILL_AT_RECORD, "--no-color", *args],
         cwd=REPO,
         env={**os.environ, "CATALOGCTL_TEST_KILL_AT": str(k)},
         stdout=subprocess.DEVNULL,

@@ -13,6 +13,7 @@ from catalogctl.cli.options import (
     plan_options,
     rotation_options,
     run_options,
+    wait_options,
 )
 
 
@@ -130,7 +131,9 @@ def _run(ctx: click.Context, params: dict[str, Any], *, destroy: bool) -> int:
         options = expand_targets(inputs, None, options)
     session = build_session(console, params, params["namespace"])
     session.apply_options = ApplyOptions(
-        orphan_mitigation=not params.get("no_orphan_mitigation", False)
+        orphan_mitigation=not params.get("no_orphan_mitigation", False),
+        wait=bool(params.get("wait")),
+        wait_timeout=_wait_timeout(params),
     )
     # A saved plan was approved when it was made: show it (once it is known
     # to be fresh) and apply it without asking again.
@@ -167,6 +170,16 @@ def _run(ctx: click.Context, params: dict[str, Any], *, destroy: bool) -> int:
         return 0
     _summary(console, applied, None, destroy)
     return 0
+
+
+def _wait_timeout(params: dict[str, Any]) -> float:
+    from catalogctl.cli.session import parse_timeout
+    from catalogctl.errors import UsageError
+
+    seconds = parse_timeout(str(params.get("wait_timeout") or "5m"))
+    if seconds <= 0:
+        raise UsageError(f"--wait-timeout must be positive, got {seconds:g}s")
+    return seconds
 
 
 def _approval(func: Any) -> Any:
@@ -234,6 +247,7 @@ def _destroy_common(func: Any) -> Any:
 @allow_empty_option
 @_common
 @rotation_options
+@wait_options
 @click.pass_context
 def apply(ctx: click.Context, /, **params: Any) -> int:
     """Provision, bind, write Secrets and map credentials to match the desired state.

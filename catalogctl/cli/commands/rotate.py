@@ -7,13 +7,14 @@ from typing import Any
 import click
 
 from catalogctl.cli.commands.apply import _common, _run
-from catalogctl.cli.options import input_options
+from catalogctl.cli.options import input_options, wait_options
 
 
 @click.command()
 @click.argument("bindings", nargs=-1, required=True, metavar="ServiceBinding/NS/NAME...")
 @input_options
 @_common
+@wait_options
 @click.pass_context
 def rotate(ctx: click.Context, /, **params: Any) -> int:
     """Give the named bindings new credentials: apply, replacing each of them.
