@@ -172,6 +172,9 @@ def summarize(result: WalkResult[Step], command: str = "apply") -> ApplyFailed |
     lines = []
     for (_phase, address), exc in sorted(result.failed.items()):
         lines.append(f"{address}: {exc}")
+    failed = {address for _phase, address in result.failed}
     for (_phase, address), cause in sorted(result.skipped.items()):
+        if address in failed:
+            continue  # another step of the same resource (a rotation's unbind): said above
         lines.append(f"{address}: skipped: upstream {cause[1]} failed")
     return ApplyFailed(f"{command} finished with errors:\n  " + "\n  ".join(lines))

@@ -29,18 +29,15 @@ class RolloutStatus:
 def rollout_status(obj: Mapping[str, Any]) -> RolloutStatus:
     """The rollout state of a Deployment, StatefulSet or DaemonSet object as the API returns it."""
     kind = str(obj.get("kind", ""))
+    check = _CHECKS.get(kind)
+    if check is None:
+        return RolloutStatus(True)
     spec: Mapping[str, Any] = obj.get("spec") or {}
     status: Mapping[str, Any] = obj.get("status") or {}
     generation = int((obj.get("metadata") or {}).get("generation") or 0)
     if int(status.get("observedGeneration") or 0) < generation:
         return RolloutStatus(False, "waiting for the controller to see the new pod template")
-    if kind == "Deployment":
-        return _deployment(spec, status)
-    if kind == "StatefulSet":
-        return _stateful_set(spec, status)
-    if kind == "DaemonSet":
-        return _daemon_set(spec, status)
-    return RolloutStatus(True)
+    return check(spec, status)
 
 
 def _deployment(spec: Mapping[str, Any], status: Mapping[str, Any]) -> RolloutStatus:
@@ -86,3 +83,6 @@ def _daemon_set(spec: Mapping[str, Any], status: Mapping[str, Any]) -> RolloutSt
     if available < wanted:
         return RolloutStatus(False, f"{available} of {wanted} updated pods are available")
     return RolloutStatus(True)
+
+
+_CHECKS = {"Deployment": _deployment, "StatefulSet": _stateful_set, "DaemonSet": _daemon_set}

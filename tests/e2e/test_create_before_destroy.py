@@ -1,0 +1,125 @@
+"""Create before destroy through the CLI (a real broker on 127.0.0.1, a cluster directory):
+the plan states the order, apply follows it, ``spec.rotation: destroy-first`` opts out, and a
+broker that refuses a second binding gets an error naming that option, with nothing lost."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import yaml
+
+from tests.cli import CliResult, run_cli
+from tests.engine.test_crash_recovery import SlowAnswerBroker, converge, run_args
+from tests.engine.test_rotation_crash import _setup, _template
+
+BINDING = "ServiceBinding/apps/db-binding"
+BINDING_PATH = r"/service_bindings/[^/]+$"
+
+
+def _broker(**options: object) -> SlowAnswerBroker:
+    broker = SlowAnswerBroker(**options)  # type: ignore[arg-type]
+    broker.answer_delay = 0
+    return broker
+
+
+def _run(tmp: Path, services: Path, *extra: str) -> CliResult:
+    return run_cli("--no-color", *run_args(tmp, services), *extra)
+
+
+def _secret_user(tmp: Path) -> str:
+    secret = yaml.safe_load((tmp / "cluster" / "apps" / "secret" / "db-binding.yaml").read_text())
+    return base64.b64decode(secret["data"]["username"]).decode()
+
+
+def _requests(broker: SlowAnswerBroker) -> list[tuple[str, str]]:
+    return [(r.method, r.decoded_path.rsplit("/", 1)[1]) for r in broker.requests
+            if r.method in ("PUT", "DELETE") and "/service_bindings/" in r.path]  # fmt: skip
+
+
+def test_the_plan_states_the_order_and_apply_follows_it(tmp_path: Path) -> None:
+    with _broker() as broker:
+        services = _setup(tmp_path, broker.url)
+        old = converge(tmp_path, services, broker)[BINDING]["binding_id"]
+        plan = run_cli(
+            "--no-color", "plan", "-f", str(services), "--state", str(tmp_path / "state"),
+            "--cluster-dir", str(tmp_path / "cluster"), "--replace", BINDING,
+        )  # fmt: skip
+        assert plan.exit_code == 0, plan.stderr
+        assert "+/- create replacement and then destroy" in plan.stdout
+        assert f"# {BINDING} must be replaced, the new one first" in plan.stdout
+        assert (
+            "create before destroy: bind a new binding, then write Secret/apps/db-binding, "
+            f"then roll Deployment/apps/web, then unbind binding {old})"
+        ) in plan.stdout
+        assert '+/- ServiceBinding "apps/db-binding"' in plan.stdout
+        assert "Plan: 0 to add, 2 to change, 1 to replace, 0 to destroy." in plan.stdout
+
+        before = len(_requests(broker))
+        done = _run(tmp_path, services, "--replace", BINDING)
+        assert done.exit_code == 0, done.stderr
+        ((_, new),) = broker.bindings
+        assert new != old
+        # Bound anew first, the old binding unbound last (after the Secret and the mapping).
+        assert _requests(broker)[before:] == [("PUT", new), ("DELETE", old)]
+        lines = done.stdout.splitlines()
+        assert lines.index("PodMapping/apps/web-db: Mapping...") < lines.index(
+            f"{BINDING}: Unbinding..."
+        )
+        assert _secret_user(tmp_path) == f"u-{new}"
+        assert _template(tmp_path)["metadata"]["annotations"] == {
+            "catalogctl.io/secret-revision": "db-binding=2"
+        }
+        assert "Resources: 1 added, 2 changed, 1 destroyed." in done.stdout
+
+
+def test_a_broker_that_allows_one_binding_gets_a_clear_error_and_loses_nothing(
+    tmp_path: Path,
+) -> None:
+    with _broker(max_bindings_per_instance=1) as broker:
+        services = _setup(tmp_path, broker.url)
+        first = converge(tmp_path, services, broker)
+        old = first[BINDING]["binding_id"]
+        template = _template(tmp_path)
+
+        refused = _run(tmp_path, services, "--replace", BINDING)
+        assert refused.exit_code == 1
+        assert "binding rejected" in refused.stderr
+        assert "set spec.rotation: destroy-first on this ServiceBinding" in refused.stderr
+        assert f"binding {old} and its Secret are unchanged" in refused.stderr
+        assert "Traceback" not in refused.stderr
+        assert refused.stderr.count(f"{BINDING}:") == 1  # its unbind step is not listed again
+        # The old binding is still bound, still in the Secret and in state; nothing rolled.
+        assert set(broker.bindings) == {(first["ServiceInstance/apps/db"]["instance_id"], old)}
+        assert _secret_user(tmp_path) == f"u-{old}"
+        assert _template(tmp_path) == template
+        shown = run_cli("show", "--json", "--state", str(tmp_path / "state"))
+        binding = yaml.safe_load(shown.stdout)["resources"][BINDING]
+        assert (binding["status"], binding["binding_id"], binding["retiring"]) == (
+            "ready", old, []
+        )
+
+        # destroy-first: unbind, then bind; the broker is satisfied.
+        with (services / "db.yaml").open("a") as fh:
+            fh.write("  rotation: destroy-first\n")
+        before = len(_requests(broker))
+        done = _run(tmp_path, services, "--replace", BINDING)
+        assert done.exit_code == 0, done.stderr
+        ((_, new),) = broker.bindings
+        assert _requests(broker)[before:] == [("DELETE", old), ("PUT", new)]
+        assert _secret_user(tmp_path) == f"u-{new}"
+
+
+def test_a_bad_rotation_value_is_one_clear_message(tmp_path: Path) -> None:
+    with _broker() as broker:
+        services = _setup(tmp_path, broker.url)
+        with (services / "db.yaml").open("a") as fh:
+            fh.write("  rotation: create-first\n")
+        result = _run(tmp_path, services)
+        assert result.exit_code == 1
+        assert "Traceback" not in result.stderr
+        problem = [line for line in result.stderr.splitlines() if "rotation" in line]
+        assert len(problem) == 1, result.stderr
+        assert "db.yaml:" in problem[0] and "spec.rotation" in problem[0]
+        assert "'create-before-destroy' or 'destroy-first'" in problem[0]
+        assert broker.requests == []  # checks run before any broker call
