@@ -759,7 +759,10 @@ def compute_plan(
         if options.destroy:
             # Destroying a target destroys what depends on it (never what it depends on).
             targets |= _state_dependents(state, targets)
-        changes = {a: c for a, c in changes.items() if a in targets}
+        left_out = {
+            a for a, c in changes.items() if a not in targets and c.action is not Action.NOOP
+        }
+        changes = {a: _held(c, left_out, wanted) for a, c in changes.items() if a in targets}
     ordered = tuple(changes[a] for a in sorted(changes, key=_sort_key))
     return Plan(
         mode=mode,
@@ -793,6 +796,29 @@ def _mark_changed_secrets(
     if not keys or not isinstance(params, dict):
         return after
     return {**after, "parameters": {**params, **dict.fromkeys(keys, SENSITIVE_CHANGED)}}
+
+
+def _held(change: Change, left_out: set[str], wanted: Mapping[str, DesiredResource]) -> Change:
+    """A rotation whose Secret or mappings are not targeted keeps its old binding bound.
+
+    Unbinding it would revoke the credentials the Secret still holds; the
+    next apply that writes the Secret finishes the rotation.
+    """
+    hints = RotationHints.from_private(change.private)
+    if change.kind != "ServiceBinding" or not hints.retire:
+        return change
+    secrets = {a for a, w in wanted.items() if w.producer == change.address}
+    made = secrets | {a for a, w in wanted.items() if w.depends_on and w.depends_on[0] in secrets}
+    skipped = sorted(made & left_out)
+    if not skipped:
+        return change
+    held = RotationHints(False, hints.workloads).to_private()
+    return replace(
+        change,
+        reason=f"{change.reason}; the old binding stays bound: {', '.join(skipped)} "
+        "not targeted",
+        private={**change.private, **held},
+    )
 
 
 def _state_dependents(state: State, roots: set[str]) -> set[str]:

@@ -138,3 +138,16 @@ def test_destroy_first_set_during_an_interrupted_rotation_unbinds_everything_fir
     change = compute_plan(d, state, {}).change(BIND)
     assert change is not None and change.action is Action.REPLACE
     assert "binding b-0 and binding b-2 are unbound" in change.reason
+
+
+def test_a_targeted_rotation_without_its_secret_keeps_the_old_binding_bound() -> None:
+    options = DiffOptions(replace=frozenset({BIND}), targets=frozenset({INST, BIND}))
+    change = compute_plan(desired(*ALL), applied_state(), {}, options).change(BIND)
+    assert change is not None and change.action is Action.CREATE_THEN_DELETE
+    assert change.reason.endswith(
+        f"the old binding stays bound: {MAP}, {SECRET} not targeted"
+    )
+    assert not RotationHints.from_private(change.private).retire
+    whole = DiffOptions(replace=frozenset({BIND}), targets=frozenset({INST, BIND, SECRET, MAP}))
+    change = compute_plan(desired(*ALL), applied_state(), {}, whole).change(BIND)
+    assert change is not None and RotationHints.from_private(change.private).retire

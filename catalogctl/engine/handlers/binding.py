@@ -185,7 +185,12 @@ class BindingHandler:
         record, client = await steps.client(inst.attributes.get("broker_record"))
         ns = change.address.split("/")[1]
         prior = steps.journal.get(change.address)
-        if prior is not None and prior.orphan_mitigation_pending and prior.binding_id:
+        uncertain = prior is not None and (
+            prior.orphan_mitigation_pending
+            # a rotation's new binding that failed uncertainly is cleaned up, never dropped
+            or (bool(prior.retiring) and prior.status is ResourceStatus.TAINTED)
+        )
+        if prior is not None and uncertain and prior.binding_id:
             prior = await steps.mitigate(client, prior, None)
         # Bindings a rotation retires stay recorded until they are unbound; a new
         # rotation adds the binding bound now, in the same record as the new id.
