@@ -292,10 +292,10 @@ def test_lifecycle(
     ids = new_ids
     ws.ok("plan", "--detailed-exitcode", code=0)
 
-    # --- binding parameters change: rebind, new credentials in the Secret
+    # --- binding parameters change: bind anew, new credentials in the Secret, old one unbound
     ws.write("queue-binding.yaml", queue_binding_yaml("consumer"))
     plan = ws.ok("plan")
-    assert '-/+ ServiceBinding "apps/queue-binding"' in plan.stdout
+    assert '+/- ServiceBinding "apps/queue-binding"' in plan.stdout
     ws.ok("apply", "--auto-approve")
     new_ids = _ids(ws)
     assert new_ids[qb] != ids[qb] and new_ids[queue] == ids[queue]
