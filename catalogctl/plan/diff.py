@@ -17,7 +17,7 @@ from typing import Any
 from catalogctl.plan.inputs import DesiredResource, DiffOptions, ObservedResource
 from catalogctl.plan.model import Action, Change, Drift, JSONPath, Mode, Plan
 from catalogctl.plan.payloads import Payload, RotationHints, UpdateHints
-from catalogctl.state.models import ResourceState, ResourceStatus, State
+from catalogctl.state.models import ResourceState, ResourceStatus, State, retiring_text
 
 _KIND_ORDER = {
     "ClusterServiceBroker": 0,
@@ -383,7 +383,7 @@ def _resume_rotation(d: DesiredResource, s: ResourceState) -> _Decision | None:
     with the same id) and they are unbound after.  With ``destroy-first`` set
     since, everything is unbound first instead.
     """
-    old = _ids(s)
+    old = retiring_text(s.retiring)
     if d.rotation == "destroy-first":
         return _Decision(
             Action.REPLACE,
@@ -405,11 +405,6 @@ def _resume_rotation(d: DesiredResource, s: ResourceState) -> _Decision | None:
             private={"resume": True},
         )
     return None
-
-
-def _ids(s: ResourceState) -> str:
-    ids = [r.binding_id for r in s.retiring]
-    return ("binding " if len(ids) == 1 else "bindings ") + ", ".join(ids)
 
 
 def _rotation(
@@ -458,7 +453,7 @@ def _rotation(
     if decision.action is Action.NOOP:
         decision = _Decision(
             Action.UPDATE,
-            f"finishing an interrupted rotation: {_ids(s)} is unbound "
+            f"finishing an interrupted rotation: {retiring_text(s.retiring)} is unbound "
             "(the Secret already holds the new binding's credentials)",
         )
     if decision.action in (Action.CREATE, Action.UPDATE, Action.CREATE_THEN_DELETE):

@@ -268,6 +268,12 @@ class RetiringBinding(_Frozen):
     operation: InFlightOperation | None = None
 
 
+def retiring_text(retiring: Iterable[RetiringBinding]) -> str:
+    """``binding ID`` or ``bindings ID1, ID2``: the retiring bindings, for messages."""
+    ids = [r.binding_id for r in retiring]
+    return ("binding " if len(ids) == 1 else "bindings ") + ", ".join(ids)
+
+
 class ResourceState(_Frozen):
     """The last known state of one managed resource.
 

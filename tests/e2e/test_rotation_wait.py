@@ -8,6 +8,7 @@ Deployment's status when the clock says the rollout ended.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -70,58 +71,63 @@ class Rotation:
         self.apps.replace_namespaced_deployment_status("web", self.ns, live)
 
 
-def test_wait_unbinds_the_old_binding_only_after_the_rollout(
+@pytest.fixture
+def applied(
     kube_apiserver: KubeApiServer, tmp_path: Path
-) -> None:
+) -> Iterator[tuple[Rotation, SlowAnswerBroker, tuple[str, str]]]:
+    """The services applied once: (the run, its broker, the binding at the broker)."""
     with SlowAnswerBroker() as broker:
         broker.answer_delay = 0
         run = Rotation(kube_apiserver, tmp_path, broker)
         run.apply()
         (old,) = broker.bindings
-        seen_while_waiting: list[int] = []
+        yield run, broker, old
 
-        def controller(sleeps: int) -> None:
-            seen_while_waiting.append(len(broker.bindings))
-            if sleeps == 3:  # three looks at an unfinished rollout, then it finishes
-                run.rolled_out()
 
-        run.clock.on_sleep = controller
-        run.apply(replace=True, wait=True)
-        # Waited 3 looks (2 s apart), with the old and the new binding both bound meanwhile.
-        assert run.clock.sleeps == [2.0, 2.0, 2.0]
-        assert seen_while_waiting == [2, 2, 2]
-        ((_, new),) = broker.bindings
-        assert new != old[1]
-        lines = run.lines
-        assert lines.index(f"{run.binding}: Waiting for rollouts...") < lines.index(
-            f"{run.binding}: Unbinding..."
-        )
+def test_wait_unbinds_the_old_binding_only_after_the_rollout(
+    applied: tuple[Rotation, SlowAnswerBroker, tuple[str, str]],
+) -> None:
+    run, broker, old = applied
+    seen_while_waiting: list[int] = []
+
+    def controller(sleeps: int) -> None:
+        seen_while_waiting.append(len(broker.bindings))
+        if sleeps == 3:  # three looks at an unfinished rollout, then it finishes
+            run.rolled_out()
+
+    run.clock.on_sleep = controller
+    run.apply(replace=True, wait=True)
+    # Waited 3 looks (2 s apart), with the old and the new binding both bound meanwhile.
+    assert run.clock.sleeps == [2.0, 2.0, 2.0]
+    assert seen_while_waiting == [2, 2, 2]
+    ((_, new),) = broker.bindings
+    assert new != old[1]
+    lines = run.lines
+    assert lines.index(f"{run.binding}: Waiting for rollouts...") < lines.index(
+        f"{run.binding}: Unbinding..."
+    )
 
 
 def test_a_rollout_that_does_not_finish_in_time_keeps_the_old_binding(
-    kube_apiserver: KubeApiServer, tmp_path: Path
+    applied: tuple[Rotation, SlowAnswerBroker, tuple[str, str]],
 ) -> None:
-    with SlowAnswerBroker() as broker:
-        broker.answer_delay = 0
-        run = Rotation(kube_apiserver, tmp_path, broker)
-        run.apply()
-        (old,) = broker.bindings
-        try:
-            run.apply(replace=True, wait=True, timeout=10)
-        except ApplyFailed as failed:
-            message = str(failed)
-        else:
-            raise AssertionError("the apply should have failed")
-        assert (
-            f"{run.binding}: rollout did not finish within 10s (--wait-timeout): "
-            f"Deployment/{run.ns}/web: waiting for the controller to see the new pod template"
-        ) in message
-        # Looks 2 s apart until the deadline (the clock also counts the real time that passed).
-        assert run.clock.sleeps[:4] == [2.0, 2.0, 2.0, 2.0]
-        assert sum(run.clock.sleeps) == pytest.approx(10.0, abs=0.5)
-        # The old binding stays bound (pods may still use it) and recorded to retire.
-        assert old in broker.bindings and len(broker.bindings) == 2
-        # The next apply (without --wait) finishes the rotation.
-        run.apply()
-        (left,) = broker.bindings
-        assert left != old
+    run, broker, old = applied
+    try:
+        run.apply(replace=True, wait=True, timeout=10)
+    except ApplyFailed as failed:
+        message = str(failed)
+    else:
+        raise AssertionError("the apply should have failed")
+    assert (
+        f"{run.binding}: rollout did not finish within 10s (--wait-timeout): "
+        f"Deployment/{run.ns}/web: waiting for the controller to see the new pod template"
+    ) in message
+    # Looks 2 s apart until the deadline (the clock also counts the real time that passed).
+    assert run.clock.sleeps[:4] == [2.0, 2.0, 2.0, 2.0]
+    assert sum(run.clock.sleeps) == pytest.approx(10.0, abs=0.5)
+    # The old binding stays bound (pods may still use it) and recorded to retire.
+    assert old in broker.bindings and len(broker.bindings) == 2
+    # The next apply (without --wait) finishes the rotation.
+    run.apply()
+    (left,) = broker.bindings
+    assert left != old

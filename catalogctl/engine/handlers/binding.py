@@ -54,6 +54,7 @@ from catalogctl.state.models import (
     ResourceStatus,
     RetiringBinding,
     checksum,
+    retiring_text,
     utcnow,
 )
 
@@ -312,9 +313,8 @@ class BindingHandler:
         if res is None or not res.retiring:
             return
         if res.status is not ResourceStatus.READY:
-            raise StepFailed(
-                f"binding {res.binding_id} is not bound, so {_listed(res.retiring)} stays bound"
-            )
+            old = retiring_text(res.retiring)
+            raise StepFailed(f"binding {res.binding_id} is not bound, so {old} stays bound")
         workloads = RotationHints.from_private(change.private).workloads
         if steps.options.wait and workloads:
             async with ctx.progress.step(change.address, "wait"):
@@ -343,14 +343,9 @@ def _retiring(res: ResourceState, binding_id: str) -> RetiringBinding:
     )
 
 
-def _listed(retiring: tuple[RetiringBinding, ...]) -> str:
-    ids = [r.binding_id for r in retiring]
-    return ("binding " if len(ids) == 1 else "bindings ") + ", ".join(ids)
-
-
 def _refused(rejected: CreateRejected, retiring: tuple[RetiringBinding, ...]) -> str:
     """Why a create-before-destroy bind failed, and what still holds."""
-    old = _listed(retiring)
+    old = retiring_text(retiring)
     message = str(rejected)
     if isinstance(rejected.outcome, Conflict):
         message += (
