@@ -25,33 +25,21 @@ from kubernetes.client.rest import ApiException
 
 from tests.brokers.programmable import ProgrammableBroker, RecordedRequest
 from tests.cli import run_cli
-from tests.engine.test_crash_recovery import SlowAnswerBroker, kill_run_at, release_dead_lock
+from tests.engine.test_crash_recovery import (
+    SlowAnswerBroker,
+    inputs_yaml,
+    kill_run_at,
+    release_dead_lock,
+)
 from tests.fixtures.cluster import KubeApiServer
 
 REVISION = "catalogctl.io/secret-revision"
 
 
 def services_yaml(url: str, ns: str, rotation: str | None = None) -> str:
-    rotation_line = f"\n  rotation: {rotation}" if rotation else ""
-    return f"""
-apiVersion: servicecatalog.k8s.io/v1beta1
-kind: ClusterServiceBroker
-metadata: {{name: test}}
-spec: {{url: "{url}"}}
----
-apiVersion: servicecatalog.k8s.io/v1beta1
-kind: ServiceInstance
-metadata: {{name: db, namespace: {ns}}}
-spec:
-  clusterServiceClassExternalName: programmable-db
-  clusterServicePlanExternalName: sync
----
-apiVersion: servicecatalog.k8s.io/v1beta1
-kind: ServiceBinding
-metadata: {{name: db-binding, namespace: {ns}}}
-spec:
-  instanceRef: {{name: db}}{rotation_line}
----
+    """The crash tests' instance and binding in ``ns``, and a mapping into Deployment web."""
+    rotation_line = f"  rotation: {rotation}\n" if rotation else ""
+    return inputs_yaml(url, "sync", ns) + rotation_line + f"""---
 apiVersion: catalogctl.io/v1alpha1
 kind: PodMapping
 metadata: {{name: web-db, namespace: {ns}}}

@@ -51,8 +51,14 @@ class SlowAnswerBroker(ProgrammableBroker):
 def write_inputs(directory: Path, url: str, plan: str) -> Path:
     services = directory / "services"
     services.mkdir()
-    (services / "db.yaml").write_text(
-        f"""
+    (services / "db.yaml").write_text(inputs_yaml(url, plan))
+    return services
+
+
+def inputs_yaml(url: str, plan: str, namespace: str = "apps") -> str:
+    """A broker, instance ``db`` (its plan ``plan``) and binding ``db-binding`` (last)."""
+    ns = namespace
+    return f"""
 apiVersion: servicecatalog.k8s.io/v1beta1
 kind: ClusterServiceBroker
 metadata: {{name: test}}
@@ -60,7 +66,7 @@ spec: {{url: "{url}"}}
 ---
 apiVersion: servicecatalog.k8s.io/v1beta1
 kind: ServiceInstance
-metadata: {{name: db, namespace: apps}}
+metadata: {{name: db, namespace: {ns}}}
 spec:
   clusterServiceClassExternalName: programmable-db
   clusterServicePlanExternalName: {plan}
@@ -68,12 +74,10 @@ spec:
 ---
 apiVersion: servicecatalog.k8s.io/v1beta1
 kind: ServiceBinding
-metadata: {{name: db-binding, namespace: apps}}
+metadata: {{name: db-binding, namespace: {ns}}}
 spec:
   instanceRef: {{name: db}}
 """
-    )
-    return services
 
 
 def run_args(tmp: Path, services: Path) -> list[str]:
