@@ -14,6 +14,7 @@ import base64
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from tests.engine.test_crash_recovery import (
@@ -51,8 +52,8 @@ DEPLOYMENT = {
 }
 
 
-def _setup(run_dir: Path, url: str) -> Path:
-    services = write_inputs(run_dir, url, "sync")
+def _setup(run_dir: Path, url: str, plan: str = "sync") -> Path:
+    services = write_inputs(run_dir, url, plan)
     (services / "mapping.yaml").write_text(MAPPING)
     workloads = run_dir / "cluster" / "apps" / "deployment"
     workloads.mkdir(parents=True)
@@ -66,13 +67,16 @@ def _template(run_dir: Path) -> dict[str, Any]:
     return template
 
 
-def test_sigkill_at_every_step_of_a_rotation_converges(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("plan", "steps"), [("sync", 6), ("async", 8)])
+def test_sigkill_at_every_step_of_a_rotation_converges(
+    tmp_path: Path, plan: str, steps: int
+) -> None:
     killed = 0
-    for k in range(1, 12):
+    for k in range(1, steps + 3):
         run_dir = tmp_path / f"k{k}"
         run_dir.mkdir()
         with SlowAnswerBroker() as broker:
-            services = _setup(run_dir, broker.url)
+            services = _setup(run_dir, broker.url, plan)
             first = converge(run_dir, services, broker)
             (original,) = broker.bindings
             assert _template(run_dir)["metadata"]["annotations"] == {
@@ -84,6 +88,7 @@ def test_sigkill_at_every_step_of_a_rotation_converges(tmp_path: Path) -> None:
 
             binding = resources[BINDING]
             assert binding["status"] == "ready", (k, resources)
+            assert binding["retiring"] == [], (k, binding)
             instance_id = first["ServiceInstance/apps/db"]["instance_id"]
             # Exactly one binding at the broker, the one state knows.
             assert set(broker.bindings) == {(instance_id, binding["binding_id"])}, k
@@ -104,6 +109,7 @@ def test_sigkill_at_every_step_of_a_rotation_converges(tmp_path: Path) -> None:
             assert again.exit_code == 0, (k, again.stdout + again.stderr)
         if not landed:
             break
-    # The rotation records: unbind started, binding forgotten, bind write-ahead, binding ready,
-    # Secret written, mapping applied.
-    assert killed >= 5, f"expected a kill at each step of the rotation, got {killed}"
+    # The rotation records: bind write-ahead (with the retiring id), (async: the bind's
+    # operation), binding ready, Secret written, mapping applied, unbind started, (async: the
+    # unbind's operation), old binding forgotten.
+    assert killed >= steps, f"expected a kill at each step of the rotation, got {killed}"
