@@ -123,3 +123,38 @@ def test_a_bad_rotation_value_is_one_clear_message(tmp_path: Path) -> None:
         assert "db.yaml:" in problem[0] and "spec.rotation" in problem[0]
         assert "'create-before-destroy' or 'destroy-first'" in problem[0]
         assert broker.requests == []  # checks run before any broker call
+
+
+def test_an_uncertain_new_bind_is_cleaned_up_and_the_rotation_finished_next_time(
+    tmp_path: Path,
+) -> None:
+    with _broker() as broker:
+        services = _setup(tmp_path, broker.url)
+        old = converge(tmp_path, services, broker)[BINDING]["binding_id"]
+        # The broker fails the new bind with a 500: it may have created the binding.
+        broker.script("PUT", BINDING_PATH, status=500, body={"description": "boom"})
+        failed = _run(tmp_path, services, "--replace", BINDING, "--retry-timeout", "0")
+        assert failed.exit_code == 1
+        assert "binding failed" in failed.stderr
+        shown = run_cli("show", "--json", "--state", str(tmp_path / "state"))
+        binding = yaml.safe_load(shown.stdout)["resources"][BINDING]
+        new = binding["binding_id"]
+        assert binding["status"] == "creating" and new != old
+        assert [r["binding_id"] for r in binding["retiring"]] == [old]
+        # Orphan mitigation unbound the new id; the old binding serves on.
+        assert ("DELETE", new) in _requests(broker)
+        assert {b for _, b in broker.bindings} == {old}
+        assert _secret_user(tmp_path) == f"u-{old}"
+
+        plan = run_cli(
+            "--no-color", "plan", "-f", str(services), "--state", str(tmp_path / "state"),
+            "--cluster-dir", str(tmp_path / "cluster"),
+        )  # fmt: skip
+        assert (
+            f"resuming an interrupted rotation: the bind of binding {new}, "
+            f"then binding {old} is unbound"
+        ) in plan.stdout
+        done = _run(tmp_path, services)
+        assert done.exit_code == 0, done.stderr
+        assert {b for _, b in broker.bindings} == {new}  # the same id, bound once
+        assert _secret_user(tmp_path) == f"u-{new}"
