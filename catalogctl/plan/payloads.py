@@ -167,44 +167,6 @@ class InstancePayload:
 
 
 @dataclass(frozen=True)
-class BindingPayload:
-    """A ServiceBinding: its spec, its instance, and what the instance's plan said."""
-
-    #: the ServiceBinding object, as written (JSON)
-    spec: Mapping[str, Any]
-    #: the instance's address
-    instance: str
-    checksum: str
-    parameters_checksum: str
-    bindings_retrievable: bool
-    maximum_polling_duration: float | None
-    #: the parameter keys whose values come from Secrets now (None in plans saved before)
-    sensitive_keys: tuple[str, ...] | None = None
-
-    def to_private(self) -> dict[str, Any]:
-        return {
-            "spec": self.spec,
-            "instance": self.instance,
-            "checksum": self.checksum,
-            "parameters_checksum": self.parameters_checksum,
-            "bindings_retrievable": self.bindings_retrievable,
-            "maximum_polling_duration": self.maximum_polling_duration,
-            "sensitive_keys": _listed(self.sensitive_keys),
-        }
-
-    @classmethod
-    def from_private(cls, private: Mapping[str, Any]) -> BindingPayload:
-        return cls(
-            spec=private["spec"],
-            instance=str(private["instance"]),
-            checksum=str(private.get("checksum") or ""),
-            parameters_checksum=str(private.get("parameters_checksum") or ""),
-            bindings_retrievable=bool(private.get("bindings_retrievable")),
-            maximum_polling_duration=private.get("maximum_polling_duration"),
-            sensitive_keys=_keys(private.get("sensitive_keys")),
-        )
-
-@dataclass(frozen=True)
 class RotationHints:
     """What the diff decided about a binding's create-before-destroy rotation.
 
@@ -228,6 +190,49 @@ class RotationHints:
             retire=bool(private.get("retire")),
             workloads=tuple(str(w) for w in private.get("rolling_workloads") or ()),
         )
+
+
+@dataclass(frozen=True)
+class BindingPayload:
+    """A ServiceBinding: its spec, its instance, and what the instance's plan said."""
+
+    #: the ServiceBinding object, as written (JSON)
+    spec: Mapping[str, Any]
+    #: the instance's address
+    instance: str
+    checksum: str
+    parameters_checksum: str
+    bindings_retrievable: bool
+    maximum_polling_duration: float | None
+    #: the parameter keys whose values come from Secrets now (None in plans saved before)
+    sensitive_keys: tuple[str, ...] | None = None
+    #: what the diff decided about a rotation (written by the diff, next to the payload)
+    rotation: RotationHints = RotationHints()
+
+    def to_private(self) -> dict[str, Any]:
+        return {
+            "spec": self.spec,
+            "instance": self.instance,
+            "checksum": self.checksum,
+            "parameters_checksum": self.parameters_checksum,
+            "bindings_retrievable": self.bindings_retrievable,
+            "maximum_polling_duration": self.maximum_polling_duration,
+            "sensitive_keys": _listed(self.sensitive_keys),
+        }
+
+    @classmethod
+    def from_private(cls, private: Mapping[str, Any]) -> BindingPayload:
+        return cls(
+            spec=private["spec"],
+            instance=str(private["instance"]),
+            checksum=str(private.get("checksum") or ""),
+            parameters_checksum=str(private.get("parameters_checksum") or ""),
+            bindings_retrievable=bool(private.get("bindings_retrievable")),
+            maximum_polling_duration=private.get("maximum_polling_duration"),
+            sensitive_keys=_keys(private.get("sensitive_keys")),
+            rotation=RotationHints.from_private(private),
+        )
+
 
 def _listed(keys: tuple[str, ...] | None) -> list[str] | None:
     return list(keys) if keys is not None else None

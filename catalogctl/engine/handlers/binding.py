@@ -35,7 +35,7 @@ from catalogctl.model.bindings import ServiceBinding
 from catalogctl.model.desired import LoadedResource
 from catalogctl.plan.inputs import DesiredResource, ObservedResource
 from catalogctl.plan.model import Action, Change
-from catalogctl.plan.payloads import BindingPayload, RotationHints
+from catalogctl.plan.payloads import BindingPayload
 from catalogctl.providers.osb.catalog import ResolvedPlan
 from catalogctl.providers.osb.identity import binding_context, platform_guids
 from catalogctl.providers.osb.outcomes import (
@@ -315,7 +315,7 @@ class BindingHandler:
         if res.status is not ResourceStatus.READY:
             old = retiring_text(res.retiring)
             raise StepFailed(f"binding {res.binding_id} is not bound, so {old} stays bound")
-        workloads = RotationHints.from_private(change.private).workloads
+        workloads = BindingPayload.from_private(change.private).rotation.workloads
         if steps.options.wait and workloads:
             async with ctx.progress.step(change.address, "wait"):
                 await wait_for_rollouts(
