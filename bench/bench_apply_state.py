@@ -62,10 +62,10 @@ def main() -> None:
                     run_dir = work / f"{kind}-{n}"  # fresh cluster directory and local state
                     run_dir.mkdir()
                     state = server.url(f"bench-{n}") if kind == "postgresql" else None
-                    walk, _, _ = bench_apply.catalogctl_apply(
+                    run = bench_apply.catalogctl_apply(
                         run_dir, services, args.parallelism, state
                     )
-                    walks[kind].append(walk)
+                    walks[kind].append(run.walk)
     finally:
         proc.terminate()
         proc.wait()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from collections.abc import Mapping
+from typing import Any
 
 from catalogctl.engine.handlers.base import (
     ApplyContext,
@@ -11,6 +13,7 @@ from catalogctl.engine.handlers.base import (
     ResolveContext,
     spec_checksum,
 )
+from catalogctl.engine.ports import ClusterPort
 from catalogctl.model.address import Address
 from catalogctl.model.bindings import SecretTransform, ServiceBinding
 from catalogctl.plan.inputs import DesiredResource, ObservedResource
@@ -61,12 +64,10 @@ class SecretHandler:
         async with ctx.progress.step(change.address, "write"):
             credentials = await ctx.broker.credentials_for(payload.binding)
             source = ctx.broker.journal.get(payload.binding)  # whose credentials these are
-            # addKeysFrom reads other Secrets from the cluster: a blocking call.
-            data = await asyncio.to_thread(
-                ctx.cluster.build_secret_data, ns, credentials, transforms, payload.binding
-            )
-            digest = await asyncio.to_thread(
-                ctx.cluster.write_binding_secret, ns, name, data, payload.binding
+            # Both are blocking cluster calls (addKeysFrom reads other Secrets):
+            # one trip to a worker thread for the two.
+            data, digest = await asyncio.to_thread(
+                _build_and_write, ctx.cluster, ns, name, credentials, transforms, payload.binding
             )
         await ctx.written(
             change,
@@ -87,6 +88,19 @@ class SecretHandler:
         async with ctx.progress.step(change.address, "delete"):
             await asyncio.to_thread(ctx.cluster.delete_binding_secret, ns, name, owner)
         await ctx.persist(change.address)
+
+
+def _build_and_write(
+    cluster: ClusterPort,
+    namespace: str,
+    name: str,
+    credentials: Mapping[str, Any],
+    transforms: list[SecretTransform],
+    binding: str,
+) -> tuple[dict[str, bytes], str]:
+    """Build a binding Secret's data and write it: its data and the sha256 digest of it."""
+    data = cluster.build_secret_data(namespace, credentials, transforms, binding)
+    return data, cluster.write_binding_secret(namespace, name, data, binding)
 
 
 def secret_revision(prior: ResourceState | None, digest: str) -> int:

@@ -159,7 +159,9 @@ class OSBClient:
             timeout=httpx.Timeout(conn.timeout),
             limits=httpx.Limits(max_connections=in_flight, max_keepalive_connections=in_flight),
             follow_redirects=False,
-            headers={"User-Agent": _USER_AGENT},
+            # What every request to this broker carries is set once here;
+            # _send adds only the per-request identities.
+            headers=_fixed_headers(conn),
         )
 
     async def aclose(self) -> None:
@@ -356,25 +358,11 @@ class OSBClient:
 
     def _headers(
         self, request_id: str, identity: OriginatingIdentity | None
-    ) -> list[tuple[str, str]]:
-        headers = [
-            ("X-Broker-API-Version", self.conn.api_version),
-            ("X-Broker-API-Request-Identity", request_id),
-            ("Content-Type", "application/json"),
-            ("Accept", "application/json"),
-        ]
-        auth = self.conn.auth
-        if isinstance(auth, BasicAuth):
-            pair = f"{auth.username}:{auth.password.reveal()}".encode()
-            headers.append(("Authorization", "Basic " + base64.b64encode(pair).decode("ascii")))
-        elif isinstance(auth, BearerAuth):
-            headers.append(("Authorization", f"Bearer {auth.token.reveal()}"))
+    ) -> dict[str, str]:
+        headers = {"X-Broker-API-Request-Identity": request_id}
         if identity is not None:
-            headers.append(
-                (
-                    "X-Broker-API-Originating-Identity",
-                    originating_identity_header(self.conn.platform, identity),
-                )
+            headers["X-Broker-API-Originating-Identity"] = originating_identity_header(
+                self.conn.platform, identity
             )
         return headers
 
@@ -425,7 +413,7 @@ class OSBClient:
         return _with_request_id(outcome, request_id)
 
     async def _exchange(
-        self, method: str, target: str, headers: list[tuple[str, str]], content: bytes | None
+        self, method: str, target: str, headers: dict[str, str], content: bytes | None
     ) -> tuple[int, dict[str, str], bytes]:
         """Send one request; the answer's status, lower-cased headers and bounded body."""
         async with self._http.stream(
@@ -447,6 +435,23 @@ class OSBClient:
             (time.monotonic() - started) * 1000,
             request_id,
         )
+
+
+def _fixed_headers(conn: BrokerConnection) -> dict[str, str]:
+    """The headers of every request to ``conn``'s broker: API version, JSON, authentication."""
+    headers = {
+        "User-Agent": _USER_AGENT,
+        "X-Broker-API-Version": conn.api_version,
+        "Content-Type": "application/json",
+        "Accept": "application/json",
+    }
+    auth = conn.auth
+    if isinstance(auth, BasicAuth):
+        pair = f"{auth.username}:{auth.password.reveal()}".encode()
+        headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
+    elif isinstance(auth, BearerAuth):
+        headers["Authorization"] = f"Bearer {auth.token.reveal()}"
+    return headers
 
 
 def _with_request_id(outcome: Outcome, request_id: str) -> Outcome:
