@@ -45,7 +45,7 @@ class StepInterrupted(CatalogctlError):
     """
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)  # identity: two steps can look alike
 class _Running:
     address: str
     doing: str
@@ -68,6 +68,9 @@ class Progress:
     _failed: int = 0
     _bar_shown: bool = False
     _running: dict[int, _Running] = field(default_factory=dict)
+    #: the running steps of each address, so that starting one is O(1) while
+    #: a thousand operations are being polled
+    _by_address: dict[str, list[_Running]] = field(default_factory=dict)
     _next_token: int = 0
     _ticker: asyncio.Future[None] | None = None
 
@@ -122,10 +125,13 @@ class Progress:
         info: dict[str, str] = {}
         token = self._next_token
         self._next_token += 1
-        outer = [r for r in self._running.values() if r.address == address]
+        same = self._by_address.setdefault(address, [])
+        outer = list(same)
         for r in outer:
             r.inner += 1
-        self._running[token] = _Running(address, doing, start, start + self.interval)
+        running = _Running(address, doing, start, start + self.interval)
+        self._running[token] = running
+        same.append(running)
         if self._ticker is None or self._ticker.done():
             self._ticker = asyncio.ensure_future(self._tick())
         try:
@@ -148,7 +154,12 @@ class Progress:
         self._line(f"{address}: {done} after {int(time.monotonic() - start)}s{suffix}")
 
     def _ended(self, token: int, outer: list[_Running]) -> None:
-        self._running.pop(token, None)
+        running = self._running.pop(token, None)
+        if running is not None:
+            same = self._by_address[running.address]
+            same.remove(running)
+            if not same:
+                del self._by_address[running.address]
         for r in outer:
             r.inner -= 1
 
