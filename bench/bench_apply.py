@@ -12,30 +12,29 @@ Reports the apply walk's wall time against the lower bound
 ``max(critical path, requests / allowed concurrency * latency)``, catalogctl's
 process CPU time per broker request during the walk, and, in the same run, a
 Terraform-like walk of the same work (parallelism 10, a slot held for each
-whole operation, polling included).
-
-CPU per request is the apply process's CPU (all its threads, user and system)
-from the confirmation to the end of the command (the walk and the final state
-write), divided by the requests the broker counted (polls included).  The
-broker runs in its own process and is not counted; loading and planning are
-reported apart.  The walk's CPU is split into the event loop's thread and the
-worker threads (the journal's write and fsync per step, the binding Secrets'
-files).  In the same run a bare ``httpx.AsyncClient`` configured as catalogctl's
-(one pool of ``--parallelism`` keep-alive connections, environment proxies
-and trust store, bodies streamed) sends the same mix of requests (instance
-PUT, last_operation GET, binding PUT) at the same concurrency: its CPU per
-request is the floor below which nothing built on httpx can go on this
-machine, and what catalogctl spends above it is its own.
-
-Measured on a shared 2-CPU machine (busy with other work, so absolute CPU
-figures vary by +-30% between runs; ratios from one run hold better), 1,000
-instances, realistic profile: FIGURES.  That walk is n/10 rounds of one whole
+whole operation, polling included).  That walk is n/10 rounds of one whole
 operation, so at 10 s provisioning it takes about 18 minutes for 1,000
 instances; ``--terraform-sample S`` runs it for S instances and scales the
 time by n/S (exact for whole rounds: S a multiple of 10).
 
+CPU per request is the apply process's CPU (all its threads, user and system)
+from the confirmation to the end of the command (the walk and the final state
+write), divided by the requests the broker answered in that time (polls
+included).  The broker runs in its own process and is not counted; loading
+and planning are reported apart.  The walk's CPU is split into the event
+loop's thread and the worker threads (the journal's write and fsync per step,
+the binding Secrets' files).  In the same run a bare ``httpx.AsyncClient``
+configured as catalogctl's (one pool of ``--parallelism`` keep-alive
+connections, ``trust_env``, the same headers, bodies streamed and parsed)
+sends the same mix of requests (instance PUT, last_operation GET, binding PUT)
+at the same concurrency: its CPU per request is the floor below which no
+client built on httpx goes on this machine, and the rest is catalogctl's own.
+
+FIGURES
+
     python bench/bench_apply.py [--profile realistic|fast] [--instances N]
         [--parallelism 16] [--terraform-sample 40] [--skip-terraform-like]
+        [--floor-rounds 200]
 
 Run it on a quiet machine, and not within minutes of deleting many files on
 the same file system (another run's cleanup, a test suite): ext4 without a
