@@ -6,7 +6,8 @@
 # Run from anywhere. Uses $CATALOGCTL if set, otherwise the repository's
 # .venv/bin/catalogctl (not a catalogctl on PATH), and $PYTHON or .venv/bin/python
 # for the broker. QUICKSTART_PORT (default 18089) moves the broker and the
-# broker.yaml the run applies.
+# broker.yaml the run applies; QUICKSTART_PROVISION_SECONDS (default 3) is how
+# long the broker takes to provision.
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -32,7 +33,8 @@ export CATALOGCTL_SECRET_CATALOGCTL_SYSTEM_CLOUD_BROKER_AUTH_PASSWORD="$DEMO_BRO
 export CATALOGCTL_STATE="$work/state"
 export CATALOGCTL_CLUSTER_DIR="$work/cluster"
 
-"$python" -m examples.demo_broker --port "$port" --provision-seconds 3 >"$work/broker.log" 2>&1 &
+"$python" -m examples.demo_broker --port "$port" \
+  --provision-seconds "${QUICKSTART_PROVISION_SECONDS:-3}" >"$work/broker.log" 2>&1 &
 broker=$!
 trap 'kill "$broker" 2>/dev/null || true; wait "$broker" 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do

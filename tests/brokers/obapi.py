@@ -569,7 +569,7 @@ class ObapiBroker:
         # half second would be added to every test that stops a broker.
         self._thread = threading.Thread(
             target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
+            kwargs={"poll_interval": 0.01},
             name=f"obapi-broker-{self.port}",
             daemon=True,
         )

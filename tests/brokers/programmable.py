@@ -82,6 +82,7 @@ class ScriptedResponse:
     delay: float = 0.0
     drop: bool = False
     hang: bool = False
+    hold: threading.Event | None = None
     times: int | None = 1
     hits: int = 0
 
@@ -207,8 +208,9 @@ class ProgrammableBroker:
         if self.ssl_context is not None:
             server.socket = self.ssl_context.wrap_socket(server.socket, server_side=True)
         self._server = server
+        # stop() waits for serve_forever to notice (one poll interval), in every test.
         self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+            target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
         )
         self._thread.start()
         return self
@@ -250,12 +252,15 @@ class ProgrammableBroker:
         delay: float = 0.0,
         drop: bool = False,
         hang: bool = False,
+        hold: threading.Event | None = None,
         times: int | None = 1,
         retry_after: str | int | None = None,
     ) -> ScriptedResponse:
         """Queue an answer for requests whose method matches and path ``re.search``es.
 
         ``body``: dict/list → JSON, str → text as-is, bytes → raw, None → empty.
+        ``hold``: the answer waits until the test sets this event (or the broker
+        stops), so a client stays mid-request exactly as long as the test needs.
         Entries are used in the order they were added.
         """
         hdrs = dict(headers or {})
@@ -270,6 +275,7 @@ class ProgrammableBroker:
             delay=delay,
             drop=drop,
             hang=hang,
+            hold=hold,
             times=times,
         )
         with self._lock:
@@ -335,6 +341,11 @@ class ProgrammableBroker:
                 and b.credentials.get("password") == credentials.get("password")
                 for b in self.bindings.values()
             )
+
+    def wait_released(self, hold: threading.Event) -> None:
+        """Until ``hold`` is set or the broker stops."""
+        while not (hold.wait(0.05) or self._stop.is_set()):
+            pass
 
     def default_reply(self, req: RecordedRequest) -> Reply:
         """The in-memory broker's answer."""
@@ -646,6 +657,8 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 if entry.delay:
                     owner.wait_stop(entry.delay)
+                if entry.hold is not None:
+                    owner.wait_released(entry.hold)
                 if entry.hang:
                     owner.wait_stop(owner.hang_seconds)
                     self.close_connection = True

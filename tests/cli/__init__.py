@@ -55,12 +55,17 @@ def run_subprocess(*args: str, cwd: Path | None = None, input: str | None = None
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
 
-def run_on_terminal(args: list[str], answer: str, *, cwd: Path | None = None) -> tuple[int, str]:
-    """Run ``catalogctl *args`` on a pseudo-terminal, answer its prompt, return (code, output)."""
+def run_on_terminal(
+    program: Path, args: list[str], answer: str, *, cwd: Path | None = None
+) -> tuple[int, str]:
+    """Run ``catalogctl *args`` on a pseudo-terminal, answer its prompt, return (code, output).
+
+    ``program`` is the ``catalogctl`` to run, e.g. the launcher's (``catalogctl_launcher``).
+    """
     master, slave = pty.openpty()
     env = {**os.environ, "NO_COLOR": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "catalogctl", *args],
+        [str(program), *args],
         stdin=slave,
         stdout=slave,
         stderr=slave,

@@ -28,6 +28,10 @@ ENV_USER = "CATALOGCTL_SECRET_CATALOGCTL_SYSTEM_CLOUD_AUTH_USERNAME"
 ENV_PASSWORD = "CATALOGCTL_SECRET_CATALOGCTL_SYSTEM_CLOUD_AUTH_PASSWORD"
 CLOUD = "ClusterServiceBroker/cloud"
 
+# An unreachable broker is retried with backoff (about 30 s of waiting at the default
+# delays) before the command reports it; the waits advance an injected clock instead.
+pytestmark = pytest.mark.usefixtures("skipped_retry_backoff")
+
 
 def broker_yaml(
     url: str,

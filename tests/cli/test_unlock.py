@@ -12,6 +12,7 @@ import pytest
 from catalogctl.state import LocalBackend
 from catalogctl.state.local import LOCK_INFO_FILE
 from tests.cli import run_cli, run_on_terminal
+from tests.launcher import Launcher
 
 _CRASH = """
 import os, sys
@@ -112,10 +113,10 @@ def test_force_unlock_refuses_while_the_holder_is_still_running(tmp_path: Path) 
 
 
 def test_force_unlock_asks_on_a_terminal_and_accepts_only_yes(
-    tmp_path: Path, stale_lock: str
+    tmp_path: Path, stale_lock: str, catalogctl_launcher: Launcher
 ) -> None:
     args = ["force-unlock", stale_lock, "--state", str(tmp_path)]
-    code, output = run_on_terminal(args, "y")
+    code, output = run_on_terminal(catalogctl_launcher.program, args, "y")
     assert code == 1, output
     assert f"Lock {stale_lock} is held by " in output
     assert "for operation 'apply' since " in output
@@ -124,7 +125,7 @@ def test_force_unlock_asks_on_a_terminal_and_accepts_only_yes(
     assert output.endswith("force-unlock cancelled: the lock is still held.\n")
     assert LocalBackend(tmp_path).lock_info() is not None
 
-    code, output = run_on_terminal(args, "yes")
+    code, output = run_on_terminal(catalogctl_launcher.program, args, "yes")
     assert code == 0, output
     assert "catalogctl state has been successfully unlocked!" in output
     assert LocalBackend(tmp_path).lock_info() is None

@@ -30,6 +30,7 @@ from tests.brokers.obapi import ObapiBroker
 from tests.fixtures.cluster import KubeApiServer
 from tests.fixtures.postgres import PASSWORD as POSTGRES_PASSWORD
 from tests.fixtures.postgres import PostgresServer
+from tests.launcher import Launcher
 
 WORKFLOW = Path(__file__).resolve().parents[2] / "examples" / "ci" / "catalogctl.yml.example"
 HEAD_SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -81,6 +82,8 @@ class Runner:
 
     root: Path
     values: dict[str, str]
+    #: a directory holding the ``catalogctl`` the steps run
+    bin_dir: Path
     #: the ``--state`` value every job uses: one PostgreSQL state, as in the workflow
     state: str
     artifacts: dict[str, Path] = field(default_factory=dict)
@@ -114,7 +117,9 @@ class Runner:
         summary.touch()
         base = {
             **os.environ,
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+            "PATH": os.pathsep.join(
+                (str(self.bin_dir), str(Path(sys.executable).parent), os.environ["PATH"])
+            ),
             "RUNNER_TEMP": str(temp),
             "GITHUB_ENV": str(github_env),
             "GITHUB_STEP_SUMMARY": str(summary),
@@ -194,6 +199,7 @@ def runner(
     kube_apiserver: KubeApiServer,
     kube_namespace: str,
     postgres_server: PostgresServer,
+    catalogctl_launcher: Launcher,
 ) -> Runner:
     (tmp_path / "copies").mkdir()
     return Runner(
@@ -205,6 +211,7 @@ def runner(
             "github.event.pull_request.head.sha": HEAD_SHA,
             "secrets.CATALOGCTL_STATE_DB_PASSWORD": POSTGRES_PASSWORD,
         },
+        catalogctl_launcher.bin_dir,
         postgres_server.url(f"ci-{uuid.uuid4().hex[:8]}", password=False),
     )
 

@@ -7,10 +7,6 @@ real: HTTP over sockets, the engine, the journal and the cluster directory.
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Callable
-
 from catalogctl.engine.brokers import BrokerSettings
 from catalogctl.engine.cluster import open_cluster
 from catalogctl.engine.inputs import load_inputs
@@ -19,29 +15,8 @@ from catalogctl.errors import ApplyFailed
 from catalogctl.plan.inputs import DiffOptions
 from catalogctl.providers.osb.retrying import RetryPolicy
 from catalogctl.state.local import LocalBackend
+from tests.clocks import SkipClock
 from tests.e2e.conftest import Workspace
-
-
-class SkipClock:
-    """Real time plus every wait asked for, which returns at once; ``on_sleep`` sees each."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-        self.sleeps: list[float] = []
-        self.on_sleep: Callable[[int], None] | None = None
-
-    def monotonic(self) -> float:
-        return time.monotonic() + self.offset
-
-    def time(self) -> float:
-        return time.time() + self.offset
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.offset += max(0.0, seconds)
-        if self.on_sleep is not None:
-            self.on_sleep(len(self.sleeps))
-        await asyncio.sleep(0)
 
 
 class Run:

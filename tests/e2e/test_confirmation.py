@@ -9,6 +9,7 @@ from pathlib import Path
 from tests.brokers.programmable import ProgrammableBroker
 from tests.cli import run_on_terminal
 from tests.e2e.conftest import Workspace, broker_yaml, instance_yaml, mutating
+from tests.launcher import Launcher
 
 
 def _workspace(tmp_path: Path, broker: ProgrammableBroker) -> Workspace:
@@ -23,10 +24,10 @@ def _args(ws: Workspace, command: str) -> list[str]:
 
 
 def test_declined_apply_prints_only_the_cancellation_and_exits_1(
-    tmp_path: Path, programmable_broker: ProgrammableBroker
+    tmp_path: Path, programmable_broker: ProgrammableBroker, catalogctl_launcher: Launcher
 ) -> None:
     ws = _workspace(tmp_path, programmable_broker)
-    code, output = run_on_terminal(_args(ws, "apply"), "no")
+    code, output = run_on_terminal(catalogctl_launcher.program, _args(ws, "apply"), "no")
     assert code == 1, output
     assert "Apply cancelled." in output
     assert "complete!" not in output
@@ -35,13 +36,13 @@ def test_declined_apply_prints_only_the_cancellation_and_exits_1(
 
 
 def test_declined_destroy_prints_only_the_cancellation_and_exits_1(
-    tmp_path: Path, programmable_broker: ProgrammableBroker
+    tmp_path: Path, programmable_broker: ProgrammableBroker, catalogctl_launcher: Launcher
 ) -> None:
     ws = _workspace(tmp_path, programmable_broker)
     ws.ok("apply", "--auto-approve")
     before = ws.state_doc()
     seen = len(programmable_broker.requests)
-    code, output = run_on_terminal(_args(ws, "destroy"), "nope")
+    code, output = run_on_terminal(catalogctl_launcher.program, _args(ws, "destroy"), "nope")
     assert code == 1, output
     assert "Destroy cancelled." in output
     assert "complete!" not in output

@@ -10,16 +10,15 @@ from pathlib import Path
 import yaml
 
 from tests.cli import CliResult, run_cli
-from tests.engine.test_crash_recovery import SlowAnswerBroker, converge, run_args
+from tests.engine.test_crash_recovery import HoldingBroker, converge, run_args
 from tests.engine.test_rotation_crash import _setup, _template
 
 BINDING = "ServiceBinding/apps/db-binding"
 BINDING_PATH = r"/service_bindings/[^/]+$"
 
 
-def _broker(**options: object) -> SlowAnswerBroker:
-    broker = SlowAnswerBroker(**options)  # type: ignore[arg-type]
-    broker.answer_delay = 0
+def _broker(**options: object) -> HoldingBroker:
+    broker = HoldingBroker(**options)  # type: ignore[arg-type]
     return broker
 
 
@@ -32,7 +31,7 @@ def _secret_user(tmp: Path) -> str:
     return base64.b64decode(secret["data"]["username"]).decode()
 
 
-def _requests(broker: SlowAnswerBroker) -> list[tuple[str, str]]:
+def _requests(broker: HoldingBroker) -> list[tuple[str, str]]:
     return [(r.method, r.decoded_path.rsplit("/", 1)[1]) for r in broker.requests
             if r.method in ("PUT", "DELETE") and "/service_bindings/" in r.path]  # fmt: skip
 
@@ -40,7 +39,7 @@ def _requests(broker: SlowAnswerBroker) -> list[tuple[str, str]]:
 def test_the_plan_states_the_order_and_apply_follows_it(tmp_path: Path) -> None:
     with _broker() as broker:
         services = _setup(tmp_path, broker.url)
-        old = converge(tmp_path, services, broker)[BINDING]["binding_id"]
+        old = converge(tmp_path, services)[BINDING]["binding_id"]
         plan = run_cli(
             "--no-color", "plan", "-f", str(services), "--state", str(tmp_path / "state"),
             "--cluster-dir", str(tmp_path / "cluster"), "--replace", BINDING,
@@ -78,7 +77,7 @@ def test_a_broker_that_allows_one_binding_gets_a_clear_error_and_loses_nothing(
 ) -> None:
     with _broker(max_bindings_per_instance=1) as broker:
         services = _setup(tmp_path, broker.url)
-        first = converge(tmp_path, services, broker)
+        first = converge(tmp_path, services)
         old = first[BINDING]["binding_id"]
         template = _template(tmp_path)
 
@@ -130,7 +129,7 @@ def test_an_uncertain_new_bind_is_cleaned_up_and_the_rotation_finished_next_time
 ) -> None:
     with _broker() as broker:
         services = _setup(tmp_path, broker.url)
-        old = converge(tmp_path, services, broker)[BINDING]["binding_id"]
+        old = converge(tmp_path, services)[BINDING]["binding_id"]
         # The broker fails the new bind with a 500: it may have created the binding.
         broker.script("PUT", BINDING_PATH, status=500, body={"description": "boom"})
         failed = _run(tmp_path, services, "--replace", BINDING, "--retry-timeout", "0")

@@ -36,7 +36,6 @@ def _hold(state: Path, release: Path) -> tuple[subprocess.Popen[str], str]:
         [sys.executable, "-c", HOLDER, str(state), str(release)],
         stdout=subprocess.PIPE,
         text=True,
-        cwd="/work/main" if Path("/work/main").exists() else None,
     )
     assert proc.stdout is not None
     line = proc.stdout.readline()

@@ -4,8 +4,6 @@ destroy, a newer state names both versions, a lost journal after a committed app
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -13,6 +11,7 @@ import pytest
 
 from tests.brokers.programmable import ProgrammableBroker
 from tests.e2e.conftest import Workspace, broker_yaml, instance_yaml, wait_for
+from tests.processes import CatalogctlProcess
 
 
 @pytest.fixture
@@ -27,14 +26,8 @@ def test_sigterm_while_polling_says_interrupted_not_failed(
 ) -> None:
     programmable_broker.async_polls = 100_000  # the operation stays in progress
     ws.write("db.yaml", instance_yaml("db", "async"))
-    proc = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "catalogctl", "--no-color", "apply", "--auto-approve"),
-            *("-f", str(ws.services), *ws.target_args()),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    proc = CatalogctlProcess(
+        ["--no-color", "apply", "--auto-approve", "-f", str(ws.services), *ws.target_args()]
     )
     try:
         wait_for(
@@ -45,9 +38,7 @@ def test_sigterm_while_polling_says_interrupted_not_failed(
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        proc.kill()
     assert proc.returncode == 130, (out, err)
     assert "failed" not in out + err, (out, err)
     assert "ServiceInstance/apps/db: Provisioning interrupted after " in out, out

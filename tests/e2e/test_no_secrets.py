@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +13,7 @@ import pytest
 from tests.brokers.programmable import ProgrammableBroker
 from tests.cli import CliResult, run_cli
 from tests.e2e.conftest import Workspace, broker_yaml
+from tests.processes import CatalogctlProcess
 
 MARK = "s3cr3t-MARKER"
 BROKER_PASSWORD = f"{MARK}-broker-pw-71c2"
@@ -153,16 +152,10 @@ def test_no_secret_in_any_output_state_or_plan_file(
 
     def sub(*args: str, code: int = 0) -> None:
         """A separate process, so -vv debug logging really goes to stderr."""
-        proc = subprocess.run(
-            [sys.executable, "-m", "catalogctl", "-vv", "--no-color", *args],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        outputs.append(
-            (f"-vv {' '.join(args)}", CliResult(proc.returncode, proc.stdout, proc.stderr))
-        )
-        assert proc.returncode == code, (args, proc.stdout, proc.stderr)
+        proc = CatalogctlProcess(["-vv", "--no-color", *args])
+        out, err = proc.communicate(timeout=60)
+        outputs.append((f"-vv {' '.join(args)}", CliResult(proc.wait(), out, err)))
+        assert proc.returncode == code, (args, out, err)
 
     files = ["-f", str(ws.services), *ws.target_args()]
     run("plan")

@@ -1,6 +1,6 @@
 """Transient broker failures are retried inside one run, against a real broker on 127.0.0.1.
 
-The run's clock is injected (:class:`~tests.e2e.inprocess.SkipClock`): backoff and polling waits
+The run's clock is injected (:class:`~tests.clocks.SkipClock`): backoff and polling waits
 advance it instead of sleeping, so the tests check the delays chosen (full
 jitter, ``Retry-After``) without waiting for them.  Everything else is real:
 HTTP over sockets, the engine, the journal and the cluster directory.

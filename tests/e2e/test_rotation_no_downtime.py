@@ -13,7 +13,6 @@ template changed exactly once by the whole rotation, and a clean plan.
 from __future__ import annotations
 
 import base64
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from kubernetes.client.rest import ApiException
 from tests.brokers.programmable import ProgrammableBroker, RecordedRequest
 from tests.cli import run_cli
 from tests.engine.test_crash_recovery import (
-    SlowAnswerBroker,
+    HoldingBroker,
     inputs_yaml,
     kill_run_at,
     release_dead_lock,
@@ -82,8 +81,8 @@ def secret_reader(api: client.ApiClient, ns: str) -> Callable[[], dict[str, str]
     return read
 
 
-class CheckingBroker(SlowAnswerBroker):
-    """After each request it handled (and before its held-back answer), checks the Secret.
+class CheckingBroker(HoldingBroker):
+    """After each request it handled (and before any held-back answer), checks the Secret.
 
     A check fails when the Secret exists and its credentials are not those of a binding
     the broker still has: the moment a workload reading the Secret would be locked out.
@@ -95,11 +94,9 @@ class CheckingBroker(SlowAnswerBroker):
         self.checks = 0
         self.violations: list[str] = []
 
-    def default_reply(self, req: RecordedRequest) -> Any:
-        reply = ProgrammableBroker.default_reply(self, req)
+    def act(self, req: RecordedRequest) -> Any:
+        reply = super().act(req)
         self.check(f"after {req.method} {req.path}")
-        if req.method in ("PUT", "PATCH", "DELETE"):
-            time.sleep(self.answer_delay)
         return reply
 
     def check(self, when: str) -> None:
@@ -119,14 +116,10 @@ def _accepted_over_http(broker: ProgrammableBroker, data: dict[str, str]) -> boo
     return answer.status_code == 200
 
 
-def converge(broker: SlowAnswerBroker, state: Path, args: list[str]) -> None:
-    """Apply in this process, with the broker answering at once."""
+def converge(state: Path, args: list[str]) -> None:
+    """Apply in this process (the broker answers it at once)."""
     release_dead_lock(state)
-    broker.answer_delay = 0
-    try:
-        done = run_cli("--no-color", *args)
-    finally:
-        broker.answer_delay = SlowAnswerBroker.answer_delay
+    done = run_cli("--no-color", *args)
     assert done.exit_code == 0, done.stdout + done.stderr
 
 
@@ -158,17 +151,17 @@ def test_rotation_keeps_working_credentials_through_a_sigkill_at_every_step(
         with CheckingBroker(read_secret) as broker:
             (services / "services.yaml").write_text(services_yaml(broker.url, ns))
 
-            converge(broker, state, args)
+            converge(state, args)
             (original,) = broker.bindings
             generation = apps.read_namespaced_deployment("web", ns).metadata.generation
 
-            landed = kill_run_at([*args, "--replace", f"ServiceBinding/{ns}/db-binding"], k)
+            landed = kill_run_at([*args, "--replace", f"ServiceBinding/{ns}/db-binding"], k, broker)
             killed += landed
             # Between the killed run and the next: the workload can still log in.
             data = read_secret()
             assert data is not None and _accepted_over_http(broker, data), k
 
-            converge(broker, state, args)
+            converge(state, args)
             resources = _state(state)
             binding = resources[f"ServiceBinding/{ns}/db-binding"]
             assert binding["status"] == "ready" and binding["retiring"] == [], (k, binding)

@@ -25,14 +25,14 @@ from catalogctl.providers.osb.retrying import RetryPolicy
 from catalogctl.state.local import LocalBackend
 from tests.e2e.inprocess import SkipClock
 from tests.e2e.test_rotation_no_downtime import DEPLOYMENT, services_yaml
-from tests.engine.test_crash_recovery import SlowAnswerBroker
+from tests.engine.test_crash_recovery import HoldingBroker
 from tests.fixtures.cluster import KubeApiServer
 
 
 class Rotation:
     """A namespace with Deployment ``web``, services applied once, and in-process applies."""
 
-    def __init__(self, server: KubeApiServer, tmp: Path, broker: SlowAnswerBroker) -> None:
+    def __init__(self, server: KubeApiServer, tmp: Path, broker: HoldingBroker) -> None:
         self.ns = server.create_namespace("rotate-wait")
         self.apps = client.AppsV1Api(server.api_client())
         self.apps.create_namespaced_deployment(self.ns, DEPLOYMENT)
@@ -74,10 +74,9 @@ class Rotation:
 @pytest.fixture
 def applied(
     kube_apiserver: KubeApiServer, tmp_path: Path
-) -> Iterator[tuple[Rotation, SlowAnswerBroker, tuple[str, str]]]:
+) -> Iterator[tuple[Rotation, HoldingBroker, tuple[str, str]]]:
     """The services applied once: (the run, its broker, the binding at the broker)."""
-    with SlowAnswerBroker() as broker:
-        broker.answer_delay = 0
+    with HoldingBroker() as broker:
         run = Rotation(kube_apiserver, tmp_path, broker)
         run.apply()
         (old,) = broker.bindings
@@ -85,7 +84,7 @@ def applied(
 
 
 def test_wait_unbinds_the_old_binding_only_after_the_rollout(
-    applied: tuple[Rotation, SlowAnswerBroker, tuple[str, str]],
+    applied: tuple[Rotation, HoldingBroker, tuple[str, str]],
 ) -> None:
     run, broker, old = applied
     seen_while_waiting: list[int] = []
@@ -109,7 +108,7 @@ def test_wait_unbinds_the_old_binding_only_after_the_rollout(
 
 
 def test_a_rollout_that_does_not_finish_in_time_keeps_the_old_binding(
-    applied: tuple[Rotation, SlowAnswerBroker, tuple[str, str]],
+    applied: tuple[Rotation, HoldingBroker, tuple[str, str]],
 ) -> None:
     run, broker, old = applied
     try:

@@ -4,9 +4,10 @@ broker never sees a resource provisioned twice."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
+import threading
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -16,27 +17,57 @@ from tests.brokers.programmable import ProgrammableBroker
 from tests.e2e.conftest import broker_yaml, instance_yaml, mutating, wait_for
 from tests.fixtures.cluster import KubeApiServer
 from tests.fixtures.postgres import PASSWORD, PostgresServer
+from tests.processes import CatalogctlProcess
 
-CATALOGCTL = (sys.executable, "-m", "catalogctl", "--no-color")
+
+@dataclass(frozen=True)
+class SharedState:
+    """A ``--state`` value, the flags that reach it, and a count of lock attempts seen."""
+
+    url: str
+    flags: list[str]
+    #: Lock attempts the store has seen: PostgreSQL sessions whose last statement tried
+    #: the advisory lock; for Kubernetes, reads of the state's Lease (the audit log).
+    lock_attempts: Callable[[], int]
 
 
 @pytest.fixture(params=["postgresql", "kubernetes"])
-def shared_state(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, list[str]]:
-    """A ``--state`` value and the flags that reach it."""
+def shared_state(request: pytest.FixtureRequest) -> SharedState:
     if request.param == "postgresql":
         server: PostgresServer = request.getfixturevalue("postgres_server")
-        return server.url(f"ci-{uuid.uuid4().hex[:8]}"), []
+        url = server.url(f"ci-{uuid.uuid4().hex[:8]}")
+        return SharedState(url, [], lambda: _trying_the_advisory_lock(url))
     kube: KubeApiServer = request.getfixturevalue("kube_apiserver")
     namespace: str = request.getfixturevalue("kube_namespace")
-    return f"kubernetes://{namespace}/ci", ["--kubeconfig", str(kube.kubeconfig(namespace))]
+
+    def lease_reads() -> int:
+        return sum(r.resource == "leases" and r.verb == "get" for r in kube.audit(namespace))
+
+    return SharedState(
+        f"kubernetes://{namespace}/ci",
+        ["--kubeconfig", str(kube.kubeconfig(namespace))],
+        lease_reads,
+    )
+
+
+def _trying_the_advisory_lock(url: str) -> int:
+    import psycopg
+
+    with psycopg.connect(url.partition("#")[0], autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE application_name = 'catalogctl' AND pid <> pg_backend_pid() "
+            "AND query LIKE '%pg_try_advisory_lock%'"
+        ).fetchone()
+    return int(row[0]) if row else 0
 
 
 def _apply(
     services: Path, cluster: Path, state: str, flags: list[str], *extra: str
-) -> subprocess.Popen[str]:
-    return subprocess.Popen(
+) -> CatalogctlProcess:
+    return CatalogctlProcess(
         [
-            *CATALOGCTL,
+            "--no-color",
             "apply",
             "--auto-approve",
             "-f",
@@ -47,41 +78,47 @@ def _apply(
             str(cluster),
             *flags,
             *extra,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+        ]
     )
 
 
 def _services(
-    tmp_path: Path, broker: ProgrammableBroker, *, first_poll_delay: float
+    tmp_path: Path, broker: ProgrammableBroker, *, first_poll: threading.Event
 ) -> tuple[Path, Path]:
-    """One async instance at ``broker``, whose first status poll answers late."""
+    """One async instance at ``broker``, whose first status poll is answered only once
+    ``first_poll`` is set."""
     services, cluster = tmp_path / "services", tmp_path / "cluster"
     services.mkdir()
     (services / "broker.yaml").write_text(broker_yaml(broker.url, name="prog", auth=False))
     (services / "db.yaml").write_text(instance_yaml("db", plan="async"))
-    broker.script("GET", r"/last_operation$", body={"state": "in progress"}, delay=first_poll_delay)
+    broker.script("GET", r"/last_operation$", body={"state": "in progress"}, hold=first_poll)
     return services, cluster
 
 
 def test_two_concurrent_applies_against_one_shared_state(
     tmp_path: Path,
     programmable_broker: ProgrammableBroker,
-    shared_state: tuple[str, list[str]],
+    shared_state: SharedState,
 ) -> None:
-    state, flags = shared_state
-    # The first status poll answers late, so the first run is still applying
-    # (holding the lock) while the others start.
-    services, cluster = _services(tmp_path, programmable_broker, first_poll_delay=8)
+    state, flags = shared_state.url, shared_state.flags
+    # The first status poll is held, so the first run is still applying (holding the
+    # lock) while the others start.
+    first_poll = threading.Event()
+    services, cluster = _services(tmp_path, programmable_broker, first_poll=first_poll)
 
     first = _apply(services, cluster, state, flags)
-    wait_for(lambda: programmable_broker.requests_to("PUT"), 60, "the first run's PUT")
-    failing = _apply(services, cluster, state, flags)
-    out, err = failing.communicate(timeout=60)
-    assert first.poll() is None, "the first run ended before the second tried the lock"
-    waiting = _apply(services, cluster, state, flags, "--lock-timeout", "2m")
+    try:
+        wait_for(lambda: programmable_broker.requests_to("GET", "/last_operation$"), 60,
+                 "the first run's first poll")
+        failing = _apply(services, cluster, state, flags)
+        out, err = failing.communicate(timeout=60)
+        assert first.poll() is None, "the first run ended before the second tried the lock"
+        attempts = shared_state.lock_attempts()
+        waiting = _apply(services, cluster, state, flags, "--lock-timeout", "2m")
+        wait_for(lambda: shared_state.lock_attempts() > attempts, 60,
+                 "the waiting run to meet the held lock")
+    finally:
+        first_poll.set()
 
     first_out, first_err = first.communicate(timeout=120)
     assert first.returncode == 0, (first_out, first_err)
@@ -112,17 +149,22 @@ def test_lost_database_connection_stops_the_apply_and_the_next_run_resumes(
     import psycopg
 
     state = postgres_server.url(f"lost-{uuid.uuid4().hex[:8]}")
-    services, cluster = _services(tmp_path, programmable_broker, first_poll_delay=4)
+    first_poll = threading.Event()
+    services, cluster = _services(tmp_path, programmable_broker, first_poll=first_poll)
 
     run = _apply(services, cluster, state, [])
-    wait_for(lambda: programmable_broker.requests_to("PUT"), 60, "the run's PUT")
-    # The database drops the run's session (a failover, a network cut).
-    admin = psycopg.connect(state.partition("#")[0], autocommit=True)
-    with admin:
-        killed = admin.execute(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-            "WHERE application_name = 'catalogctl' AND pid <> pg_backend_pid()"
-        ).fetchone()
+    try:
+        wait_for(lambda: programmable_broker.requests_to("GET", "/last_operation$"), 60,
+                 "the run's first poll")
+        # The database drops the run's session (a failover, a network cut).
+        admin = psycopg.connect(state.partition("#")[0], autocommit=True)
+        with admin:
+            killed = admin.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name = 'catalogctl' AND pid <> pg_backend_pid()"
+            ).fetchone()
+    finally:
+        first_poll.set()
     assert killed is not None and killed[0] >= 1
     out, err = run.communicate(timeout=120)
     assert run.returncode == 1, (out, err)

@@ -1,13 +1,14 @@
 """Invariant 3: after a SIGKILL at any step boundary, the next apply converges.
 
 ``catalogctl apply`` runs as a real process against a real broker on
-127.0.0.1.  The broker does each mutating request's work and then holds the
-answer back for a moment, so a kill lands while the broker has acted but
-catalogctl has not heard (the case that orphans resources in careless
-tools).  For every journal record k of a full run, the process is killed as
-soon as record k is durable; then a second apply must finish, leaving
-exactly one instance and one binding at the broker, known to state by the
-same ids, the Secret written, and a clean plan.
+127.0.0.1.  For every journal record k of a full run, the process stops
+writing its journal once record k is durable and is SIGKILLed as soon as it
+waits on its next write, or on the broker's answer to a request it sent after
+record k: the broker does that request's work and holds the answer, so the
+kill lands while the broker has acted but catalogctl has not heard (the case
+that orphans resources in careless tools).  Then a second apply must finish,
+leaving exactly one instance and one binding at the broker, known to state by
+the same ids, the Secret written, and a clean plan.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,27 +26,35 @@ import pytest
 
 from tests.brokers.programmable import ProgrammableBroker, RecordedRequest
 from tests.cli import CliResult, run_cli
-from tests.conftest import POLL_INTERVAL
+from tests.processes import CatalogctlProcess
 
 REPO = Path(__file__).resolve().parents[2]
 JOURNAL = "catalogctl.journal.jsonl"
 
 
-class SlowAnswerBroker(ProgrammableBroker):
-    """Does the work of a mutating request at once, then delays the answer.
+class HoldingBroker(ProgrammableBroker):
+    """Does the work of every request at once; holds the answer while ``hold()`` is true.
 
-    The delay outlasts the killed run's grace before SIGKILL (0.15 s), so the
-    broker has acted and catalogctl has not heard; the converging run that
-    follows gets its answers at once (``answer_delay = 0``).
+    A run under test makes ``hold()`` true once it has stopped at its kill point:
+    the request it sends then is acted on and never answered (until the broker
+    stops), and ``held`` tells the test the run now waits on the broker.
     """
 
-    answer_delay = 0.3
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.hold: Callable[[], bool] = lambda: False
+        self.held = threading.Event()
 
     def default_reply(self, req: RecordedRequest) -> Any:
-        reply = super().default_reply(req)
-        if req.method in ("PUT", "PATCH", "DELETE"):
-            time.sleep(self.answer_delay)
+        reply = self.act(req)
+        if self.hold():
+            self.held.set()
+            self.wait_stop(60)
         return reply
+
+    def act(self, req: RecordedRequest) -> Any:
+        """The request's work and its answer (the in-memory broker's)."""
+        return super().default_reply(req)
 
 
 def write_inputs(directory: Path, url: str, plan: str) -> Path:
@@ -93,79 +102,32 @@ def run_args(tmp: Path, services: Path) -> list[str]:
     ]
 
 
-# Runs catalogctl with a journal that SIGKILLs the process at record k.  Polling
-# the journal from outside races the run's last steps (after the final record
-# the run compacts and exits within milliseconds), so the kill is armed from
-# inside: once k records are durable, every further journal write or commit
-# blocks and the process dies shortly after, with exactly k records on disk.
-# The short grace lets a request sent after a write-ahead record reach the
-# broker, which acts on it and holds its answer back past the kill.
-KILL_AT_RECORD = f"""
-import functools, os, signal, sys, threading, time
-from catalogctl.engine import session
-from catalogctl.state import journal
-
-session.PollScheduler = functools.partial(
-    session.PollScheduler, initial_interval={POLL_INTERVAL}, min_interval={POLL_INTERVAL}
-)
-
-limit = int(os.environ["CATALOGCTL_TEST_KILL_AT"])
-written = 0
-armed = threading.Event()
-
-def die_later():
-    armed.set()
-    threading.Timer(0.15, os.kill, (os.getpid(), signal.SIGKILL)).start()
-
-def hang_if_armed():
-    if armed.is_set():
-        while True:
-            time.sleep(3600)
-
-append = journal.BaseJournal._append_checked
-commit = journal.BaseJournal.commit
-
-def append_checked(self, line):
-    global written
-    hang_if_armed()
-    append(self, line)
-    written += line.count(b"\\n")
-    if written >= limit:
-        die_later()
-
-def commit_checked(self, **kwargs):
-    hang_if_armed()
-    return commit(self, **kwargs)
-
-journal.BaseJournal._append_checked = append_checked
-journal.BaseJournal.commit = commit_checked
-from catalogctl.cli.main import main
-sys.argv = ["catalogctl", *sys.argv[1:]]
-main()
-"""
+def kill_at(tmp: Path, services: Path, k: int, broker: HoldingBroker, *extra: str) -> bool:
+    """Run apply (with ``extra`` flags) and SIGKILL it once k records are durable and it
+    waits; False if it finished first (see :func:`kill_run_at`)."""
+    return kill_run_at([*run_args(tmp, services), *extra], k, broker)
 
 
-def kill_at(tmp: Path, services: Path, k: int, *extra: str) -> bool:
-    """Run apply (with ``extra`` flags), SIGKILLed once k records are durable; False if it
-    finished first."""
-    return kill_run_at([*run_args(tmp, services), *extra], k)
-
-
-def kill_run_at(args: list[str], k: int) -> bool:
-    """Run catalogctl with ``args``, SIGKILLed once k journal records are durable; False if
-    it finished first."""
-    proc = subprocess.run(
-        [sys.executable, "-c", KILL_AT_RECORD, "--no-color", *args],
-        cwd=REPO,
-        env={**os.environ, "CATALOGCTL_TEST_KILL_AT": str(k)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        timeout=60,
-    )
+def kill_run_at(args: list[str], k: int, broker: HoldingBroker) -> bool:
+    """Run catalogctl with ``args`` in a process of its own and SIGKILL it once k journal
+    records are durable and it waits, on the journal or on ``broker``; False if it finished
+    first."""
+    proc = CatalogctlProcess(["--no-color", *args], cwd=REPO, stop_at_record=k)
+    broker.held.clear()
+    broker.hold = proc.stopped.is_set
+    try:
+        deadline = time.monotonic() + 60
+        while not (proc.blocked.wait(0.005) or broker.held.is_set()):
+            if proc.poll() is not None:
+                break
+            assert time.monotonic() < deadline, f"the run neither finished nor stopped at {k}"
+        proc.kill()
+    finally:
+        broker.hold = lambda: False
+    _, err = proc.communicate(timeout=60)
     if proc.returncode == -signal.SIGKILL:
         return True
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 0, err
     return False
 
 
@@ -179,15 +141,10 @@ def release_dead_lock(state: Path) -> None:
     assert done.exit_code == 0, done.stderr
 
 
-def converge(tmp: Path, services: Path, broker: SlowAnswerBroker) -> dict[str, Any]:
-    """Apply again, in this process, with the broker answering at once."""
+def converge(tmp: Path, services: Path) -> dict[str, Any]:
+    """Apply again, in this process (the broker answers it at once)."""
     release_dead_lock(tmp / "state")
-    delay = broker.answer_delay
-    broker.answer_delay = 0
-    try:
-        done = run_cli("--no-color", *run_args(tmp, services))
-    finally:
-        broker.answer_delay = delay  # a later kill_at needs the held-back answers again
+    done = run_cli("--no-color", *run_args(tmp, services))
     assert done.exit_code == 0, done.stdout + done.stderr
     state = json.loads((tmp / "state" / "catalogctl.state.json").read_text())
     return dict(state["resources"])
@@ -219,11 +176,11 @@ def test_sigkill_at_every_step_boundary_converges(tmp_path: Path, plan: str, ste
     for k in range(1, steps + 3):
         run_dir = tmp_path / f"k{k}"
         run_dir.mkdir()
-        with SlowAnswerBroker() as broker:
+        with HoldingBroker() as broker:
             services = write_inputs(run_dir, broker.url, plan)
-            landed = kill_at(run_dir, services, k)
+            landed = kill_at(run_dir, services, k, broker)
             killed += landed
-            resources = converge(run_dir, services, broker)
+            resources = converge(run_dir, services)
 
             instance = resources["ServiceInstance/apps/db"]
             binding = resources["ServiceBinding/apps/db-binding"]
@@ -245,16 +202,16 @@ def test_sigkill_at_every_step_boundary_converges(tmp_path: Path, plan: str, ste
 
 
 def test_kill_during_async_polling_resumes_the_same_operation(tmp_path: Path) -> None:
-    with SlowAnswerBroker(async_polls=4) as broker:
+    with HoldingBroker(async_polls=4) as broker:
         services = write_inputs(tmp_path, broker.url, "async")
         # Record 2 is the operation string: the run is polling when it dies.
-        assert kill_at(tmp_path, services, 2)
+        assert kill_at(tmp_path, services, 2, broker)
         state = json.loads(run_cli("show", "--json", "--state", str(tmp_path / "state")).stdout)
         pending = state["resources"]["ServiceInstance/apps/db"]
         assert pending["status"] == "creating"
         assert pending["operation"]["operation"], "the operation string was recorded before polling"
         puts_before = len(broker.requests_to("PUT", "/v2/service_instances/[^/]+$"))
-        resources = converge(tmp_path, services, broker)
+        resources = converge(tmp_path, services)
         puts_after = len(broker.requests_to("PUT", "/v2/service_instances/[^/]+$"))
         # Resumed by polling the recorded operation, not by provisioning again.
         assert puts_after == puts_before == 1

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from tests.engine.test_crash_recovery import (
-    SlowAnswerBroker,
+    HoldingBroker,
     converge,
     kill_at,
     plan_again,
@@ -75,16 +75,16 @@ def test_sigkill_at_every_step_of_a_rotation_converges(
     for k in range(1, steps + 3):
         run_dir = tmp_path / f"k{k}"
         run_dir.mkdir()
-        with SlowAnswerBroker() as broker:
+        with HoldingBroker() as broker:
             services = _setup(run_dir, broker.url, plan)
-            first = converge(run_dir, services, broker)
+            first = converge(run_dir, services)
             (original,) = broker.bindings
             assert _template(run_dir)["metadata"]["annotations"] == {
                 "catalogctl.io/secret-revision": "db-binding=1"
             }
-            landed = kill_at(run_dir, services, k, "--replace", BINDING)
+            landed = kill_at(run_dir, services, k, broker, "--replace", BINDING)
             killed += landed
-            resources = converge(run_dir, services, broker)
+            resources = converge(run_dir, services)
 
             binding = resources[BINDING]
             assert binding["status"] == "ready", (k, resources)

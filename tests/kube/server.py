@@ -517,8 +517,9 @@ class EmulatorServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> EmulatorServer:
+        # stop() waits for serve_forever to notice (one poll interval), in every test.
         self._thread = threading.Thread(target=self._httpd.serve_forever,
-                                        kwargs={"poll_interval": 0.05},
+                                        kwargs={"poll_interval": 0.01},
                                         name=f"kube-emulator-{self.port}", daemon=True)
         self._thread.start()
         return self

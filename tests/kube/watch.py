@@ -68,11 +68,15 @@ def translate(event: Event, scope: Scope) -> dict[str, Any] | None:
     return {"type": kind, "object": obj}
 
 
+#: Seconds between checks for a watch client that hung up; a test waits this long to see it.
+IDLE_CHECK = 0.1
+
+
 def follow(store: Store, scope: Scope, after: int, deadline: float | None, bookmarks: bool,
            emit: Emit, client_gone: Callable[[], bool] = lambda: False) -> None:
     """Emit events after ``after`` until the deadline passes, the store closes or the client
-    hangs up (checked about once a second while idle). Writing happens outside the lock: stored
-    objects are immutable, so the event list is safe to use."""
+    hangs up (checked every :data:`IDLE_CHECK` seconds while idle). Writing happens outside
+    the lock: stored objects are immutable, so the event list is safe to use."""
     while True:
         too_old: ApiError | None = None
         batch: list[Event] = []
@@ -86,7 +90,8 @@ def follow(store: Store, scope: Scope, after: int, deadline: float | None, bookm
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if batch or store.closed or (remaining is not None and remaining <= 0):
                     break
-                woken = store.cond.wait(timeout=1.0 if remaining is None else min(remaining, 1.0))
+                woken = store.cond.wait(
+                    timeout=IDLE_CHECK if remaining is None else min(remaining, IDLE_CHECK))
                 if not woken and client_gone():
                     return
             closed = store.closed

@@ -39,6 +39,7 @@ from catalogctl.state import (
     StateBackend,
     checksum,
 )
+from tests import processes
 
 BackendFactory = Callable[[], StateBackend]
 
@@ -112,7 +113,7 @@ def run(
         return journal.commit()
 
 
-# -- child processes (module level so that "spawn" can import them) -----------
+# -- child processes (module level so that the fork server can import them) ---
 
 
 def _hold_lock(
@@ -160,7 +161,7 @@ class _Holder:
     """A child process holding the lock until released (or exiting without unlocking)."""
 
     def __init__(self, factory: BackendFactory, operation: str, *, leave_locked: bool) -> None:
-        ctx = multiprocessing.get_context("spawn")
+        ctx = processes.context()
         self._out: multiprocessing.Queue[str] = ctx.Queue()
         self._release = ctx.Event()
         self.process = ctx.Process(
@@ -543,7 +544,7 @@ class StateBackendConformance:
 
     def test_sigkill_mid_apply_loses_no_acknowledged_step(self, factory: BackendFactory) -> None:
         base = run(factory(), record=(instance("before"),))
-        ctx = multiprocessing.get_context("spawn")
+        ctx = processes.context()
         receiver, sender = ctx.Pipe(duplex=False)
         child = ctx.Process(target=_record_until_killed, args=(factory, sender))
         child.start()
