@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,7 +18,7 @@ from catalogctl.engine.handlers.create import (
     CreateRejected,
     Creation,
     create,
-    resumed,
+    osb_id,
     starting_state,
 )
 from catalogctl.engine.handlers.instance import current_record
@@ -205,11 +204,8 @@ class BindingHandler:
         if rotating:
             assert prior is not None and prior.binding_id is not None
             retiring = (*retiring, _retiring(prior, prior.binding_id))
-        resuming = resumed(prior, prior.binding_id if prior else None)
-        binding_id = (
-            resuming.binding_id
-            if resuming is not None and resuming.binding_id
-            else (binding.spec.external_id or str(uuid.uuid4()))
+        resuming, binding_id = osb_id(
+            prior, prior.binding_id if prior else None, binding.spec.external_id
         )
         params = await steps.params(change, binding, p.parameters_checksum)
         sensitive = sensitive_now(change, params, p.sensitive_keys)

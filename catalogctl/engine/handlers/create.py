@@ -8,6 +8,7 @@ What differs between the two kinds is in a :class:`Creation`.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -52,11 +53,18 @@ class Creation:
     ready: Callable[[ResourceState, Mapping[str, Any] | None], Awaitable[ResourceState]]
 
 
-def resumed(prior: ResourceState | None, osb_id: str | None) -> ResourceState | None:
-    """``prior`` when it is a create to resume with its recorded id, else None."""
-    if prior is not None and prior.status is ResourceStatus.CREATING and osb_id:
-        return prior
-    return None
+def osb_id(
+    prior: ResourceState | None, recorded: str | None, external_id: str | None
+) -> tuple[ResourceState | None, str]:
+    """The id to create with, and ``prior`` when the create resumes it.
+
+    A create an interrupted run recorded (CREATING, ``recorded`` its id) is
+    resumed with that id, since the broker may already hold it; otherwise the
+    spec's external id, or a new UUID.
+    """
+    if prior is not None and prior.status is ResourceStatus.CREATING and recorded:
+        return prior, recorded
+    return None, external_id or str(uuid.uuid4())
 
 
 def starting_state(resuming: ResourceState | None, base: ResourceState) -> ResourceState:

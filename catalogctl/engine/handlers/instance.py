@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import functools
-import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from catalogctl.engine.brokers import BrokerRecord
 from catalogctl.engine.handlers.base import ApplyContext, ObserveContext, ResolveContext
-from catalogctl.engine.handlers.create import Creation, create, resumed, starting_state
+from catalogctl.engine.handlers.create import Creation, create, osb_id, starting_state
 from catalogctl.engine.handlers.parameters import (
     merged_parameters,
     parameter_path,
@@ -279,12 +278,7 @@ class InstanceHandler:
         prior = steps.journal.get(change.address)
         if prior is not None and prior.orphan_mitigation_pending and prior.instance_id:
             prior = await steps.mitigate(client, prior, p.maximum_polling_duration)
-        resuming = resumed(prior, prior.instance_id if prior else None)
-        instance_id = (
-            resuming.instance_id
-            if resuming is not None and resuming.instance_id
-            else (p.external_id or str(uuid.uuid4()))
-        )
+        resuming, instance_id = osb_id(prior, prior.instance_id if prior else None, p.external_id)
         params = await steps.params(change, inst, p.parameters_checksum)
         sensitive = sensitive_now(change, params, p.sensitive_keys)
         shown = change.after or {}
