@@ -266,6 +266,8 @@ class RetiringBinding(_Frozen):
     service_id: str | None = None
     plan_id: str | None = None
     operation: InFlightOperation | None = None
+    #: when the rotation replaced it (None in state written before this was recorded)
+    since: AwareDatetime | None = None
 
 
 def retiring_text(retiring: Iterable[RetiringBinding]) -> str:

@@ -5,6 +5,7 @@ broker that refuses a second binding gets an error naming that option, with noth
 from __future__ import annotations
 
 import base64
+import re
 from pathlib import Path
 
 import yaml
@@ -157,3 +158,34 @@ def test_an_uncertain_new_bind_is_cleaned_up_and_the_rotation_finished_next_time
         assert done.exit_code == 0, done.stderr
         assert {b for _, b in broker.bindings} == {new}  # the same id, bound once
         assert _secret_user(tmp_path) == f"u-{new}"
+
+
+def test_a_stopped_rotation_shows_in_get_and_describe_until_the_old_binding_is_unbound(
+    tmp_path: Path,
+) -> None:
+    with _broker() as broker:
+        services = _setup(tmp_path, broker.url)
+        old = converge(tmp_path, services, broker)[BINDING]["binding_id"]
+        # The new binding is bound and in its Secret; the old one's unbind is refused.
+        broker.script("DELETE", BINDING_PATH, status=400, body={"description": "not now"})
+        stopped = _run(tmp_path, services, "--replace", BINDING)
+        assert stopped.exit_code == 1
+        where = ["--state", str(tmp_path / "state"), "--cluster-dir", str(tmp_path / "cluster")]
+        listed = run_cli("get", "bindings", "-n", "apps", *where)
+        assert listed.exit_code == 0, listed.stderr
+        assert listed.stdout.splitlines()[1].split(None, 4)[4] == "Ready (1 old binding to unbind)"
+        described = run_cli("describe", BINDING, *where)
+        assert described.exit_code == 0, described.stderr
+        lines = described.stdout.splitlines()
+        assert "Status:          Ready (1 old binding to unbind)" in lines
+        heading = lines.index("Retiring bindings (still bound; the next apply unbinds them):")
+        assert re.fullmatch(
+            rf"  {old}  replaced at \d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\dZ", lines[heading + 1]
+        ), lines[heading + 1]
+        assert "username" not in described.stdout and f"u-{old}" not in described.stdout
+
+        finished = _run(tmp_path, services)
+        assert finished.exit_code == 0, finished.stderr
+        again = run_cli("get", "bindings", "-n", "apps", *where)
+        assert again.stdout.splitlines()[1].split(None, 4)[4] == "Ready"
+        assert "Retiring" not in run_cli("describe", BINDING, *where).stdout

@@ -82,6 +82,12 @@ def render_description(
             SENSITIVE_TEXT if key in res.sensitive_parameter_keys else format_scalar(params[key])
         )
         lines.append(f"  {key}: {value}")
+    if res.retiring:
+        lines.append("Retiring bindings (still bound; the next apply unbinds them):")
+        for r in res.retiring:
+            since = r.since.strftime("%Y-%m-%dT%H:%M:%SZ") if r.since else "a time not recorded"
+            sent = ", unbind sent" if r.operation is not None and r.operation.request_sent else ""
+            lines.append(f"  {r.binding_id}  replaced at {since}{sent}")
     if res.kind == "ServiceInstance":
         if not bindings:
             lines.append("Bindings: none")

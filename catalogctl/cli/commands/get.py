@@ -35,7 +35,12 @@ def status_text(res: ResourceState, seen: ObservedResource | None = None) -> str
     if seen is not None and seen.exists is False:
         return "Deleted outside catalogctl"
     words = _STATUS.get(res.status.value, (res.status.value, res.status.value))
-    return words[0 if res.kind == "ServiceInstance" else 1]
+    text = words[0 if res.kind == "ServiceInstance" else 1]
+    if res.retiring:
+        # A stopped rotation: the old bindings are still bound until an apply unbinds them.
+        n = len(res.retiring)
+        text += f" ({n} old binding{'s' if n > 1 else ''} to unbind)"
+    return text
 
 
 def observe(params: dict[str, Any], state: State, addresses: list[str]) -> dict[str, Any]:

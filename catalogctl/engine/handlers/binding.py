@@ -336,6 +336,7 @@ def _retiring(res: ResourceState, binding_id: str) -> RetiringBinding:
         instance_id=res.instance_id or "",
         service_id=res.service_id,
         plan_id=res.plan_id,
+        since=utcnow(),
     )
 
 
