@@ -55,11 +55,12 @@ class Address:
         return self.kind in CLUSTER_SCOPED_KINDS
 
     @classmethod
-    def parse(cls, text: str, default_namespace: str = "default") -> Address:
+    def parse(cls, text: str, default_namespace: str | None = "default") -> Address:
         """Parse ``Kind/ns/name`` or ``Kind/name``.
 
         ``Kind/name`` of a namespaced kind takes ``default_namespace``, as kubectl
-        does for ``-n``.  Raises ValueError with a message fit for the user.
+        does for ``-n``; with None it is refused (canonical form, as state keys
+        are).  Raises ValueError with a message fit for the user.
         """
         parts = text.split("/")
         if len(parts) not in (2, 3) or not all(parts):
@@ -74,6 +75,8 @@ class Address:
                 raise ValueError(f"invalid address {text!r}: {kind} is cluster-scoped")
             return cls(kind, "", parts[1])
         if len(parts) == 2:
+            if default_namespace is None:
+                raise ValueError(f"invalid address {text!r}: {kind} is namespaced")
             return cls(kind, default_namespace, parts[1])
         return cls(kind, parts[1], parts[2])
 

@@ -47,24 +47,10 @@ from pydantic import (
 
 import catalogctl
 from catalogctl.errors import StateError
+from catalogctl.model.address import Address
 
 #: The on-disk format version this code reads and writes.
 STATE_FORMAT_VERSION: Final = 1
-
-#: Kinds whose address has no namespace.
-CLUSTER_SCOPED_KINDS = frozenset({"ClusterServiceBroker"})
-
-#: Kinds catalogctl keeps state for (the graph's node kinds).
-RESOURCE_KINDS = frozenset(
-    {
-        "ClusterServiceBroker",
-        "ServiceBroker",
-        "ServiceInstance",
-        "ServiceBinding",
-        "Secret",
-        "PodMapping",
-    }
-)
 
 #: Keys that carry credential values in OSB responses and Kubernetes Secrets.
 #: None of them may appear anywhere inside ``ResourceState.attributes``.
@@ -102,19 +88,7 @@ def validate_address(address: str) -> str:
     state write checks the address and each dependency (16 checks per
     instance-binding-Secret chain in an apply), always the same few strings.
     """
-    parts = address.split("/")
-    if len(parts) not in (2, 3) or not all(parts):
-        raise ValueError(f"invalid address {address!r}: expected Kind/namespace/name or Kind/name")
-    kind = parts[0]
-    if kind not in RESOURCE_KINDS:
-        raise ValueError(
-            f"invalid address {address!r}: unknown kind {kind!r} "
-            f"(one of {', '.join(sorted(RESOURCE_KINDS))})"
-        )
-    expected = 2 if kind in CLUSTER_SCOPED_KINDS else 3
-    if len(parts) != expected:
-        scope = "cluster-scoped" if expected == 2 else "namespaced"
-        raise ValueError(f"invalid address {address!r}: {kind} is {scope}")
+    Address.parse(address, default_namespace=None)
     return address
 
 
