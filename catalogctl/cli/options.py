@@ -206,7 +206,7 @@ def rotation_options(func: F) -> F:
 
 
 def wait_options(func: F) -> F:
-    """``--wait`` and ``--wait-timeout`` (apply, rotate): a rotation waits for rollouts."""
+    """``--wait`` and ``--wait-timeout`` (apply, rotate): wait for rollouts of new credentials."""
     func = click.option(
         "--wait-timeout",
         "wait_timeout",
@@ -219,8 +219,8 @@ def wait_options(func: F) -> F:
     return click.option(
         "--wait",
         is_flag=True,
-        help="Before a rotation unbinds the old binding, wait until the workloads mapped to "
-        "its Secret finished rolling out.",
+        help="Wait until workloads rolled by new credentials finished rolling out (in a "
+        "rotation, before the old binding is unbound).",
     )(func)
 
 

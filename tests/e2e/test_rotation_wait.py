@@ -41,6 +41,7 @@ class Rotation:
         (tmp / "services").mkdir()
         (tmp / "services" / "services.yaml").write_text(services_yaml(broker.url, self.ns))
         self.binding = f"ServiceBinding/{self.ns}/db-binding"
+        self.mapping = f"PodMapping/{self.ns}/web-db"
         self.clock = SkipClock()
         self.lines: list[str] = []
 
@@ -130,3 +131,34 @@ def test_a_rollout_that_does_not_finish_in_time_keeps_the_old_binding(
     run.apply()
     (left,) = broker.bindings
     assert left != old
+
+
+def test_wait_also_waits_for_a_rollout_that_new_credentials_start_outside_a_rotation(
+    applied: tuple[Rotation, SlowAnswerBroker, tuple[str, str]],
+) -> None:
+    run, broker, old = applied
+    services = run.tmp / "services" / "services.yaml"
+    services.write_text(services_yaml(broker.url, run.ns, rotation="destroy-first"))
+    run.clock.on_sleep = lambda sleeps: run.rolled_out() if sleeps == 2 else None
+    run.apply(replace=True, wait=True)
+    # Unbind, bind, Secret, then the mapping rolls the Deployment: two looks until it finished.
+    assert run.clock.sleeps == [2.0, 2.0]
+    assert f"{run.mapping}: Waiting for rollouts..." in run.lines
+    assert f"{run.binding}: Waiting for rollouts..." not in run.lines
+    ((_, new),) = broker.bindings
+    assert new != old[1]
+
+
+def test_a_rollout_outside_a_rotation_that_does_not_finish_in_time_fails_the_mapping_step(
+    applied: tuple[Rotation, SlowAnswerBroker, tuple[str, str]],
+) -> None:
+    run, broker, _ = applied
+    services = run.tmp / "services" / "services.yaml"
+    services.write_text(services_yaml(broker.url, run.ns, rotation="destroy-first"))
+    with pytest.raises(ApplyFailed) as failed:
+        run.apply(replace=True, wait=True, timeout=10)
+    assert (
+        f"{run.mapping}: rollout did not finish within 10s (--wait-timeout): "
+        f"Deployment/{run.ns}/web: waiting for the controller to see the new pod template"
+    ) in str(failed.value)
+    assert sum(run.clock.sleeps) == pytest.approx(10.0, abs=0.5)

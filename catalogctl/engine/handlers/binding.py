@@ -312,15 +312,7 @@ class BindingHandler:
             old = retiring_text(res.retiring)
             raise StepFailed(f"binding {res.binding_id} is not bound, so {old} stays bound")
         workloads = BindingPayload.from_private(change.private).rotation.workloads
-        if steps.options.wait and workloads:
-            async with ctx.progress.step(change.address, "wait"):
-                await wait_for_rollouts(
-                    ctx.cluster,
-                    workloads,
-                    clock=steps.scheduler.clock,
-                    timeout=steps.options.wait_timeout,
-                    stop=steps.stop,
-                )
+        await wait_for_rollouts(ctx, change.address, workloads)
         await _unbind_retiring(change.address, ctx)
 
     async def destroy(self, change: Change, prior: ResourceState, ctx: ApplyContext) -> None:

@@ -13,6 +13,7 @@ from catalogctl.engine.handlers.base import (
     ResolveContext,
     spec_checksum,
 )
+from catalogctl.engine.rollouts import wait_for_rollouts
 from catalogctl.model.address import Address
 from catalogctl.model.bindings import ServiceBinding
 from catalogctl.model.desired import LoadedResource
@@ -154,6 +155,11 @@ class PodMappingHandler:
                 change.address,
                 revision,
             )
+        binding = ctx.broker.journal.get(str(secret.attributes.get("binding"))) if secret else None
+        # A rotation's retire step waits for its workloads itself, before it unbinds.
+        if change.private.get("rollout") and revision and not (binding and binding.retiring):
+            target = mapping.spec.target
+            await wait_for_rollouts(ctx, change.address, [f"{target.kind}/{ns}/{target.name}"])
         shown = {k: v for k, v in (change.after or {}).items() if k != "workload"}
         await ctx.written(
             change,
