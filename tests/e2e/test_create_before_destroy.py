@@ -165,7 +165,7 @@ def test_a_stopped_rotation_shows_in_get_and_describe_until_the_old_binding_is_u
 ) -> None:
     with _broker() as broker:
         services = _setup(tmp_path, broker.url)
-        old = converge(tmp_path, services, broker)[BINDING]["binding_id"]
+        old = converge(tmp_path, services)[BINDING]["binding_id"]
         # The new binding is bound and in its Secret; the old one's unbind is refused.
         broker.script("DELETE", BINDING_PATH, status=400, body={"description": "not now"})
         stopped = _run(tmp_path, services, "--replace", BINDING)

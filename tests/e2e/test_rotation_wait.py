@@ -134,7 +134,7 @@ def test_a_rollout_that_does_not_finish_in_time_keeps_the_old_binding(
 
 
 def test_wait_also_waits_for_a_rollout_that_new_credentials_start_outside_a_rotation(
-    applied: tuple[Rotation, SlowAnswerBroker, tuple[str, str]],
+    applied: tuple[Rotation, HoldingBroker, tuple[str, str]],
 ) -> None:
     run, broker, old = applied
     services = run.tmp / "services" / "services.yaml"
@@ -150,7 +150,7 @@ def test_wait_also_waits_for_a_rollout_that_new_credentials_start_outside_a_rota
 
 
 def test_a_rollout_outside_a_rotation_that_does_not_finish_in_time_fails_the_mapping_step(
-    applied: tuple[Rotation, SlowAnswerBroker, tuple[str, str]],
+    applied: tuple[Rotation, HoldingBroker, tuple[str, str]],
 ) -> None:
     run, broker, _ = applied
     services = run.tmp / "services" / "services.yaml"
