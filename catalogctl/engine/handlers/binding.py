@@ -28,7 +28,7 @@ from catalogctl.engine.handlers.parameters import (
     sensitive_now,
     split_sensitive,
 )
-from catalogctl.engine.rollouts import wait_for_rollouts
+from catalogctl.engine.handlers.rollouts import wait_for_rollouts
 from catalogctl.model.address import Address
 from catalogctl.model.bindings import ServiceBinding
 from catalogctl.model.desired import LoadedResource

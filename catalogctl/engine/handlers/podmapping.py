@@ -13,7 +13,7 @@ from catalogctl.engine.handlers.base import (
     ResolveContext,
     spec_checksum,
 )
-from catalogctl.engine.rollouts import wait_for_rollouts
+from catalogctl.engine.handlers.rollouts import wait_for_rollouts
 from catalogctl.model.address import Address
 from catalogctl.model.bindings import ServiceBinding
 from catalogctl.model.desired import LoadedResource
