@@ -283,7 +283,9 @@ async def test_polling_deadline_over_http_fails_with_timed_out(broker: Programma
 async def test_many_operations_share_one_scheduler_and_poll_minimally(
     broker: ProgrammableBroker,
 ) -> None:
-    async with OSBClient(make_conn(broker)) as c, fast_scheduler() as sched:
+    # Fifty provisions wait for pool connections together: the exchange timeout is generous
+    # so a busy machine cannot fail a test that is about polling, not about timeouts.
+    async with OSBClient(make_conn(broker, timeout=10.0)) as c, fast_scheduler() as sched:
         kw = provision_kwargs(c.conn)
         ids = [f"i{n}" for n in range(50)]
         created = await asyncio.gather(
