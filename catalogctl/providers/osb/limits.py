@@ -71,13 +71,11 @@ class RequestLimiter:
         self.peak_in_flight = 0
 
     @asynccontextmanager
-    async def slot(self) -> AsyncIterator[Slot]:
-        """Hold one request slot until ``Slot.release`` or the end of the ``async with``.
+    async def slot(self) -> AsyncIterator[None]:
+        """Hold one request slot for the ``async with``: one whole exchange, body included.
 
-        The HTTP layer releases it as soon as the answer's last byte is read,
-        from the socket callback itself: a request queued for the slot is then
-        woken first, before the task that sent the finished request even
-        resumes to process its answer.
+        Waiters are woken in FIFO order (asyncio.Semaphore), so requests queue here
+        rather than in httpx's connection pool.
         """
         if self._global is not None:
             await self._global.acquire()
@@ -97,29 +95,11 @@ class RequestLimiter:
             raise
         self.in_flight += 1
         self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
-        held = Slot(self)
         try:
-            yield held
+            yield
         finally:
-            held.release()
-
-    def _release(self) -> None:
-        self.in_flight -= 1
-        if self._sem is not None:
-            self._sem.release()
-        if self._global is not None:
-            self._global.release()
-
-
-class Slot:
-    """One held request slot; ``release`` is idempotent."""
-
-    __slots__ = ("_limiter",)
-
-    def __init__(self, limiter: RequestLimiter) -> None:
-        self._limiter: RequestLimiter | None = limiter
-
-    def release(self) -> None:
-        limiter, self._limiter = self._limiter, None
-        if limiter is not None:
-            limiter._release()
+            self.in_flight -= 1
+            if self._sem is not None:
+                self._sem.release()
+            if self._global is not None:
+                self._global.release()
