@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import ssl
+from pathlib import Path
 
 import pytest
 
@@ -65,3 +67,19 @@ def test_secret_survives_copying_but_refuses_pickling() -> None:
     assert clone.auth.password.reveal() == PASSWORD
     with pytest.raises(TypeError):
         pickle.dumps(conn)
+
+
+def test_brokers_without_a_ca_bundle_share_one_trust_store_per_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    first = BrokerConnection("ClusterServiceBroker/a", "https://a.example").ssl_verify()
+    second = BrokerConnection("ClusterServiceBroker/b", "https://b.example").ssl_verify()
+    assert isinstance(first, ssl.SSLContext) and first is second
+    assert first.verify_mode == ssl.CERT_REQUIRED and first.check_hostname
+
+    # A changed SSL_CERT_DIR is a trust store of its own, not the cached one.
+    monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path))
+    other = BrokerConnection("ClusterServiceBroker/c", "https://c.example").ssl_verify()
+    assert isinstance(other, ssl.SSLContext) and other is not first

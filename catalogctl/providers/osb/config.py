@@ -13,12 +13,16 @@ connection, a logged exception or a debugger dump never shows them.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
+import os
 import ssl
 from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import urlsplit
+
+import httpx
 
 from catalogctl.errors import InputError
 
@@ -198,4 +202,17 @@ class BrokerConnection:
                 return ssl.create_default_context(cadata=self.ca_bundle.decode("ascii"))
             except (ssl.SSLError, UnicodeDecodeError, ValueError) as e:
                 raise InputError(f"{self.name}: caBundle is not a valid PEM bundle") from e
-        return True
+        return system_trust(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+
+
+@functools.lru_cache(maxsize=4)
+def system_trust(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
+    """The verifying context of brokers without a caBundle, shared by every client.
+
+    Loading the trust store is most of what creating an ``httpx.AsyncClient``
+    costs, so clients share one context per trust-store setting.  The arguments
+    are the cache key: httpx reads SSL_CERT_FILE/SSL_CERT_DIR itself
+    (``trust_env``), so a changed setting gets a context of its own.
+    """
+    del cert_file, cert_dir
+    return httpx.create_ssl_context(trust_env=True)
