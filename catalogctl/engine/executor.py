@@ -98,10 +98,7 @@ class Applier:
             c.address for c in self.plan.changes if c.action in (Action.DELETE, Action.REPLACE)
         ]
         apply = [
-            c.address
-            for c in self.plan.changes
-            if c.action
-            in (Action.CREATE, Action.UPDATE, Action.REPLACE, Action.CREATE_THEN_DELETE)
+            c.address for c in self.plan.changes if c.action.creates or c.action is Action.UPDATE
         ]
         retire = [
             c.address

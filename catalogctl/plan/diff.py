@@ -268,7 +268,7 @@ def _decide_secret(
     bound: ResourceState | None,
     opts: DiffOptions,
 ) -> _Decision:
-    if binding in (Action.CREATE, Action.REPLACE, Action.CREATE_THEN_DELETE):
+    if binding is not None and binding.creates:
         return _Decision(Action.UPDATE, "its binding's credentials will change")
     if s.status is not ResourceStatus.READY:
         return _Decision(
@@ -435,7 +435,7 @@ def _rotation(
             and not (d.external_id and d.external_id == s.binding_id)
         ):
             workloads = _rolling_workloads(d.address, wanted)
-            secrets = [a for a, w in wanted.items() if w.producer == d.address]
+            secrets = _secrets_of(d.address, wanted)
             steps = ["bind a new binding", *(f"write {a}" for a in secrets)]
             steps += [f"roll {w}" for w in workloads]
             old = [*(r.binding_id for r in s.retiring), s.binding_id]
@@ -462,9 +462,14 @@ def _rotation(
     return decision
 
 
+def _secrets_of(binding: str, wanted: Mapping[str, DesiredResource]) -> list[str]:
+    """Addresses of the binding Secrets ``binding`` produces, in configuration order."""
+    return [a for a, w in wanted.items() if w.producer == binding]
+
+
 def _rolling_workloads(binding: str, wanted: Mapping[str, DesiredResource]) -> tuple[str, ...]:
     """``Kind/namespace/name`` of the workloads mapped to ``binding``'s Secrets that roll."""
-    secrets = {a for a, w in wanted.items() if w.producer == binding}
+    secrets = _secrets_of(binding, wanted)
     ns = binding.split("/")[1]
     found = set()
     for w in wanted.values():
@@ -513,11 +518,7 @@ def _rollout(
     producer = wanted[secret].producer if secret in wanted else None
     rebind = decisions.get(producer) if producer else None
     why = None
-    if rebind is not None and rebind.action in (
-        Action.CREATE,
-        Action.REPLACE,
-        Action.CREATE_THEN_DELETE,
-    ):
+    if rebind is not None and rebind.action.creates:
         why = f"{target} will roll: new credentials go into {secret}"
     elif rewrite is not None and (rewrite.private or {}).get("new_data"):
         why = f"{target} will roll: {secret} gets new data ({rewrite.reason})"
@@ -690,11 +691,7 @@ def compute_plan(
         if d.kind != "Secret" or decision.action is Action.NOOP or not d.producer:
             continue
         produced_by = decisions.get(d.producer)
-        if produced_by is None or produced_by.action in (
-            Action.CREATE,
-            Action.REPLACE,
-            Action.CREATE_THEN_DELETE,
-        ):
+        if produced_by is None or produced_by.action.creates:
             continue
         if not wanted[d.producer].retrievable:
             decisions[d.producer] = _Decision(
@@ -802,7 +799,7 @@ def _held(change: Change, left_out: set[str], wanted: Mapping[str, DesiredResour
     hints = RotationHints.from_private(change.private)
     if change.kind != "ServiceBinding" or not hints.retire:
         return change
-    secrets = {a for a, w in wanted.items() if w.producer == change.address}
+    secrets = set(_secrets_of(change.address, wanted))
     made = secrets | {a for a, w in wanted.items() if w.depends_on and w.depends_on[0] in secrets}
     skipped = sorted(made & left_out)
     if not skipped:
@@ -847,7 +844,7 @@ def _change(
     unknown: list[JSONPath] = []
     if d.kind == "ServiceBinding":
         after["credentials"] = None  # never known to the plan
-    fresh = decision.action in (Action.CREATE, Action.REPLACE, Action.CREATE_THEN_DELETE)
+    fresh = decision.action.creates
     fresh = fresh and not (decision.private or {}).get("resume")
     for key in _ASSIGNED.get(d.kind, ()):
         if fresh:

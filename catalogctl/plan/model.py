@@ -43,6 +43,11 @@ class Action(StrEnum):
         return self in (Action.REPLACE, Action.CREATE_THEN_DELETE)
 
     @property
+    def creates(self) -> bool:
+        """True when apply makes a new resource (with a new broker id for OSB kinds)."""
+        return self in (Action.CREATE, Action.REPLACE, Action.CREATE_THEN_DELETE)
+
+    @property
     def json_actions(self) -> list[str]:
         """Terraform's ``actions`` list for this action."""
         return {
